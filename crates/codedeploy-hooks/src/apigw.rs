@@ -1,0 +1,277 @@
+//! `http::Request` -> API Gateway proxy event, and the function's answer -> `http::Response`,
+//! as API Gateway does it, so a check can call an HTTP route of the new version before any
+//! traffic reaches it.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::error::Error;
+
+/// Which API Gateway integration to imitate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flavor {
+    /// HTTP API, payload format 2.0.
+    HttpApi,
+    /// REST API, proxy integration (payload format 1.0).
+    RestApi,
+}
+
+pub(crate) fn event<B: AsRef<[u8]>>(request: &http::Request<B>, flavor: Flavor, request_id: &str) -> Value {
+    let uri = request.uri();
+    let path = uri.path();
+    let raw_query = uri.query().unwrap_or("");
+    let mut query: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (k, v) in form_urlencoded::parse(raw_query.as_bytes()) {
+        query.entry(k.into_owned()).or_default().push(v.into_owned());
+    }
+    let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, value) in request.headers() {
+        headers
+            .entry(name.as_str().to_owned())
+            .or_default()
+            .push(String::from_utf8_lossy(value.as_bytes()).into_owned());
+    }
+    let host = headers.get("host").and_then(|h| h.first()).cloned().unwrap_or_else(|| "localhost".into());
+    let user_agent = headers.get("user-agent").and_then(|h| h.first()).cloned().unwrap_or_default();
+    let bytes = request.body().as_ref();
+    let (body, is_base64) = match std::str::from_utf8(bytes) {
+        _ if bytes.is_empty() => (Value::Null, false),
+        Ok(text) => (Value::String(text.to_owned()), false),
+        Err(_) => (Value::String(base64::engine::general_purpose::STANDARD.encode(bytes)), true),
+    };
+    let method = request.method().as_str();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default();
+    match flavor {
+        Flavor::HttpApi => {
+            let cookies: Vec<String> = headers
+                .remove("cookie")
+                .unwrap_or_default()
+                .iter()
+                .flat_map(|c| c.split(';').map(|p| p.trim().to_owned()))
+                .filter(|c| !c.is_empty())
+                .collect();
+            let joined = |m: &BTreeMap<String, Vec<String>>| -> BTreeMap<String, String> {
+                m.iter().map(|(k, v)| (k.clone(), v.join(","))).collect()
+            };
+            let mut event = json!({
+                "version": "2.0",
+                "routeKey": "$default",
+                "rawPath": path,
+                "rawQueryString": raw_query,
+                "headers": joined(&headers),
+                "requestContext": {
+                    "accountId": "anonymous",
+                    "apiId": "codedeploy-hooks",
+                    "domainName": host,
+                    "domainPrefix": host.split('.').next().unwrap_or_default(),
+                    "http": {
+                        "method": method,
+                        "path": path,
+                        "protocol": "HTTP/1.1",
+                        "sourceIp": "127.0.0.1",
+                        "userAgent": user_agent,
+                    },
+                    "requestId": request_id,
+                    "routeKey": "$default",
+                    "stage": "$default",
+                    "timeEpoch": now,
+                },
+                "isBase64Encoded": is_base64,
+            });
+            if !query.is_empty() {
+                event["queryStringParameters"] = json!(joined(&query));
+            }
+            if !cookies.is_empty() {
+                event["cookies"] = json!(cookies);
+            }
+            if !body.is_null() {
+                event["body"] = body;
+            }
+            event
+        }
+        Flavor::RestApi => {
+            let last = |m: &BTreeMap<String, Vec<String>>| -> Value {
+                if m.is_empty() {
+                    return Value::Null;
+                }
+                json!(m.iter().map(|(k, v)| (k.clone(), v.last().cloned().unwrap_or_default())).collect::<BTreeMap<_, _>>())
+            };
+            let multi = |m: &BTreeMap<String, Vec<String>>| if m.is_empty() { Value::Null } else { json!(m) };
+            json!({
+                "resource": "/{proxy+}",
+                "path": path,
+                "httpMethod": method,
+                "headers": last(&headers),
+                "multiValueHeaders": multi(&headers),
+                "queryStringParameters": last(&query),
+                "multiValueQueryStringParameters": multi(&query),
+                "pathParameters": {"proxy": path.trim_start_matches('/')},
+                "stageVariables": null,
+                "requestContext": {
+                    "accountId": "anonymous",
+                    "apiId": "codedeploy-hooks",
+                    "httpMethod": method,
+                    "path": path,
+                    "resourcePath": "/{proxy+}",
+                    "stage": "test",
+                    "requestId": request_id,
+                    "requestTimeEpoch": now,
+                    "identity": {"sourceIp": "127.0.0.1", "userAgent": user_agent},
+                },
+                "body": body,
+                "isBase64Encoded": is_base64,
+            })
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProxyResponse {
+    status_code: u16,
+    #[serde(default)]
+    headers: BTreeMap<String, Value>,
+    #[serde(default)]
+    multi_value_headers: BTreeMap<String, Vec<Value>>,
+    #[serde(default)]
+    cookies: Vec<String>,
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
+    is_base64_encoded: bool,
+}
+
+/// What API Gateway answers for a function error or a response it cannot use.
+fn bad_gateway() -> http::Response<Vec<u8>> {
+    let mut response = http::Response::new(br#"{"message":"Internal Server Error"}"#.to_vec());
+    *response.status_mut() = http::StatusCode::BAD_GATEWAY;
+    response
+        .headers_mut()
+        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    response
+}
+
+/// The HTTP response API Gateway would send for this function payload.
+pub(crate) fn response(payload: &[u8], function_failed: bool, flavor: Flavor) -> Result<http::Response<Vec<u8>>, Error> {
+    if function_failed {
+        return Ok(bad_gateway());
+    }
+    let value: Value = match serde_json::from_slice(payload) {
+        Ok(v) => v,
+        Err(_) if flavor == Flavor::HttpApi => {
+            // HTTP APIs pass a non-JSON answer through as the body.
+            let mut response = http::Response::new(payload.to_vec());
+            response
+                .headers_mut()
+                .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+            return Ok(response);
+        }
+        Err(_) => return Ok(bad_gateway()),
+    };
+    let has_status = value.get("statusCode").is_some();
+    if !has_status {
+        return Ok(match flavor {
+            // Payload 2.0: an answer without statusCode is a 200 whose body is the JSON.
+            Flavor::HttpApi => {
+                let mut response = http::Response::new(payload.to_vec());
+                response
+                    .headers_mut()
+                    .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+                response
+            }
+            Flavor::RestApi => bad_gateway(),
+        });
+    }
+    let proxy: ProxyResponse = serde_json::from_value(value).map_err(|source| Error::Payload {
+        what: "API Gateway proxy response".into(),
+        source,
+    })?;
+    let body = match (proxy.body, proxy.is_base64_encoded) {
+        (None, _) => Vec::new(),
+        (Some(text), false) => text.into_bytes(),
+        (Some(text), true) => match base64::engine::general_purpose::STANDARD.decode(text.as_bytes()) {
+            Ok(bytes) => bytes,
+            Err(_) => return Ok(bad_gateway()),
+        },
+    };
+    let mut builder = http::Response::builder().status(proxy.status_code);
+    for (name, values) in &proxy.multi_value_headers {
+        for value in values {
+            builder = builder.header(name.as_str(), header_text(value));
+        }
+    }
+    for (name, value) in &proxy.headers {
+        if !proxy.multi_value_headers.contains_key(name) {
+            builder = builder.header(name.as_str(), header_text(value));
+        }
+    }
+    for cookie in &proxy.cookies {
+        builder = builder.header(http::header::SET_COOKIE, cookie.as_str());
+    }
+    Ok(builder.body(body).unwrap_or_else(|_| bad_gateway()))
+}
+
+fn header_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_api_events_carry_path_query_headers_and_body() {
+        let request = http::Request::post("/hello?name=smoke%20test&x=1&x=2")
+            .header("host", "api.example.com")
+            .header("cookie", "a=1; b=2")
+            .body(b"{\"k\":1}".to_vec())
+            .unwrap();
+        let ev = event(&request, Flavor::HttpApi, "req-1");
+        assert_eq!(ev["version"], "2.0");
+        assert_eq!(ev["rawPath"], "/hello");
+        assert_eq!(ev["requestContext"]["http"]["method"], "POST");
+        assert_eq!(ev["queryStringParameters"]["name"], "smoke test");
+        assert_eq!(ev["queryStringParameters"]["x"], "1,2");
+        assert_eq!(ev["cookies"], json!(["a=1", "b=2"]));
+        assert_eq!(ev["body"], "{\"k\":1}");
+        assert_eq!(ev["isBase64Encoded"], false);
+    }
+
+    #[test]
+    fn rest_api_events_use_the_v1_shape_and_base64_for_binary() {
+        let request = http::Request::get("/items?id=7").body(vec![0xff, 0x00]).unwrap();
+        let ev = event(&request, Flavor::RestApi, "req-2");
+        assert_eq!(ev["httpMethod"], "GET");
+        assert_eq!(ev["queryStringParameters"]["id"], "7");
+        assert_eq!(ev["multiValueQueryStringParameters"]["id"], json!(["7"]));
+        assert_eq!(ev["isBase64Encoded"], true);
+        assert_eq!(ev["body"], "/wA=");
+    }
+
+    #[test]
+    fn responses_follow_api_gateway_rules() {
+        let ok = response(
+            br#"{"statusCode": 201, "headers": {"content-type": "text/plain"}, "body": "aGk=", "isBase64Encoded": true, "cookies": ["s=1"]}"#,
+            false,
+            Flavor::HttpApi,
+        )
+        .unwrap();
+        assert_eq!(ok.status(), 201);
+        assert_eq!(ok.body(), b"hi");
+        assert_eq!(ok.headers()["set-cookie"], "s=1");
+        let bare = response(br#"{"message": "hi"}"#, false, Flavor::HttpApi).unwrap();
+        assert_eq!(bare.status(), 200);
+        assert_eq!(bare.body(), br#"{"message": "hi"}"#);
+        assert_eq!(response(br#"{"message": "hi"}"#, false, Flavor::RestApi).unwrap().status(), 502);
+        assert_eq!(response(b"{}", true, Flavor::HttpApi).unwrap().status(), 502);
+    }
+}

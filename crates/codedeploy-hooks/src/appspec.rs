@@ -1,0 +1,144 @@
+//! Reading the AppSpec content of a Lambda deployment (JSON or YAML, keys in any case).
+
+use serde_json::Value;
+
+use crate::deployment::{function_name_of, Phase};
+
+/// What a Lambda AppSpec says about the deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AppSpec {
+    pub(crate) function_name: String,
+    pub(crate) alias: Option<String>,
+    pub(crate) current_version: Option<String>,
+    pub(crate) target_version: String,
+    /// `(lifecycle event, hook function name)` pairs, in order.
+    pub(crate) hooks: Vec<(String, String)>,
+}
+
+impl AppSpec {
+    /// Parse AppSpec content. The error says what is missing.
+    pub(crate) fn parse(content: &str) -> Result<AppSpec, String> {
+        let trimmed = content.trim_start();
+        let doc: Value = if trimmed.starts_with('{') {
+            serde_json::from_str(trimmed).map_err(|e| format!("not valid JSON: {e}"))?
+        } else {
+            serde_yaml_ng::from_str(trimmed).map_err(|e| format!("neither JSON nor valid YAML: {e}"))?
+        };
+        let resources = get(&doc, "Resources")
+            .and_then(Value::as_array)
+            .ok_or("it has no `Resources` list")?;
+        let resource = match resources.as_slice() {
+            [one] => one,
+            [] => return Err("its `Resources` list is empty".into()),
+            _ => return Err(format!("it names {} resources; a Lambda AppSpec names exactly one", resources.len())),
+        };
+        // Each resource is `{LogicalId: {Type, Properties}}`.
+        let body = resource
+            .as_object()
+            .and_then(|m| m.values().next())
+            .ok_or("its resource is not a `{LogicalId: {Type, Properties}}` map")?;
+        let props = get(body, "Properties").ok_or("its resource has no `Properties`")?;
+        let text = |key: &str| get(props, key).and_then(scalar_text);
+        let function_name = text("Name").ok_or("its resource has no `Properties.Name`")?;
+        let target_version = text("TargetVersion").ok_or("its resource has no `Properties.TargetVersion`")?;
+        let hooks = get(&doc, "Hooks")
+            .and_then(Value::as_array)
+            .map(|list| {
+                list.iter()
+                    .filter_map(Value::as_object)
+                    .flat_map(|m| m.iter())
+                    .filter_map(|(event, f)| Some((event.clone(), scalar_text(f)?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(AppSpec {
+            function_name,
+            alias: text("Alias"),
+            current_version: text("CurrentVersion"),
+            target_version,
+            hooks,
+        })
+    }
+
+    /// The phase in which the function `own_name` (a name or ARN) is a hook, if it is one.
+    pub(crate) fn phase_of(&self, own_name: &str) -> Option<Phase> {
+        let own = function_name_of(own_name);
+        self.hooks
+            .iter()
+            .find(|(_, hook)| function_name_of(hook) == own)
+            .and_then(|(event, _)| Phase::from_lifecycle_event(event))
+    }
+}
+
+/// Case-insensitive key lookup: AWS documents both `Resources` and `resources`.
+fn get<'a>(value: &'a Value, key: &str) -> Option<&'a Value> {
+    let map = value.as_object()?;
+    map.get(key)
+        .or_else(|| map.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
+}
+
+/// Versions come as `"4"` or `4`.
+fn scalar_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JSON: &str = include_str!("../tests/data/appspec-lambda.json");
+    const YAML: &str = include_str!("../tests/data/appspec-lambda.yaml");
+
+    fn expected() -> AppSpec {
+        AppSpec {
+            function_name: "hello".into(),
+            alias: Some("live".into()),
+            current_version: Some("3".into()),
+            target_version: "4".into(),
+            hooks: vec![
+                ("BeforeAllowTraffic".into(), "CodeDeployHook_pre_traffic".into()),
+                ("AfterAllowTraffic".into(), "CodeDeployHook_post_traffic".into()),
+            ],
+        }
+    }
+
+    #[test]
+    fn json_and_yaml_forms_say_the_same() {
+        assert_eq!(AppSpec::parse(JSON).unwrap(), expected());
+        assert_eq!(AppSpec::parse(YAML).unwrap(), expected());
+    }
+
+    #[test]
+    fn keys_in_any_case_and_numeric_versions_are_accepted() {
+        let content = r#"{"Version": "0.0", "resources": [{"Fn": {"type": "AWS::Lambda::Function",
+            "properties": {"name": "hello", "alias": "live", "currentversion": 3, "targetversion": 4}}}]}"#;
+        let spec = AppSpec::parse(content).unwrap();
+        assert_eq!(spec.target_version, "4");
+        assert_eq!(spec.current_version.as_deref(), Some("3"));
+        assert!(spec.hooks.is_empty());
+    }
+
+    #[test]
+    fn the_phase_is_found_from_the_hook_name_or_arn() {
+        let spec = expected();
+        assert_eq!(spec.phase_of("CodeDeployHook_pre_traffic"), Some(Phase::PreTraffic));
+        assert_eq!(
+            spec.phase_of("arn:aws:lambda:eu-west-1:123456789012:function:CodeDeployHook_post_traffic"),
+            Some(Phase::PostTraffic)
+        );
+        assert_eq!(spec.phase_of("someone_else"), None);
+    }
+
+    #[test]
+    fn unusable_content_is_explained() {
+        assert!(AppSpec::parse("{").unwrap_err().contains("not valid JSON"));
+        assert!(AppSpec::parse(r#"{"Resources": []}"#).unwrap_err().contains("empty"));
+        let no_target = r#"{"Resources": [{"F": {"Properties": {"Name": "hello"}}}]}"#;
+        assert!(AppSpec::parse(no_target).unwrap_err().contains("TargetVersion"));
+        assert!(AppSpec::parse("- just\n- a list").unwrap_err().contains("Resources"));
+    }
+}

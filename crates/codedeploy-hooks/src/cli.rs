@@ -1,0 +1,201 @@
+//! The same hook binary as a command-line tool: run the checks against a function version
+//! from a laptop or a pipeline.
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, ValueEnum};
+use tokio::time::Instant;
+
+use crate::clients::Clients;
+use crate::deployment::{Deployment, Phase};
+use crate::error::Error;
+use crate::hook::{Hook, Settings};
+use crate::resolve::Named;
+use crate::summary::{Outcome, Status, Summary};
+
+/// Run this hook's checks against a Lambda function version, outside Lambda.
+///
+/// AWS credentials, region and AWS_ENDPOINT_URL come from the environment as for any AWS
+/// tool. Exit status: 0 when all checks pass, 1 when one fails, 2 on bad usage or setup.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+struct Args {
+    /// The function under test: a name or an ARN.
+    #[arg(long, value_name = "NAME")]
+    function: String,
+
+    /// The version to test: a version number, not an alias (checks must run the new code).
+    #[arg(long, value_name = "VERSION")]
+    qualifier: String,
+
+    /// The alias being shifted, for checks that look at it.
+    #[arg(long, value_name = "ALIAS")]
+    alias: Option<String>,
+
+    /// The phase to pretend to be in.
+    #[arg(long, value_enum)]
+    phase: Option<PhaseArg>,
+
+    /// Run only the checks whose name contains this text.
+    #[arg(long, value_name = "TEXT")]
+    filter: Option<String>,
+
+    /// How to print the result on standard output.
+    #[arg(long, value_enum, default_value_t = Format::Pretty)]
+    format: Format,
+
+    /// Also report the verdict to CodeDeploy for this hook execution, as the Lambda would.
+    #[arg(long, value_name = "DEPLOYMENT_ID:EXECUTION_ID")]
+    report: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum PhaseArg {
+    /// Before the traffic shift (BeforeAllowTraffic).
+    Pre,
+    /// After the traffic shift (AfterAllowTraffic).
+    Post,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// A readable table.
+    Pretty,
+    /// The summary as JSON.
+    Json,
+    /// JUnit XML, for CI systems.
+    Junit,
+}
+
+const EXIT_FAILED: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+
+pub(crate) async fn run(hook: Hook) -> ExitCode {
+    crate::logging::init_cli();
+    let bin = std::env::args()
+        .next()
+        .and_then(|a| std::path::Path::new(&a).file_name().map(|f| f.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "hook".to_owned());
+    let matches = Args::command().bin_name(bin).get_matches();
+    let args = match Args::from_arg_matches(&matches) {
+        Ok(args) => args,
+        Err(err) => err.exit(),
+    };
+    let report = match args.report.as_deref().map(parse_report_ids).transpose() {
+        Ok(ids) => ids,
+        Err(message) => return usage(&message),
+    };
+    let named = match Named::parse("--function/--qualifier", &format!("{}:{}", args.function, args.qualifier)) {
+        Ok(named) => named,
+        Err(err) => return usage(&err.to_string()),
+    };
+    let mut deployment = Deployment::new(named.function_name, named.version).with_phase(match args.phase {
+        Some(PhaseArg::Pre) => Phase::PreTraffic,
+        Some(PhaseArg::Post) => Phase::PostTraffic,
+        None => Phase::Unknown,
+    });
+    deployment.alias = args.alias;
+    deployment.deployment_id = report.as_ref().map(|(d, _)| d.clone());
+
+    let service = hook.into_service_with(Clients::from_env().await, Settings::default());
+    let mut summary = service
+        .evaluate(Ok(deployment), args.filter.as_deref(), None, Instant::now())
+        .await;
+    if let Some((deployment_id, execution_id)) = &report {
+        match service.report(deployment_id, execution_id, summary.status).await {
+            Ok(delivery) => summary.report = delivery,
+            Err(err) => {
+                print(&summary, args.format);
+                eprintln!("error: {err}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
+    }
+    print(&summary, args.format);
+    match summary.status {
+        Status::Succeeded => ExitCode::SUCCESS,
+        Status::Failed => ExitCode::from(EXIT_FAILED),
+    }
+}
+
+fn usage(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+fn parse_report_ids(value: &str) -> Result<(String, String), String> {
+    match value.split_once(':') {
+        Some((d, e)) if !d.is_empty() && !e.is_empty() => Ok((d.to_owned(), e.to_owned())),
+        _ => Err(format!(
+            "--report `{value}` is not DEPLOYMENT_ID:EXECUTION_ID (the two ids of the lifecycle event)"
+        )),
+    }
+}
+
+fn print(summary: &Summary, format: Format) {
+    let text = match format {
+        Format::Pretty => summary.table(),
+        Format::Json => serde_json::to_string_pretty(summary).unwrap_or_default() + "\n",
+        Format::Junit => junit(summary),
+    };
+    print!("{text}");
+}
+
+/// The summary as JUnit XML: one test suite, one test case per check.
+pub(crate) fn junit(summary: &Summary) -> String {
+    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+    let suite_name = match &summary.deployment {
+        Some(d) => format!("{} {}", d.phase, d.qualified_target()),
+        None => "hook".to_owned(),
+    };
+    let mut suite = TestSuite::new(suite_name);
+    for check in &summary.checks {
+        let mut status = match (check.outcome, check.dry_run) {
+            (Outcome::Passed, _) => TestCaseStatus::success(),
+            (Outcome::Skipped, _) | (_, true) => TestCaseStatus::skipped(),
+            (Outcome::Failed | Outcome::TimedOut, _) => TestCaseStatus::non_success(NonSuccessKind::Failure),
+            (Outcome::Panicked | Outcome::Cancelled, _) => TestCaseStatus::non_success(NonSuccessKind::Error),
+        };
+        if let Some(message) = &check.message {
+            status.set_message(message.as_str());
+        }
+        let mut case = TestCase::new(check.name.as_str(), status);
+        case.set_time(check.duration);
+        case.set_classname("codedeploy-hooks");
+        suite.add_test_case(case);
+    }
+    if let (Some(reason), true) = (&summary.reason, summary.checks.is_empty()) {
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+        status.set_message(reason.as_str());
+        suite.add_test_case(TestCase::new("hook", status));
+    }
+    suite.set_time(summary.duration);
+    let mut report = Report::new("codedeploy-hooks");
+    report.add_test_suite(suite);
+    report
+        .to_string()
+        .unwrap_or_else(|e| format!("<!-- could not write JUnit XML: {e} -->\n"))
+}
+
+impl crate::hook::HookService {
+    pub(crate) async fn report(&self, deployment_id: &str, execution_id: &str, status: Status) -> Result<crate::Delivery, Error> {
+        crate::report::report(self.codedeploy(), deployment_id, execution_id, status, None).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_ids_need_both_parts() {
+        assert_eq!(parse_report_ids("d-1:e-2").unwrap(), ("d-1".into(), "e-2".into()));
+        assert!(parse_report_ids("d-1").unwrap_err().contains("DEPLOYMENT_ID:EXECUTION_ID"));
+        assert!(parse_report_ids(":x").is_err());
+    }
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        Args::command().debug_assert();
+    }
+}

@@ -1,0 +1,53 @@
+//! The AWS and HTTP clients, built once per process.
+
+use aws_config::retry::RetryConfig;
+use aws_config::BehaviorVersion;
+
+/// The clients a hook uses. Built once per process and shared by every event and check.
+///
+/// The SDK's own retries are off: the framework retries calls itself (checks by
+/// [`Check::retries`](crate::Check::retries), the report within its reserve), so every
+/// attempt is visible in the summary and fits the Lambda deadline.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Clients {
+    /// Reads the deployment and reports the verdict.
+    pub codedeploy: aws_sdk_codedeploy::Client,
+    /// Invokes the target version.
+    pub lambda: aws_sdk_lambda::Client,
+    /// For checks that call URLs (e.g. the public API after the shift).
+    pub http: reqwest::Client,
+}
+
+impl Clients {
+    /// Clients configured from the environment: region, credentials, and
+    /// `AWS_ENDPOINT_URL` (or per-service `AWS_ENDPOINT_URL_CODEDEPLOY` / `_LAMBDA`), as every
+    /// AWS SDK reads them.
+    pub async fn from_env() -> Self {
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::disabled())
+            .load()
+            .await;
+        Self::from_conf(&config)
+    }
+
+    /// Clients from an SDK configuration (retries are turned off, see above).
+    pub fn from_conf(config: &aws_config::SdkConfig) -> Self {
+        let codedeploy = aws_sdk_codedeploy::config::Builder::from(config)
+            .retry_config(RetryConfig::disabled())
+            .build();
+        let lambda = aws_sdk_lambda::config::Builder::from(config)
+            .retry_config(RetryConfig::disabled())
+            .build();
+        Clients {
+            codedeploy: aws_sdk_codedeploy::Client::from_conf(codedeploy),
+            lambda: aws_sdk_lambda::Client::from_conf(lambda),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Clients made of the given parts: for tests with mocked SDK clients.
+    pub fn new(codedeploy: aws_sdk_codedeploy::Client, lambda: aws_sdk_lambda::Client, http: reqwest::Client) -> Self {
+        Clients { codedeploy, lambda, http }
+    }
+}

@@ -1,0 +1,239 @@
+//! The crate's one error enum.
+
+use std::time::Duration;
+
+/// What went wrong outside the checks themselves: a bad event, a version that cannot be
+/// found, an AWS call that failed, a report that could not be delivered.
+///
+/// Every message says what happened and what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The event is not a CodeDeploy lifecycle event.
+    #[error(
+        "the event is not a CodeDeploy lifecycle event: {reason}; a hook expects \
+         {{\"DeploymentId\": \"d-...\", \"LifecycleEventHookExecutionId\": \"...\"}} \
+         (is this function set as PreTraffic/PostTraffic hook of a DeploymentPreference?)"
+    )]
+    MalformedEvent {
+        /// Why the event was rejected.
+        reason: String,
+    },
+
+    /// A configured value (builder, environment variable or CLI flag) is invalid.
+    #[error("{source_name} is invalid: `{value}` {reason}")]
+    InvalidSetting {
+        /// Where the value came from, e.g. the environment variable's name.
+        source_name: String,
+        /// The value as given.
+        value: String,
+        /// What a valid value looks like.
+        reason: String,
+    },
+
+    /// Nothing says which function version to test.
+    #[error(
+        "cannot tell which version to test: {reason}; set it in code with Hook::target, \
+         in the environment variable {env}, or run as a CodeDeploy hook so the AppSpec can be read",
+        env = crate::resolve::TARGET_ENV
+    )]
+    TargetUnknown {
+        /// What was tried.
+        reason: String,
+    },
+
+    /// Two sources name different versions (or functions) under test.
+    #[error(
+        "the target sources disagree: {first} says `{first_value}` but {second} says \
+         `{second_value}`; fix the template or drop one of them"
+    )]
+    TargetConflict {
+        /// The first source, e.g. `Hook::target`.
+        first: &'static str,
+        /// What the first source says.
+        first_value: String,
+        /// The second source, e.g. `the deployment's AppSpec`.
+        second: &'static str,
+        /// What the second source says.
+        second_value: String,
+    },
+
+    /// The deployment's AppSpec content cannot be used.
+    #[error("the AppSpec of deployment {deployment_id} is unusable: {reason}")]
+    AppSpec {
+        /// The deployment whose AppSpec was read.
+        deployment_id: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// An AWS API call failed.
+    #[error("{operation} failed ({kind}): {message}{hint}", hint = kind.hint())]
+    Aws {
+        /// The API operation, e.g. `lambda:Invoke`.
+        operation: &'static str,
+        /// The class of failure, which decides whether it is retried.
+        kind: AwsErrorKind,
+        /// The service's or transport's message.
+        message: String,
+    },
+
+    /// A payload could not be (de)serialized.
+    #[error("the {what} is not what was expected: {source}")]
+    Payload {
+        /// Which payload, e.g. `response of hello:7`.
+        what: String,
+        /// The serde error.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// No report could be delivered to CodeDeploy before the deadline.
+    #[error(
+        "could not report {status} for deployment {deployment_id} after {attempts} attempt(s) \
+         in {elapsed:?}: {last_error}; CodeDeploy will retry the hook, or fail the deployment \
+         after its timeout (check the hook's permission codedeploy:PutLifecycleEventHookExecutionStatus)"
+    )]
+    ReportUndelivered {
+        /// The deployment.
+        deployment_id: String,
+        /// The status that was to be reported.
+        status: &'static str,
+        /// How many calls were made.
+        attempts: u32,
+        /// How long it tried.
+        elapsed: Duration,
+        /// The last call's error.
+        last_error: Box<Error>,
+    },
+
+    /// The Lambda runtime could not start or stopped.
+    #[error("the Lambda runtime failed: {0}")]
+    Runtime(String),
+}
+
+/// The class of an AWS call failure. Throttling, server and transport failures are
+/// worth retrying; client failures (permissions, bad input) are not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AwsErrorKind {
+    /// The service throttled the call (`ThrottlingException`, `TooManyRequestsException`, 429).
+    Throttling,
+    /// The service failed (HTTP 5xx).
+    Server,
+    /// The call did not get a response (connection, timeout, broken response).
+    Transport,
+    /// The service rejected the call (4xx other than throttling).
+    Client,
+}
+
+impl AwsErrorKind {
+    /// Whether a call failing this way is worth retrying.
+    pub fn is_retryable(self) -> bool {
+        !matches!(self, AwsErrorKind::Client)
+    }
+
+    fn hint(self) -> &'static str {
+        match self {
+            AwsErrorKind::Client => "; check the hook role's permissions and the function name",
+            AwsErrorKind::Transport => "; check AWS_ENDPOINT_URL, the network and the region",
+            AwsErrorKind::Throttling | AwsErrorKind::Server => "",
+        }
+    }
+}
+
+impl std::fmt::Display for AwsErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AwsErrorKind::Throttling => "throttled",
+            AwsErrorKind::Server => "service error",
+            AwsErrorKind::Transport => "no response",
+            AwsErrorKind::Client => "rejected",
+        })
+    }
+}
+
+impl Error {
+    /// Whether the failure is one of the infrastructure (throttling, 5xx, transport),
+    /// which checks retry by default.
+    pub fn is_infrastructure(&self) -> bool {
+        matches!(self, Error::Aws { kind, .. } if kind.is_retryable())
+    }
+
+    /// Build an [`Error::Aws`] from any SDK error, classifying it for retries.
+    pub(crate) fn aws<E, R>(operation: &'static str, err: aws_sdk_lambda::error::SdkError<E, R>) -> Self
+    where
+        E: aws_sdk_lambda::error::ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug + HasStatus,
+    {
+        use aws_sdk_lambda::error::SdkError;
+        let (kind, message) = match &err {
+            SdkError::ServiceError(service) => {
+                let code = service.err().code().unwrap_or("Unknown");
+                let status = service.raw().status_code();
+                let kind = if matches!(
+                    code,
+                    "ThrottlingException"
+                        | "TooManyRequestsException"
+                        | "Throttling"
+                        | "RequestLimitExceeded"
+                ) || status == 429
+                {
+                    AwsErrorKind::Throttling
+                } else if status >= 500 {
+                    AwsErrorKind::Server
+                } else {
+                    AwsErrorKind::Client
+                };
+                let text = service.err().message().unwrap_or("no message");
+                (kind, format!("{code}: {text}"))
+            }
+            SdkError::ResponseError(_) | SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
+                (AwsErrorKind::Transport, source_chain(&err))
+            }
+            _ => (AwsErrorKind::Client, source_chain(&err)),
+        };
+        Error::Aws { operation, kind, message }
+    }
+}
+
+/// The HTTP status of a raw SDK response.
+pub(crate) trait HasStatus {
+    fn status_code(&self) -> u16;
+}
+
+impl HasStatus for aws_smithy_runtime_api_shim::HttpResponse {
+    fn status_code(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+/// The SDK re-exports its raw response type; naming it through one client crate keeps the
+/// dependency list short.
+mod aws_smithy_runtime_api_shim {
+    pub(crate) use aws_sdk_lambda::config::http::HttpResponse;
+}
+
+/// "a: b: c" from an error and its sources: SDK errors keep the useful part in the chain.
+pub(crate) fn source_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut next = err.source();
+    while let Some(cause) = next {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        next = cause.source();
+    }
+    text
+}
+
+impl From<Error> for lambda_runtime::Diagnostic {
+    fn from(err: Error) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: "codedeploy_hooks::Error".to_owned(),
+            error_message: err.to_string(),
+        }
+    }
+}

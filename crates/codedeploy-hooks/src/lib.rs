@@ -1,0 +1,164 @@
+//! Write AWS CodeDeploy PreTraffic/PostTraffic hooks for Lambda as a list of async checks;
+//! the framework does the rest.
+//!
+//! It finds the version under test (code, the `CODEDEPLOY_HOOKS_TARGET` environment variable,
+//! or the deployment's AppSpec), runs the checks against *that version* (never the alias),
+//! with timeouts, retries and panics contained, keeps time to report before the Lambda
+//! deadline, reports `Succeeded` or `Failed` to CodeDeploy exactly once, and explains the
+//! outcome in logs, a metric record and a summary. Outside Lambda the same binary is a CLI.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use codedeploy_hooks::{ensure, Check, Hook};
+//! use serde_json::{json, Value};
+//!
+//! #[tokio::main]
+//! async fn main() -> std::process::ExitCode {
+//!     Hook::new()
+//!         .check("greets by name", |t| async move {
+//!             let out = t.invoke(json!({"name": "smoke"})).await?; // hello:<target version>
+//!             out.ensure_ok()?; // no function error, and the target version ran
+//!             ensure!(out.json::<Value>()?["message"] == "hello smoke");
+//!             Ok(())
+//!         })
+//!         .check_with(Check::named("p95 under 300 ms").timeout(Duration::from_secs(20)).retries(1), |t| async move {
+//!             let stats = t.invoke_many(json!({"name": "load"}), 50, 10).await?;
+//!             ensure!(stats.errors() == 0 && stats.p95() < Duration::from_millis(300));
+//!             Ok(())
+//!         })
+//!         .run()
+//!         .await
+//! }
+//! ```
+//!
+//! The handler is a tower `Service` too ([`Hook::into_service`]), so a hook can be tested
+//! without a Lambda runtime. A runnable check, without AWS:
+//!
+//! ```
+//! use codedeploy_hooks::{ensure, CheckResult};
+//!
+//! fn check_status(status: u16) -> CheckResult {
+//!     ensure!(status == 200, "the route should answer");
+//!     Ok(())
+//! }
+//! assert!(check_status(200).is_ok());
+//! let failure = check_status(502).unwrap_err();
+//! assert!(failure.message().contains("left: 502"));
+//! ```
+//!
+//! Features: `hook` (default) is the framework. Without it only [`smoke`] is built, for
+//! target functions that want to recognize smoke traffic without the AWS SDK.
+
+#![warn(missing_docs)]
+
+pub mod smoke;
+
+#[cfg(feature = "hook")]
+mod apigw;
+#[cfg(feature = "hook")]
+mod appspec;
+#[cfg(feature = "hook")]
+mod check;
+#[cfg(feature = "hook")]
+mod cli;
+#[cfg(feature = "hook")]
+mod clients;
+#[cfg(feature = "hook")]
+mod deployment;
+#[cfg(feature = "hook")]
+mod error;
+#[cfg(feature = "hook")]
+mod hook;
+#[cfg(feature = "hook")]
+mod invocation;
+#[cfg(feature = "hook")]
+mod logging;
+#[cfg(feature = "hook")]
+mod report;
+#[cfg(feature = "hook")]
+mod resolve;
+#[cfg(feature = "hook")]
+mod runner;
+#[cfg(feature = "hook")]
+mod stats;
+#[cfg(feature = "hook")]
+mod summary;
+#[cfg(feature = "hook")]
+mod target;
+#[cfg(all(test, feature = "hook"))]
+mod testing;
+
+#[cfg(feature = "hook")]
+pub use crate::{
+    check::{Check, CheckError, CheckResult, FailureKind, DEFAULT_CHECK_TIMEOUT},
+    clients::Clients,
+    deployment::{Deployment, Phase},
+    error::{AwsErrorKind, Error},
+    hook::{Hook, HookService, DEFAULT_NAMESPACE, DEFAULT_RESERVE, SKIP_ENV},
+    invocation::Invocation,
+    resolve::TARGET_ENV,
+    stats::LoadStats,
+    summary::{CheckReport, Delivery, Outcome, Status, Summary},
+    target::Target,
+};
+
+/// Fail the check unless a condition holds; the message shows the condition and, for a
+/// comparison, both values. `ensure!(a && b)` names the part that failed. An optional format
+/// string adds context: `ensure!(n > 0, "no items in {body}")`.
+///
+/// ```
+/// # use codedeploy_hooks::{ensure, CheckResult};
+/// fn check(latency_ms: u64) -> CheckResult {
+///     ensure!(latency_ms < 300);
+///     Ok(())
+/// }
+/// let failure = check(450).unwrap_err();
+/// assert_eq!(failure.message(), "`latency_ms < 300` is false (left: 450, right: 300)");
+/// ```
+#[cfg(feature = "hook")]
+pub use codedeploy_hooks_macros::ensure;
+
+/// Not public API: what the `ensure!` macro expands to.
+#[cfg(feature = "hook")]
+#[doc(hidden)]
+pub mod __private {
+    use std::fmt::Debug;
+
+    pub use crate::check::CheckError;
+
+    /// Shows a value with `Debug` when it has it (autoref specialization).
+    pub struct Show<'a, T: ?Sized>(pub &'a T);
+
+    pub trait ShowDebug {
+        fn show(&self) -> String;
+    }
+    impl<T: Debug + ?Sized> ShowDebug for &Show<'_, T> {
+        fn show(&self) -> String {
+            crate::invocation::shorten(&format!("{:?}", self.0)).into_owned()
+        }
+    }
+
+    pub trait ShowOpaque {
+        fn show(&self) -> String;
+    }
+    impl<T: ?Sized> ShowOpaque for Show<'_, T> {
+        fn show(&self) -> String {
+            "(no Debug)".to_owned()
+        }
+    }
+
+    pub fn failed(whole: &str, part: &str, values: Option<(String, String)>, context: Option<String>) -> CheckError {
+        let mut message = format!("`{part}` is false");
+        if let Some((left, right)) = values {
+            message.push_str(&format!(" (left: {left}, right: {right})"));
+        }
+        if part != whole {
+            message.push_str(&format!(" in `{whole}`"));
+        }
+        if let Some(context) = context {
+            message.push_str(": ");
+            message.push_str(&context);
+        }
+        CheckError::assertion(message)
+    }
+}

@@ -1,0 +1,97 @@
+//! Latency statistics of many invocations.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// What [`Target::invoke_many`](crate::Target::invoke_many) measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadStats {
+    latencies: Vec<Duration>,
+    errors: usize,
+    first_errors: Vec<String>,
+}
+
+/// How many error messages are kept for the failure message.
+const KEPT_ERRORS: usize = 3;
+
+impl LoadStats {
+    pub(crate) fn new(mut latencies: Vec<Duration>, errors: Vec<String>) -> Self {
+        latencies.sort_unstable();
+        let count = errors.len();
+        LoadStats {
+            latencies,
+            errors: count,
+            first_errors: errors.into_iter().take(KEPT_ERRORS).collect(),
+        }
+    }
+
+    /// How many invocations were made.
+    pub fn total(&self) -> usize {
+        self.latencies.len() + self.errors
+    }
+
+    /// How many failed (service error, function error, or another version ran).
+    pub fn errors(&self) -> usize {
+        self.errors
+    }
+
+    /// The first few errors, for failure messages.
+    pub fn first_errors(&self) -> &[String] {
+        &self.first_errors
+    }
+
+    /// The latency at percentile `p` (0-100) of the successful invocations, nearest rank;
+    /// zero when none succeeded.
+    pub fn percentile(&self, p: f64) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        let rank = ((p.clamp(0.0, 100.0) / 100.0) * self.latencies.len() as f64).ceil() as usize;
+        self.latencies[rank.clamp(1, self.latencies.len()) - 1]
+    }
+
+    /// The median latency.
+    pub fn p50(&self) -> Duration {
+        self.percentile(50.0)
+    }
+
+    /// The 90th percentile latency.
+    pub fn p90(&self) -> Duration {
+        self.percentile(90.0)
+    }
+
+    /// The 95th percentile latency.
+    pub fn p95(&self) -> Duration {
+        self.percentile(95.0)
+    }
+
+    /// The 99th percentile latency.
+    pub fn p99(&self) -> Duration {
+        self.percentile(99.0)
+    }
+
+    /// The slowest successful invocation.
+    pub fn max(&self) -> Duration {
+        self.latencies.last().copied().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let stats = LoadStats::new((1..=100).rev().map(Duration::from_millis).collect(), vec!["x".into()]);
+        assert_eq!(stats.total(), 101);
+        assert_eq!(stats.errors(), 1);
+        assert_eq!(stats.p50(), Duration::from_millis(50));
+        assert_eq!(stats.p95(), Duration::from_millis(95));
+        assert_eq!(stats.p99(), Duration::from_millis(99));
+        assert_eq!(stats.max(), Duration::from_millis(100));
+        assert_eq!(stats.percentile(0.0), Duration::from_millis(1));
+        let empty = LoadStats::new(vec![], vec![]);
+        assert_eq!(empty.p99(), Duration::ZERO);
+    }
+}

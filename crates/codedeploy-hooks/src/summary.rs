@@ -1,0 +1,303 @@
+//! What a run of the hook found: per check and in all, as a table, JSON and a metric record.
+
+use std::fmt::{self, Write as _};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::deployment::Deployment;
+
+/// The verdict a hook reports to CodeDeploy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub enum Status {
+    /// Let the deployment go on.
+    Succeeded,
+    /// Stop the deployment and roll back.
+    Failed,
+}
+
+impl Status {
+    /// The value sent in `PutLifecycleEventHookExecutionStatus`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Succeeded => "Succeeded",
+            Status::Failed => "Failed",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How one check ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Outcome {
+    /// It returned `Ok(())`.
+    Passed,
+    /// It returned an error.
+    Failed,
+    /// Its last attempt took longer than its timeout.
+    TimedOut,
+    /// It panicked; the framework caught the panic.
+    Panicked,
+    /// The hook's deadline came while it ran or waited to run.
+    Cancelled,
+    /// Not selected by the CLI's `--filter`.
+    Skipped,
+}
+
+impl Outcome {
+    fn label(self) -> &'static str {
+        match self {
+            Outcome::Passed => "PASS",
+            Outcome::Failed => "FAIL",
+            Outcome::TimedOut => "TIMEOUT",
+            Outcome::Panicked => "PANIC",
+            Outcome::Cancelled => "CANCEL",
+            Outcome::Skipped => "SKIP",
+        }
+    }
+}
+
+/// One check's result.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct CheckReport {
+    /// The check's name.
+    pub name: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// How many attempts ran (0 when it never started).
+    pub attempts: u32,
+    /// Time from its first attempt's start to its end.
+    #[serde(rename = "duration_ms", serialize_with = "as_millis")]
+    pub duration: Duration,
+    /// Why it did not pass, or a note on a pass (flaky).
+    pub message: Option<String>,
+    /// A dry-run check never fails the hook.
+    pub dry_run: bool,
+}
+
+impl CheckReport {
+    /// Whether this check makes the hook fail.
+    pub fn fails_hook(&self) -> bool {
+        !self.dry_run && !matches!(self.outcome, Outcome::Passed | Outcome::Skipped)
+    }
+
+    /// Passed, but not on the first attempt.
+    pub fn is_flaky(&self) -> bool {
+        self.outcome == Outcome::Passed && self.attempts > 1
+    }
+}
+
+/// How the verdict reached CodeDeploy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "delivery")]
+#[non_exhaustive]
+pub enum Delivery {
+    /// Accepted by `PutLifecycleEventHookExecutionStatus`.
+    Delivered {
+        /// Calls made, retries included.
+        attempts: u32,
+    },
+    /// CodeDeploy already had a status for this execution (a duplicate delivery of the
+    /// event): nothing more to do.
+    AlreadyCompleted {
+        /// Calls made, retries included.
+        attempts: u32,
+    },
+    /// Not reported (a CLI run without `--report`).
+    NotRequested,
+}
+
+/// The outcome of one run of the hook.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct Summary {
+    /// The verdict.
+    pub status: Status,
+    /// Why the hook failed, or why it passed without checks (skip switch).
+    pub reason: Option<String>,
+    /// What was tested, when it could be resolved.
+    pub deployment: Option<Deployment>,
+    /// One entry per registered check, in registration order.
+    pub checks: Vec<CheckReport>,
+    /// Time from receiving the event to the verdict (before the report).
+    #[serde(rename = "duration_ms", serialize_with = "as_millis")]
+    pub duration: Duration,
+    /// How the verdict reached CodeDeploy.
+    pub report: Delivery,
+}
+
+fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0)
+}
+
+impl Summary {
+    /// How many checks passed.
+    pub fn passed(&self) -> usize {
+        self.checks.iter().filter(|c| c.outcome == Outcome::Passed).count()
+    }
+
+    /// How many checks make the hook fail.
+    pub fn failed(&self) -> usize {
+        self.checks.iter().filter(|c| c.fails_hook()).count()
+    }
+
+    /// The summary as a readable table.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let what = match &self.deployment {
+            Some(d) => format!("{} hook for {}", d.phase, d.qualified_target()),
+            None => "hook".to_owned(),
+        };
+        let id = self
+            .deployment
+            .as_ref()
+            .and_then(|d| d.deployment_id.as_deref())
+            .map(|id| format!(" (deployment {id})"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{what}{id}: {} - {} passed, {} failing, {:.0?}",
+            self.status,
+            self.passed(),
+            self.failed(),
+            self.duration
+        );
+        if let Some(reason) = &self.reason {
+            let _ = writeln!(out, "  reason: {reason}");
+        }
+        let width = self.checks.iter().map(|c| c.name.chars().count()).max().unwrap_or(0);
+        for c in &self.checks {
+            let mut notes = Vec::new();
+            if c.dry_run {
+                notes.push("dry run".to_owned());
+            }
+            if c.is_flaky() {
+                notes.push(format!("flaky: passed on attempt {}", c.attempts));
+            }
+            if let Some(m) = &c.message {
+                notes.push(m.clone());
+            }
+            let _ = writeln!(
+                out,
+                "  {:<7} {:<width$}  {} attempt{} {:>9.1?}{}{}",
+                c.outcome.label(),
+                c.name,
+                c.attempts,
+                if c.attempts == 1 { " " } else { "s" },
+                c.duration,
+                if notes.is_empty() { "" } else { "  " },
+                notes.join("; "),
+            );
+        }
+        out
+    }
+
+    /// One CloudWatch Embedded Metric Format record: checks passed and failed, and the
+    /// hook's duration, with the dimensions function name (of the function under test) and
+    /// phase.
+    pub fn metric_record(&self, namespace: &str, timestamp_ms: u64) -> String {
+        let (function, phase) = match &self.deployment {
+            Some(d) => (d.function_name.clone(), d.phase.to_string()),
+            None => ("unknown".to_owned(), "Unknown".to_owned()),
+        };
+        serde_json::json!({
+            "_aws": {
+                "Timestamp": timestamp_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": namespace,
+                    "Dimensions": [["FunctionName", "Phase"]],
+                    "Metrics": [
+                        {"Name": "ChecksPassed", "Unit": "Count"},
+                        {"Name": "ChecksFailed", "Unit": "Count"},
+                        {"Name": "HookDuration", "Unit": "Milliseconds"},
+                    ],
+                }],
+            },
+            "FunctionName": function,
+            "Phase": phase,
+            "Status": self.status.as_str(),
+            "ChecksPassed": self.passed(),
+            "ChecksFailed": self.failed(),
+            "HookDuration": self.duration.as_secs_f64() * 1000.0,
+        })
+        .to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary() -> Summary {
+        Summary {
+            status: Status::Failed,
+            reason: Some("1 of 3 checks failed: slow".into()),
+            deployment: Some(Deployment::new("hello", "4").with_phase(crate::Phase::PreTraffic)),
+            checks: vec![
+                CheckReport {
+                    name: "greets".into(),
+                    outcome: Outcome::Passed,
+                    attempts: 2,
+                    duration: Duration::from_millis(12),
+                    message: None,
+                    dry_run: false,
+                },
+                CheckReport {
+                    name: "slow".into(),
+                    outcome: Outcome::TimedOut,
+                    attempts: 1,
+                    duration: Duration::from_secs(2),
+                    message: Some("took longer than 2s".into()),
+                    dry_run: false,
+                },
+                CheckReport {
+                    name: "new idea".into(),
+                    outcome: Outcome::Failed,
+                    attempts: 1,
+                    duration: Duration::from_millis(1),
+                    message: Some("nope".into()),
+                    dry_run: true,
+                },
+            ],
+            duration: Duration::from_millis(2015),
+            report: Delivery::Delivered { attempts: 1 },
+        }
+    }
+
+    #[test]
+    fn the_table_names_outcomes_flakiness_and_dry_runs() {
+        let table = summary().table();
+        assert!(table.starts_with("PreTraffic hook for hello:4: Failed - 1 passed, 1 failing"), "{table}");
+        assert!(table.contains("flaky: passed on attempt 2"), "{table}");
+        assert!(table.contains("TIMEOUT"), "{table}");
+        assert!(table.contains("dry run; nope"), "{table}");
+    }
+
+    #[test]
+    fn the_metric_record_is_embedded_metric_format() {
+        let record: serde_json::Value = serde_json::from_str(&summary().metric_record("Hooks", 7)).unwrap();
+        assert_eq!(record["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Hooks");
+        assert_eq!(record["_aws"]["Timestamp"], 7);
+        assert_eq!(record["FunctionName"], "hello");
+        assert_eq!(record["Phase"], "PreTraffic");
+        assert_eq!(record["ChecksPassed"], 1);
+        assert_eq!(record["ChecksFailed"], 1);
+    }
+
+    #[test]
+    fn json_has_durations_in_milliseconds() {
+        let json = serde_json::to_value(summary()).unwrap();
+        assert_eq!(json["duration_ms"], 2015.0);
+        assert_eq!(json["checks"][1]["outcome"], "timed_out");
+        assert_eq!(json["report"]["delivery"], "delivered");
+    }
+}

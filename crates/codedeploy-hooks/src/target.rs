@@ -1,0 +1,224 @@
+//! What a check gets: the deployment, and helpers that call the version under test.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{InvocationType, LogType};
+use base64::Engine as _;
+use futures::StreamExt as _;
+use serde::Serialize;
+use tracing::debug;
+
+use crate::apigw::{self, Flavor};
+use crate::clients::Clients;
+use crate::deployment::Deployment;
+use crate::error::Error;
+use crate::invocation::Invocation;
+use crate::smoke;
+use crate::stats::LoadStats;
+
+/// The longest check name carried in the client context, which Lambda limits to 3,583 bytes.
+const MAX_CHECK_NAME: usize = 256;
+
+/// The version under test, as handed to each check.
+///
+/// Every call goes to `function_name:target_version`, never to the alias: before traffic
+/// shifts the alias still runs the old code. Every invocation is marked as smoke traffic
+/// (see [`smoke`](crate::smoke)). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Target {
+    shared: Arc<Shared>,
+    check: Arc<str>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    deployment: Deployment,
+    clients: Clients,
+}
+
+impl Target {
+    /// The target of `deployment`, called through `clients`.
+    pub fn new(deployment: Deployment, clients: Clients) -> Self {
+        Target {
+            shared: Arc::new(Shared { deployment, clients }),
+            check: Arc::from(""),
+        }
+    }
+
+    /// The same target, for the named check (its name goes into the client context).
+    pub(crate) fn for_check(&self, name: &str) -> Self {
+        Target {
+            shared: Arc::clone(&self.shared),
+            check: Arc::from(name),
+        }
+    }
+
+    /// The deployment under test.
+    pub fn deployment(&self) -> &Deployment {
+        &self.shared.deployment
+    }
+
+    /// The Lambda client, for calls the helpers do not cover.
+    pub fn lambda(&self) -> &aws_sdk_lambda::Client {
+        &self.shared.clients.lambda
+    }
+
+    /// The CodeDeploy client.
+    pub fn codedeploy(&self) -> &aws_sdk_codedeploy::Client {
+        &self.shared.clients.codedeploy
+    }
+
+    /// An HTTP client, for checks that call URLs.
+    pub fn http_client(&self) -> &reqwest::Client {
+        &self.shared.clients.http
+    }
+
+    /// Invoke the target version synchronously with this JSON payload, asking for the log tail.
+    ///
+    /// # Errors
+    /// [`Error::Payload`] when `payload` does not serialize; [`Error::Aws`] when the Invoke
+    /// call fails (a *function* error is not an `Err`: see [`Invocation::ensure_ok`]).
+    pub async fn invoke(&self, payload: impl Serialize) -> Result<Invocation, Error> {
+        let bytes = serde_json::to_vec(&payload).map_err(|source| Error::Payload {
+            what: "invoke payload".into(),
+            source,
+        })?;
+        self.invoke_bytes(bytes).await
+    }
+
+    /// Invoke the target version with a raw payload.
+    ///
+    /// # Errors
+    /// [`Error::Aws`] when the Invoke call fails.
+    pub async fn invoke_bytes(&self, payload: impl Into<Vec<u8>>) -> Result<Invocation, Error> {
+        let deployment = self.deployment();
+        let started = Instant::now();
+        let out = self
+            .lambda()
+            .invoke()
+            .function_name(&deployment.function_name)
+            .qualifier(&deployment.target_version)
+            .invocation_type(InvocationType::RequestResponse)
+            .log_type(LogType::Tail)
+            .client_context(self.client_context())
+            .payload(Blob::new(payload))
+            .send()
+            .await
+            .map_err(|e| Error::aws("lambda:Invoke", e))?;
+        let latency = started.elapsed();
+        let log_tail = out
+            .log_result()
+            .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+        let invocation = Invocation {
+            invoked: deployment.qualified_target(),
+            expected_version: deployment.target_version.clone(),
+            status_code: out.status_code(),
+            function_error: out.function_error().map(str::to_owned),
+            executed_version: out.executed_version().map(str::to_owned),
+            payload: out.payload.map(Blob::into_inner).unwrap_or_default(),
+            log_tail,
+            latency,
+        };
+        debug!(
+            target_fn = %invocation.invoked,
+            latency_us = latency.as_micros() as u64,
+            function_error = invocation.function_error.as_deref(),
+            "invoked"
+        );
+        Ok(invocation)
+    }
+
+    /// Send an HTTP request to the target version as API Gateway (HTTP API, payload 2.0)
+    /// would, and get the HTTP response API Gateway would send (502 for a function error).
+    ///
+    /// ```no_run
+    /// # async fn demo(t: codedeploy_hooks::Target) -> codedeploy_hooks::CheckResult {
+    /// let response = t.http(http::Request::get("/hello?name=smoke").body(Vec::new())?).await?;
+    /// codedeploy_hooks::ensure!(response.status() == 200);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Aws`] when the Invoke call fails; [`Error::Payload`] when the function's
+    /// answer is a malformed proxy response.
+    pub async fn http<B: AsRef<[u8]>>(&self, request: http::Request<B>) -> Result<http::Response<Vec<u8>>, Error> {
+        self.http_as(request, Flavor::HttpApi).await
+    }
+
+    /// Like [`http`](Self::http), for functions behind a REST API (proxy integration,
+    /// payload 1.0).
+    ///
+    /// # Errors
+    /// As [`http`](Self::http).
+    pub async fn http_rest<B: AsRef<[u8]>>(&self, request: http::Request<B>) -> Result<http::Response<Vec<u8>>, Error> {
+        self.http_as(request, Flavor::RestApi).await
+    }
+
+    async fn http_as<B: AsRef<[u8]>>(&self, request: http::Request<B>, flavor: Flavor) -> Result<http::Response<Vec<u8>>, Error> {
+        let request_id = format!("codedeploy-hooks-{}", self.check);
+        let event = apigw::event(&request, flavor, &request_id);
+        let invocation = self.invoke(&event).await?;
+        if let Some(kind) = invocation.function_error() {
+            tracing::warn!(
+                function_error = kind,
+                payload = %crate::invocation::shorten(&invocation.text()),
+                "the target failed; API Gateway would answer 502"
+            );
+        }
+        apigw::response(invocation.payload(), invocation.function_error().is_some(), flavor)
+    }
+
+    /// Invoke the target `total` times with at most `concurrency` calls in flight and
+    /// measure the latencies. An invocation counts as an error when the call fails, the
+    /// function fails, or another version ran.
+    ///
+    /// # Errors
+    /// [`Error::Payload`] when `payload` does not serialize. Failed invocations are counted,
+    /// not returned.
+    pub async fn invoke_many(&self, payload: impl Serialize, total: usize, concurrency: usize) -> Result<LoadStats, Error> {
+        let bytes = serde_json::to_vec(&payload).map_err(|source| Error::Payload {
+            what: "invoke payload".into(),
+            source,
+        })?;
+        let results: Vec<Result<Invocation, Error>> = futures::stream::iter(0..total)
+            .map(|_| self.invoke_bytes(bytes.clone()))
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
+        let mut latencies = Vec::with_capacity(total);
+        let mut errors = Vec::new();
+        for result in results {
+            match result {
+                Ok(invocation) => match invocation.ensure_ok() {
+                    Ok(_) => latencies.push(invocation.latency()),
+                    Err(failure) => errors.push(failure.message().to_owned()),
+                },
+                Err(err) => errors.push(err.to_string()),
+            }
+        }
+        Ok(LoadStats::new(latencies, errors))
+    }
+
+    fn client_context(&self) -> String {
+        let mut custom = serde_json::Map::new();
+        custom.insert(smoke::MARKER_KEY.into(), smoke::MARKER_VALUE.into());
+        let mut name: &str = &self.check;
+        if name.len() > MAX_CHECK_NAME {
+            let mut end = MAX_CHECK_NAME;
+            while !name.is_char_boundary(end) {
+                end -= 1;
+            }
+            name = &name[..end];
+        }
+        custom.insert(smoke::CHECK_KEY.into(), name.into());
+        if let Some(id) = &self.deployment().deployment_id {
+            custom.insert(smoke::DEPLOYMENT_KEY.into(), id.as_str().into());
+        }
+        // Only `custom`, no null members: lambda_runtime rejects `"client": null`.
+        let context = serde_json::json!({ "custom": custom });
+        base64::engine::general_purpose::STANDARD.encode(context.to_string())
+    }
+}
