@@ -18,7 +18,7 @@ use crate::summary::{Outcome, Status, Summary};
 /// AWS credentials, region and AWS_ENDPOINT_URL come from the environment as for any AWS
 /// tool. Exit status: 0 when all checks pass, 1 when one fails, 2 on bad usage or setup.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(version)]
 struct Args {
     /// The function under test: a name or an ARN.
     #[arg(long, value_name = "NAME")]
@@ -92,7 +92,7 @@ pub(crate) async fn run(hook: Hook) -> ExitCode {
     let mut deployment = Deployment::new(named.function_name, named.version).with_phase(match args.phase {
         Some(PhaseArg::Pre) => Phase::PreTraffic,
         Some(PhaseArg::Post) => Phase::PostTraffic,
-        None => Phase::Unknown,
+        None => hook.configured_phase().unwrap_or(Phase::Unknown),
     });
     deployment.alias = args.alias;
     deployment.deployment_id = report.as_ref().map(|(d, _)| d.clone());

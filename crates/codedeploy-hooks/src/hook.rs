@@ -185,6 +185,10 @@ impl Hook {
         }
     }
 
+    pub(crate) fn configured_phase(&self) -> Option<Phase> {
+        self.phase
+    }
+
     pub(crate) fn checks(&self) -> &[Arc<Registered>] {
         &self.checks
     }

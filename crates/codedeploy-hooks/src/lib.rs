@@ -51,6 +51,9 @@
 
 #![warn(missing_docs)]
 
+// Lets `ensure!` (which names `::codedeploy_hooks`) work inside this crate's own tests.
+extern crate self as codedeploy_hooks;
+
 pub mod smoke;
 
 #[cfg(feature = "hook")]

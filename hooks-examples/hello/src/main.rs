@@ -1,1 +1,92 @@
-fn main() {}
+//! `hello`: the sample function that the example hooks check.
+//!
+//! It answers a direct event `{"name": "Ada"}` with `{"message": "hello Ada"}`, and an API
+//! Gateway HTTP API event for `GET /hello?name=Ada` with the same JSON and status 200.
+//!
+//! `HELLO_FAULT` makes it misbehave on purpose, for tests and rollback demos:
+//! - `error`: every invocation fails (a function error);
+//! - `wrong-body`: answers 200 with the wrong message;
+//! - `slow`: answers after 10 s;
+//! - `error-unmarked`: fails only for traffic *not* marked as smoke traffic, a bug the
+//!   hook's checks cannot see and only the alarms catch.
+
+use std::time::Duration;
+
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use aws_lambda_events::encodings::Body;
+use codedeploy_hooks::smoke;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    None,
+    Error,
+    WrongBody,
+    Slow,
+    ErrorUnmarked,
+}
+
+impl Fault {
+    fn from_env() -> Result<Fault, String> {
+        match std::env::var("HELLO_FAULT").unwrap_or_default().as_str() {
+            "" | "none" => Ok(Fault::None),
+            "error" => Ok(Fault::Error),
+            "wrong-body" => Ok(Fault::WrongBody),
+            "slow" => Ok(Fault::Slow),
+            "error-unmarked" => Ok(Fault::ErrorUnmarked),
+            other => Err(format!(
+                "HELLO_FAULT={other} is not a fault; use error, wrong-body, slow or error-unmarked"
+            )),
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let fault = Fault::from_env()?;
+    lambda_runtime::run(service_fn(move |event| handle(event, fault))).await
+}
+
+async fn handle(event: LambdaEvent<Value>, fault: Fault) -> Result<Value, Error> {
+    let (payload, ctx) = event.into_parts();
+    // Smoke traffic from the hooks could be kept out of business metrics here.
+    let is_smoke = smoke::is_smoke_traffic(&ctx);
+    match fault {
+        Fault::Error => return Err("HELLO_FAULT=error: failing on purpose".into()),
+        Fault::ErrorUnmarked if !is_smoke => return Err("HELLO_FAULT=error-unmarked: failing real traffic on purpose".into()),
+        Fault::Slow => tokio::time::sleep(Duration::from_secs(10)).await,
+        _ => {}
+    }
+    // HTTP API events carry `requestContext.http`; anything else is a direct invocation.
+    if payload.pointer("/requestContext/http").is_some() {
+        let request: ApiGatewayV2httpRequest = serde_json::from_value(payload)?;
+        return Ok(serde_json::to_value(route(&request, fault))?);
+    }
+    let name = payload.get("name").and_then(Value::as_str).unwrap_or("world");
+    Ok(json!({ "message": greeting(name, fault) }))
+}
+
+fn route(request: &ApiGatewayV2httpRequest, fault: Fault) -> ApiGatewayV2httpResponse {
+    let http = &request.request_context.http;
+    let mut response = ApiGatewayV2httpResponse::default();
+    response.headers.insert("content-type", "application/json".parse().expect("a valid header"));
+    let (status, body) = match (http.method.as_str(), http.path.as_deref().unwrap_or("/")) {
+        ("GET", "/hello") => {
+            let name = request.query_string_parameters.first("name").unwrap_or("world");
+            (200, json!({ "message": greeting(name, fault) }))
+        }
+        (_, "/hello") => (405, json!({ "message": "only GET /hello is served" })),
+        (_, path) => (404, json!({ "message": format!("no route for {path}") })),
+    };
+    response.status_code = status;
+    response.body = Some(Body::Text(body.to_string()));
+    response
+}
+
+fn greeting(name: &str, fault: Fault) -> String {
+    match fault {
+        Fault::WrongBody => format!("goodbye {name}"),
+        _ => format!("hello {name}"),
+    }
+}

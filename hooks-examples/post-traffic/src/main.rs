@@ -1,1 +1,49 @@
-fn main() {}
+//! `post-traffic`: the PostTraffic hook of `hello`.
+//!
+//! CodeDeploy runs it after all traffic has moved to the new version. It checks that the
+//! alias now points at the new version and, when `HELLO_API_URL` is set (the template
+//! passes the HTTP API's URL), that the public route answers.
+
+use codedeploy_hooks::{ensure, CheckError, Hook, Phase};
+use serde_json::Value;
+
+/// The public base URL of the API, e.g. `https://abc123.execute-api.eu-west-1.amazonaws.com`.
+const API_URL_ENV: &str = "HELLO_API_URL";
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let hook = Hook::new()
+        .phase(Phase::PostTraffic)
+        .check("the alias runs the new version", |t| async move {
+            let deployment = t.deployment();
+            let Some(alias) = deployment.alias.as_deref() else {
+                return Err(CheckError::assertion("the alias is not known: run as a hook, or pass --alias"));
+            };
+            // GetAlias through the raw client: the helpers only ever call the new version.
+            let out = t
+                .lambda()
+                .get_alias()
+                .function_name(&deployment.function_name)
+                .name(alias)
+                .send()
+                .await?;
+            ensure!(out.function_version() == Some(deployment.target_version.as_str()));
+            let extra_weights = out.routing_config().and_then(|r| r.additional_version_weights());
+            ensure!(extra_weights.is_none_or(|w| w.is_empty()), "traffic still split: {extra_weights:?}");
+            Ok(())
+        });
+    let hook = match std::env::var(API_URL_ENV) {
+        Ok(base) if !base.is_empty() => hook.check("the public URL answers", move |t| {
+            let url = format!("{}/hello?name=post", base.trim_end_matches('/'));
+            async move {
+                let response = t.http_client().get(&url).send().await?;
+                ensure!(response.status() == 200, "GET {url}");
+                let body: Value = response.json().await?;
+                ensure!(body["message"] == "hello post");
+                Ok(())
+            }
+        }),
+        _ => hook,
+    };
+    hook.run().await
+}
