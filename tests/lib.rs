@@ -1,1 +1,140 @@
+//! Shared set-up of the end-to-end tests: the example functions published in the local
+//! stand-in, a deployment of `hello` from version 3 to 4, and the hooks run as CodeDeploy
+//! runs them.
+//!
+//! The tests run the real binaries of `hooks-examples`; build them first:
+//! `cargo build --workspace --bins` (the README's test command does).
 
+use std::path::PathBuf;
+use std::time::Duration;
+
+use codedeploy_local::{DeploymentSpec, InvokeResult, Options, RevisionForm, StandIn, VersionSpec};
+use serde_json::Value;
+
+/// The hook functions' names, as the template names them.
+pub const PRE_HOOK: &str = "CodeDeployHook_pre_traffic";
+/// The PostTraffic hook's function name.
+pub const POST_HOOK: &str = "CodeDeployHook_post_traffic";
+
+/// A built binary of this workspace.
+///
+/// # Panics
+/// When it has not been built: the message says how to build it.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test knows its own path");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let dir = exe.parent().and_then(|deps| deps.parent()).expect("tests run from target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build --workspace --bins` before the end-to-end tests",
+        path.display()
+    );
+    path
+}
+
+/// How to set up a rehearsal.
+pub struct Setup {
+    /// `HELLO_FAULT` of the new version (4).
+    pub fault: Option<&'static str>,
+    /// The hooks' function timeout (the Lambda deadline they see).
+    pub hook_timeout: Duration,
+    /// How GetDeployment shows the AppSpec.
+    pub revision_form: RevisionForm,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            fault: None,
+            hook_timeout: Duration::from_secs(30),
+            revision_form: RevisionForm::AppSpecContent,
+        }
+    }
+}
+
+/// A stand-in holding `hello` 3 (on alias `live`) and 4, both hooks, and a deployment.
+pub struct Rehearsal {
+    /// The stand-in.
+    pub local: StandIn,
+    /// The deployment of hello 3 -> 4.
+    pub deployment_id: String,
+}
+
+impl Rehearsal {
+    /// Start the stand-in and publish everything.
+    pub async fn start(setup: Setup) -> Rehearsal {
+        let local = StandIn::start(Options::default()).await.expect("the stand-in starts");
+        let hello = binary("hello");
+        let timeout = Duration::from_secs(30);
+        local
+            .publish_version("hello", "3", VersionSpec::new(&hello).timeout(timeout))
+            .expect("hello 3");
+        let mut new = VersionSpec::new(&hello).timeout(timeout);
+        if let Some(fault) = setup.fault {
+            new = new.env("HELLO_FAULT", fault);
+        }
+        local.publish_version("hello", "4", new).expect("hello 4");
+        local.set_alias("hello", "live", "3").expect("alias live");
+        for (name, bin) in [(PRE_HOOK, "pre-traffic"), (POST_HOOK, "post-traffic")] {
+            local
+                .publish_version(name, "1", VersionSpec::new(binary(bin)).timeout(setup.hook_timeout))
+                .expect("hook");
+        }
+        let spec = DeploymentSpec::new("hello", "live", "3", "4")
+            .hook("BeforeAllowTraffic", PRE_HOOK)
+            .hook("AfterAllowTraffic", POST_HOOK)
+            .revision_form(setup.revision_form);
+        let deployment_id = local.create_deployment(spec);
+        Rehearsal { local, deployment_id }
+    }
+
+    /// Open a hook execution and invoke the hook with its event, as CodeDeploy does.
+    pub async fn run_hook(&self, hook: &str, lifecycle_event: &str) -> HookRun {
+        let (execution_id, event) = self
+            .local
+            .start_hook_execution(&self.deployment_id, lifecycle_event)
+            .expect("the deployment exists");
+        let result = self.deliver(hook, &event).await;
+        HookRun { execution_id, event, result }
+    }
+
+    /// Deliver a hook event (again).
+    pub async fn deliver(&self, hook: &str, event: &Value) -> InvokeResult {
+        self.local
+            .invoke(hook, Some("1"), event.to_string().into_bytes())
+            .await
+            .expect("the hook function exists")
+    }
+
+    /// What the hook reported for this run.
+    pub fn reported(&self, run: &HookRun) -> Option<codedeploy_local::HookStatus> {
+        self.local.hook_status(&self.deployment_id, &run.execution_id)
+    }
+}
+
+/// One run of a hook.
+pub struct HookRun {
+    /// The execution id CodeDeploy handed the hook.
+    pub execution_id: String,
+    /// The event.
+    pub event: Value,
+    /// What the hook function answered.
+    pub result: InvokeResult,
+}
+
+impl HookRun {
+    /// The hook's answer (its summary), parsed.
+    ///
+    /// # Panics
+    /// When the answer is not JSON; the message shows it and the log.
+    pub fn summary(&self) -> Value {
+        serde_json::from_slice(&self.result.payload).unwrap_or_else(|e| {
+            panic!(
+                "the hook's answer is not JSON ({e}): {}\nlog:\n{}",
+                String::from_utf8_lossy(&self.result.payload),
+                self.result.log
+            )
+        })
+    }
+}

@@ -1,0 +1,180 @@
+//! The CodeDeploy API (awsJson1.1, `X-Amz-Target: CodeDeploy_20141006.<Operation>`).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+use crate::deployments::{DeploymentStatus, HookStatus, ReportError};
+use crate::faults::{Fault, Operation};
+use crate::wire::ApiError;
+use crate::Shared;
+
+const TARGET_PREFIX: &str = "CodeDeploy_20141006.";
+
+/// `POST /`: every awsJson1.1 operation arrives here; `X-Amz-Target` names it.
+pub(crate) async fn dispatch(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let Some(operation) = target.strip_prefix(TARGET_PREFIX) else {
+        return ApiError::codedeploy(
+            "UnknownOperationException",
+            format!(
+                "codedeploy-local serves CodeDeploy ({TARGET_PREFIX}*) and Lambda; X-Amz-Target `{target}` is neither"
+            ),
+        )
+        .into_response();
+    };
+    let request: Value = if body.is_empty() {
+        json!({})
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(e) => return ApiError::codedeploy("SerializationException", format!("the body is not JSON: {e}")).into_response(),
+        }
+    };
+    let fault_operation = match operation {
+        "PutLifecycleEventHookExecutionStatus" => Some(Operation::PutLifecycleEventHookExecutionStatus),
+        "GetDeployment" => Some(Operation::GetDeployment),
+        _ => None,
+    };
+    if let Some(fault) = fault_operation.and_then(|op| shared.faults.take(op)) {
+        match fault {
+            Fault::Throttle => return ApiError::codedeploy("ThrottlingException", "Rate exceeded").into_response(),
+            Fault::ServerError => {
+                return ApiError::codedeploy("InternalFailure", "injected fault: the service failed")
+                    .with_status(StatusCode::INTERNAL_SERVER_ERROR)
+                    .into_response()
+            }
+            Fault::Delay(delay) => tokio::time::sleep(delay).await,
+        }
+    }
+    let result = match operation {
+        "PutLifecycleEventHookExecutionStatus" => put_status(&shared, &request),
+        "GetDeployment" => get_deployment(&shared, &request),
+        "GetApplicationRevision" => get_application_revision(&shared, &request),
+        "ListDeployments" => list_deployments(&shared, &request),
+        "StopDeployment" => stop_deployment(&shared, &request),
+        other => Err(ApiError::codedeploy(
+            "UnknownOperationException",
+            format!(
+                "codedeploy-local does not implement CodeDeploy {other}; it serves PutLifecycleEventHookExecutionStatus, \
+                 GetDeployment, GetApplicationRevision, ListDeployments and StopDeployment"
+            ),
+        )),
+    };
+    match result {
+        Ok(value) => {
+            let mut response = (StatusCode::OK, value.to_string()).into_response();
+            response
+                .headers_mut()
+                .insert("content-type", HeaderValue::from_static("application/x-amz-json-1.1"));
+            response
+        }
+        Err(err) => err.into_response(),
+    }
+}
+
+fn field<'a>(request: &'a Value, name: &str, missing: &'static str) -> Result<&'a str, ApiError> {
+    request
+        .get(name)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::codedeploy(missing, format!("{name} is required")))
+}
+
+fn no_deployment(id: &str) -> ApiError {
+    ApiError::codedeploy("DeploymentDoesNotExistException", format!("The deployment {id} could not be found."))
+}
+
+fn put_status(shared: &Shared, request: &Value) -> Result<Value, ApiError> {
+    let deployment_id = field(request, "deploymentId", "DeploymentIdRequiredException")?;
+    let execution_id = field(request, "lifecycleEventHookExecutionId", "InvalidLifecycleEventHookExecutionIdException")?;
+    let status = match request.get("status").and_then(Value::as_str) {
+        Some("Succeeded") => HookStatus::Succeeded,
+        Some("Failed") => HookStatus::Failed,
+        other => {
+            return Err(ApiError::codedeploy(
+                "InvalidLifecycleEventHookExecutionStatusException",
+                format!("status {other:?} is not valid: a hook reports Succeeded or Failed"),
+            ))
+        }
+    };
+    match shared.deployments.report(deployment_id, execution_id, status) {
+        Ok(()) => Ok(json!({"lifecycleEventHookExecutionId": execution_id})),
+        Err(ReportError::NoDeployment) => Err(no_deployment(deployment_id)),
+        Err(ReportError::NoExecution) => Err(ApiError::codedeploy(
+            "InvalidLifecycleEventHookExecutionIdException",
+            format!("The lifecycle event hook execution id is not valid for deployment {deployment_id}."),
+        )),
+        Err(ReportError::AlreadyCompleted) => Err(ApiError::codedeploy(
+            "LifecycleEventAlreadyCompletedException",
+            "An attempt to return the status of an already completed lifecycle event occurred.",
+        )),
+    }
+}
+
+fn get_deployment(shared: &Shared, request: &Value) -> Result<Value, ApiError> {
+    let id = field(request, "deploymentId", "DeploymentIdRequiredException")?;
+    shared
+        .deployments
+        .read(id, |r| json!({"deploymentInfo": r.info()}))
+        .ok_or_else(|| no_deployment(id))
+}
+
+fn get_application_revision(shared: &Shared, request: &Value) -> Result<Value, ApiError> {
+    let application = field(request, "applicationName", "ApplicationNameRequiredException")?;
+    let revision = request
+        .get("revision")
+        .ok_or_else(|| ApiError::codedeploy("RevisionRequiredException", "revision is required"))?;
+    let sha256 = ["string", "appSpecContent"]
+        .iter()
+        .find_map(|k| revision.get(k).and_then(|r| r.get("sha256")).and_then(Value::as_str))
+        .ok_or_else(|| ApiError::codedeploy("InvalidRevisionException", "the revision has no sha256 to look up"))?;
+    let content = shared
+        .deployments
+        .revision_content(application, sha256)
+        .ok_or_else(|| ApiError::codedeploy("RevisionDoesNotExistException", format!("No revision {sha256} in application {application}")))?;
+    Ok(json!({
+        "applicationName": application,
+        "revision": {"revisionType": "String", "string": {"content": content, "sha256": sha256}},
+        "revisionInfo": {"description": "", "deploymentGroups": []},
+    }))
+}
+
+fn list_deployments(shared: &Shared, request: &Value) -> Result<Value, ApiError> {
+    let application = request.get("applicationName").and_then(Value::as_str);
+    let group = request.get("deploymentGroupName").and_then(Value::as_str);
+    let statuses: Vec<String> = request
+        .get("includeOnlyStatuses")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .unwrap_or_default();
+    let ids = shared.deployments.ids(|r| {
+        application.is_none_or(|a| a == r.spec.application_name)
+            && group.is_none_or(|g| g == r.spec.group_name)
+            && (statuses.is_empty() || statuses.iter().any(|s| json!(r.status) == json!(s)))
+    });
+    Ok(json!({"deployments": ids}))
+}
+
+fn stop_deployment(shared: &Shared, request: &Value) -> Result<Value, ApiError> {
+    let id = field(request, "deploymentId", "DeploymentIdRequiredException")?;
+    let running = shared
+        .deployments
+        .with(id, |r| {
+            let running = matches!(r.status, DeploymentStatus::Created | DeploymentStatus::InProgress);
+            r.stop_requested |= running;
+            running
+        })
+        .ok_or_else(|| no_deployment(id))?;
+    if !running {
+        return Err(ApiError::codedeploy(
+            "DeploymentAlreadyCompletedException",
+            format!("The deployment {id} is already completed."),
+        ));
+    }
+    Ok(json!({"status": "Pending", "statusMessage": format!("Stop of {id} requested; the alias will be rolled back")}))
+}

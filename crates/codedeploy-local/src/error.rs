@@ -1,0 +1,35 @@
+//! The crate's one error enum.
+
+use std::path::PathBuf;
+
+/// What went wrong while setting up or driving the stand-in.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The listener could not be bound.
+    #[error("cannot listen on {address}: {source}; choose another address or port")]
+    Bind {
+        /// The address asked for.
+        address: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A function binary does not exist.
+    #[error("the function binary {path} does not exist; build it first (cargo build -p <package>)")]
+    MissingBinary {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// No such function, version or alias.
+    #[error("{what} not found; {hint}")]
+    NotFound {
+        /// What was looked up.
+        what: String,
+        /// What to do.
+        hint: String,
+    },
+    /// A value given to the stand-in is invalid.
+    #[error("{0}")]
+    Invalid(String),
+}
