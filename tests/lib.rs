@@ -23,7 +23,10 @@ pub const POST_HOOK: &str = "CodeDeployHook_post_traffic";
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test knows its own path");
     // target/<profile>/deps/<test> -> target/<profile>/<name>
-    let dir = exe.parent().and_then(|deps| deps.parent()).expect("tests run from target/<profile>/deps");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("tests run from target/<profile>/deps");
     let path = dir.join(name);
     assert!(
         path.is_file(),
@@ -64,7 +67,9 @@ pub struct Rehearsal {
 impl Rehearsal {
     /// Start the stand-in and publish everything.
     pub async fn start(setup: Setup) -> Rehearsal {
-        let local = StandIn::start(Options::default()).await.expect("the stand-in starts");
+        let local = StandIn::start(Options::default())
+            .await
+            .expect("the stand-in starts");
         let hello = binary("hello");
         let timeout = Duration::from_secs(30);
         local
@@ -78,7 +83,11 @@ impl Rehearsal {
         local.set_alias("hello", "live", "3").expect("alias live");
         for (name, bin) in [(PRE_HOOK, "pre-traffic"), (POST_HOOK, "post-traffic")] {
             local
-                .publish_version(name, "1", VersionSpec::new(binary(bin)).timeout(setup.hook_timeout))
+                .publish_version(
+                    name,
+                    "1",
+                    VersionSpec::new(binary(bin)).timeout(setup.hook_timeout),
+                )
                 .expect("hook");
         }
         let spec = DeploymentSpec::new("hello", "live", "3", "4")
@@ -86,7 +95,10 @@ impl Rehearsal {
             .hook("AfterAllowTraffic", POST_HOOK)
             .revision_form(setup.revision_form);
         let deployment_id = local.create_deployment(spec);
-        Rehearsal { local, deployment_id }
+        Rehearsal {
+            local,
+            deployment_id,
+        }
     }
 
     /// Open a hook execution and invoke the hook with its event, as CodeDeploy does.
@@ -96,7 +108,11 @@ impl Rehearsal {
             .start_hook_execution(&self.deployment_id, lifecycle_event)
             .expect("the deployment exists");
         let result = self.deliver(hook, &event).await;
-        HookRun { execution_id, event, result }
+        HookRun {
+            execution_id,
+            event,
+            result,
+        }
     }
 
     /// Deliver a hook event (again).
@@ -109,7 +125,8 @@ impl Rehearsal {
 
     /// What the hook reported for this run.
     pub fn reported(&self, run: &HookRun) -> Option<codedeploy_local::HookStatus> {
-        self.local.hook_status(&self.deployment_id, &run.execution_id)
+        self.local
+            .hook_status(&self.deployment_id, &run.execution_id)
     }
 }
 

@@ -18,11 +18,18 @@ async fn passing_checks_report_succeeded_and_only_ever_call_the_new_version() {
     let rehearsal = Rehearsal::start(Setup::default()).await;
     let run = rehearsal.run_hook(PRE_HOOK, "BeforeAllowTraffic").await;
     let summary = run.summary();
-    assert_eq!(run.result.function_error, None, "{summary:#}\n{}", run.result.log);
+    assert_eq!(
+        run.result.function_error, None,
+        "{summary:#}\n{}",
+        run.result.log
+    );
     assert_eq!(summary["status"], "Succeeded", "{summary:#}");
     assert_eq!(summary["deployment"]["target_version"], "4");
     assert_eq!(summary["deployment"]["phase"], "PreTraffic");
-    assert_eq!(summary["report"], serde_json::json!({"delivery": "delivered", "attempts": 1}));
+    assert_eq!(
+        summary["report"],
+        serde_json::json!({"delivery": "delivered", "attempts": 1})
+    );
     assert_eq!(rehearsal.reported(&run), Some(HookStatus::Succeeded));
     let hello: Vec<_> = rehearsal
         .local
@@ -30,9 +37,21 @@ async fn passing_checks_report_succeeded_and_only_ever_call_the_new_version() {
         .into_iter()
         .filter(|i| i.function_name == "hello")
         .collect();
-    assert_eq!(hello.len(), 1 + 1 + 20, "one invoke, one HTTP route, twenty for latency");
-    assert!(hello.iter().all(|i| i.executed_version == "4" && i.alias.is_none()), "never the alias or the old version");
-    assert!(hello.iter().all(|i| i.smoke), "every call is marked as smoke traffic");
+    assert_eq!(
+        hello.len(),
+        1 + 1 + 20,
+        "one invoke, one HTTP route, twenty for latency"
+    );
+    assert!(
+        hello
+            .iter()
+            .all(|i| i.executed_version == "4" && i.alias.is_none()),
+        "never the alias or the old version"
+    );
+    assert!(
+        hello.iter().all(|i| i.smoke),
+        "every call is marked as smoke traffic"
+    );
 }
 
 #[tokio::test]
@@ -49,7 +68,10 @@ async fn a_function_error_in_the_new_version_reports_failed() {
     let greets = check(&summary, "greets by name");
     assert_eq!(greets["outcome"], "failed");
     let message = greets["message"].as_str().unwrap_or_default();
-    assert!(message.contains("hello:4 failed (Unhandled function error)"), "{message}");
+    assert!(
+        message.contains("hello:4 failed (Unhandled function error)"),
+        "{message}"
+    );
     assert!(message.contains("HELLO_FAULT=error"), "{message}");
 }
 
@@ -63,9 +85,16 @@ async fn a_wrong_answer_reports_failed_and_shows_it() {
     let run = rehearsal.run_hook(PRE_HOOK, "BeforeAllowTraffic").await;
     let summary = run.summary();
     assert_eq!(rehearsal.reported(&run), Some(HookStatus::Failed));
-    let message = check(&summary, "greets by name")["message"].as_str().unwrap_or_default().to_owned();
+    let message = check(&summary, "greets by name")["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     assert!(message.contains("goodbye smoke"), "{message}");
-    assert_eq!(check(&summary, "p95 under 1 s")["outcome"], "passed", "latency is fine, only the body is wrong");
+    assert_eq!(
+        check(&summary, "p95 under 1 s")["outcome"],
+        "passed",
+        "latency is fine, only the body is wrong"
+    );
 }
 
 #[tokio::test]
@@ -90,13 +119,18 @@ async fn a_slow_version_is_failed_before_the_hook_deadline() {
 #[tokio::test]
 async fn a_report_throttled_twice_is_delivered_on_the_third_call() {
     let rehearsal = Rehearsal::start(Setup::default()).await;
-    rehearsal
-        .local
-        .faults()
-        .inject(Operation::PutLifecycleEventHookExecutionStatus, Fault::Throttle, 2);
+    rehearsal.local.faults().inject(
+        Operation::PutLifecycleEventHookExecutionStatus,
+        Fault::Throttle,
+        2,
+    );
     let run = rehearsal.run_hook(PRE_HOOK, "BeforeAllowTraffic").await;
     let summary = run.summary();
-    assert_eq!(summary["report"], serde_json::json!({"delivery": "delivered", "attempts": 3}), "{summary:#}");
+    assert_eq!(
+        summary["report"],
+        serde_json::json!({"delivery": "delivered", "attempts": 3}),
+        "{summary:#}"
+    );
     assert_eq!(rehearsal.reported(&run), Some(HookStatus::Succeeded));
 }
 
@@ -106,10 +140,21 @@ async fn a_duplicate_delivery_is_harmless() {
     let run = rehearsal.run_hook(PRE_HOOK, "BeforeAllowTraffic").await;
     assert_eq!(rehearsal.reported(&run), Some(HookStatus::Succeeded));
     let again = rehearsal.deliver(PRE_HOOK, &run.event).await;
-    assert_eq!(again.function_error, None, "a duplicate is not an error (Lambda would retry it)");
+    assert_eq!(
+        again.function_error, None,
+        "a duplicate is not an error (Lambda would retry it)"
+    );
     let summary: serde_json::Value = serde_json::from_slice(&again.payload).expect("JSON summary");
-    assert_eq!(summary["report"]["delivery"], "already_completed", "{summary:#}");
-    assert_eq!(rehearsal.local.hook_reports(&rehearsal.deployment_id, &run.execution_id), 2);
+    assert_eq!(
+        summary["report"]["delivery"], "already_completed",
+        "{summary:#}"
+    );
+    assert_eq!(
+        rehearsal
+            .local
+            .hook_reports(&rehearsal.deployment_id, &run.execution_id),
+        2
+    );
     assert_eq!(rehearsal.reported(&run), Some(HookStatus::Succeeded));
 }
 
@@ -130,10 +175,23 @@ async fn an_appspec_without_inline_content_is_read_from_the_application_revision
 async fn post_traffic_checks_that_the_alias_moved() {
     let rehearsal = Rehearsal::start(Setup::default()).await;
     let early = rehearsal.run_hook(POST_HOOK, "AfterAllowTraffic").await;
-    assert_eq!(rehearsal.reported(&early), Some(HookStatus::Failed), "{:#}", early.summary());
+    assert_eq!(
+        rehearsal.reported(&early),
+        Some(HookStatus::Failed),
+        "{:#}",
+        early.summary()
+    );
     assert_eq!(early.summary()["deployment"]["phase"], "PostTraffic");
 
-    rehearsal.local.set_alias("hello", "live", "4").expect("alias moves");
+    rehearsal
+        .local
+        .set_alias("hello", "live", "4")
+        .expect("alias moves");
     let late = rehearsal.run_hook(POST_HOOK, "AfterAllowTraffic").await;
-    assert_eq!(rehearsal.reported(&late), Some(HookStatus::Succeeded), "{:#}", late.summary());
+    assert_eq!(
+        rehearsal.reported(&late),
+        Some(HookStatus::Succeeded),
+        "{:#}",
+        late.summary()
+    );
 }

@@ -53,7 +53,12 @@ fn expand(condition: &Expr, whole: &str, context: &TokenStream2) -> TokenStream2
                 let second = expand(right, whole, context);
                 return quote!({ #first #second });
             }
-            BinOp::Eq(_) | BinOp::Ne(_) | BinOp::Lt(_) | BinOp::Le(_) | BinOp::Gt(_) | BinOp::Ge(_) => {
+            BinOp::Eq(_)
+            | BinOp::Ne(_)
+            | BinOp::Lt(_)
+            | BinOp::Le(_)
+            | BinOp::Gt(_)
+            | BinOp::Ge(_) => {
                 let op = &binary.op;
                 let part = tidy(&condition.to_token_stream().to_string());
                 return quote!({
@@ -123,7 +128,9 @@ fn tidy(text: &str) -> String {
     }
     // Generic arguments: `::<Value >` -> `::<Value>`.
     while let Some(start) = out.find("::<") {
-        let Some(len) = out[start..].find(" >") else { break };
+        let Some(len) = out[start..].find(" >") else {
+            break;
+        };
         out.replace_range(start + len..start + len + 2, ">");
         out.replace_range(start..start + 3, "::\u{0}");
     }

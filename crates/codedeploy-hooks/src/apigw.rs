@@ -19,13 +19,20 @@ pub(crate) enum Flavor {
     RestApi,
 }
 
-pub(crate) fn event<B: AsRef<[u8]>>(request: &http::Request<B>, flavor: Flavor, request_id: &str) -> Value {
+pub(crate) fn event<B: AsRef<[u8]>>(
+    request: &http::Request<B>,
+    flavor: Flavor,
+    request_id: &str,
+) -> Value {
     let uri = request.uri();
     let path = uri.path();
     let raw_query = uri.query().unwrap_or("");
     let mut query: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (k, v) in form_urlencoded::parse(raw_query.as_bytes()) {
-        query.entry(k.into_owned()).or_default().push(v.into_owned());
+        query
+            .entry(k.into_owned())
+            .or_default()
+            .push(v.into_owned());
     }
     let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (name, value) in request.headers() {
@@ -34,13 +41,24 @@ pub(crate) fn event<B: AsRef<[u8]>>(request: &http::Request<B>, flavor: Flavor, 
             .or_default()
             .push(String::from_utf8_lossy(value.as_bytes()).into_owned());
     }
-    let host = headers.get("host").and_then(|h| h.first()).cloned().unwrap_or_else(|| "localhost".into());
-    let user_agent = headers.get("user-agent").and_then(|h| h.first()).cloned().unwrap_or_default();
+    let host = headers
+        .get("host")
+        .and_then(|h| h.first())
+        .cloned()
+        .unwrap_or_else(|| "localhost".into());
+    let user_agent = headers
+        .get("user-agent")
+        .and_then(|h| h.first())
+        .cloned()
+        .unwrap_or_default();
     let bytes = request.body().as_ref();
     let (body, is_base64) = match std::str::from_utf8(bytes) {
         _ if bytes.is_empty() => (Value::Null, false),
         Ok(text) => (Value::String(text.to_owned()), false),
-        Err(_) => (Value::String(base64::engine::general_purpose::STANDARD.encode(bytes)), true),
+        Err(_) => (
+            Value::String(base64::engine::general_purpose::STANDARD.encode(bytes)),
+            true,
+        ),
     };
     let method = request.method().as_str();
     let now = std::time::SystemTime::now()
@@ -100,9 +118,18 @@ pub(crate) fn event<B: AsRef<[u8]>>(request: &http::Request<B>, flavor: Flavor, 
                 if m.is_empty() {
                     return Value::Null;
                 }
-                json!(m.iter().map(|(k, v)| (k.clone(), v.last().cloned().unwrap_or_default())).collect::<BTreeMap<_, _>>())
+                json!(m
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.last().cloned().unwrap_or_default()))
+                    .collect::<BTreeMap<_, _>>())
             };
-            let multi = |m: &BTreeMap<String, Vec<String>>| if m.is_empty() { Value::Null } else { json!(m) };
+            let multi = |m: &BTreeMap<String, Vec<String>>| {
+                if m.is_empty() {
+                    Value::Null
+                } else {
+                    json!(m)
+                }
+            };
             json!({
                 "resource": "/{proxy+}",
                 "path": path,
@@ -151,14 +178,19 @@ struct ProxyResponse {
 fn bad_gateway() -> http::Response<Vec<u8>> {
     let mut response = http::Response::new(br#"{"message":"Internal Server Error"}"#.to_vec());
     *response.status_mut() = http::StatusCode::BAD_GATEWAY;
-    response
-        .headers_mut()
-        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
     response
 }
 
 /// The HTTP response API Gateway would send for this function payload.
-pub(crate) fn response(payload: &[u8], function_failed: bool, flavor: Flavor) -> Result<http::Response<Vec<u8>>, Error> {
+pub(crate) fn response(
+    payload: &[u8],
+    function_failed: bool,
+    flavor: Flavor,
+) -> Result<http::Response<Vec<u8>>, Error> {
     if function_failed {
         return Ok(bad_gateway());
     }
@@ -167,9 +199,10 @@ pub(crate) fn response(payload: &[u8], function_failed: bool, flavor: Flavor) ->
         Err(_) if flavor == Flavor::HttpApi => {
             // HTTP APIs pass a non-JSON answer through as the body.
             let mut response = http::Response::new(payload.to_vec());
-            response
-                .headers_mut()
-                .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
             return Ok(response);
         }
         Err(_) => return Ok(bad_gateway()),
@@ -180,9 +213,10 @@ pub(crate) fn response(payload: &[u8], function_failed: bool, flavor: Flavor) ->
             // Payload 2.0: an answer without statusCode is a 200 whose body is the JSON.
             Flavor::HttpApi => {
                 let mut response = http::Response::new(payload.to_vec());
-                response
-                    .headers_mut()
-                    .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+                response.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/json"),
+                );
                 response
             }
             Flavor::RestApi => bad_gateway(),
@@ -195,10 +229,12 @@ pub(crate) fn response(payload: &[u8], function_failed: bool, flavor: Flavor) ->
     let body = match (proxy.body, proxy.is_base64_encoded) {
         (None, _) => Vec::new(),
         (Some(text), false) => text.into_bytes(),
-        (Some(text), true) => match base64::engine::general_purpose::STANDARD.decode(text.as_bytes()) {
-            Ok(bytes) => bytes,
-            Err(_) => return Ok(bad_gateway()),
-        },
+        (Some(text), true) => {
+            match base64::engine::general_purpose::STANDARD.decode(text.as_bytes()) {
+                Ok(bytes) => bytes,
+                Err(_) => return Ok(bad_gateway()),
+            }
+        }
     };
     let mut builder = http::Response::builder().status(proxy.status_code);
     for (name, values) in &proxy.multi_value_headers {
@@ -248,7 +284,9 @@ mod tests {
 
     #[test]
     fn rest_api_events_use_the_v1_shape_and_base64_for_binary() {
-        let request = http::Request::get("/items?id=7").body(vec![0xff, 0x00]).unwrap();
+        let request = http::Request::get("/items?id=7")
+            .body(vec![0xff, 0x00])
+            .unwrap();
         let ev = event(&request, Flavor::RestApi, "req-2");
         assert_eq!(ev["httpMethod"], "GET");
         assert_eq!(ev["queryStringParameters"]["id"], "7");
@@ -271,7 +309,15 @@ mod tests {
         let bare = response(br#"{"message": "hi"}"#, false, Flavor::HttpApi).unwrap();
         assert_eq!(bare.status(), 200);
         assert_eq!(bare.body(), br#"{"message": "hi"}"#);
-        assert_eq!(response(br#"{"message": "hi"}"#, false, Flavor::RestApi).unwrap().status(), 502);
-        assert_eq!(response(b"{}", true, Flavor::HttpApi).unwrap().status(), 502);
+        assert_eq!(
+            response(br#"{"message": "hi"}"#, false, Flavor::RestApi)
+                .unwrap()
+                .status(),
+            502
+        );
+        assert_eq!(
+            response(b"{}", true, Flavor::HttpApi).unwrap().status(),
+            502
+        );
     }
 }

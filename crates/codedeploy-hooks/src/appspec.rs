@@ -22,7 +22,8 @@ impl AppSpec {
         let doc: Value = if trimmed.starts_with('{') {
             serde_json::from_str(trimmed).map_err(|e| format!("not valid JSON: {e}"))?
         } else {
-            serde_yaml_ng::from_str(trimmed).map_err(|e| format!("neither JSON nor valid YAML: {e}"))?
+            serde_yaml_ng::from_str(trimmed)
+                .map_err(|e| format!("neither JSON nor valid YAML: {e}"))?
         };
         let resources = get(&doc, "Resources")
             .and_then(Value::as_array)
@@ -30,7 +31,12 @@ impl AppSpec {
         let resource = match resources.as_slice() {
             [one] => one,
             [] => return Err("its `Resources` list is empty".into()),
-            _ => return Err(format!("it names {} resources; a Lambda AppSpec names exactly one", resources.len())),
+            _ => {
+                return Err(format!(
+                    "it names {} resources; a Lambda AppSpec names exactly one",
+                    resources.len()
+                ))
+            }
         };
         // Each resource is `{LogicalId: {Type, Properties}}`.
         let body = resource
@@ -40,7 +46,8 @@ impl AppSpec {
         let props = get(body, "Properties").ok_or("its resource has no `Properties`")?;
         let text = |key: &str| get(props, key).and_then(scalar_text);
         let function_name = text("Name").ok_or("its resource has no `Properties.Name`")?;
-        let target_version = text("TargetVersion").ok_or("its resource has no `Properties.TargetVersion`")?;
+        let target_version =
+            text("TargetVersion").ok_or("its resource has no `Properties.TargetVersion`")?;
         let hooks = get(&doc, "Hooks")
             .and_then(Value::as_array)
             .map(|list| {
@@ -73,8 +80,11 @@ impl AppSpec {
 /// Case-insensitive key lookup: AWS documents both `Resources` and `resources`.
 fn get<'a>(value: &'a Value, key: &str) -> Option<&'a Value> {
     let map = value.as_object()?;
-    map.get(key)
-        .or_else(|| map.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
+    map.get(key).or_else(|| {
+        map.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    })
 }
 
 /// Versions come as `"4"` or `4`.
@@ -100,8 +110,14 @@ mod tests {
             current_version: Some("3".into()),
             target_version: "4".into(),
             hooks: vec![
-                ("BeforeAllowTraffic".into(), "CodeDeployHook_pre_traffic".into()),
-                ("AfterAllowTraffic".into(), "CodeDeployHook_post_traffic".into()),
+                (
+                    "BeforeAllowTraffic".into(),
+                    "CodeDeployHook_pre_traffic".into(),
+                ),
+                (
+                    "AfterAllowTraffic".into(),
+                    "CodeDeployHook_post_traffic".into(),
+                ),
             ],
         }
     }
@@ -125,9 +141,14 @@ mod tests {
     #[test]
     fn the_phase_is_found_from_the_hook_name_or_arn() {
         let spec = expected();
-        assert_eq!(spec.phase_of("CodeDeployHook_pre_traffic"), Some(Phase::PreTraffic));
         assert_eq!(
-            spec.phase_of("arn:aws:lambda:eu-west-1:123456789012:function:CodeDeployHook_post_traffic"),
+            spec.phase_of("CodeDeployHook_pre_traffic"),
+            Some(Phase::PreTraffic)
+        );
+        assert_eq!(
+            spec.phase_of(
+                "arn:aws:lambda:eu-west-1:123456789012:function:CodeDeployHook_post_traffic"
+            ),
             Some(Phase::PostTraffic)
         );
         assert_eq!(spec.phase_of("someone_else"), None);
@@ -136,9 +157,15 @@ mod tests {
     #[test]
     fn unusable_content_is_explained() {
         assert!(AppSpec::parse("{").unwrap_err().contains("not valid JSON"));
-        assert!(AppSpec::parse(r#"{"Resources": []}"#).unwrap_err().contains("empty"));
+        assert!(AppSpec::parse(r#"{"Resources": []}"#)
+            .unwrap_err()
+            .contains("empty"));
         let no_target = r#"{"Resources": [{"F": {"Properties": {"Name": "hello"}}}]}"#;
-        assert!(AppSpec::parse(no_target).unwrap_err().contains("TargetVersion"));
-        assert!(AppSpec::parse("- just\n- a list").unwrap_err().contains("Resources"));
+        assert!(AppSpec::parse(no_target)
+            .unwrap_err()
+            .contains("TargetVersion"));
+        assert!(AppSpec::parse("- just\n- a list")
+            .unwrap_err()
+            .contains("Resources"));
     }
 }

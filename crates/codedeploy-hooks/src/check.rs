@@ -169,7 +169,9 @@ where
         };
         let kind = match boxed.downcast_ref::<reqwest::Error>() {
             Some(e) if e.is_connect() || e.is_timeout() => FailureKind::Infrastructure,
-            Some(e) if e.status().is_some_and(|s| s.is_server_error()) => FailureKind::Infrastructure,
+            Some(e) if e.status().is_some_and(|s| s.is_server_error()) => {
+                FailureKind::Infrastructure
+            }
             _ => FailureKind::Error,
         };
         CheckError::new(kind, crate::error::source_chain(boxed.as_ref()))

@@ -74,7 +74,11 @@ pub(crate) async fn run(hook: Hook) -> ExitCode {
     crate::logging::init_cli();
     let bin = std::env::args()
         .next()
-        .and_then(|a| std::path::Path::new(&a).file_name().map(|f| f.to_string_lossy().into_owned()))
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+        })
         .unwrap_or_else(|| "hook".to_owned());
     let matches = Args::command().bin_name(bin).get_matches();
     let args = match Args::from_arg_matches(&matches) {
@@ -85,15 +89,19 @@ pub(crate) async fn run(hook: Hook) -> ExitCode {
         Ok(ids) => ids,
         Err(message) => return usage(&message),
     };
-    let named = match Named::parse("--function/--qualifier", &format!("{}:{}", args.function, args.qualifier)) {
+    let named = match Named::parse(
+        "--function/--qualifier",
+        &format!("{}:{}", args.function, args.qualifier),
+    ) {
         Ok(named) => named,
         Err(err) => return usage(&err.to_string()),
     };
-    let mut deployment = Deployment::new(named.function_name, named.version).with_phase(match args.phase {
-        Some(PhaseArg::Pre) => Phase::PreTraffic,
-        Some(PhaseArg::Post) => Phase::PostTraffic,
-        None => hook.configured_phase().unwrap_or(Phase::Unknown),
-    });
+    let mut deployment =
+        Deployment::new(named.function_name, named.version).with_phase(match args.phase {
+            Some(PhaseArg::Pre) => Phase::PreTraffic,
+            Some(PhaseArg::Post) => Phase::PostTraffic,
+            None => hook.configured_phase().unwrap_or(Phase::Unknown),
+        });
     deployment.alias = args.alias;
     deployment.deployment_id = report.as_ref().map(|(d, _)| d.clone());
 
@@ -102,7 +110,10 @@ pub(crate) async fn run(hook: Hook) -> ExitCode {
         .evaluate(Ok(deployment), args.filter.as_deref(), None, Instant::now())
         .await;
     if let Some((deployment_id, execution_id)) = &report {
-        match service.report(deployment_id, execution_id, summary.status).await {
+        match service
+            .report(deployment_id, execution_id, summary.status)
+            .await
+        {
             Ok(delivery) => summary.report = delivery,
             Err(err) => {
                 print(&summary, args.format);
@@ -153,8 +164,12 @@ pub(crate) fn junit(summary: &Summary) -> String {
         let mut status = match (check.outcome, check.dry_run) {
             (Outcome::Passed, _) => TestCaseStatus::success(),
             (Outcome::Skipped, _) | (_, true) => TestCaseStatus::skipped(),
-            (Outcome::Failed | Outcome::TimedOut, _) => TestCaseStatus::non_success(NonSuccessKind::Failure),
-            (Outcome::Panicked | Outcome::Cancelled, _) => TestCaseStatus::non_success(NonSuccessKind::Error),
+            (Outcome::Failed | Outcome::TimedOut, _) => {
+                TestCaseStatus::non_success(NonSuccessKind::Failure)
+            }
+            (Outcome::Panicked | Outcome::Cancelled, _) => {
+                TestCaseStatus::non_success(NonSuccessKind::Error)
+            }
         };
         if let Some(message) = &check.message {
             status.set_message(message.as_str());
@@ -178,7 +193,12 @@ pub(crate) fn junit(summary: &Summary) -> String {
 }
 
 impl crate::hook::HookService {
-    pub(crate) async fn report(&self, deployment_id: &str, execution_id: &str, status: Status) -> Result<crate::Delivery, Error> {
+    pub(crate) async fn report(
+        &self,
+        deployment_id: &str,
+        execution_id: &str,
+        status: Status,
+    ) -> Result<crate::Delivery, Error> {
         crate::report::report(self.codedeploy(), deployment_id, execution_id, status, None).await
     }
 }
@@ -189,8 +209,13 @@ mod tests {
 
     #[test]
     fn report_ids_need_both_parts() {
-        assert_eq!(parse_report_ids("d-1:e-2").unwrap(), ("d-1".into(), "e-2".into()));
-        assert!(parse_report_ids("d-1").unwrap_err().contains("DEPLOYMENT_ID:EXECUTION_ID"));
+        assert_eq!(
+            parse_report_ids("d-1:e-2").unwrap(),
+            ("d-1".into(), "e-2".into())
+        );
+        assert!(parse_report_ids("d-1")
+            .unwrap_err()
+            .contains("DEPLOYMENT_ID:EXECUTION_ID"));
         assert!(parse_report_ids(":x").is_err());
     }
 

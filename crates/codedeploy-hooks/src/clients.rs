@@ -47,7 +47,15 @@ impl Clients {
     }
 
     /// Clients made of the given parts: for tests with mocked SDK clients.
-    pub fn new(codedeploy: aws_sdk_codedeploy::Client, lambda: aws_sdk_lambda::Client, http: reqwest::Client) -> Self {
-        Clients { codedeploy, lambda, http }
+    pub fn new(
+        codedeploy: aws_sdk_codedeploy::Client,
+        lambda: aws_sdk_lambda::Client,
+        http: reqwest::Client,
+    ) -> Self {
+        Clients {
+            codedeploy,
+            lambda,
+            http,
+        }
     }
 }

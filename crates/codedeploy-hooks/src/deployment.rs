@@ -115,8 +115,14 @@ mod tests {
     fn function_names_are_found_in_names_and_arns() {
         assert_eq!(function_name_of("hello"), "hello");
         assert_eq!(function_name_of("hello:7"), "hello");
-        assert_eq!(function_name_of("arn:aws:lambda:eu-west-1:123456789012:function:hello"), "hello");
-        assert_eq!(function_name_of("arn:aws:lambda:eu-west-1:123456789012:function:hello:live"), "hello");
+        assert_eq!(
+            function_name_of("arn:aws:lambda:eu-west-1:123456789012:function:hello"),
+            "hello"
+        );
+        assert_eq!(
+            function_name_of("arn:aws:lambda:eu-west-1:123456789012:function:hello:live"),
+            "hello"
+        );
         assert_eq!(function_name_of("123456789012:function:hello"), "hello");
     }
 }

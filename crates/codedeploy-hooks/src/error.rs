@@ -161,7 +161,10 @@ impl Error {
     }
 
     /// Build an [`Error::Aws`] from any SDK error, classifying it for retries.
-    pub(crate) fn aws<E, R>(operation: &'static str, err: aws_sdk_lambda::error::SdkError<E, R>) -> Self
+    pub(crate) fn aws<E, R>(
+        operation: &'static str,
+        err: aws_sdk_lambda::error::SdkError<E, R>,
+    ) -> Self
     where
         E: aws_sdk_lambda::error::ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug + HasStatus,
@@ -188,12 +191,16 @@ impl Error {
                 let text = service.err().message().unwrap_or("no message");
                 (kind, format!("{code}: {text}"))
             }
-            SdkError::ResponseError(_) | SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
-                (AwsErrorKind::Transport, source_chain(&err))
-            }
+            SdkError::ResponseError(_)
+            | SdkError::DispatchFailure(_)
+            | SdkError::TimeoutError(_) => (AwsErrorKind::Transport, source_chain(&err)),
             _ => (AwsErrorKind::Client, source_chain(&err)),
         };
-        Error::Aws { operation, kind, message }
+        Error::Aws {
+            operation,
+            kind,
+            message,
+        }
     }
 }
 

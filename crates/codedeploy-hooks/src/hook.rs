@@ -181,7 +181,11 @@ impl Hook {
 
     pub(crate) fn into_service_with(self, clients: Clients, settings: Settings) -> HookService {
         HookService {
-            inner: Arc::new(Inner { hook: self, clients, settings }),
+            inner: Arc::new(Inner {
+                hook: self,
+                clients,
+                settings,
+            }),
         }
     }
 
@@ -206,7 +210,9 @@ impl Settings {
     pub(crate) fn from_env() -> Self {
         let skip = match std::env::var(SKIP_ENV) {
             Ok(v) if ["1", "true", "yes"].contains(&v.trim().to_ascii_lowercase().as_str()) => true,
-            Ok(v) if ["", "0", "false", "no"].contains(&v.trim().to_ascii_lowercase().as_str()) => false,
+            Ok(v) if ["", "0", "false", "no"].contains(&v.trim().to_ascii_lowercase().as_str()) => {
+                false
+            }
             Ok(v) => {
                 warn!(value = %v, "{SKIP_ENV} is neither true nor false; checks will run");
                 false
@@ -214,7 +220,9 @@ impl Settings {
             Err(_) => false,
         };
         Settings {
-            target: std::env::var(resolve::TARGET_ENV).ok().filter(|v| !v.trim().is_empty()),
+            target: std::env::var(resolve::TARGET_ENV)
+                .ok()
+                .filter(|v| !v.trim().is_empty()),
             skip,
             own_function_name: std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok(),
         }
@@ -267,10 +275,16 @@ impl HookService {
             deployment_id = %lifecycle.deployment_id,
             request_id = %ctx.request_id,
         );
-        self.handle_lifecycle(lifecycle, ctx.deadline).instrument(span).await
+        self.handle_lifecycle(lifecycle, ctx.deadline)
+            .instrument(span)
+            .await
     }
 
-    async fn handle_lifecycle(&self, lifecycle: Lifecycle, deadline_ms: u64) -> Result<Summary, Error> {
+    async fn handle_lifecycle(
+        &self,
+        lifecycle: Lifecycle,
+        deadline_ms: u64,
+    ) -> Result<Summary, Error> {
         let started = Instant::now();
         let lambda_deadline = deadline_from_epoch_ms(deadline_ms);
         let reserve = self.inner.hook.reserve;
@@ -293,19 +307,23 @@ impl HookService {
             }
         } else {
             let resolved = match checks_deadline {
-                Some(deadline) => tokio::time::timeout_at(deadline, self.resolve(&lifecycle.deployment_id))
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(Error::TargetUnknown {
-                            reason: "reading the deployment took until the deadline".into(),
+                Some(deadline) => {
+                    tokio::time::timeout_at(deadline, self.resolve(&lifecycle.deployment_id))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(Error::TargetUnknown {
+                                reason: "reading the deployment took until the deadline".into(),
+                            })
                         })
-                    }),
+                }
                 None => self.resolve(&lifecycle.deployment_id).await,
             };
-            self.evaluate(resolved, None, checks_deadline, started).await
+            self.evaluate(resolved, None, checks_deadline, started)
+                .await
         };
         // Stop retrying the report a little before Lambda stops the function.
-        let report_deadline = lambda_deadline.map(|d| d.checked_sub(Duration::from_millis(100)).unwrap_or(d));
+        let report_deadline =
+            lambda_deadline.map(|d| d.checked_sub(Duration::from_millis(100)).unwrap_or(d));
         let delivery = crate::report::report(
             &self.inner.clients.codedeploy,
             &lifecycle.deployment_id,
@@ -340,7 +358,9 @@ impl HookService {
     fn known(&self) -> Result<Known, Error> {
         let hook = &self.inner.hook;
         let in_code = match &hook.target {
-            Some((name, version)) => Some(Named::parse("Hook::target", &format!("{name}:{version}"))?),
+            Some((name, version)) => {
+                Some(Named::parse("Hook::target", &format!("{name}:{version}"))?)
+            }
             None => None,
         };
         let in_env = match &self.inner.settings.target {
@@ -394,8 +414,15 @@ impl HookService {
             deadline,
         };
         let checks = runner::run(hook.checks(), &target, &plan).await;
-        let failing: Vec<&str> = checks.iter().filter(|c| c.fails_hook()).map(|c| c.name.as_str()).collect();
-        let ran = checks.iter().filter(|c| c.outcome != crate::Outcome::Skipped).count();
+        let failing: Vec<&str> = checks
+            .iter()
+            .filter(|c| c.fails_hook())
+            .map(|c| c.name.as_str())
+            .collect();
+        let ran = checks
+            .iter()
+            .filter(|c| c.outcome != crate::Outcome::Skipped)
+            .count();
         let (status, reason) = if ran == 0 {
             (
                 Status::Failed,
@@ -410,7 +437,12 @@ impl HookService {
         } else {
             (
                 Status::Failed,
-                Some(format!("{} of {} checks failed: {}", failing.len(), ran, failing.join(", "))),
+                Some(format!(
+                    "{} of {} checks failed: {}",
+                    failing.len(),
+                    ran,
+                    failing.join(", ")
+                )),
             )
         };
         Summary {
@@ -429,13 +461,18 @@ impl HookService {
         let table = summary.table();
         match summary.status {
             Status::Succeeded => info!(status = "Succeeded", summary = %table, "hook finished"),
-            Status::Failed => warn!(status = "Failed", reason = summary.reason.as_deref(), summary = %table, "hook finished"),
+            Status::Failed => {
+                warn!(status = "Failed", reason = summary.reason.as_deref(), summary = %table, "hook finished")
+            }
         }
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or_default();
-        println!("{}", summary.metric_record(&self.inner.hook.namespace, now_ms));
+        println!(
+            "{}",
+            summary.metric_record(&self.inner.hook.namespace, now_ms)
+        );
     }
 }
 
@@ -448,7 +485,10 @@ struct Lifecycle {
 fn parse_event(payload: Value) -> Result<Lifecycle, Error> {
     let malformed = |reason: String| Error::MalformedEvent { reason };
     if !payload.is_object() {
-        return Err(malformed(format!("expected a JSON object, got {}", kind_of(&payload))));
+        return Err(malformed(format!(
+            "expected a JSON object, got {}",
+            kind_of(&payload)
+        )));
     }
     let event: aws_lambda_events::event::codedeploy::CodeDeployLifecycleEvent =
         serde_json::from_value(payload).map_err(|e| malformed(e.to_string()))?;
@@ -481,7 +521,9 @@ fn deadline_from_epoch_ms(deadline_ms: u64) -> Option<Instant> {
         return None;
     }
     let deadline = UNIX_EPOCH + Duration::from_millis(deadline_ms);
-    let left = deadline.duration_since(SystemTime::now()).unwrap_or_default();
+    let left = deadline
+        .duration_since(SystemTime::now())
+        .unwrap_or_default();
     Some(Instant::now() + left)
 }
 

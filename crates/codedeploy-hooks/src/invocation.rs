@@ -91,7 +91,9 @@ impl Invocation {
 
     fn problem(&self) -> Option<String> {
         let logs = || match &self.log_tail {
-            Some(tail) if !tail.trim().is_empty() => format!("; log tail: {}", shorten(tail.trim_end())),
+            Some(tail) if !tail.trim().is_empty() => {
+                format!("; log tail: {}", shorten(tail.trim_end()))
+            }
             _ => String::new(),
         };
         if let Some(kind) = &self.function_error {
@@ -103,7 +105,12 @@ impl Invocation {
             ));
         }
         if !(200..300).contains(&self.status_code) {
-            return Some(format!("{} answered with status {}{}", self.invoked, self.status_code, logs()));
+            return Some(format!(
+                "{} answered with status {}{}",
+                self.invoked,
+                self.status_code,
+                logs()
+            ));
         }
         match self.executed_version.as_deref() {
             Some(v) if v == self.expected_version => None,
@@ -133,7 +140,11 @@ pub(crate) fn shorten(text: &str) -> Cow<'_, str> {
 mod tests {
     use super::*;
 
-    fn invocation(function_error: Option<&str>, executed: Option<&str>, payload: &str) -> Invocation {
+    fn invocation(
+        function_error: Option<&str>,
+        executed: Option<&str>,
+        payload: &str,
+    ) -> Invocation {
         Invocation {
             invoked: "hello:4".into(),
             expected_version: "4".into(),
@@ -155,7 +166,11 @@ mod tests {
         assert!(err.message().contains("Unhandled function error"), "{err}");
         assert!(err.message().contains("boom"), "{err}");
         let err = invocation(None, Some("3"), "{}").ensure_ok().unwrap_err();
-        assert!(err.message().contains("ran version 3 instead of the target version 4"), "{err}");
+        assert!(
+            err.message()
+                .contains("ran version 3 instead of the target version 4"),
+            "{err}"
+        );
         assert!(invocation(None, None, "{}").ensure_ok().is_err());
     }
 
@@ -165,7 +180,9 @@ mod tests {
         let shown = shorten(&long);
         assert!(shown.len() < 600);
         assert!(shown.ends_with("(2000 bytes in all)"));
-        let err = invocation(None, Some("4"), &long).json::<u32>().unwrap_err();
+        let err = invocation(None, Some("4"), &long)
+            .json::<u32>()
+            .unwrap_err();
         assert!(err.to_string().len() < 700);
     }
 }

@@ -150,7 +150,12 @@ pub mod __private {
         }
     }
 
-    pub fn failed(whole: &str, part: &str, values: Option<(String, String)>, context: Option<String>) -> CheckError {
+    pub fn failed(
+        whole: &str,
+        part: &str,
+        values: Option<(String, String)>,
+        context: Option<String>,
+    ) -> CheckError {
         let mut message = format!("`{part}` is false");
         if let Some((left, right)) = values {
             message.push_str(&format!(" (left: {left}, right: {right})"));

@@ -40,11 +40,17 @@ pub(crate) async fn report(
             Some(deadline) => match tokio::time::timeout_at(deadline, call).await {
                 Ok(result) => result,
                 Err(_) => {
-                    return Err(undelivered(deployment_id, status, attempts, started, Error::Aws {
-                        operation: "codedeploy:PutLifecycleEventHookExecutionStatus",
-                        kind: crate::AwsErrorKind::Transport,
-                        message: "no answer before the Lambda deadline".into(),
-                    }))
+                    return Err(undelivered(
+                        deployment_id,
+                        status,
+                        attempts,
+                        started,
+                        Error::Aws {
+                            operation: "codedeploy:PutLifecycleEventHookExecutionStatus",
+                            kind: crate::AwsErrorKind::Transport,
+                            message: "no answer before the Lambda deadline".into(),
+                        },
+                    ))
                 }
             },
             None => call.await,
@@ -80,7 +86,13 @@ pub(crate) async fn report(
     }
 }
 
-fn undelivered(deployment_id: &str, status: Status, attempts: u32, started: Instant, last: Error) -> Error {
+fn undelivered(
+    deployment_id: &str,
+    status: Status,
+    attempts: u32,
+    started: Instant,
+    last: Error,
+) -> Error {
     Error::ReportUndelivered {
         deployment_id: deployment_id.to_owned(),
         status: status.as_str(),
@@ -92,5 +104,6 @@ fn undelivered(deployment_id: &str, status: Status, attempts: u32, started: Inst
 
 /// 50 ms, 100 ms, 200 ms, ... up to 1 s: the reserve is a few seconds.
 fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(50u64 << attempt.clamp(1, 6).saturating_sub(1)).min(Duration::from_secs(1))
+    Duration::from_millis(50u64 << attempt.clamp(1, 6).saturating_sub(1))
+        .min(Duration::from_secs(1))
 }

@@ -37,7 +37,9 @@ impl Named {
         }
         let function_name = function_name_of(rest);
         if function_name.is_empty() || rest.starts_with("arn:") && !rest.contains(":function:") {
-            return Err(invalid("names no function; expected NAME:VERSION or a version ARN"));
+            return Err(invalid(
+                "names no function; expected NAME:VERSION or a version ARN",
+            ));
         }
         Ok(Named {
             function_name: function_name.to_owned(),
@@ -95,7 +97,9 @@ pub(crate) async fn resolve(
         (None, _) => None,
     };
     if let (Some((named, source)), Some(spec)) = (given, &spec) {
-        if named.function_name != function_name_of(&spec.function_name) || named.version != spec.target_version {
+        if named.function_name != function_name_of(&spec.function_name)
+            || named.version != spec.target_version
+        {
             return Err(Error::TargetConflict {
                 first: source,
                 first_value: named.display(),
@@ -106,7 +110,10 @@ pub(crate) async fn resolve(
     }
     let (function_name, target_version) = match (given, &spec) {
         (Some((named, _)), _) => (named.function_name.clone(), named.version.clone()),
-        (None, Some(spec)) => (function_name_of(&spec.function_name).to_owned(), spec.target_version.clone()),
+        (None, Some(spec)) => (
+            function_name_of(&spec.function_name).to_owned(),
+            spec.target_version.clone(),
+        ),
         (None, None) => {
             return Err(Error::TargetUnknown {
                 reason: "no target was configured and there is no deployment to read".into(),
@@ -133,7 +140,10 @@ pub(crate) async fn resolve(
 }
 
 /// GetDeployment, then GetApplicationRevision when the content is not inline.
-async fn read_appspec(codedeploy: &aws_sdk_codedeploy::Client, deployment_id: &str) -> Result<AppSpec, Error> {
+async fn read_appspec(
+    codedeploy: &aws_sdk_codedeploy::Client,
+    deployment_id: &str,
+) -> Result<AppSpec, Error> {
     let unusable = |reason: String| Error::AppSpec {
         deployment_id: deployment_id.to_owned(),
         reason,
@@ -153,9 +163,9 @@ async fn read_appspec(codedeploy: &aws_sdk_codedeploy::Client, deployment_id: &s
     let content = match inline_content(revision) {
         Some(content) => content.to_owned(),
         None => {
-            let application = info
-                .application_name()
-                .ok_or_else(|| unusable("the deployment names no application to read the revision from".into()))?;
+            let application = info.application_name().ok_or_else(|| {
+                unusable("the deployment names no application to read the revision from".into())
+            })?;
             let out = codedeploy
                 .get_application_revision()
                 .application_name(application)

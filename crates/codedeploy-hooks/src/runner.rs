@@ -38,7 +38,11 @@ enum Progress {
 }
 
 /// Run the checks and return one report per check, in registration order.
-pub(crate) async fn run(checks: &[Arc<Registered>], target: &Target, plan: &Plan<'_>) -> Vec<CheckReport> {
+pub(crate) async fn run(
+    checks: &[Arc<Registered>],
+    target: &Target,
+    plan: &Plan<'_>,
+) -> Vec<CheckReport> {
     let mut reports: Vec<Option<CheckReport>> = vec![None; checks.len()];
     let progress = Arc::new(Mutex::new(vec![Progress::Waiting; checks.len()]));
     let finished = Arc::new(Mutex::new(Vec::new()));
@@ -51,8 +55,12 @@ pub(crate) async fn run(checks: &[Arc<Registered>], target: &Target, plan: &Plan
             continue;
         }
         let (registered, target) = (Arc::clone(registered), target.for_check(&check.name));
-        let (progress, finished, permits) = (Arc::clone(&progress), Arc::clone(&finished), Arc::clone(&permits));
-        let span = tracing::info_span!("check", name = %check.name);
+        let (progress, finished, permits) = (
+            Arc::clone(&progress),
+            Arc::clone(&finished),
+            Arc::clone(&permits),
+        );
+        let span = tracing::info_span!("check", check = %check.name);
         set.spawn(
             async move {
                 // The semaphore is never closed, so acquiring only waits.
@@ -109,7 +117,12 @@ pub(crate) async fn run(checks: &[Arc<Registered>], target: &Target, plan: &Plan
         .collect()
 }
 
-async fn run_one(registered: &Registered, target: Target, progress: &Mutex<Vec<Progress>>, index: usize) -> CheckReport {
+async fn run_one(
+    registered: &Registered,
+    target: Target,
+    progress: &Mutex<Vec<Progress>>,
+    index: usize,
+) -> CheckReport {
     let check = &registered.check;
     let since = Instant::now();
     let mut attempt = 0;
@@ -120,7 +133,9 @@ async fn run_one(registered: &Registered, target: Target, progress: &Mutex<Vec<P
         let target = target.clone();
         // The closure may panic before it returns its future, or the future while it runs.
         let attempt_result = match std::panic::catch_unwind(AssertUnwindSafe(|| run(target))) {
-            Ok(future) => tokio::time::timeout(check.timeout, AssertUnwindSafe(future).catch_unwind()).await,
+            Ok(future) => {
+                tokio::time::timeout(check.timeout, AssertUnwindSafe(future).catch_unwind()).await
+            }
             Err(panic) => Ok(Err(panic)),
         };
         let (outcome, message, retryable) = match attempt_result {
@@ -133,7 +148,12 @@ async fn run_one(registered: &Registered, target: Target, progress: &Mutex<Vec<P
                     message: (attempt > 1).then(|| format!("passed on attempt {attempt}")),
                     dry_run: check.dry_run,
                 };
-                info!(outcome = "passed", attempts = attempt, duration_ms = millis(report.duration), "check passed");
+                info!(
+                    outcome = "passed",
+                    attempts = attempt,
+                    duration_ms = millis(report.duration),
+                    "check passed"
+                );
                 return report;
             }
             Ok(Ok(Err(failure))) => {
@@ -143,7 +163,11 @@ async fn run_one(registered: &Registered, target: Target, progress: &Mutex<Vec<P
                 };
                 (Outcome::Failed, failure.message().to_owned(), retryable)
             }
-            Ok(Err(panic)) => (Outcome::Panicked, format!("panicked: {}", panic_message(&*panic)), false),
+            Ok(Err(panic)) => (
+                Outcome::Panicked,
+                format!("panicked: {}", panic_message(&*panic)),
+                false,
+            ),
             Err(_) => (
                 Outcome::TimedOut,
                 format!("took longer than its timeout of {:?}", check.timeout),

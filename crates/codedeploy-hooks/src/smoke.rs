@@ -38,7 +38,11 @@ pub fn check_name(ctx: &Context) -> Option<&str> {
     if !is_smoke_traffic(ctx) {
         return None;
     }
-    ctx.client_context.as_ref()?.custom.get(CHECK_KEY).map(String::as_str)
+    ctx.client_context
+        .as_ref()?
+        .custom
+        .get(CHECK_KEY)
+        .map(String::as_str)
 }
 
 #[cfg(test)]

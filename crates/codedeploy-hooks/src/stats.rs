@@ -83,7 +83,10 @@ mod tests {
 
     #[test]
     fn percentiles_use_the_nearest_rank() {
-        let stats = LoadStats::new((1..=100).rev().map(Duration::from_millis).collect(), vec!["x".into()]);
+        let stats = LoadStats::new(
+            (1..=100).rev().map(Duration::from_millis).collect(),
+            vec!["x".into()],
+        );
         assert_eq!(stats.total(), 101);
         assert_eq!(stats.errors(), 1);
         assert_eq!(stats.p50(), Duration::from_millis(50));

@@ -142,7 +142,10 @@ fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error
 impl Summary {
     /// How many checks passed.
     pub fn passed(&self) -> usize {
-        self.checks.iter().filter(|c| c.outcome == Outcome::Passed).count()
+        self.checks
+            .iter()
+            .filter(|c| c.outcome == Outcome::Passed)
+            .count()
     }
 
     /// How many checks make the hook fail.
@@ -174,7 +177,12 @@ impl Summary {
         if let Some(reason) = &self.reason {
             let _ = writeln!(out, "  reason: {reason}");
         }
-        let width = self.checks.iter().map(|c| c.name.chars().count()).max().unwrap_or(0);
+        let width = self
+            .checks
+            .iter()
+            .map(|c| c.name.chars().count())
+            .max()
+            .unwrap_or(0);
         for c in &self.checks {
             let mut notes = Vec::new();
             if c.dry_run {
@@ -276,7 +284,10 @@ mod tests {
     #[test]
     fn the_table_names_outcomes_flakiness_and_dry_runs() {
         let table = summary().table();
-        assert!(table.starts_with("PreTraffic hook for hello:4: Failed - 1 passed, 1 failing"), "{table}");
+        assert!(
+            table.starts_with("PreTraffic hook for hello:4: Failed - 1 passed, 1 failing"),
+            "{table}"
+        );
         assert!(table.contains("flaky: passed on attempt 2"), "{table}");
         assert!(table.contains("TIMEOUT"), "{table}");
         assert!(table.contains("dry run; nope"), "{table}");
@@ -284,7 +295,8 @@ mod tests {
 
     #[test]
     fn the_metric_record_is_embedded_metric_format() {
-        let record: serde_json::Value = serde_json::from_str(&summary().metric_record("Hooks", 7)).unwrap();
+        let record: serde_json::Value =
+            serde_json::from_str(&summary().metric_record("Hooks", 7)).unwrap();
         assert_eq!(record["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Hooks");
         assert_eq!(record["_aws"]["Timestamp"], 7);
         assert_eq!(record["FunctionName"], "hello");

@@ -42,7 +42,10 @@ impl Target {
     /// The target of `deployment`, called through `clients`.
     pub fn new(deployment: Deployment, clients: Clients) -> Self {
         Target {
-            shared: Arc::new(Shared { deployment, clients }),
+            shared: Arc::new(Shared {
+                deployment,
+                clients,
+            }),
             check: Arc::from(""),
         }
     }
@@ -144,7 +147,10 @@ impl Target {
     /// # Errors
     /// [`Error::Aws`] when the Invoke call fails; [`Error::Payload`] when the function's
     /// answer is a malformed proxy response.
-    pub async fn http<B: AsRef<[u8]>>(&self, request: http::Request<B>) -> Result<http::Response<Vec<u8>>, Error> {
+    pub async fn http<B: AsRef<[u8]>>(
+        &self,
+        request: http::Request<B>,
+    ) -> Result<http::Response<Vec<u8>>, Error> {
         self.http_as(request, Flavor::HttpApi).await
     }
 
@@ -153,11 +159,18 @@ impl Target {
     ///
     /// # Errors
     /// As [`http`](Self::http).
-    pub async fn http_rest<B: AsRef<[u8]>>(&self, request: http::Request<B>) -> Result<http::Response<Vec<u8>>, Error> {
+    pub async fn http_rest<B: AsRef<[u8]>>(
+        &self,
+        request: http::Request<B>,
+    ) -> Result<http::Response<Vec<u8>>, Error> {
         self.http_as(request, Flavor::RestApi).await
     }
 
-    async fn http_as<B: AsRef<[u8]>>(&self, request: http::Request<B>, flavor: Flavor) -> Result<http::Response<Vec<u8>>, Error> {
+    async fn http_as<B: AsRef<[u8]>>(
+        &self,
+        request: http::Request<B>,
+        flavor: Flavor,
+    ) -> Result<http::Response<Vec<u8>>, Error> {
         let request_id = format!("codedeploy-hooks-{}", self.check);
         let event = apigw::event(&request, flavor, &request_id);
         let invocation = self.invoke(&event).await?;
@@ -168,7 +181,11 @@ impl Target {
                 "the target failed; API Gateway would answer 502"
             );
         }
-        apigw::response(invocation.payload(), invocation.function_error().is_some(), flavor)
+        apigw::response(
+            invocation.payload(),
+            invocation.function_error().is_some(),
+            flavor,
+        )
     }
 
     /// Invoke the target `total` times with at most `concurrency` calls in flight and
@@ -178,7 +195,12 @@ impl Target {
     /// # Errors
     /// [`Error::Payload`] when `payload` does not serialize. Failed invocations are counted,
     /// not returned.
-    pub async fn invoke_many(&self, payload: impl Serialize, total: usize, concurrency: usize) -> Result<LoadStats, Error> {
+    pub async fn invoke_many(
+        &self,
+        payload: impl Serialize,
+        total: usize,
+        concurrency: usize,
+    ) -> Result<LoadStats, Error> {
         let bytes = serde_json::to_vec(&payload).map_err(|source| Error::Payload {
             what: "invoke payload".into(),
             source,

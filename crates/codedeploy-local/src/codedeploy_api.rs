@@ -16,8 +16,15 @@ use crate::Shared;
 const TARGET_PREFIX: &str = "CodeDeploy_20141006.";
 
 /// `POST /`: every awsJson1.1 operation arrives here; `X-Amz-Target` names it.
-pub(crate) async fn dispatch(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
+pub(crate) async fn dispatch(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     let Some(operation) = target.strip_prefix(TARGET_PREFIX) else {
         return ApiError::codedeploy(
             "UnknownOperationException",
@@ -32,21 +39,34 @@ pub(crate) async fn dispatch(State(shared): State<Arc<Shared>>, headers: HeaderM
     } else {
         match serde_json::from_slice(&body) {
             Ok(v) => v,
-            Err(e) => return ApiError::codedeploy("SerializationException", format!("the body is not JSON: {e}")).into_response(),
+            Err(e) => {
+                return ApiError::codedeploy(
+                    "SerializationException",
+                    format!("the body is not JSON: {e}"),
+                )
+                .into_response()
+            }
         }
     };
     let fault_operation = match operation {
-        "PutLifecycleEventHookExecutionStatus" => Some(Operation::PutLifecycleEventHookExecutionStatus),
+        "PutLifecycleEventHookExecutionStatus" => {
+            Some(Operation::PutLifecycleEventHookExecutionStatus)
+        }
         "GetDeployment" => Some(Operation::GetDeployment),
         _ => None,
     };
     if let Some(fault) = fault_operation.and_then(|op| shared.faults.take(op)) {
         match fault {
-            Fault::Throttle => return ApiError::codedeploy("ThrottlingException", "Rate exceeded").into_response(),
+            Fault::Throttle => {
+                return ApiError::codedeploy("ThrottlingException", "Rate exceeded").into_response()
+            }
             Fault::ServerError => {
-                return ApiError::codedeploy("InternalFailure", "injected fault: the service failed")
-                    .with_status(StatusCode::INTERNAL_SERVER_ERROR)
-                    .into_response()
+                return ApiError::codedeploy(
+                    "InternalFailure",
+                    "injected fault: the service failed",
+                )
+                .with_status(StatusCode::INTERNAL_SERVER_ERROR)
+                .into_response()
             }
             Fault::Delay(delay) => tokio::time::sleep(delay).await,
         }
@@ -68,9 +88,10 @@ pub(crate) async fn dispatch(State(shared): State<Arc<Shared>>, headers: HeaderM
     match result {
         Ok(value) => {
             let mut response = (StatusCode::OK, value.to_string()).into_response();
-            response
-                .headers_mut()
-                .insert("content-type", HeaderValue::from_static("application/x-amz-json-1.1"));
+            response.headers_mut().insert(
+                "content-type",
+                HeaderValue::from_static("application/x-amz-json-1.1"),
+            );
             response
         }
         Err(err) => err.into_response(),
@@ -86,12 +107,19 @@ fn field<'a>(request: &'a Value, name: &str, missing: &'static str) -> Result<&'
 }
 
 fn no_deployment(id: &str) -> ApiError {
-    ApiError::codedeploy("DeploymentDoesNotExistException", format!("The deployment {id} could not be found."))
+    ApiError::codedeploy(
+        "DeploymentDoesNotExistException",
+        format!("The deployment {id} could not be found."),
+    )
 }
 
 fn put_status(shared: &Shared, request: &Value) -> Result<Value, ApiError> {
     let deployment_id = field(request, "deploymentId", "DeploymentIdRequiredException")?;
-    let execution_id = field(request, "lifecycleEventHookExecutionId", "InvalidLifecycleEventHookExecutionIdException")?;
+    let execution_id = field(
+        request,
+        "lifecycleEventHookExecutionId",
+        "InvalidLifecycleEventHookExecutionIdException",
+    )?;
     let status = match request.get("status").and_then(Value::as_str) {
         Some("Succeeded") => HookStatus::Succeeded,
         Some("Failed") => HookStatus::Failed,
@@ -125,18 +153,37 @@ fn get_deployment(shared: &Shared, request: &Value) -> Result<Value, ApiError> {
 }
 
 fn get_application_revision(shared: &Shared, request: &Value) -> Result<Value, ApiError> {
-    let application = field(request, "applicationName", "ApplicationNameRequiredException")?;
+    let application = field(
+        request,
+        "applicationName",
+        "ApplicationNameRequiredException",
+    )?;
     let revision = request
         .get("revision")
         .ok_or_else(|| ApiError::codedeploy("RevisionRequiredException", "revision is required"))?;
     let sha256 = ["string", "appSpecContent"]
         .iter()
-        .find_map(|k| revision.get(k).and_then(|r| r.get("sha256")).and_then(Value::as_str))
-        .ok_or_else(|| ApiError::codedeploy("InvalidRevisionException", "the revision has no sha256 to look up"))?;
+        .find_map(|k| {
+            revision
+                .get(k)
+                .and_then(|r| r.get("sha256"))
+                .and_then(Value::as_str)
+        })
+        .ok_or_else(|| {
+            ApiError::codedeploy(
+                "InvalidRevisionException",
+                "the revision has no sha256 to look up",
+            )
+        })?;
     let content = shared
         .deployments
         .revision_content(application, sha256)
-        .ok_or_else(|| ApiError::codedeploy("RevisionDoesNotExistException", format!("No revision {sha256} in application {application}")))?;
+        .ok_or_else(|| {
+            ApiError::codedeploy(
+                "RevisionDoesNotExistException",
+                format!("No revision {sha256} in application {application}"),
+            )
+        })?;
     Ok(json!({
         "applicationName": application,
         "revision": {"revisionType": "String", "string": {"content": content, "sha256": sha256}},
@@ -150,7 +197,12 @@ fn list_deployments(shared: &Shared, request: &Value) -> Result<Value, ApiError>
     let statuses: Vec<String> = request
         .get("includeOnlyStatuses")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default();
     let ids = shared.deployments.ids(|r| {
         application.is_none_or(|a| a == r.spec.application_name)
@@ -165,7 +217,10 @@ fn stop_deployment(shared: &Shared, request: &Value) -> Result<Value, ApiError> 
     let running = shared
         .deployments
         .with(id, |r| {
-            let running = matches!(r.status, DeploymentStatus::Created | DeploymentStatus::InProgress);
+            let running = matches!(
+                r.status,
+                DeploymentStatus::Created | DeploymentStatus::InProgress
+            );
             r.stop_requested |= running;
             running
         })
@@ -176,5 +231,7 @@ fn stop_deployment(shared: &Shared, request: &Value) -> Result<Value, ApiError> 
             format!("The deployment {id} is already completed."),
         ));
     }
-    Ok(json!({"status": "Pending", "statusMessage": format!("Stop of {id} requested; the alias will be rolled back")}))
+    Ok(
+        json!({"status": "Pending", "statusMessage": format!("Stop of {id} requested; the alias will be rolled back")}),
+    )
 }

@@ -66,7 +66,8 @@ impl DeploymentSpec {
 
     /// Add a hook for a lifecycle event (`BeforeAllowTraffic` or `AfterAllowTraffic`).
     pub fn hook(mut self, lifecycle_event: &str, function_name: &str) -> Self {
-        self.hooks.push((lifecycle_event.into(), function_name.into()));
+        self.hooks
+            .push((lifecycle_event.into(), function_name.into()));
         self
     }
 
@@ -197,11 +198,19 @@ impl Deployments {
     }
 
     pub(crate) fn ids(&self, filter: impl Fn(&Record) -> bool) -> Vec<String> {
-        self.lock().values().filter(|r| filter(r)).map(|r| r.id.clone()).collect()
+        self.lock()
+            .values()
+            .filter(|r| filter(r))
+            .map(|r| r.id.clone())
+            .collect()
     }
 
     /// Open a hook execution and give the event CodeDeploy sends the hook.
-    pub(crate) fn start_execution(&self, deployment_id: &str, lifecycle_event: &str) -> Option<(String, Value)> {
+    pub(crate) fn start_execution(
+        &self,
+        deployment_id: &str,
+        lifecycle_event: &str,
+    ) -> Option<(String, Value)> {
         let opaque = json!({
             "encryptedData": base64::engine::general_purpose::STANDARD.encode(random_id(48)),
             "ivParameterSpec": base64::engine::general_purpose::STANDARD.encode(random_id(12)),
@@ -218,14 +227,25 @@ impl Deployments {
                 },
             );
         })?;
-        let event = json!({"DeploymentId": deployment_id, "LifecycleEventHookExecutionId": execution_id});
+        let event =
+            json!({"DeploymentId": deployment_id, "LifecycleEventHookExecutionId": execution_id});
         Some((execution_id, event))
     }
 
-    pub(crate) fn report(&self, deployment_id: &str, execution_id: &str, status: HookStatus) -> Result<(), ReportError> {
+    pub(crate) fn report(
+        &self,
+        deployment_id: &str,
+        execution_id: &str,
+        status: HookStatus,
+    ) -> Result<(), ReportError> {
         let mut records = self.lock();
-        let record = records.get_mut(deployment_id).ok_or(ReportError::NoDeployment)?;
-        let execution = record.executions.get_mut(execution_id).ok_or(ReportError::NoExecution)?;
+        let record = records
+            .get_mut(deployment_id)
+            .ok_or(ReportError::NoDeployment)?;
+        let execution = record
+            .executions
+            .get_mut(execution_id)
+            .ok_or(ReportError::NoExecution)?;
         execution.reports += 1;
         if execution.status.is_some() {
             return Err(ReportError::AlreadyCompleted);
@@ -260,7 +280,11 @@ impl Deployments {
 impl Record {
     /// `deploymentInfo` as `GetDeployment` returns it.
     pub(crate) fn info(&self) -> Value {
-        let seconds = |t: SystemTime| t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or_default();
+        let seconds = |t: SystemTime| {
+            t.duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or_default()
+        };
         let revision = self.revision(false);
         let mut info = json!({
             "applicationName": self.spec.application_name,
@@ -286,16 +310,28 @@ impl Record {
 
     /// The revision location; `force_inline` for `GetApplicationRevision`.
     pub(crate) fn revision(&self, force_inline: bool) -> Value {
-        let form = if force_inline { RevisionForm::String } else { self.spec.revision_form };
+        let form = if force_inline {
+            RevisionForm::String
+        } else {
+            self.spec.revision_form
+        };
         match form {
-            RevisionForm::String => json!({"revisionType": "String", "string": {"content": self.content, "sha256": self.sha256}}),
-            RevisionForm::AppSpecContent => json!({"revisionType": "AppSpecContent", "appSpecContent": {"content": self.content, "sha256": self.sha256}}),
-            RevisionForm::NotInline => json!({"revisionType": "AppSpecContent", "appSpecContent": {"sha256": self.sha256}}),
+            RevisionForm::String => {
+                json!({"revisionType": "String", "string": {"content": self.content, "sha256": self.sha256}})
+            }
+            RevisionForm::AppSpecContent => {
+                json!({"revisionType": "AppSpecContent", "appSpecContent": {"content": self.content, "sha256": self.sha256}})
+            }
+            RevisionForm::NotInline => {
+                json!({"revisionType": "AppSpecContent", "appSpecContent": {"sha256": self.sha256}})
+            }
         }
     }
 }
 
 fn random_id(len: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    (0..len).map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char).collect()
+    (0..len)
+        .map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char)
+        .collect()
 }

@@ -16,7 +16,9 @@ pub enum Error {
         source: std::io::Error,
     },
     /// A function binary does not exist.
-    #[error("the function binary {path} does not exist; build it first (cargo build -p <package>)")]
+    #[error(
+        "the function binary {path} does not exist; build it first (cargo build -p <package>)"
+    )]
     MissingBinary {
         /// The path given.
         path: PathBuf,

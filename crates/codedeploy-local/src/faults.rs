@@ -38,12 +38,18 @@ impl Faults {
     /// Make the next `times` calls of `operation` suffer `fault` (after faults already queued).
     pub fn inject(&self, operation: Operation, fault: Fault, times: usize) {
         let mut queued = self.queued.lock().unwrap_or_else(|p| p.into_inner());
-        queued.entry(operation).or_default().extend(std::iter::repeat_n(fault, times));
+        queued
+            .entry(operation)
+            .or_default()
+            .extend(std::iter::repeat_n(fault, times));
     }
 
     /// Drop every queued fault.
     pub fn clear(&self) {
-        self.queued.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.queued
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 
     /// The fault for this call of `operation`, if one is queued.

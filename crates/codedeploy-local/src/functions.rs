@@ -80,10 +80,20 @@ impl Registry {
     }
 
     pub(crate) fn function_arn(&self, name: &str) -> String {
-        format!("arn:aws:lambda:{}:{}:function:{name}", self.region, self.account_id)
+        format!(
+            "arn:aws:lambda:{}:{}:function:{name}",
+            self.region, self.account_id
+        )
     }
 
-    pub(crate) fn publish(&self, function_name: &str, version: &str, spec: VersionSpec, endpoint: &str, log_dir: Option<std::path::PathBuf>) -> Result<(), Error> {
+    pub(crate) fn publish(
+        &self,
+        function_name: &str,
+        version: &str,
+        spec: VersionSpec,
+        endpoint: &str,
+        log_dir: Option<std::path::PathBuf>,
+    ) -> Result<(), Error> {
         let number: u64 = version
             .parse()
             .map_err(|_| Error::Invalid(format!("version `{version}` of {function_name} is not a number; Lambda versions are 1, 2, 3, ...")))?;
@@ -99,24 +109,43 @@ impl Registry {
             log_dir,
         };
         let mut functions = lock(&self.functions);
-        let function = functions.entry(function_name.to_owned()).or_insert_with(|| Function {
-            versions: BTreeMap::new(),
-            aliases: BTreeMap::new(),
-        });
-        function.versions.insert(number, VersionRuntime::new(identity, spec));
+        let function = functions
+            .entry(function_name.to_owned())
+            .or_insert_with(|| Function {
+                versions: BTreeMap::new(),
+                aliases: BTreeMap::new(),
+            });
+        function
+            .versions
+            .insert(number, VersionRuntime::new(identity, spec));
         Ok(())
     }
 
-    pub(crate) fn set_alias(&self, function_name: &str, alias: &str, version: &str, weights: BTreeMap<String, f64>, expected_revision: Option<&str>) -> Result<Alias, AliasError> {
+    pub(crate) fn set_alias(
+        &self,
+        function_name: &str,
+        alias: &str,
+        version: &str,
+        weights: BTreeMap<String, f64>,
+        expected_revision: Option<&str>,
+    ) -> Result<Alias, AliasError> {
         let mut functions = lock(&self.functions);
-        let function = functions.get_mut(function_name).ok_or(AliasError::NoFunction)?;
+        let function = functions
+            .get_mut(function_name)
+            .ok_or(AliasError::NoFunction)?;
         for v in std::iter::once(version).chain(weights.keys().map(String::as_str)) {
-            let known = v.parse::<u64>().ok().is_some_and(|n| function.versions.contains_key(&n));
+            let known = v
+                .parse::<u64>()
+                .ok()
+                .is_some_and(|n| function.versions.contains_key(&n));
             if !known {
                 return Err(AliasError::NoVersion(v.to_owned()));
             }
         }
-        if weights.len() > 1 || weights.values().any(|w| !(0.0..=1.0).contains(w)) || weights.contains_key(version) {
+        if weights.len() > 1
+            || weights.values().any(|w| !(0.0..=1.0).contains(w))
+            || weights.contains_key(version)
+        {
             return Err(AliasError::BadWeights);
         }
         let existing = function.aliases.get(alias);
@@ -137,14 +166,24 @@ impl Registry {
     }
 
     pub(crate) fn alias(&self, function_name: &str, alias: &str) -> Option<Alias> {
-        lock(&self.functions).get(function_name)?.aliases.get(alias).cloned()
+        lock(&self.functions)
+            .get(function_name)?
+            .aliases
+            .get(alias)
+            .cloned()
     }
 
     /// The versions of a function, oldest first.
     pub(crate) fn versions(&self, function_name: &str) -> Option<Vec<(String, VersionSpec)>> {
         let functions = lock(&self.functions);
         let function = functions.get(function_name)?;
-        Some(function.versions.iter().map(|(n, v)| (n.to_string(), v.spec().clone())).collect())
+        Some(
+            function
+                .versions
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.spec().clone()))
+                .collect(),
+        )
     }
 
     /// Resolve a name (plain, `name:qualifier`, or ARN) and qualifier to the version that
@@ -156,10 +195,19 @@ impl Registry {
         let function = functions
             .get(function_name)
             .ok_or_else(|| format!("Function not found: {}", self.function_arn(function_name)))?;
-        let not_found = |q: &str| format!("Function not found: {}:{q}", self.function_arn(function_name));
+        let not_found = |q: &str| {
+            format!(
+                "Function not found: {}:{q}",
+                self.function_arn(function_name)
+            )
+        };
         let (alias, version_name) = match qualifier {
             None | Some("$LATEST") => {
-                let (n, _) = function.versions.iter().next_back().ok_or_else(|| not_found("$LATEST"))?;
+                let (n, _) = function
+                    .versions
+                    .iter()
+                    .next_back()
+                    .ok_or_else(|| not_found("$LATEST"))?;
                 (None, n.to_string())
             }
             Some(q) if q.chars().all(|c| c.is_ascii_digit()) => (None, q.to_owned()),
@@ -236,9 +284,18 @@ mod tests {
     fn names_split_into_function_and_qualifier() {
         assert_eq!(split_name("hello"), ("hello", None));
         assert_eq!(split_name("hello:7"), ("hello", Some("7")));
-        assert_eq!(split_name("arn:aws:lambda:us-east-1:000000000000:function:hello"), ("hello", None));
-        assert_eq!(split_name("arn:aws:lambda:us-east-1:000000000000:function:hello:live"), ("hello", Some("live")));
-        assert_eq!(split_name("000000000000:function:hello:3"), ("hello", Some("3")));
+        assert_eq!(
+            split_name("arn:aws:lambda:us-east-1:000000000000:function:hello"),
+            ("hello", None)
+        );
+        assert_eq!(
+            split_name("arn:aws:lambda:us-east-1:000000000000:function:hello:live"),
+            ("hello", Some("live"))
+        );
+        assert_eq!(
+            split_name("000000000000:function:hello:3"),
+            ("hello", Some("3"))
+        );
     }
 
     #[test]
@@ -252,7 +309,10 @@ mod tests {
         };
         fastrand::seed(7);
         let to_new = (0..4000).filter(|_| pick_version(&alias) == "4").count();
-        assert!((800..1200).contains(&to_new), "{to_new} of 4000 went to the new version");
+        assert!(
+            (800..1200).contains(&to_new),
+            "{to_new} of 4000 went to the new version"
+        );
         let all_old = Alias {
             additional_weights: BTreeMap::new(),
             ..alias

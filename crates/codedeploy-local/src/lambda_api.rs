@@ -40,23 +40,38 @@ pub(crate) async fn invoke(
             shared.registry.record(InvocationRecord {
                 at: SystemTime::now(),
                 function_name: function_name.to_owned(),
-                alias: query.qualifier.clone().filter(|q| !q.chars().all(|c| c.is_ascii_digit())),
+                alias: query
+                    .qualifier
+                    .clone()
+                    .filter(|q| !q.chars().all(|c| c.is_ascii_digit())),
                 executed_version: String::new(),
                 duration: std::time::Duration::ZERO,
                 error: false,
                 throttled: true,
                 smoke: false,
             });
-            return ApiError::lambda(StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException", "Rate Exceeded.").into_response();
+            return ApiError::lambda(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequestsException",
+                "Rate Exceeded.",
+            )
+            .into_response();
         }
         Some(Fault::ServerError) => {
-            return ApiError::lambda(StatusCode::INTERNAL_SERVER_ERROR, "ServiceException", "injected fault: the service failed").into_response()
+            return ApiError::lambda(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "ServiceException",
+                "injected fault: the service failed",
+            )
+            .into_response()
         }
         Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
         None => {}
     }
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let invocation_type = header("x-amz-invocation-type").unwrap_or("RequestResponse").to_owned();
+    let invocation_type = header("x-amz-invocation-type")
+        .unwrap_or("RequestResponse")
+        .to_owned();
     let tail = header("x-amz-log-type") == Some("Tail");
     let client_context = match header("x-amz-client-context") {
         None => None,
@@ -68,7 +83,11 @@ pub(crate) async fn invoke(
             )
             .into_response()
         }
-        Some(b64) => match base64::engine::general_purpose::STANDARD.decode(b64).ok().and_then(|b| String::from_utf8(b).ok()) {
+        Some(b64) => match base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+        {
             Some(decoded) if serde_json::from_str::<Value>(&decoded).is_ok() => Some(decoded),
             _ => {
                 return ApiError::lambda(
@@ -90,10 +109,17 @@ pub(crate) async fn invoke(
     }
     let resolved = match shared.registry.resolve(&name, query.qualifier.as_deref()) {
         Ok(r) => r,
-        Err(message) => return ApiError::lambda(StatusCode::NOT_FOUND, "ResourceNotFoundException", message).into_response(),
+        Err(message) => {
+            return ApiError::lambda(StatusCode::NOT_FOUND, "ResourceNotFoundException", message)
+                .into_response()
+        }
     };
     let smoke = client_context.as_deref().is_some_and(is_smoke);
-    let payload = if body.is_empty() { Bytes::from_static(b"{}") } else { body };
+    let payload = if body.is_empty() {
+        Bytes::from_static(b"{}")
+    } else {
+        body
+    };
     match invocation_type.as_str() {
         "DryRun" => StatusCode::NO_CONTENT.into_response(),
         "Event" => {
@@ -101,23 +127,37 @@ pub(crate) async fn invoke(
             tokio::spawn(async move {
                 let at = SystemTime::now();
                 let result = resolved.version.invoke(payload, client_context).await;
-                shared.registry.record(record(&resolved.function_name, resolved.alias, &result, at, smoke));
+                shared.registry.record(record(
+                    &resolved.function_name,
+                    resolved.alias,
+                    &result,
+                    at,
+                    smoke,
+                ));
             });
             StatusCode::ACCEPTED.into_response()
         }
         "RequestResponse" => {
             let at = SystemTime::now();
             let result = resolved.version.invoke(payload, client_context).await;
-            shared
-                .registry
-                .record(record(&resolved.function_name, resolved.alias.clone(), &result, at, smoke));
+            shared.registry.record(record(
+                &resolved.function_name,
+                resolved.alias.clone(),
+                &result,
+                at,
+                smoke,
+            ));
             let mut response = (StatusCode::OK, result.payload.clone()).into_response();
             let h = response.headers_mut();
             h.insert("content-type", HeaderValue::from_static("application/json"));
             if let Ok(v) = HeaderValue::from_str(&resolved.version_name) {
                 h.insert("x-amz-executed-version", v);
             }
-            if let Some(kind) = result.function_error.as_deref().and_then(|k| HeaderValue::from_str(k).ok()) {
+            if let Some(kind) = result
+                .function_error
+                .as_deref()
+                .and_then(|k| HeaderValue::from_str(k).ok())
+            {
                 h.insert("x-amz-function-error", kind);
             }
             if tail {
@@ -137,7 +177,13 @@ pub(crate) async fn invoke(
     }
 }
 
-fn record(function_name: &str, alias: Option<String>, result: &crate::InvokeResult, at: SystemTime, smoke: bool) -> InvocationRecord {
+fn record(
+    function_name: &str,
+    alias: Option<String>,
+    result: &crate::InvokeResult,
+    at: SystemTime,
+    smoke: bool,
+) -> InvocationRecord {
     InvocationRecord {
         at,
         function_name: function_name.to_owned(),
@@ -167,14 +213,20 @@ fn alias_json(shared: &Shared, function_name: &str, alias: &Alias) -> Value {
     })
 }
 
-pub(crate) async fn get_alias(State(shared): State<Arc<Shared>>, Path((name, alias)): Path<(String, String)>) -> Response {
+pub(crate) async fn get_alias(
+    State(shared): State<Arc<Shared>>,
+    Path((name, alias)): Path<(String, String)>,
+) -> Response {
     let (function_name, _) = split_name(&name);
     match shared.registry.alias(function_name, &alias) {
         Some(a) => Json(alias_json(&shared, function_name, &a)).into_response(),
         None => ApiError::lambda(
             StatusCode::NOT_FOUND,
             "ResourceNotFoundException",
-            format!("Alias not found: {}:{alias}", shared.registry.function_arn(function_name)),
+            format!(
+                "Alias not found: {}:{alias}",
+                shared.registry.function_arn(function_name)
+            ),
         )
         .into_response(),
     }
@@ -204,19 +256,28 @@ pub(crate) async fn update_alias(
     let request: UpdateAlias = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
-            return ApiError::lambda(StatusCode::BAD_REQUEST, "InvalidRequestContentException", format!("invalid UpdateAlias body: {e}"))
-                .into_response()
+            return ApiError::lambda(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequestContentException",
+                format!("invalid UpdateAlias body: {e}"),
+            )
+            .into_response()
         }
     };
     let Some(existing) = shared.registry.alias(function_name, &alias) else {
         return ApiError::lambda(
             StatusCode::NOT_FOUND,
             "ResourceNotFoundException",
-            format!("Alias not found: {}:{alias}", shared.registry.function_arn(function_name)),
+            format!(
+                "Alias not found: {}:{alias}",
+                shared.registry.function_arn(function_name)
+            ),
         )
         .into_response();
     };
-    let version = request.function_version.unwrap_or(existing.function_version);
+    let version = request
+        .function_version
+        .unwrap_or(existing.function_version);
     let weights = match request.routing_config {
         Some(routing) => routing.additional_version_weights,
         None => existing.additional_weights,
@@ -253,13 +314,19 @@ pub(crate) async fn update_alias(
     }
 }
 
-pub(crate) async fn list_versions(State(shared): State<Arc<Shared>>, Path(name): Path<String>) -> Response {
+pub(crate) async fn list_versions(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+) -> Response {
     let (function_name, _) = split_name(&name);
     let Some(versions) = shared.registry.versions(function_name) else {
         return ApiError::lambda(
             StatusCode::NOT_FOUND,
             "ResourceNotFoundException",
-            format!("Function not found: {}", shared.registry.function_arn(function_name)),
+            format!(
+                "Function not found: {}",
+                shared.registry.function_arn(function_name)
+            ),
         )
         .into_response();
     };

@@ -116,12 +116,18 @@ impl StandIn {
         });
         let router = Router::new()
             .route("/", post(codedeploy_api::dispatch))
-            .route("/2015-03-31/functions/{name}/invocations", post(lambda_api::invoke))
+            .route(
+                "/2015-03-31/functions/{name}/invocations",
+                post(lambda_api::invoke),
+            )
             .route(
                 "/2015-03-31/functions/{name}/aliases/{alias}",
                 get(lambda_api::get_alias).put(lambda_api::update_alias),
             )
-            .route("/2015-03-31/functions/{name}/versions", get(lambda_api::list_versions))
+            .route(
+                "/2015-03-31/functions/{name}/versions",
+                get(lambda_api::list_versions),
+            )
             .fallback(unknown_operation)
             .with_state(Arc::clone(&shared));
         let server = tokio::spawn(async move {
@@ -148,17 +154,31 @@ impl StandIn {
     /// # Errors
     /// [`Error::MissingBinary`] when the binary does not exist; [`Error::Invalid`] when the
     /// version is not a number.
-    pub fn publish_version(&self, function_name: &str, version: &str, spec: VersionSpec) -> Result<(), Error> {
-        self.shared
-            .registry
-            .publish(function_name, version, spec, &self.endpoint, self.log_dir.clone())
+    pub fn publish_version(
+        &self,
+        function_name: &str,
+        version: &str,
+        spec: VersionSpec,
+    ) -> Result<(), Error> {
+        self.shared.registry.publish(
+            function_name,
+            version,
+            spec,
+            &self.endpoint,
+            self.log_dir.clone(),
+        )
     }
 
     /// Point an alias at a version, with no traffic split.
     ///
     /// # Errors
     /// [`Error::NotFound`] when the function or version does not exist.
-    pub fn set_alias(&self, function_name: &str, alias: &str, version: &str) -> Result<Alias, Error> {
+    pub fn set_alias(
+        &self,
+        function_name: &str,
+        alias: &str,
+        version: &str,
+    ) -> Result<Alias, Error> {
         self.shared
             .registry
             .set_alias(function_name, alias, version, BTreeMap::new(), None)
@@ -177,7 +197,12 @@ impl StandIn {
     ///
     /// # Errors
     /// [`Error::NotFound`] when the function or qualifier does not exist.
-    pub async fn invoke(&self, function_name: &str, qualifier: Option<&str>, payload: Vec<u8>) -> Result<InvokeResult, Error> {
+    pub async fn invoke(
+        &self,
+        function_name: &str,
+        qualifier: Option<&str>,
+        payload: Vec<u8>,
+    ) -> Result<InvokeResult, Error> {
         let resolved = self
             .shared
             .registry
@@ -211,7 +236,11 @@ impl StandIn {
     ///
     /// # Errors
     /// [`Error::NotFound`] when there is no such deployment.
-    pub fn start_hook_execution(&self, deployment_id: &str, lifecycle_event: &str) -> Result<(String, Value), Error> {
+    pub fn start_hook_execution(
+        &self,
+        deployment_id: &str,
+        lifecycle_event: &str,
+    ) -> Result<(String, Value), Error> {
         self.shared
             .deployments
             .start_execution(deployment_id, lifecycle_event)
@@ -225,7 +254,9 @@ impl StandIn {
     pub fn hook_status(&self, deployment_id: &str, execution_id: &str) -> Option<HookStatus> {
         self.shared
             .deployments
-            .read(deployment_id, |r| r.executions.get(execution_id).and_then(|e| e.status))
+            .read(deployment_id, |r| {
+                r.executions.get(execution_id).and_then(|e| e.status)
+            })
             .flatten()
     }
 
@@ -233,12 +264,17 @@ impl StandIn {
     pub fn hook_reports(&self, deployment_id: &str, execution_id: &str) -> u32 {
         self.shared
             .deployments
-            .read(deployment_id, |r| r.executions.get(execution_id).map_or(0, |e| e.reports))
+            .read(deployment_id, |r| {
+                r.executions.get(execution_id).map_or(0, |e| e.reports)
+            })
             .unwrap_or(0)
     }
 
     /// The hook executions of a deployment: `(execution id, lifecycle event, status)`.
-    pub fn hook_executions(&self, deployment_id: &str) -> Vec<(String, String, Option<HookStatus>)> {
+    pub fn hook_executions(
+        &self,
+        deployment_id: &str,
+    ) -> Vec<(String, String, Option<HookStatus>)> {
         self.shared
             .deployments
             .read(deployment_id, |r| {
@@ -251,7 +287,12 @@ impl StandIn {
     }
 
     /// Wait until a hook reports for an execution, or `timeout` passes.
-    pub async fn wait_for_hook(&self, deployment_id: &str, execution_id: &str, timeout: Duration) -> Option<HookStatus> {
+    pub async fn wait_for_hook(
+        &self,
+        deployment_id: &str,
+        execution_id: &str,
+        timeout: Duration,
+    ) -> Option<HookStatus> {
         let mut changes = self.shared.deployments.subscribe();
         let wait = async {
             loop {
@@ -277,7 +318,10 @@ impl StandIn {
     }
 }
 
-async fn unknown_operation(method: axum::http::Method, uri: axum::http::Uri) -> axum::response::Response {
+async fn unknown_operation(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
     use axum::response::IntoResponse;
     wire::ApiError::lambda(
         axum::http::StatusCode::NOT_FOUND,

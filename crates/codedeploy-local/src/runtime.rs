@@ -129,7 +129,12 @@ pub(crate) struct VersionRuntime {
 impl Drop for VersionRuntime {
     fn drop(&mut self) {
         // Aborting a supervisor drops its child, which kills the process (kill_on_drop).
-        for task in self.tasks.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+        for task in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
             task.abort();
         }
     }
@@ -153,7 +158,11 @@ impl VersionRuntime {
     }
 
     /// Run one invocation and wait for its result (function errors and timeouts included).
-    pub(crate) async fn invoke(self: &Arc<Self>, payload: Bytes, client_context: Option<String>) -> InvokeResult {
+    pub(crate) async fn invoke(
+        self: &Arc<Self>,
+        payload: Bytes,
+        client_context: Option<String>,
+    ) -> InvokeResult {
         self.ensure_started().await;
         let (reply, answer) = oneshot::channel();
         let pending = Pending {
@@ -162,16 +171,34 @@ impl VersionRuntime {
             reply,
         };
         if self.queue_tx.send(pending).is_err() {
-            return self.failure("Runtime.Unavailable", "the function's runtime has stopped", String::new(), Duration::ZERO);
+            return self.failure(
+                "Runtime.Unavailable",
+                "the function's runtime has stopped",
+                String::new(),
+                Duration::ZERO,
+            );
         }
         answer.await.unwrap_or_else(|_| {
-            self.failure("Runtime.Unavailable", "the function's runtime stopped before answering", String::new(), Duration::ZERO)
+            self.failure(
+                "Runtime.Unavailable",
+                "the function's runtime stopped before answering",
+                String::new(),
+                Duration::ZERO,
+            )
         })
     }
 
-    fn failure(&self, error_type: &str, message: &str, log: String, duration: Duration) -> InvokeResult {
+    fn failure(
+        &self,
+        error_type: &str,
+        message: &str,
+        log: String,
+        duration: Duration,
+    ) -> InvokeResult {
         InvokeResult {
-            payload: Bytes::from(json!({"errorType": error_type, "errorMessage": message}).to_string()),
+            payload: Bytes::from(
+                json!({"errorType": error_type, "errorMessage": message}).to_string(),
+            ),
             function_error: Some("Unhandled".into()),
             executed_version: self.identity.version.clone(),
             log,
@@ -190,7 +217,10 @@ impl VersionRuntime {
         for index in 0..self.spec.environments {
             let runtime = Arc::clone(self);
             let task = tokio::spawn(async move { runtime.supervise(index).await });
-            self.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(task);
+            self.tasks
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(task);
         }
     }
 
@@ -217,7 +247,10 @@ impl VersionRuntime {
         };
         let router = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(response),
+            )
             .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
             .route("/2018-06-01/runtime/init/error", post(init_error))
             .with_state(Arc::clone(&env));
@@ -225,21 +258,39 @@ impl VersionRuntime {
             let _ = axum::serve(listener, router).await;
         });
         let _server = AbortOnDrop(server);
-        let name = format!("{}:{}#{index}", self.identity.function_name, self.identity.version);
+        let name = format!(
+            "{}:{}#{index}",
+            self.identity.function_name, self.identity.version
+        );
         loop {
-            *env.served_since_start.lock().unwrap_or_else(|p| p.into_inner()) = false;
+            *env.served_since_start
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = false;
             let mut child = match self.spawn(&runtime_api) {
                 Ok(child) => child,
                 Err(err) => {
                     let message = format!("cannot start {}: {err}", self.spec.binary.display());
                     warn!(function = %name, "{message}");
-                    self.fail_next_queued("Runtime.InvalidEntrypoint", &message).await;
+                    self.fail_next_queued("Runtime.InvalidEntrypoint", &message)
+                        .await;
                     continue;
                 }
             };
             for (stream, label) in [
-                (child.stdout.take().map(|s| Box::new(s) as Box<dyn AsyncRead + Unpin + Send>), "stdout"),
-                (child.stderr.take().map(|s| Box::new(s) as Box<dyn AsyncRead + Unpin + Send>), "stderr"),
+                (
+                    child
+                        .stdout
+                        .take()
+                        .map(|s| Box::new(s) as Box<dyn AsyncRead + Unpin + Send>),
+                    "stdout",
+                ),
+                (
+                    child
+                        .stderr
+                        .take()
+                        .map(|s| Box::new(s) as Box<dyn AsyncRead + Unpin + Send>),
+                    "stderr",
+                ),
             ] {
                 if let Some(stream) = stream {
                     tokio::spawn(pump_log(stream, Arc::clone(&env), name.clone(), label));
@@ -253,12 +304,18 @@ impl VersionRuntime {
                 }
             };
             debug!(function = %name, %status, "execution environment ended");
-            let served = *env.served_since_start.lock().unwrap_or_else(|p| p.into_inner());
+            let served = *env
+                .served_since_start
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             if let Some(current) = env.take_current() {
                 let log = current.log_with_report(&self.identity.version, "");
                 let _ = current.reply.send(self.failure(
                     "Runtime.ExitError",
-                    &format!("RequestId: {} Error: Runtime exited ({status})", current.request_id),
+                    &format!(
+                        "RequestId: {} Error: Runtime exited ({status})",
+                        current.request_id
+                    ),
                     log,
                     current.started.elapsed(),
                 ));
@@ -279,7 +336,12 @@ impl VersionRuntime {
     async fn fail_next_queued(&self, error_type: &str, message: &str) {
         let next = self.queue_rx.lock().await.recv().await;
         if let Some(pending) = next {
-            let _ = pending.reply.send(self.failure(error_type, message, String::new(), Duration::ZERO));
+            let _ = pending.reply.send(self.failure(
+                error_type,
+                message,
+                String::new(),
+                Duration::ZERO,
+            ));
         }
     }
 
@@ -305,9 +367,18 @@ impl VersionRuntime {
             .env("AWS_ENDPOINT_URL", &id.endpoint)
             .env("AWS_LAMBDA_FUNCTION_NAME", &id.function_name)
             .env("AWS_LAMBDA_FUNCTION_VERSION", &id.version)
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", self.spec.memory_mb.to_string())
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", id.function_name))
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", format!("local/[{}]", id.version))
+            .env(
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                self.spec.memory_mb.to_string(),
+            )
+            .env(
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                format!("/aws/lambda/{}", id.function_name),
+            )
+            .env(
+                "AWS_LAMBDA_LOG_STREAM_NAME",
+                format!("local/[{}]", id.version),
+            )
             .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
             .env("_HANDLER", "bootstrap")
             .envs(&self.spec.env)
@@ -356,7 +427,10 @@ impl Current {
 
 impl Environment {
     fn take_current(&self) -> Option<Current> {
-        self.current.lock().unwrap_or_else(|p| p.into_inner()).take()
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 
     /// Take the current invocation if it has this request id.
@@ -370,12 +444,21 @@ impl Environment {
     }
 }
 
-async fn pump_log(stream: Box<dyn AsyncRead + Unpin + Send>, env: Arc<Environment>, name: String, label: &'static str) {
+async fn pump_log(
+    stream: Box<dyn AsyncRead + Unpin + Send>,
+    env: Arc<Environment>,
+    name: String,
+    label: &'static str,
+) {
     use std::io::Write as _;
     let mut file = env.runtime.upgrade().and_then(|runtime| {
         let dir = runtime.identity.log_dir.as_ref()?;
         let path = dir.join(format!("{}.log", runtime.identity.function_name));
-        std::fs::OpenOptions::new().create(true).append(true).open(path).ok()
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .ok()
     });
     let mut lines = BufReader::new(stream).lines();
     while let Ok(Some(line)) = lines.next_line().await {
@@ -383,7 +466,12 @@ async fn pump_log(stream: Box<dyn AsyncRead + Unpin + Send>, env: Arc<Environmen
             let _ = writeln!(file, "[{name} {label}] {line}");
         }
         debug!(target: "codedeploy_local::function_log", function = %name, stream = label, "{line}");
-        if let Some(current) = env.current.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+        if let Some(current) = env
+            .current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
             current.log.push_str(&line);
             current.log.push('\n');
         }
@@ -391,18 +479,30 @@ async fn pump_log(stream: Box<dyn AsyncRead + Unpin + Send>, env: Arc<Environmen
 }
 
 fn runtime_error(status: StatusCode, error_type: &str, message: &str) -> Response {
-    (status, axum::Json(json!({"errorType": error_type, "errorMessage": message}))).into_response()
+    (
+        status,
+        axum::Json(json!({"errorType": error_type, "errorMessage": message})),
+    )
+        .into_response()
 }
 
 /// `GET /runtime/invocation/next`: wait for the next invocation of this version.
 async fn next(State(env): State<Arc<Environment>>) -> Response {
     let Some(runtime) = env.runtime.upgrade() else {
-        return runtime_error(StatusCode::GONE, "Runtime.Stopped", "the function was removed");
+        return runtime_error(
+            StatusCode::GONE,
+            "Runtime.Stopped",
+            "the function was removed",
+        );
     };
     let queue = Arc::clone(&runtime.queue_rx);
     let pending = { queue.lock().await.recv().await };
     let Some(pending) = pending else {
-        return runtime_error(StatusCode::GONE, "Runtime.Stopped", "the stand-in is stopping");
+        return runtime_error(
+            StatusCode::GONE,
+            "Runtime.Stopped",
+            "the stand-in is stopping",
+        );
     };
     let request_id = new_request_id();
     let timeout = runtime.spec.timeout;
@@ -411,7 +511,9 @@ async fn next(State(env): State<Arc<Environment>>) -> Response {
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map(|d| d.as_millis())
         .unwrap_or_default();
-    *env.served_since_start.lock().unwrap_or_else(|p| p.into_inner()) = true;
+    *env.served_since_start
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = true;
     *env.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(Current {
         request_id: request_id.clone(),
         started: Instant::now(),
@@ -423,7 +525,10 @@ async fn next(State(env): State<Arc<Environment>>) -> Response {
     let (watched_id, version) = (request_id.clone(), runtime.identity.version.clone());
     let failure = runtime.failure(
         "Sandbox.Timedout",
-        &format!("RequestId: {request_id} Error: Task timed out after {:.2} seconds", timeout.as_secs_f64()),
+        &format!(
+            "RequestId: {request_id} Error: Task timed out after {:.2} seconds",
+            timeout.as_secs_f64()
+        ),
         String::new(),
         timeout,
     );
@@ -444,8 +549,14 @@ async fn next(State(env): State<Arc<Environment>>) -> Response {
     };
     set("lambda-runtime-aws-request-id", &request_id);
     set("lambda-runtime-deadline-ms", &deadline_ms.to_string());
-    set("lambda-runtime-invoked-function-arn", &runtime.identity.function_arn);
-    set("lambda-runtime-trace-id", &format!("Root=1-{}", &request_id[..8]));
+    set(
+        "lambda-runtime-invoked-function-arn",
+        &runtime.identity.function_arn,
+    );
+    set(
+        "lambda-runtime-trace-id",
+        &format!("Root=1-{}", &request_id[..8]),
+    );
     if let Some(context) = &pending.client_context {
         set("lambda-runtime-client-context", context);
     }
@@ -454,12 +565,20 @@ async fn next(State(env): State<Arc<Environment>>) -> Response {
 }
 
 /// `POST /runtime/invocation/{id}/response`.
-async fn response(State(env): State<Arc<Environment>>, Path(id): Path<String>, body: Bytes) -> Response {
+async fn response(
+    State(env): State<Arc<Environment>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
     finish(&env, &id, body, None)
 }
 
 /// `POST /runtime/invocation/{id}/error`.
-async fn error(State(env): State<Arc<Environment>>, Path(id): Path<String>, body: Bytes) -> Response {
+async fn error(
+    State(env): State<Arc<Environment>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
     finish(&env, &id, body, Some("Unhandled".into()))
 }
 
@@ -472,7 +591,11 @@ fn finish(env: &Environment, id: &str, body: Bytes, function_error: Option<Strin
         );
     };
     let Some(runtime) = env.runtime.upgrade() else {
-        return runtime_error(StatusCode::GONE, "Runtime.Stopped", "the function was removed");
+        return runtime_error(
+            StatusCode::GONE,
+            "Runtime.Stopped",
+            "the function was removed",
+        );
     };
     let result = InvokeResult {
         payload: body,
@@ -497,5 +620,12 @@ async fn init_error(State(env): State<Arc<Environment>>, body: Bytes) -> Respons
 pub(crate) fn new_request_id() -> String {
     let a = fastrand::u128(..);
     let hex = format!("{a:032x}");
-    format!("{}-{}-4{}-a{}-{}", &hex[0..8], &hex[8..12], &hex[13..16], &hex[17..20], &hex[20..32])
+    format!(
+        "{}-{}-4{}-a{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[17..20],
+        &hex[20..32]
+    )
 }

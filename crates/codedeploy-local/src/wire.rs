@@ -32,7 +32,11 @@ impl ApiError {
         }
     }
 
-    pub(crate) fn lambda(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn lambda(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
         ApiError {
             status,
             code,
@@ -52,7 +56,11 @@ impl IntoResponse for ApiError {
         let body = match self.protocol {
             Protocol::Json11 => json!({"__type": self.code, "message": self.message}),
             Protocol::RestJson => {
-                let kind = if self.status.is_server_error() { "Service" } else { "User" };
+                let kind = if self.status.is_server_error() {
+                    "Service"
+                } else {
+                    "User"
+                };
                 json!({"Type": kind, "message": self.message})
             }
         };

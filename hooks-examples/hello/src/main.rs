@@ -54,7 +54,9 @@ async fn handle(event: LambdaEvent<Value>, fault: Fault) -> Result<Value, Error>
     let is_smoke = smoke::is_smoke_traffic(&ctx);
     match fault {
         Fault::Error => return Err("HELLO_FAULT=error: failing on purpose".into()),
-        Fault::ErrorUnmarked if !is_smoke => return Err("HELLO_FAULT=error-unmarked: failing real traffic on purpose".into()),
+        Fault::ErrorUnmarked if !is_smoke => {
+            return Err("HELLO_FAULT=error-unmarked: failing real traffic on purpose".into())
+        }
         Fault::Slow => tokio::time::sleep(Duration::from_secs(10)).await,
         _ => {}
     }
@@ -63,17 +65,26 @@ async fn handle(event: LambdaEvent<Value>, fault: Fault) -> Result<Value, Error>
         let request: ApiGatewayV2httpRequest = serde_json::from_value(payload)?;
         return Ok(serde_json::to_value(route(&request, fault))?);
     }
-    let name = payload.get("name").and_then(Value::as_str).unwrap_or("world");
+    let name = payload
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("world");
     Ok(json!({ "message": greeting(name, fault) }))
 }
 
 fn route(request: &ApiGatewayV2httpRequest, fault: Fault) -> ApiGatewayV2httpResponse {
     let http = &request.request_context.http;
     let mut response = ApiGatewayV2httpResponse::default();
-    response.headers.insert("content-type", "application/json".parse().expect("a valid header"));
+    response.headers.insert(
+        "content-type",
+        "application/json".parse().expect("a valid header"),
+    );
     let (status, body) = match (http.method.as_str(), http.path.as_deref().unwrap_or("/")) {
         ("GET", "/hello") => {
-            let name = request.query_string_parameters.first("name").unwrap_or("world");
+            let name = request
+                .query_string_parameters
+                .first("name")
+                .unwrap_or("world");
             (200, json!({ "message": greeting(name, fault) }))
         }
         (_, "/hello") => (405, json!({ "message": "only GET /hello is served" })),

@@ -12,12 +12,14 @@ const API_URL_ENV: &str = "HELLO_API_URL";
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let hook = Hook::new()
-        .phase(Phase::PostTraffic)
-        .check("the alias runs the new version", |t| async move {
+    let hook = Hook::new().phase(Phase::PostTraffic).check(
+        "the alias runs the new version",
+        |t| async move {
             let deployment = t.deployment();
             let Some(alias) = deployment.alias.as_deref() else {
-                return Err(CheckError::assertion("the alias is not known: run as a hook, or pass --alias"));
+                return Err(CheckError::assertion(
+                    "the alias is not known: run as a hook, or pass --alias",
+                ));
             };
             // GetAlias through the raw client: the helpers only ever call the new version.
             let out = t
@@ -28,10 +30,16 @@ async fn main() -> std::process::ExitCode {
                 .send()
                 .await?;
             ensure!(out.function_version() == Some(deployment.target_version.as_str()));
-            let extra_weights = out.routing_config().and_then(|r| r.additional_version_weights());
-            ensure!(extra_weights.is_none_or(|w| w.is_empty()), "traffic still split: {extra_weights:?}");
+            let extra_weights = out
+                .routing_config()
+                .and_then(|r| r.additional_version_weights());
+            ensure!(
+                extra_weights.is_none_or(|w| w.is_empty()),
+                "traffic still split: {extra_weights:?}"
+            );
             Ok(())
-        });
+        },
+    );
     let hook = match std::env::var(API_URL_ENV) {
         Ok(base) if !base.is_empty() => hook.check("the public URL answers", move |t| {
             let url = format!("{}/hello?name=post", base.trim_end_matches('/'));

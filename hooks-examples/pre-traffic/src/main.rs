@@ -32,10 +32,16 @@ async fn main() -> std::process::ExitCode {
         })
         // A small latency check. A throttled call is retried once; a slow answer is not.
         .check_with(
-            Check::named("p95 under 1 s").timeout(Duration::from_secs(20)).retries(1),
+            Check::named("p95 under 1 s")
+                .timeout(Duration::from_secs(20))
+                .retries(1),
             |t| async move {
                 let stats = t.invoke_many(json!({ "name": "load" }), 20, 5).await?;
-                ensure!(stats.errors() == 0, "first errors: {:?}", stats.first_errors());
+                ensure!(
+                    stats.errors() == 0,
+                    "first errors: {:?}",
+                    stats.first_errors()
+                );
                 ensure!(stats.p95() < Duration::from_secs(1));
                 Ok(())
             },

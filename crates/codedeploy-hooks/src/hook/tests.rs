@@ -13,7 +13,9 @@ use serde_json::{json, Value};
 use tower::ServiceExt as _;
 
 use super::*;
-use crate::testing::{self, ERROR_ALREADY_COMPLETED, ERROR_THROTTLING, GET_DEPLOYMENT_APPSPEC, LIFECYCLE_EVENT};
+use crate::testing::{
+    self, ERROR_ALREADY_COMPLETED, ERROR_THROTTLING, GET_DEPLOYMENT_APPSPEC, LIFECYCLE_EVENT,
+};
 use crate::{ensure, CheckError, Outcome};
 
 type CodeDeploy = aws_sdk_codedeploy::Client;
@@ -38,7 +40,12 @@ fn report_accepts(status: LifecycleEventStatus) -> Rule {
                 && r.status() == Some(&status)
         })
         .sequence()
-        .http_status(200, Some(format!(r#"{{"lifecycleEventHookExecutionId": "{EXECUTION_ID}"}}"#)))
+        .http_status(
+            200,
+            Some(format!(
+                r#"{{"lifecycleEventHookExecutionId": "{EXECUTION_ID}"}}"#
+            )),
+        )
         .repeatedly()
         .build()
 }
@@ -48,7 +55,9 @@ fn report_accepts(status: LifecycleEventStatus) -> Rule {
 fn hello_ok() -> Rule {
     mock!(Lambda::invoke)
         .match_requests(|r| {
-            r.function_name() == Some("hello") && r.qualifier() == Some("4") && is_marked_smoke(r.client_context())
+            r.function_name() == Some("hello")
+                && r.qualifier() == Some("4")
+                && is_marked_smoke(r.client_context())
         })
         .sequence()
         .output(|| {
@@ -64,7 +73,9 @@ fn hello_ok() -> Rule {
 
 fn is_marked_smoke(context: Option<&str>) -> bool {
     use base64::Engine as _;
-    let Some(bytes) = context.and_then(|c| base64::engine::general_purpose::STANDARD.decode(c).ok()) else {
+    let Some(bytes) =
+        context.and_then(|c| base64::engine::general_purpose::STANDARD.decode(c).ok())
+    else {
         return false;
     };
     let value: Value = serde_json::from_slice(&bytes).unwrap_or_default();
@@ -77,7 +88,10 @@ fn event(deadline_in: Option<Duration>) -> LambdaEvent<Value> {
     let mut ctx = Context::default();
     ctx.request_id = "req-1".into();
     if let Some(left) = deadline_in {
-        ctx.deadline = (SystemTime::now() + left).duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+        ctx.deadline = (SystemTime::now() + left)
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
     }
     LambdaEvent::new(serde_json::from_str(LIFECYCLE_EVENT).unwrap(), ctx)
 }
@@ -98,28 +112,56 @@ fn greets(hook: Hook) -> Hook {
     })
 }
 
-async fn serve(hook: Hook, cd_rules: &[&Rule], lambda_rules: &[&Rule], settings: Settings, deadline_in: Option<Duration>) -> Result<Summary, Error> {
+async fn serve(
+    hook: Hook,
+    cd_rules: &[&Rule],
+    lambda_rules: &[&Rule],
+    settings: Settings,
+    deadline_in: Option<Duration>,
+) -> Result<Summary, Error> {
     let clients = testing::clients(testing::codedeploy(cd_rules), testing::lambda(lambda_rules));
-    hook.into_service_with(clients, settings).oneshot(event(deadline_in)).await
+    hook.into_service_with(clients, settings)
+        .oneshot(event(deadline_in))
+        .await
 }
 
 #[tokio::test]
 async fn passing_checks_report_succeeded_once_and_test_the_target_version() {
-    let (deployment, report, hello) = (get_deployment(), report_accepts(LifecycleEventStatus::Succeeded), hello_ok());
-    let summary = serve(greets(Hook::new()), &[&deployment, &report], &[&hello], as_hook(), Some(Duration::from_secs(30)))
-        .await
-        .unwrap();
+    let (deployment, report, hello) = (
+        get_deployment(),
+        report_accepts(LifecycleEventStatus::Succeeded),
+        hello_ok(),
+    );
+    let summary = serve(
+        greets(Hook::new()),
+        &[&deployment, &report],
+        &[&hello],
+        as_hook(),
+        Some(Duration::from_secs(30)),
+    )
+    .await
+    .unwrap();
     assert_eq!(summary.status, Status::Succeeded, "{}", summary.table());
     assert_eq!(summary.report, Delivery::Delivered { attempts: 1 });
     assert_eq!(report.num_calls(), 1);
-    assert_eq!(hello.num_calls(), 1, "the check invoked hello:4 with the smoke marker");
+    assert_eq!(
+        hello.num_calls(),
+        1,
+        "the check invoked hello:4 with the smoke marker"
+    );
     let d = summary.deployment.unwrap();
-    assert_eq!((d.phase, d.target_version.as_str()), (Phase::PreTraffic, "4"));
+    assert_eq!(
+        (d.phase, d.target_version.as_str()),
+        (Phase::PreTraffic, "4")
+    );
 }
 
 #[tokio::test]
 async fn a_failing_check_reports_failed_with_the_reason() {
-    let (deployment, report) = (get_deployment(), report_accepts(LifecycleEventStatus::Failed));
+    let (deployment, report) = (
+        get_deployment(),
+        report_accepts(LifecycleEventStatus::Failed),
+    );
     let wrong_body = mock!(Lambda::invoke).then_output(|| {
         InvokeOutput::builder()
             .status_code(200)
@@ -127,33 +169,59 @@ async fn a_failing_check_reports_failed_with_the_reason() {
             .payload(Blob::new(r#"{"message": "bye"}"#))
             .build()
     });
-    let summary = serve(greets(Hook::new()), &[&deployment, &report], &[&wrong_body], as_hook(), None)
-        .await
-        .unwrap();
+    let summary = serve(
+        greets(Hook::new()),
+        &[&deployment, &report],
+        &[&wrong_body],
+        as_hook(),
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(summary.status, Status::Failed);
     assert_eq!(report.num_calls(), 1);
-    assert_eq!(summary.reason.as_deref(), Some("1 of 1 checks failed: greets"));
+    assert_eq!(
+        summary.reason.as_deref(),
+        Some("1 of 1 checks failed: greets")
+    );
     let message = summary.checks[0].message.as_deref().unwrap();
-    assert!(message.contains(r#"(left: String("bye"), right: "hello smoke")"#), "{message}");
+    assert!(
+        message.contains(r#"(left: String("bye"), right: "hello smoke")"#),
+        "{message}"
+    );
 }
 
 #[tokio::test]
 async fn a_function_error_fails_the_check_with_the_error_and_log_tail() {
-    let (deployment, report) = (get_deployment(), report_accepts(LifecycleEventStatus::Failed));
+    let (deployment, report) = (
+        get_deployment(),
+        report_accepts(LifecycleEventStatus::Failed),
+    );
     let failing = mock!(Lambda::invoke).then_output(|| {
         InvokeOutput::builder()
             .status_code(200)
             .function_error("Unhandled")
             .executed_version("4")
             .log_result("U1RBUlQKYm9vbSBpbiB0aGUgaGFuZGxlcgo=") // "START\nboom in the handler\n"
-            .payload(Blob::new(r#"{"errorType": "Oops", "errorMessage": "HELLO_FAULT=error"}"#))
+            .payload(Blob::new(
+                r#"{"errorType": "Oops", "errorMessage": "HELLO_FAULT=error"}"#,
+            ))
             .build()
     });
-    let summary = serve(greets(Hook::new()), &[&deployment, &report], &[&failing], as_hook(), None)
-        .await
-        .unwrap();
+    let summary = serve(
+        greets(Hook::new()),
+        &[&deployment, &report],
+        &[&failing],
+        as_hook(),
+        None,
+    )
+    .await
+    .unwrap();
     let message = summary.checks[0].message.as_deref().unwrap();
-    assert!(message.contains("hello:4 failed (Unhandled function error)"), "{message}");
+    assert!(
+        message.contains("hello:4 failed (Unhandled function error)"),
+        "{message}"
+    );
     assert!(message.contains("HELLO_FAULT=error"), "{message}");
     assert!(message.contains("boom in the handler"), "{message}");
     assert_eq!(report.num_calls(), 1);
@@ -161,40 +229,72 @@ async fn a_function_error_fails_the_check_with_the_error_and_log_tail() {
 
 #[tokio::test]
 async fn a_panicking_check_is_contained_and_reported_as_failed() {
-    let (deployment, report, hello) = (get_deployment(), report_accepts(LifecycleEventStatus::Failed), hello_ok());
+    let (deployment, report, hello) = (
+        get_deployment(),
+        report_accepts(LifecycleEventStatus::Failed),
+        hello_ok(),
+    );
     let hook = greets(Hook::new())
         .check("panics", |_t| async move {
             let empty: Vec<u8> = Vec::new();
             let _ = empty[3];
             Ok(())
         })
-        .check("panics before its future", |_t| -> std::future::Ready<CheckResult> { panic!("eager") });
-    let summary = serve(hook, &[&deployment, &report], &[&hello], as_hook(), None).await.unwrap();
+        .check(
+            "panics before its future",
+            |_t| -> std::future::Ready<CheckResult> { panic!("eager") },
+        );
+    let summary = serve(hook, &[&deployment, &report], &[&hello], as_hook(), None)
+        .await
+        .unwrap();
     assert_eq!(summary.status, Status::Failed);
     assert_eq!(summary.checks[0].outcome, Outcome::Passed);
     assert_eq!(summary.checks[1].outcome, Outcome::Panicked);
-    assert!(summary.checks[1].message.as_deref().unwrap().contains("index out of bounds"));
+    assert!(summary.checks[1]
+        .message
+        .as_deref()
+        .unwrap()
+        .contains("index out of bounds"));
     assert_eq!(summary.checks[2].outcome, Outcome::Panicked);
-    assert!(summary.checks[2].message.as_deref().unwrap().contains("eager"));
+    assert!(summary.checks[2]
+        .message
+        .as_deref()
+        .unwrap()
+        .contains("eager"));
     assert_eq!(report.num_calls(), 1);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_check_past_its_timeout_fails() {
-    let (deployment, report) = (get_deployment(), report_accepts(LifecycleEventStatus::Failed));
-    let hook = Hook::new().check_with(Check::named("hangs").timeout(Duration::from_secs(2)), |_t| async move {
-        std::future::pending::<()>().await;
-        Ok(())
-    });
-    let summary = serve(hook, &[&deployment, &report], &[], as_hook(), None).await.unwrap();
+    let (deployment, report) = (
+        get_deployment(),
+        report_accepts(LifecycleEventStatus::Failed),
+    );
+    let hook = Hook::new().check_with(
+        Check::named("hangs").timeout(Duration::from_secs(2)),
+        |_t| async move {
+            std::future::pending::<()>().await;
+            Ok(())
+        },
+    );
+    let summary = serve(hook, &[&deployment, &report], &[], as_hook(), None)
+        .await
+        .unwrap();
     assert_eq!(summary.checks[0].outcome, Outcome::TimedOut);
-    assert_eq!(summary.checks[0].message.as_deref(), Some("took longer than its timeout of 2s"));
+    assert_eq!(
+        summary.checks[0].message.as_deref(),
+        Some("took longer than its timeout of 2s")
+    );
     assert_eq!(report.num_calls(), 1);
 }
 
 #[tokio::test(start_paused = true)]
 async fn at_the_deadline_running_checks_are_cancelled_and_failed_is_reported_in_time() {
-    let (deployment, report, hello) = (get_deployment(), report_accepts(LifecycleEventStatus::Failed), hello_ok());
+    let (deployment, report, hello) = (
+        get_deployment(),
+        report_accepts(LifecycleEventStatus::Failed),
+        hello_ok(),
+    );
     let hook = greets(Hook::new())
         .check("slow", |_t| async move {
             tokio::time::sleep(Duration::from_secs(10)).await;
@@ -202,12 +302,24 @@ async fn at_the_deadline_running_checks_are_cancelled_and_failed_is_reported_in_
         })
         .reserve(Duration::from_secs(3));
     let started = tokio::time::Instant::now();
-    let summary = serve(hook, &[&deployment, &report], &[&hello], as_hook(), Some(Duration::from_secs(5)))
-        .await
-        .unwrap();
+    let summary = serve(
+        hook,
+        &[&deployment, &report],
+        &[&hello],
+        as_hook(),
+        Some(Duration::from_secs(5)),
+    )
+    .await
+    .unwrap();
     let elapsed = started.elapsed();
-    assert!(elapsed < Duration::from_secs(5), "reported before the deadline ({elapsed:?})");
-    assert!(elapsed >= Duration::from_millis(1900), "checks had the deadline minus the reserve ({elapsed:?})");
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "reported before the deadline ({elapsed:?})"
+    );
+    assert!(
+        elapsed >= Duration::from_millis(1900),
+        "checks had the deadline minus the reserve ({elapsed:?})"
+    );
     assert_eq!(summary.status, Status::Failed);
     assert_eq!(summary.checks[0].outcome, Outcome::Passed);
     assert_eq!(summary.checks[1].outcome, Outcome::Cancelled);
@@ -216,10 +328,16 @@ async fn at_the_deadline_running_checks_are_cancelled_and_failed_is_reported_in_
 
 #[tokio::test(start_paused = true)]
 async fn infrastructure_errors_are_retried_and_the_pass_is_marked_flaky() {
-    let (deployment, report) = (get_deployment(), report_accepts(LifecycleEventStatus::Succeeded));
+    let (deployment, report) = (
+        get_deployment(),
+        report_accepts(LifecycleEventStatus::Succeeded),
+    );
     let throttled_once = mock!(Lambda::invoke)
         .sequence()
-        .http_status(429, Some(r#"{"Type": "User", "message": "Rate exceeded"}"#.into()))
+        .http_status(
+            429,
+            Some(r#"{"Type": "User", "message": "Rate exceeded"}"#.into()),
+        )
         .output(|| {
             InvokeOutput::builder()
                 .status_code(200)
@@ -232,7 +350,15 @@ async fn infrastructure_errors_are_retried_and_the_pass_is_marked_flaky() {
         t.invoke(json!({})).await?.ensure_ok()?;
         Ok(())
     });
-    let summary = serve(hook, &[&deployment, &report], &[&throttled_once], as_hook(), None).await.unwrap();
+    let summary = serve(
+        hook,
+        &[&deployment, &report],
+        &[&throttled_once],
+        as_hook(),
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(summary.status, Status::Succeeded, "{}", summary.table());
     assert_eq!(summary.checks[0].attempts, 2);
     assert!(summary.checks[0].is_flaky());
@@ -243,9 +369,15 @@ async fn infrastructure_errors_are_retried_and_the_pass_is_marked_flaky() {
 async fn assertion_failures_are_retried_only_when_asked() {
     for (check, expected_attempts) in [
         (Check::named("no retries of failures").retries(2), 1),
-        (Check::named("retries failures").retries(2).retry_failures(), 3),
+        (
+            Check::named("retries failures").retries(2).retry_failures(),
+            3,
+        ),
     ] {
-        let (deployment, report) = (get_deployment(), report_accepts(LifecycleEventStatus::Failed));
+        let (deployment, report) = (
+            get_deployment(),
+            report_accepts(LifecycleEventStatus::Failed),
+        );
         let calls = Arc::new(AtomicU32::new(0));
         let counter = Arc::clone(&calls);
         let hook = Hook::new().check_with(check, move |_t| {
@@ -256,7 +388,9 @@ async fn assertion_failures_are_retried_only_when_asked() {
                 Ok(())
             }
         });
-        let summary = serve(hook, &[&deployment, &report], &[], as_hook(), None).await.unwrap();
+        let summary = serve(hook, &[&deployment, &report], &[], as_hook(), None)
+            .await
+            .unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), expected_attempts);
         assert_eq!(summary.checks[0].attempts, expected_attempts);
         assert_eq!(summary.status, Status::Failed);
@@ -270,12 +404,23 @@ async fn a_report_throttled_twice_is_delivered_on_the_third_call() {
         .sequence()
         .http_status(400, Some(ERROR_THROTTLING.to_owned()))
         .times(2)
-        .http_status(200, Some(format!(r#"{{"lifecycleEventHookExecutionId": "{EXECUTION_ID}"}}"#)))
+        .http_status(
+            200,
+            Some(format!(
+                r#"{{"lifecycleEventHookExecutionId": "{EXECUTION_ID}"}}"#
+            )),
+        )
         .build();
     let hello = hello_ok();
-    let summary = serve(greets(Hook::new()), &[&deployment, &report], &[&hello], as_hook(), Some(Duration::from_secs(10)))
-        .await
-        .unwrap();
+    let summary = serve(
+        greets(Hook::new()),
+        &[&deployment, &report],
+        &[&hello],
+        as_hook(),
+        Some(Duration::from_secs(10)),
+    )
+    .await
+    .unwrap();
     assert_eq!(summary.report, Delivery::Delivered { attempts: 3 });
     assert_eq!(report.num_calls(), 3);
 }
@@ -288,9 +433,15 @@ async fn a_duplicate_delivery_is_done_without_error() {
         .http_status(400, Some(ERROR_ALREADY_COMPLETED.to_owned()))
         .build();
     let hello = hello_ok();
-    let summary = serve(greets(Hook::new()), &[&deployment, &already], &[&hello], as_hook(), None)
-        .await
-        .unwrap();
+    let summary = serve(
+        greets(Hook::new()),
+        &[&deployment, &already],
+        &[&hello],
+        as_hook(),
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(summary.report, Delivery::AlreadyCompleted { attempts: 1 });
     assert_eq!(already.num_calls(), 1, "not retried");
 }
@@ -300,22 +451,42 @@ async fn an_undeliverable_report_is_the_only_error_returned() {
     let deployment = get_deployment();
     let denied = mock!(CodeDeploy::put_lifecycle_event_hook_execution_status)
         .sequence()
-        .http_status(400, Some(r#"{"__type": "AccessDeniedException", "message": "no"}"#.into()))
+        .http_status(
+            400,
+            Some(r#"{"__type": "AccessDeniedException", "message": "no"}"#.into()),
+        )
         .build();
     let hello = hello_ok();
-    let err = serve(greets(Hook::new()), &[&deployment, &denied], &[&hello], as_hook(), Some(Duration::from_secs(10)))
-        .await
-        .unwrap_err();
+    let err = serve(
+        greets(Hook::new()),
+        &[&deployment, &denied],
+        &[&hello],
+        as_hook(),
+        Some(Duration::from_secs(10)),
+    )
+    .await
+    .unwrap_err();
     let message = err.to_string();
-    assert!(matches!(err, Error::ReportUndelivered { attempts: 1, .. }), "{message}");
-    assert!(message.contains("could not report Succeeded for deployment d-AB12CD34E"), "{message}");
-    assert!(message.contains("PutLifecycleEventHookExecutionStatus"), "{message}");
+    assert!(
+        matches!(err, Error::ReportUndelivered { attempts: 1, .. }),
+        "{message}"
+    );
+    assert!(
+        message.contains("could not report Succeeded for deployment d-AB12CD34E"),
+        "{message}"
+    );
+    assert!(
+        message.contains("PutLifecycleEventHookExecutionStatus"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
 async fn the_skip_switch_reports_succeeded_without_running_checks() {
     let report = report_accepts(LifecycleEventStatus::Succeeded);
-    let hook = Hook::new().check("would fail", |_t| async move { Err(CheckError::assertion("must not run")) });
+    let hook = Hook::new().check("would fail", |_t| async move {
+        Err(CheckError::assertion("must not run"))
+    });
     let settings = Settings {
         skip: true,
         ..as_hook()
@@ -329,11 +500,18 @@ async fn the_skip_switch_reports_succeeded_without_running_checks() {
 
 #[tokio::test]
 async fn a_dry_run_check_never_fails_the_hook() {
-    let (deployment, report, hello) = (get_deployment(), report_accepts(LifecycleEventStatus::Succeeded), hello_ok());
-    let hook = greets(Hook::new()).check_with(Check::named("new idea").dry_run(), |_t| async move {
-        Err(CheckError::assertion("not yet true"))
-    });
-    let summary = serve(hook, &[&deployment, &report], &[&hello], as_hook(), None).await.unwrap();
+    let (deployment, report, hello) = (
+        get_deployment(),
+        report_accepts(LifecycleEventStatus::Succeeded),
+        hello_ok(),
+    );
+    let hook = greets(Hook::new())
+        .check_with(Check::named("new idea").dry_run(), |_t| async move {
+            Err(CheckError::assertion("not yet true"))
+        });
+    let summary = serve(hook, &[&deployment, &report], &[&hello], as_hook(), None)
+        .await
+        .unwrap();
     assert_eq!(summary.status, Status::Succeeded);
     assert_eq!(summary.checks[1].outcome, Outcome::Failed);
     assert!(summary.checks[1].dry_run);
@@ -344,18 +522,40 @@ async fn a_resolution_error_still_reports_failed() {
     let report = report_accepts(LifecycleEventStatus::Failed);
     let missing = mock!(CodeDeploy::get_deployment)
         .sequence()
-        .http_status(400, Some(r#"{"__type": "DeploymentDoesNotExistException", "message": "no such deployment"}"#.into()))
+        .http_status(
+            400,
+            Some(
+                r#"{"__type": "DeploymentDoesNotExistException", "message": "no such deployment"}"#
+                    .into(),
+            ),
+        )
         .build();
-    let summary = serve(greets(Hook::new()), &[&missing, &report], &[], as_hook(), None).await.unwrap();
+    let summary = serve(
+        greets(Hook::new()),
+        &[&missing, &report],
+        &[],
+        as_hook(),
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(summary.status, Status::Failed);
-    assert!(summary.reason.unwrap().contains("DeploymentDoesNotExistException"));
+    assert!(summary
+        .reason
+        .unwrap()
+        .contains("DeploymentDoesNotExistException"));
     assert_eq!(report.num_calls(), 1);
 }
 
 #[tokio::test]
 async fn a_hook_without_checks_fails_closed() {
-    let (deployment, report) = (get_deployment(), report_accepts(LifecycleEventStatus::Failed));
-    let summary = serve(Hook::new(), &[&deployment, &report], &[], as_hook(), None).await.unwrap();
+    let (deployment, report) = (
+        get_deployment(),
+        report_accepts(LifecycleEventStatus::Failed),
+    );
+    let summary = serve(Hook::new(), &[&deployment, &report], &[], as_hook(), None)
+        .await
+        .unwrap();
     assert_eq!(summary.status, Status::Failed);
     assert!(summary.reason.unwrap().contains("no checks"));
 }
@@ -364,14 +564,26 @@ async fn a_hook_without_checks_fails_closed() {
 async fn a_malformed_event_is_a_clear_error_and_nothing_is_reported() {
     let report = report_accepts(LifecycleEventStatus::Failed);
     for (payload, expected) in [
-        (json!({"DeploymentId": "d-1"}), "LifecycleEventHookExecutionId"),
-        (json!({"DeploymentId": "", "LifecycleEventHookExecutionId": "x"}), "DeploymentId is empty"),
+        (
+            json!({"DeploymentId": "d-1"}),
+            "LifecycleEventHookExecutionId",
+        ),
+        (
+            json!({"DeploymentId": "", "LifecycleEventHookExecutionId": "x"}),
+            "DeploymentId is empty",
+        ),
         (json!("hello"), "expected a JSON object, got a string"),
-        (json!({"deploymentId": "d-1", "lifecycleEventHookExecutionId": "x"}), "DeploymentId"),
+        (
+            json!({"deploymentId": "d-1", "lifecycleEventHookExecutionId": "x"}),
+            "DeploymentId",
+        ),
     ] {
         let clients = testing::clients(testing::codedeploy(&[&report]), testing::lambda(&[]));
         let service = greets(Hook::new()).into_service_with(clients, as_hook());
-        let err = service.oneshot(LambdaEvent::new(payload, Context::default())).await.unwrap_err();
+        let err = service
+            .oneshot(LambdaEvent::new(payload, Context::default()))
+            .await
+            .unwrap_err();
         let message = err.to_string();
         assert!(matches!(err, Error::MalformedEvent { .. }));
         assert!(message.contains(expected), "{message}");
@@ -382,7 +594,10 @@ async fn a_malformed_event_is_a_clear_error_and_nothing_is_reported() {
 
 #[tokio::test]
 async fn sequential_checks_run_one_at_a_time_in_order() {
-    let (deployment, report) = (get_deployment(), report_accepts(LifecycleEventStatus::Succeeded));
+    let (deployment, report) = (
+        get_deployment(),
+        report_accepts(LifecycleEventStatus::Succeeded),
+    );
     let order = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut hook = Hook::new().sequential();
     for name in ["first", "second", "third"] {
@@ -397,14 +612,29 @@ async fn sequential_checks_run_one_at_a_time_in_order() {
             }
         });
     }
-    serve(hook, &[&deployment, &report], &[], as_hook(), None).await.unwrap();
+    serve(hook, &[&deployment, &report], &[], as_hook(), None)
+        .await
+        .unwrap();
     let order = order.lock().unwrap().clone();
-    assert_eq!(order, ["start first", "end first", "start second", "end second", "start third", "end third"]);
+    assert_eq!(
+        order,
+        [
+            "start first",
+            "end first",
+            "start second",
+            "end second",
+            "start third",
+            "end third"
+        ]
+    );
 }
 
 #[tokio::test]
 async fn http_checks_see_the_route_as_api_gateway_would_serve_it() {
-    let (deployment, report) = (get_deployment(), report_accepts(LifecycleEventStatus::Succeeded));
+    let (deployment, report) = (
+        get_deployment(),
+        report_accepts(LifecycleEventStatus::Succeeded),
+    );
     let route = mock!(Lambda::invoke)
         .match_requests(|r| {
             let event: Value = serde_json::from_slice(r.payload().map(|b| b.as_ref()).unwrap_or_default()).unwrap_or_default();
@@ -420,34 +650,61 @@ async fn http_checks_see_the_route_as_api_gateway_would_serve_it() {
                 .build()
         });
     let hook = Hook::new().check("GET /hello", |t| async move {
-        let response = t.http(http::Request::get("/hello?name=smoke").body(Vec::new())?).await?;
+        let response = t
+            .http(http::Request::get("/hello?name=smoke").body(Vec::new())?)
+            .await?;
         ensure!(response.status() == 200);
         let body: Value = serde_json::from_slice(response.body())?;
         ensure!(body["message"] == "hello smoke");
         Ok(())
     });
-    let summary = serve(hook, &[&deployment, &report], &[&route], as_hook(), None).await.unwrap();
+    let summary = serve(hook, &[&deployment, &report], &[&route], as_hook(), None)
+        .await
+        .unwrap();
     assert_eq!(summary.status, Status::Succeeded, "{}", summary.table());
 }
 
 #[tokio::test]
 async fn invoke_many_counts_errors_and_measures_latency() {
-    let (deployment, report) = (get_deployment(), report_accepts(LifecycleEventStatus::Failed));
+    let (deployment, report) = (
+        get_deployment(),
+        report_accepts(LifecycleEventStatus::Failed),
+    );
     let mixed = mock!(Lambda::invoke)
         .sequence()
-        .output(|| InvokeOutput::builder().status_code(200).executed_version("4").build())
+        .output(|| {
+            InvokeOutput::builder()
+                .status_code(200)
+                .executed_version("4")
+                .build()
+        })
         .times(7)
-        .output(|| InvokeOutput::builder().status_code(200).function_error("Unhandled").executed_version("4").build())
+        .output(|| {
+            InvokeOutput::builder()
+                .status_code(200)
+                .function_error("Unhandled")
+                .executed_version("4")
+                .build()
+        })
         .times(3)
         .build();
     let hook = Hook::new().check("load", |t| async move {
         let stats = t.invoke_many(json!({}), 10, 4).await?;
         ensure!(stats.total() == 10);
-        ensure!(stats.errors() == 0, "first errors: {:?}", stats.first_errors());
+        ensure!(
+            stats.errors() == 0,
+            "first errors: {:?}",
+            stats.first_errors()
+        );
         Ok(())
     });
-    let summary = serve(hook, &[&deployment, &report], &[&mixed], as_hook(), None).await.unwrap();
+    let summary = serve(hook, &[&deployment, &report], &[&mixed], as_hook(), None)
+        .await
+        .unwrap();
     let message = summary.checks[0].message.clone().unwrap();
-    assert!(message.starts_with("`stats.errors() == 0` is false (left: 3, right: 0): first errors: ["), "{message}");
+    assert!(
+        message.starts_with("`stats.errors() == 0` is false (left: 3, right: 0): first errors: ["),
+        "{message}"
+    );
     assert_eq!(mixed.num_calls(), 10);
 }

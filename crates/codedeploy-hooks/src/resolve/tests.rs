@@ -2,7 +2,10 @@ use aws_sdk_codedeploy::Client;
 use aws_smithy_mocks::{mock, Rule};
 
 use super::*;
-use crate::testing::{self, GET_APPLICATION_REVISION, GET_DEPLOYMENT_APPSPEC, GET_DEPLOYMENT_NO_CONTENT, GET_DEPLOYMENT_STRING};
+use crate::testing::{
+    self, GET_APPLICATION_REVISION, GET_DEPLOYMENT_APPSPEC, GET_DEPLOYMENT_NO_CONTENT,
+    GET_DEPLOYMENT_STRING,
+};
 
 fn get_deployment(body: &'static str) -> Rule {
     mock!(Client::get_deployment)
@@ -37,7 +40,9 @@ async fn resolve_with(rules: &[&Rule], known: &Known) -> Result<Deployment, Erro
 #[tokio::test]
 async fn every_appspec_shape_gives_the_same_target() {
     let revision = mock!(Client::get_application_revision)
-        .match_requests(|r| r.application_name() == Some("hello-app-ServerlessDeploymentApplication-1ABC"))
+        .match_requests(|r| {
+            r.application_name() == Some("hello-app-ServerlessDeploymentApplication-1ABC")
+        })
         .sequence()
         .http_status(200, Some(GET_APPLICATION_REVISION.to_owned()))
         .build();
@@ -49,7 +54,9 @@ async fn every_appspec_shape_gives_the_same_target() {
         let deployment_rule = get_deployment(body);
         let mut rules = vec![&deployment_rule];
         rules.extend(extra);
-        let d = resolve_with(&rules, &known_as_hook("CodeDeployHook_pre_traffic")).await.unwrap();
+        let d = resolve_with(&rules, &known_as_hook("CodeDeployHook_pre_traffic"))
+            .await
+            .unwrap();
         assert_eq!(d.function_name, "hello");
         assert_eq!(d.target_version, "4");
         assert_eq!(d.current_version.as_deref(), Some("3"));
@@ -57,7 +64,11 @@ async fn every_appspec_shape_gives_the_same_target() {
         assert_eq!(d.phase, Phase::PreTraffic);
         assert_eq!(d.deployment_id.as_deref(), Some("d-AB12CD34E"));
     }
-    assert_eq!(revision.num_calls(), 1, "GetApplicationRevision is called only when content is not inline");
+    assert_eq!(
+        revision.num_calls(),
+        1,
+        "GetApplicationRevision is called only when content is not inline"
+    );
 }
 
 #[tokio::test]
@@ -70,9 +81,12 @@ async fn yaml_appspec_content_is_read() {
         .into_boxed_str(),
     );
     let rule = get_deployment(body);
-    let d = resolve_with(&[&rule], &known_as_hook("arn:aws:lambda:eu-west-1:1:function:CodeDeployHook_post_traffic"))
-        .await
-        .unwrap();
+    let d = resolve_with(
+        &[&rule],
+        &known_as_hook("arn:aws:lambda:eu-west-1:1:function:CodeDeployHook_post_traffic"),
+    )
+    .await
+    .unwrap();
     assert_eq!(d.target_version, "4");
     assert_eq!(d.phase, Phase::PostTraffic);
 }
@@ -80,28 +94,46 @@ async fn yaml_appspec_content_is_read() {
 #[tokio::test]
 async fn the_phase_is_unknown_when_this_function_is_not_a_listed_hook() {
     let rule = get_deployment(GET_DEPLOYMENT_STRING);
-    let d = resolve_with(&[&rule], &known_as_hook("some-other-function")).await.unwrap();
+    let d = resolve_with(&[&rule], &known_as_hook("some-other-function"))
+        .await
+        .unwrap();
     assert_eq!(d.phase, Phase::Unknown);
     let configured = Known {
         phase: Some(Phase::PostTraffic),
         ..known_as_hook("CodeDeployHook_pre_traffic")
     };
     let d = resolve_with(&[&rule], &configured).await.unwrap();
-    assert_eq!(d.phase, Phase::PostTraffic, "configuration wins over discovery");
+    assert_eq!(
+        d.phase,
+        Phase::PostTraffic,
+        "configuration wins over discovery"
+    );
 }
 
 #[tokio::test]
 async fn an_environment_target_that_disagrees_with_the_appspec_fails_naming_both() {
     let rule = get_deployment(GET_DEPLOYMENT_APPSPEC);
     let known = Known {
-        in_env: Some(Named::parse(TARGET_ENV, "arn:aws:lambda:eu-west-1:123456789012:function:hello:5").unwrap()),
+        in_env: Some(
+            Named::parse(
+                TARGET_ENV,
+                "arn:aws:lambda:eu-west-1:123456789012:function:hello:5",
+            )
+            .unwrap(),
+        ),
         ..Known::default()
     };
     let err = resolve_with(&[&rule], &known).await.unwrap_err();
     let message = err.to_string();
     assert!(matches!(err, Error::TargetConflict { .. }), "{message}");
-    assert!(message.contains("CODEDEPLOY_HOOKS_TARGET says `hello:5`"), "{message}");
-    assert!(message.contains("the deployment's AppSpec says `hello:4`"), "{message}");
+    assert!(
+        message.contains("CODEDEPLOY_HOOKS_TARGET says `hello:5`"),
+        "{message}"
+    );
+    assert!(
+        message.contains("the deployment's AppSpec says `hello:4`"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
@@ -112,7 +144,10 @@ async fn an_agreeing_environment_target_is_completed_by_the_appspec() {
         ..Known::default()
     };
     let d = resolve_with(&[&rule], &known).await.unwrap();
-    assert_eq!((d.alias.as_deref(), d.current_version.as_deref()), (Some("live"), Some("3")));
+    assert_eq!(
+        (d.alias.as_deref(), d.current_version.as_deref()),
+        (Some("live"), Some("3"))
+    );
 }
 
 #[tokio::test]
@@ -123,7 +158,11 @@ async fn code_and_environment_must_agree() {
         ..Known::default()
     };
     let err = resolve_with(&[], &known).await.unwrap_err();
-    assert!(err.to_string().contains("Hook::target says `hello:4` but CODEDEPLOY_HOOKS_TARGET says `hello:7`"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("Hook::target says `hello:4` but CODEDEPLOY_HOOKS_TARGET says `hello:7`"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -137,16 +176,23 @@ async fn a_known_target_survives_an_unreadable_deployment_but_an_unknown_one_doe
     assert_eq!(d.target_version, "4");
 
     let denied = get_deployment_denied();
-    let err = resolve_with(&[&denied], &Known::default()).await.unwrap_err();
+    let err = resolve_with(&[&denied], &Known::default())
+        .await
+        .unwrap_err();
     let message = err.to_string();
-    assert!(message.contains("codedeploy:GetDeployment failed (rejected)"), "{message}");
+    assert!(
+        message.contains("codedeploy:GetDeployment failed (rejected)"),
+        "{message}"
+    );
     assert!(message.contains("AccessDeniedException"), "{message}");
     assert!(message.contains("permissions"), "{message}");
 }
 
 #[tokio::test]
 async fn without_a_deployment_something_must_name_the_target() {
-    let err = resolve(&testing::codedeploy(&[]), None, &Known::default()).await.unwrap_err();
+    let err = resolve(&testing::codedeploy(&[]), None, &Known::default())
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::TargetUnknown { .. }));
     assert!(err.to_string().contains(TARGET_ENV), "{err}");
 }
@@ -156,16 +202,42 @@ async fn unusable_appspec_content_is_an_error_naming_the_deployment() {
     let body: &'static str = r#"{"deploymentInfo": {"applicationName": "app", "revision": {"revisionType": "String", "string": {"content": "{\"Resources\": []}"}}}}"#;
     let rule = get_deployment(body);
     let err = resolve_with(&[&rule], &Known::default()).await.unwrap_err();
-    assert!(err.to_string().contains("AppSpec of deployment d-AB12CD34E is unusable: its `Resources` list is empty"), "{err}");
+    assert!(
+        err.to_string().contains(
+            "AppSpec of deployment d-AB12CD34E is unusable: its `Resources` list is empty"
+        ),
+        "{err}"
+    );
 }
 
 #[test]
 fn targets_parse_from_names_and_version_arns_only() {
-    let arn = Named::parse("X", "arn:aws:lambda:eu-west-1:123456789012:function:hello:7").unwrap();
-    assert_eq!((arn.function_name.as_str(), arn.version.as_str()), ("hello", "7"));
+    let arn = Named::parse(
+        "X",
+        "arn:aws:lambda:eu-west-1:123456789012:function:hello:7",
+    )
+    .unwrap();
+    assert_eq!(
+        (arn.function_name.as_str(), arn.version.as_str()),
+        ("hello", "7")
+    );
     assert_eq!(Named::parse("X", " hello:12 ").unwrap().version, "12");
-    for bad in ["hello", "hello:live", "hello:$LATEST", ":7", "arn:aws:lambda:eu-west-1:1:layer:x:7"] {
-        let err = Named::parse("CODEDEPLOY_HOOKS_TARGET", bad).unwrap_err().to_string();
-        assert!(err.starts_with(&format!("CODEDEPLOY_HOOKS_TARGET is invalid: `{}`", bad.trim())), "{err}");
+    for bad in [
+        "hello",
+        "hello:live",
+        "hello:$LATEST",
+        ":7",
+        "arn:aws:lambda:eu-west-1:1:layer:x:7",
+    ] {
+        let err = Named::parse("CODEDEPLOY_HOOKS_TARGET", bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&format!(
+                "CODEDEPLOY_HOOKS_TARGET is invalid: `{}`",
+                bad.trim()
+            )),
+            "{err}"
+        );
     }
 }

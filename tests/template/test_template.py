@@ -1,0 +1,317 @@
+"""template.yaml, expanded by the real SAM translator, must wire the deployment as promised.
+
+Each rule is a function of the translated CloudFormation that returns what is wrong. The
+template must break none; and each rule is shown to catch the mistake it is for, by
+breaking a copy of the template (the mutation tests at the end).
+
+Run: python3 -m unittest discover -s tests/template -v
+"""
+
+import copy
+import logging
+import os
+import pathlib
+import re
+import unittest
+
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+# The translator logs metric bookkeeping at warning level; only errors matter here.
+logging.getLogger("samtranslator").setLevel(logging.ERROR)
+logging.getLogger().setLevel(logging.ERROR)
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+
+PREDEFINED_TYPES = [
+    "Canary10Percent5Minutes",
+    "Canary10Percent10Minutes",
+    "Canary10Percent15Minutes",
+    "Canary10Percent30Minutes",
+    "Linear10PercentEvery1Minute",
+    "Linear10PercentEvery2Minutes",
+    "Linear10PercentEvery3Minutes",
+    "Linear10PercentEvery10Minutes",
+    "AllAtOnce",
+]
+ALARMS = ["AliasErrorsAlarm", "NewVersionErrorsAlarm", "AliasLatencyAlarm"]
+HOOKS = {"BeforeAllowTrafficHook": "PreTrafficHook", "AfterAllowTrafficHook": "PostTrafficHook"}
+STACK_NAME = "hello-stack"
+
+
+class NoManagedPolicies:
+    """The translator asks IAM for managed policy names only when a template uses them."""
+
+    def load(self):
+        return {}
+
+
+def load_template():
+    return yaml_parse(TEMPLATE.read_text())
+
+
+def translate(template, deployment_type="Canary10Percent5Minutes"):
+    """CloudFormation as SAM would deploy it (code already packaged to S3, as `sam package` does)."""
+    template = copy.deepcopy(template)
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = "s3://bucket/key"
+    os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
+    return transform(template, {"DeploymentType": deployment_type}, NoManagedPolicies())
+
+
+def sub(value, names):
+    """Evaluate `Fn::Sub` (both forms) and `Ref` of known names, enough for these checks."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Ref" in value:
+        return names.get(value["Ref"], "${%s}" % value["Ref"])
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        body = value["Fn::Sub"]
+        local = dict(names)
+        if isinstance(body, list):
+            body, extra = body
+            local.update({k: sub(v, names) for k, v in extra.items()})
+        return re.sub(r"\$\{([^}]+)\}", lambda m: local.get(m.group(1), m.group(0)), body)
+    return repr(value)
+
+
+def is_ref(value, logical_id):
+    return value == {"Ref": logical_id}
+
+
+def hook_functions(resources):
+    """The hook functions named in the alias update policy, by logical id."""
+    alias = next(r for r in resources.values() if r["Type"] == "AWS::Lambda::Alias")
+    update = alias.get("UpdatePolicy", {}).get("CodeDeployLambdaAliasUpdate", {})
+    return {key: update.get(key, {}).get("Ref") for key in HOOKS}
+
+
+# --- the rules ---------------------------------------------------------------------------
+
+
+def deployment_group_problems(resources, deployment_type):
+    problems = []
+    groups = [r for r in resources.values() if r["Type"] == "AWS::CodeDeploy::DeploymentGroup"]
+    if len(groups) != 1:
+        return ["expected one CodeDeploy deployment group, found %d" % len(groups)]
+    props = groups[0]["Properties"]
+    config = sub(props.get("DeploymentConfigName"), {"DeploymentType": deployment_type})
+    if config != "CodeDeployDefault.Lambda" + deployment_type:
+        problems.append("deployment config is %s, not CodeDeployDefault.Lambda%s" % (config, deployment_type))
+    alarm_config = props.get("AlarmConfiguration", {})
+    if not alarm_config.get("Enabled"):
+        problems.append("the deployment group's alarms are not enabled")
+    watched = [a.get("Name", {}).get("Ref") for a in alarm_config.get("Alarms", [])]
+    for alarm in ALARMS:
+        if alarm not in watched:
+            problems.append("the deployment group does not watch %s" % alarm)
+    return problems
+
+
+def alarm_problems(resources):
+    problems = []
+    for name in ALARMS:
+        alarm = resources.get(name)
+        if not alarm or alarm["Type"] != "AWS::CloudWatch::Alarm":
+            problems.append("%s is not an AWS::CloudWatch::Alarm" % name)
+            continue
+        props = alarm["Properties"]
+        if props.get("Namespace") != "AWS/Lambda":
+            problems.append("%s does not watch AWS/Lambda metrics" % name)
+        dims = {d["Name"]: d["Value"] for d in props.get("Dimensions", [])}
+        if not is_ref(dims.get("FunctionName"), "HelloFunction"):
+            problems.append("%s is not on HelloFunction" % name)
+        if sub(dims.get("Resource"), {"HelloFunction": "hello"}) != "hello:live":
+            problems.append("%s is not on the live alias" % name)
+    new_version = resources.get("NewVersionErrorsAlarm", {}).get("Properties", {})
+    dims = {d["Name"]: d["Value"] for d in new_version.get("Dimensions", [])}
+    executed = dims.get("ExecutedVersion", {})
+    if not (isinstance(executed, dict) and "Fn::GetAtt" in executed and executed["Fn::GetAtt"][1] == "Version"):
+        problems.append("NewVersionErrorsAlarm is not on the new version (ExecutedVersion)")
+    latency = resources.get("AliasLatencyAlarm", {}).get("Properties", {})
+    if latency.get("MetricName") != "Duration" or latency.get("ExtendedStatistic") != "p99":
+        problems.append("AliasLatencyAlarm does not watch p99 Duration")
+    return problems
+
+
+def hook_problems(resources):
+    problems = []
+    hooks = hook_functions(resources)
+    for key, expected in HOOKS.items():
+        if hooks.get(key) != expected:
+            problems.append("the alias update policy's %s is %s, not %s" % (key, hooks.get(key), expected))
+    for logical_id in HOOKS.values():
+        function = resources.get(logical_id)
+        if not function:
+            problems.append("%s is missing" % logical_id)
+            continue
+        name = sub(function["Properties"].get("FunctionName"), {"AWS::StackName": STACK_NAME})
+        if not name.startswith("CodeDeployHook_"):
+            problems.append(
+                "%s is named %s: CodeDeploy's role may only invoke functions named CodeDeployHook_*" % (logical_id, name)
+            )
+        variables = function["Properties"].get("Environment", {}).get("Variables", {})
+        target = variables.get("CODEDEPLOY_HOOKS_TARGET", {})
+        version_ids = [k for k, r in resources.items() if r["Type"] == "AWS::Lambda::Version"]
+        if not (isinstance(target, dict) and target.get("Ref") in version_ids):
+            problems.append("%s is not given the version under test in CODEDEPLOY_HOOKS_TARGET" % logical_id)
+    post_vars = resources.get("PostTrafficHook", {}).get("Properties", {}).get("Environment", {}).get("Variables", {})
+    if "HELLO_API_URL" not in post_vars:
+        problems.append("PostTrafficHook is not given the public URL in HELLO_API_URL")
+    return problems
+
+
+def statements(resources, logical_id):
+    role = resources.get(logical_id + "Role", {})
+    for policy in role.get("Properties", {}).get("Policies", []):
+        for statement in policy["PolicyDocument"]["Statement"]:
+            yield statement
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def iam_problems(resources):
+    problems = []
+    names = {
+        "AWS::Partition": "aws",
+        "AWS::Region": "eu-west-1",
+        "AWS::AccountId": "123456789012",
+        "ServerlessDeploymentApplication": "APP",
+        "HelloFunctionDeploymentGroup": "GROUP",
+        "HelloFunction.Arn": "arn:aws:lambda:eu-west-1:123456789012:function:hello",
+    }
+    group_arn = "arn:aws:codedeploy:eu-west-1:123456789012:deploymentgroup:APP/GROUP"
+    app_arn = "arn:aws:codedeploy:eu-west-1:123456789012:application:APP"
+    allowed = {
+        "codedeploy:PutLifecycleEventHookExecutionStatus": {group_arn},
+        "codedeploy:GetDeployment": {group_arn},
+        "codedeploy:GetApplicationRevision": {app_arn},
+        "lambda:InvokeFunction": {"arn:aws:lambda:eu-west-1:123456789012:function:hello:*"},
+    }
+    for logical_id in HOOKS.values():
+        granted = {action: set() for action in allowed}
+        for statement in statements(resources, logical_id):
+            if statement.get("Effect") != "Allow":
+                continue
+            resources_of = {sub(r, names) for r in as_list(statement.get("Resource", []))}
+            for action in as_list(statement.get("Action", [])):
+                if "*" in resources_of:
+                    problems.append("%s grants %s on Resource \"*\"" % (logical_id, action))
+                if action in ("*", "codedeploy:*", "lambda:*"):
+                    problems.append("%s grants the wildcard action %s" % (logical_id, action))
+                if action in allowed:
+                    granted[action] |= resources_of
+        for action, expected in allowed.items():
+            if not granted[action]:
+                problems.append("%s may not %s" % (logical_id, action))
+            elif granted[action] != expected:
+                problems.append(
+                    "%s may %s on %s; least privilege is %s" % (logical_id, action, sorted(granted[action]), sorted(expected))
+                )
+    return problems
+
+
+def all_problems(template, deployment_type="Canary10Percent5Minutes"):
+    resources = translate(template, deployment_type)["Resources"]
+    return (
+        deployment_group_problems(resources, deployment_type)
+        + alarm_problems(resources)
+        + hook_problems(resources)
+        + iam_problems(resources)
+    )
+
+
+# --- the tests ---------------------------------------------------------------------------
+
+
+class TemplateTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.template = load_template()
+
+    def test_the_template_keeps_every_promise(self):
+        self.assertEqual(all_problems(self.template), [])
+
+    def test_the_deployment_type_is_a_parameter_of_the_nine_predefined_types(self):
+        parameter = self.template["Parameters"]["DeploymentType"]
+        self.assertEqual(parameter["Default"], "Canary10Percent5Minutes")
+        self.assertEqual(sorted(parameter["AllowedValues"]), sorted(PREDEFINED_TYPES))
+        for deployment_type in ("AllAtOnce", "Linear10PercentEvery3Minutes"):
+            resources = translate(self.template, deployment_type)["Resources"]
+            self.assertEqual(deployment_group_problems(resources, deployment_type), [])
+
+    def test_the_functions_are_rust_on_provided_al2023(self):
+        for logical_id, binary in (("HelloFunction", "hello"), ("PreTrafficHook", "pre-traffic"), ("PostTrafficHook", "post-traffic")):
+            resource = self.template["Resources"][logical_id]
+            self.assertEqual(resource["Metadata"], {"BuildMethod": "rust-cargolambda", "BuildProperties": {"Binary": binary}})
+        self.assertEqual(self.template["Globals"]["Function"]["Runtime"], "provided.al2023")
+        self.assertEqual(self.template["Globals"]["Function"]["Handler"], "bootstrap")
+        self.assertEqual(self.template["Resources"]["HelloFunction"]["Properties"]["AutoPublishAlias"], "live")
+
+    def test_hooks_leave_the_framework_its_reporting_reserve(self):
+        for logical_id in HOOKS.values():
+            timeout = self.template["Resources"][logical_id]["Properties"]["Timeout"]
+            self.assertGreaterEqual(timeout, 3 + 10, "%s: 3 s reserve plus time for the checks" % logical_id)
+            self.assertEqual(self.template["Resources"][logical_id]["Properties"]["DeploymentPreference"], {"Enabled": False})
+
+    def test_outputs_name_the_url_the_function_and_the_hooks(self):
+        self.assertLessEqual({"ApiUrl", "HelloFunctionName", "PreTrafficHookName", "PostTrafficHookName"}, set(self.template["Outputs"]))
+
+
+class MutationTest(unittest.TestCase):
+    """Each rule catches the mistake it is for."""
+
+    def broken(self, change):
+        template = load_template()
+        change(template["Resources"])
+        return all_problems(template)
+
+    def assertCaught(self, problems, text):
+        self.assertTrue(any(text in p for p in problems), "expected a problem about %r, got %s" % (text, problems))
+
+    def test_a_hook_without_the_codedeploy_prefix_is_caught(self):
+        def rename(resources):
+            resources["PreTrafficHook"]["Properties"]["FunctionName"] = {"Fn::Sub": "${AWS::StackName}_pre_traffic"}
+
+        self.assertCaught(self.broken(rename), "may only invoke functions named CodeDeployHook_*")
+
+    def test_an_iam_resource_widened_to_star_is_caught(self):
+        def widen(resources):
+            statement = resources["PostTrafficHook"]["Properties"]["Policies"][0]["Statement"][2]
+            statement["Resource"] = "*"
+
+        self.assertCaught(self.broken(widen), 'grants lambda:InvokeFunction on Resource "*"')
+
+    def test_invoking_the_unqualified_function_is_caught(self):
+        def unqualified(resources):
+            statement = resources["PreTrafficHook"]["Properties"]["Policies"][0]["Statement"][2]
+            statement["Resource"] = {"Fn::Sub": "${HelloFunction.Arn}"}
+
+        self.assertCaught(self.broken(unqualified), "least privilege")
+
+    def test_an_alarm_missing_from_the_deployment_preference_is_caught(self):
+        def drop(resources):
+            resources["HelloFunction"]["Properties"]["DeploymentPreference"]["Alarms"].pop()
+
+        self.assertCaught(self.broken(drop), "does not watch AliasLatencyAlarm")
+
+    def test_a_missing_hook_is_caught(self):
+        def drop(resources):
+            del resources["HelloFunction"]["Properties"]["DeploymentPreference"]["Hooks"]["PostTraffic"]
+
+        self.assertCaught(self.broken(drop), "AfterAllowTrafficHook")
+
+    def test_a_missing_report_permission_is_caught(self):
+        def drop(resources):
+            statement = resources["PreTrafficHook"]["Properties"]["Policies"][0]["Statement"][0]
+            statement["Action"] = ["codedeploy:GetDeployment"]
+
+        self.assertCaught(self.broken(drop), "may not codedeploy:PutLifecycleEventHookExecutionStatus")
+
+
+if __name__ == "__main__":
+    unittest.main()
