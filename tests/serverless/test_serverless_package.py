@@ -1,0 +1,84 @@
+"""hooks-examples/serverless: what `serverless package` generated must wire the deployment.
+
+Run after `npx serverless package` in hooks-examples/serverless (see .ci/run):
+    python3 -m unittest discover -s tests/serverless -v
+"""
+
+import json
+import pathlib
+import unittest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+GENERATED = ROOT / "hooks-examples" / "serverless" / ".serverless" / "cloudformation-template-update-stack.json"
+HOOKS = {"BeforeAllowTrafficHook": "PreTrafficHookLambdaFunction", "AfterAllowTrafficHook": "PostTrafficHookLambdaFunction"}
+ALARMS = ["HelloAliasErrorsAlarm", "HelloAliasLatencyAlarm"]
+
+
+def of_type(resources, kind):
+    return {k: r for k, r in resources.items() if r["Type"] == kind}
+
+
+class ServerlessPackageTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not GENERATED.is_file():
+            raise unittest.SkipTest("run `npx serverless package` in hooks-examples/serverless first")
+        cls.resources = json.loads(GENERATED.read_text())["Resources"]
+
+    def test_one_deployment_group_with_the_canary_config_and_both_alarms(self):
+        groups = of_type(self.resources, "AWS::CodeDeploy::DeploymentGroup")
+        self.assertEqual(list(groups), ["HelloLambdaFunctionDeploymentGroup"])
+        props = groups["HelloLambdaFunctionDeploymentGroup"]["Properties"]
+        template, values = props["DeploymentConfigName"]["Fn::Sub"]
+        self.assertEqual(template.replace("${ConfigName}", values["ConfigName"]), "CodeDeployDefault.LambdaCanary10Percent5Minutes")
+        self.assertTrue(props["AlarmConfiguration"]["Enabled"])
+        self.assertEqual([a["Name"]["Ref"] for a in props["AlarmConfiguration"]["Alarms"]], ALARMS)
+        self.assertEqual(len(of_type(self.resources, "AWS::CodeDeploy::Application")), 1)
+
+    def test_the_alarms_watch_the_live_alias(self):
+        for name in ALARMS:
+            props = self.resources[name]["Properties"]
+            self.assertEqual(props["Namespace"], "AWS/Lambda")
+            dims = {d["Name"]: d["Value"] for d in props["Dimensions"]}
+            self.assertEqual(dims["Resource"], "hello-dev-hello:live")
+            self.assertEqual(dims["FunctionName"], {"Ref": "HelloLambdaFunction"})
+        self.assertEqual(self.resources["HelloAliasLatencyAlarm"]["Properties"]["ExtendedStatistic"], "p99")
+
+    def test_the_alias_update_policy_names_both_hooks(self):
+        alias = self.resources["HelloLambdaFunctionAliaslive"]
+        update = alias["UpdatePolicy"]["CodeDeployLambdaAliasUpdate"]
+        for key, hook in HOOKS.items():
+            self.assertEqual(update[key], {"Ref": hook})
+
+    def test_hooks_are_named_for_codedeploy_and_leave_the_reporting_reserve(self):
+        for hook in HOOKS.values():
+            props = self.resources[hook]["Properties"]
+            self.assertTrue(props["FunctionName"].startswith("CodeDeployHook_"), props["FunctionName"])
+            self.assertGreaterEqual(props["Timeout"], 13)
+            self.assertEqual(props["Runtime"], "provided.al2023")
+
+    def test_the_http_route_goes_through_the_alias(self):
+        integration = self.resources["HttpApiIntegrationHello"]["Properties"]
+        parts = integration["IntegrationUri"]["Fn::Join"][1]
+        self.assertIn({"Ref": "HelloLambdaFunctionAliaslive"}, parts)
+
+    def test_the_role_grants_the_hooks_only_what_they_need(self):
+        role = self.resources["IamRoleLambdaExecution"]["Properties"]
+        granted = {}
+        for statement in role["Policies"][0]["PolicyDocument"]["Statement"]:
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            for action in statement["Action"]:
+                for resource in resources:
+                    text = resource["Fn::Sub"] if isinstance(resource, dict) else resource
+                    self.assertNotEqual(text, "*", "%s on *" % action)
+                    granted.setdefault(action, set()).add(text)
+        group = "deploymentgroup:${HellodevDeploymentApplication}/hello-dev-HelloLambdaFunctionDeploymentGroup"
+        for action in ("codedeploy:PutLifecycleEventHookExecutionStatus", "codedeploy:GetDeployment"):
+            (resource,) = granted[action]
+            self.assertTrue(resource.endswith(":" + group), "%s on %s" % (action, resource))
+        (invoke,) = granted["lambda:InvokeFunction"]
+        self.assertTrue(invoke.endswith(":function:hello-dev-hello:*"), invoke)
+
+
+if __name__ == "__main__":
+    unittest.main()
