@@ -1,6 +1,19 @@
-//! `http::Request` -> API Gateway proxy event, and the function's answer -> `http::Response`,
-//! as API Gateway does it, so a check can call an HTTP route of the new version before any
-//! traffic reaches it.
+//! API Gateway's mapping, both ways: an `http::Request` becomes the proxy event a function
+//! receives, and the function's answer becomes the `http::Response` a client gets.
+//!
+//! [`Target::http`](crate::Target::http) uses it to call an HTTP route of the new version
+//! before any traffic reaches it, and the local stand-in to serve an alias over HTTP. It needs
+//! no AWS SDK, so it is available without the `hook` feature.
+//!
+//! ```
+//! use codedeploy_hooks::apigw::{event, response, Flavor};
+//!
+//! let request = http::Request::get("/hello?name=Ada").body(Vec::new()).unwrap();
+//! let ev = event(&request, Flavor::HttpApi, "request-1");
+//! assert_eq!(ev["queryStringParameters"]["name"], "Ada");
+//! let answer = response(br#"{"statusCode": 200, "body": "hi"}"#, false, Flavor::HttpApi);
+//! assert_eq!(answer.body(), b"hi");
+//! ```
 
 use std::collections::BTreeMap;
 
@@ -8,18 +21,18 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::error::Error;
-
 /// Which API Gateway integration to imitate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Flavor {
+#[non_exhaustive]
+pub enum Flavor {
     /// HTTP API, payload format 2.0.
     HttpApi,
     /// REST API, proxy integration (payload format 1.0).
     RestApi,
 }
 
-pub(crate) fn event<B: AsRef<[u8]>>(
+/// The proxy event API Gateway sends the function for `request`.
+pub fn event<B: AsRef<[u8]>>(
     request: &http::Request<B>,
     flavor: Flavor,
     request_id: &str,
@@ -185,14 +198,11 @@ fn bad_gateway() -> http::Response<Vec<u8>> {
     response
 }
 
-/// The HTTP response API Gateway would send for this function payload.
-pub(crate) fn response(
-    payload: &[u8],
-    function_failed: bool,
-    flavor: Flavor,
-) -> Result<http::Response<Vec<u8>>, Error> {
+/// The HTTP response API Gateway sends for this function answer: 502 for a function error
+/// or an answer it cannot use, as API Gateway does.
+pub fn response(payload: &[u8], function_failed: bool, flavor: Flavor) -> http::Response<Vec<u8>> {
     if function_failed {
-        return Ok(bad_gateway());
+        return bad_gateway();
     }
     let value: Value = match serde_json::from_slice(payload) {
         Ok(v) => v,
@@ -203,13 +213,13 @@ pub(crate) fn response(
                 http::header::CONTENT_TYPE,
                 http::HeaderValue::from_static("application/json"),
             );
-            return Ok(response);
+            return response;
         }
-        Err(_) => return Ok(bad_gateway()),
+        Err(_) => return bad_gateway(),
     };
     let has_status = value.get("statusCode").is_some();
     if !has_status {
-        return Ok(match flavor {
+        return match flavor {
             // Payload 2.0: an answer without statusCode is a 200 whose body is the JSON.
             Flavor::HttpApi => {
                 let mut response = http::Response::new(payload.to_vec());
@@ -220,19 +230,18 @@ pub(crate) fn response(
                 response
             }
             Flavor::RestApi => bad_gateway(),
-        });
+        };
     }
-    let proxy: ProxyResponse = serde_json::from_value(value).map_err(|source| Error::Payload {
-        what: "API Gateway proxy response".into(),
-        source,
-    })?;
+    let Ok(proxy) = serde_json::from_value::<ProxyResponse>(value) else {
+        return bad_gateway();
+    };
     let body = match (proxy.body, proxy.is_base64_encoded) {
         (None, _) => Vec::new(),
         (Some(text), false) => text.into_bytes(),
         (Some(text), true) => {
             match base64::engine::general_purpose::STANDARD.decode(text.as_bytes()) {
                 Ok(bytes) => bytes,
-                Err(_) => return Ok(bad_gateway()),
+                Err(_) => return bad_gateway(),
             }
         }
     };
@@ -250,7 +259,7 @@ pub(crate) fn response(
     for cookie in &proxy.cookies {
         builder = builder.header(http::header::SET_COOKIE, cookie.as_str());
     }
-    Ok(builder.body(body).unwrap_or_else(|_| bad_gateway()))
+    builder.body(body).unwrap_or_else(|_| bad_gateway())
 }
 
 fn header_text(value: &Value) -> String {
@@ -301,23 +310,19 @@ mod tests {
             br#"{"statusCode": 201, "headers": {"content-type": "text/plain"}, "body": "aGk=", "isBase64Encoded": true, "cookies": ["s=1"]}"#,
             false,
             Flavor::HttpApi,
-        )
-        .unwrap();
+        );
         assert_eq!(ok.status(), 201);
         assert_eq!(ok.body(), b"hi");
         assert_eq!(ok.headers()["set-cookie"], "s=1");
-        let bare = response(br#"{"message": "hi"}"#, false, Flavor::HttpApi).unwrap();
+        let bare = response(br#"{"message": "hi"}"#, false, Flavor::HttpApi);
         assert_eq!(bare.status(), 200);
         assert_eq!(bare.body(), br#"{"message": "hi"}"#);
         assert_eq!(
-            response(br#"{"message": "hi"}"#, false, Flavor::RestApi)
-                .unwrap()
-                .status(),
+            response(br#"{"message": "hi"}"#, false, Flavor::RestApi).status(),
             502
         );
-        assert_eq!(
-            response(b"{}", true, Flavor::HttpApi).unwrap().status(),
-            502
-        );
+        assert_eq!(response(b"{}", true, Flavor::HttpApi).status(), 502);
+        let malformed = response(br#"{"statusCode": "teapot"}"#, false, Flavor::HttpApi);
+        assert_eq!(malformed.status(), 502);
     }
 }

@@ -46,18 +46,18 @@
 //! assert!(failure.message().contains("left: 502"));
 //! ```
 //!
-//! Features: `hook` (default) is the framework. Without it only [`smoke`] is built, for
-//! target functions that want to recognize smoke traffic without the AWS SDK.
+//! Features: `hook` (default) is the framework. Without it only [`smoke`] and [`apigw`] are
+//! built, for target functions that want to recognize smoke traffic, and for tools that
+//! imitate API Gateway, without the AWS SDK.
 
 #![warn(missing_docs)]
 
 // Lets `ensure!` (which names `::codedeploy_hooks`) work inside this crate's own tests.
 extern crate self as codedeploy_hooks;
 
+pub mod apigw;
 pub mod smoke;
 
-#[cfg(feature = "hook")]
-mod apigw;
 #[cfg(feature = "hook")]
 mod appspec;
 #[cfg(feature = "hook")]

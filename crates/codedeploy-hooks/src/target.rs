@@ -145,8 +145,8 @@ impl Target {
     /// ```
     ///
     /// # Errors
-    /// [`Error::Aws`] when the Invoke call fails; [`Error::Payload`] when the function's
-    /// answer is a malformed proxy response.
+    /// [`Error::Aws`] when the Invoke call fails. A malformed answer is a 502, as from
+    /// API Gateway.
     pub async fn http<B: AsRef<[u8]>>(
         &self,
         request: http::Request<B>,
@@ -181,11 +181,11 @@ impl Target {
                 "the target failed; API Gateway would answer 502"
             );
         }
-        apigw::response(
+        Ok(apigw::response(
             invocation.payload(),
             invocation.function_error().is_some(),
             flavor,
-        )
+        ))
     }
 
     /// Invoke the target `total` times with at most `concurrency` calls in flight and

@@ -31,6 +31,27 @@ pub enum Error {
         /// What to do.
         hint: String,
     },
+    /// The template cannot be used.
+    #[error("template {path}: {reason}")]
+    Template {
+        /// The template file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An alarm of the template cannot be evaluated locally.
+    #[error("alarm {alarm}: {field} {reason}; codedeploy-local evaluates AWS/Lambda Errors, Invocations, Throttles and Duration alarms")]
+    UnsupportedAlarm {
+        /// The alarm's logical id.
+        alarm: String,
+        /// The property, e.g. `MetricName`.
+        field: String,
+        /// Why it cannot be evaluated.
+        reason: String,
+    },
+    /// Building the functions failed.
+    #[error("building the functions failed: {0}")]
+    Build(String),
     /// A value given to the stand-in is invalid.
     #[error("{0}")]
     Invalid(String),
