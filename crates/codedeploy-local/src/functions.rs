@@ -48,6 +48,28 @@ pub struct InvocationRecord {
     pub smoke: bool,
 }
 
+impl InvocationRecord {
+    /// The record of an invocation that ran (dispatched at `at`).
+    pub(crate) fn of(
+        function_name: &str,
+        alias: Option<String>,
+        result: &crate::InvokeResult,
+        at: SystemTime,
+        smoke: bool,
+    ) -> Self {
+        InvocationRecord {
+            at,
+            function_name: function_name.to_owned(),
+            alias,
+            executed_version: result.executed_version.clone(),
+            duration: result.duration,
+            error: result.function_error.is_some(),
+            throttled: false,
+            smoke,
+        }
+    }
+}
+
 struct Function {
     versions: BTreeMap<u64, Arc<VersionRuntime>>,
     aliases: BTreeMap<String, Alias>,

@@ -127,7 +127,7 @@ pub(crate) async fn invoke(
             tokio::spawn(async move {
                 let at = SystemTime::now();
                 let result = resolved.version.invoke(payload, client_context).await;
-                shared.registry.record(record(
+                shared.registry.record(InvocationRecord::of(
                     &resolved.function_name,
                     resolved.alias,
                     &result,
@@ -140,7 +140,7 @@ pub(crate) async fn invoke(
         "RequestResponse" => {
             let at = SystemTime::now();
             let result = resolved.version.invoke(payload, client_context).await;
-            shared.registry.record(record(
+            shared.registry.record(InvocationRecord::of(
                 &resolved.function_name,
                 resolved.alias.clone(),
                 &result,
@@ -174,25 +174,6 @@ pub(crate) async fn invoke(
             format!("X-Amz-Invocation-Type `{other}` is not RequestResponse, Event or DryRun"),
         )
         .into_response(),
-    }
-}
-
-fn record(
-    function_name: &str,
-    alias: Option<String>,
-    result: &crate::InvokeResult,
-    at: SystemTime,
-    smoke: bool,
-) -> InvocationRecord {
-    InvocationRecord {
-        at,
-        function_name: function_name.to_owned(),
-        alias,
-        executed_version: result.executed_version.clone(),
-        duration: result.duration,
-        error: result.function_error.is_some(),
-        throttled: false,
-        smoke,
     }
 }
 

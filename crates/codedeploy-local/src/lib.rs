@@ -22,13 +22,18 @@
 
 #![warn(missing_docs)]
 
+mod alarms;
 mod codedeploy_api;
+mod config;
 mod deployments;
+mod endpoint;
+mod engine;
 mod error;
 mod faults;
 mod functions;
 mod lambda_api;
 mod runtime;
+mod template;
 mod wire;
 
 use std::collections::BTreeMap;
@@ -41,11 +46,17 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde_json::Value;
 
+pub use crate::alarms::{Alarm, AlarmState};
+pub use crate::config::{Step, TrafficConfig};
 pub use crate::deployments::{DeploymentSpec, DeploymentStatus, HookStatus, RevisionForm};
+pub use crate::engine::{
+    DeploymentOutcome, DeploymentPlan, Progress, TimelineEvent, Traffic, HOOK_TIMEOUT,
+};
 pub use crate::error::Error;
 pub use crate::faults::{Fault, Faults, Operation};
 pub use crate::functions::{Alias, InvocationRecord};
 pub use crate::runtime::{InvokeResult, VersionSpec};
+pub use crate::template::{Preference, Resolver, Template, TemplateApi, TemplateFunction};
 
 /// Where and as what the stand-in runs.
 #[derive(Debug, Clone)]
@@ -85,11 +96,20 @@ pub struct StandIn {
     log_dir: Option<PathBuf>,
     shared: Arc<Shared>,
     server: tokio::task::JoinHandle<()>,
+    http_endpoints: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Drop for StandIn {
     fn drop(&mut self) {
         self.server.abort();
+        for task in self
+            .http_endpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            task.abort();
+        }
     }
 }
 
@@ -140,6 +160,7 @@ impl StandIn {
             log_dir: options.log_dir,
             shared,
             server,
+            http_endpoints: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -213,16 +234,13 @@ impl StandIn {
             })?;
         let at = std::time::SystemTime::now();
         let result = resolved.version.invoke(payload.into(), None).await;
-        self.shared.registry.record(InvocationRecord {
+        self.shared.registry.record(InvocationRecord::of(
+            &resolved.function_name,
+            resolved.alias,
+            &result,
             at,
-            function_name: resolved.function_name,
-            alias: resolved.alias,
-            executed_version: result.executed_version.clone(),
-            duration: result.duration,
-            error: result.function_error.is_some(),
-            throttled: false,
-            smoke: false,
-        });
+            false,
+        ));
         Ok(result)
     }
 
@@ -305,6 +323,41 @@ impl StandIn {
             }
         };
         tokio::time::timeout(timeout, wait).await.ok()
+    }
+
+    /// Serve `function:alias` over HTTP on a new loopback port, as API Gateway (HTTP API,
+    /// payload 2.0) would: returns the base URL, e.g. `http://127.0.0.1:41234`.
+    ///
+    /// # Errors
+    /// [`Error::Bind`] when no port can be had.
+    pub async fn serve_alias_http(
+        &self,
+        function_name: &str,
+        alias: &str,
+    ) -> Result<String, Error> {
+        let (url, task) = endpoint::serve(Arc::clone(&self.shared), function_name, alias)
+            .await
+            .map_err(|source| Error::Bind {
+                address: "127.0.0.1:0".into(),
+                source,
+            })?;
+        self.http_endpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(task);
+        Ok(url)
+    }
+
+    /// Run a deployment to its end: hooks, traffic steps, alarms, rollback. `observer` is
+    /// called with the progress at every step and tick.
+    pub async fn deploy(
+        &self,
+        mut plan: DeploymentPlan,
+        observer: &mut (dyn FnMut(&Progress) + Send),
+    ) -> DeploymentOutcome {
+        plan.spec.config_name = format!("CodeDeployDefault.Lambda{}", plan.config);
+        let id = self.shared.deployments.create(plan.spec.clone());
+        engine::run(&self.shared, &plan, id, observer).await
     }
 
     /// Every invocation served so far.

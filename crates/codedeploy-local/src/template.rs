@@ -98,7 +98,8 @@ impl Template {
             path: path.to_owned(),
             reason,
         };
-        let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(|e| bad(format!("not valid YAML: {e}")))?;
+        let yaml: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str(text).map_err(|e| bad(format!("not valid YAML: {e}")))?;
         let doc = to_json(yaml);
         let resources = doc
             .get("Resources")
@@ -113,16 +114,23 @@ impl Template {
                     .collect()
             })
             .unwrap_or_default();
-        let globals = doc.pointer("/Globals/Function").cloned().unwrap_or(json!({}));
+        let globals = doc
+            .pointer("/Globals/Function")
+            .cloned()
+            .unwrap_or(json!({}));
         let mut functions = BTreeMap::new();
         let mut alarms = BTreeMap::new();
         let mut apis = Vec::new();
         for (logical_id, resource) in resources {
-            let kind = resource.get("Type").and_then(Value::as_str).unwrap_or_default();
+            let kind = resource
+                .get("Type")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             let props = resource.get("Properties").cloned().unwrap_or(json!({}));
             match kind {
                 "AWS::Serverless::Function" => {
-                    let function = read_function(logical_id, resource, &props, &globals).map_err(|r| bad(format!("{logical_id}: {r}")))?;
+                    let function = read_function(logical_id, resource, &props, &globals)
+                        .map_err(|r| bad(format!("{logical_id}: {r}")))?;
                     for _ in &function.http_events {
                         if let Some(alias) = &function.alias {
                             let api = TemplateApi {
@@ -130,7 +138,10 @@ impl Template {
                                 function: logical_id.clone(),
                                 alias: alias.clone(),
                             };
-                            if !apis.iter().any(|a: &TemplateApi| a.logical_id == api.logical_id) {
+                            if !apis
+                                .iter()
+                                .any(|a: &TemplateApi| a.logical_id == api.logical_id)
+                            {
                                 apis.push(api);
                             }
                         }
@@ -184,19 +195,30 @@ impl Template {
                 Err(bad(format!("{id} has no enabled DeploymentPreference")))
             };
         }
-        let with: Vec<&TemplateFunction> = self.functions.values().filter(|f| f.deployment.is_some()).collect();
+        let with: Vec<&TemplateFunction> = self
+            .functions
+            .values()
+            .filter(|f| f.deployment.is_some())
+            .collect();
         match with.as_slice() {
             [one] => Ok(one),
             [] => Err(bad("no function has an enabled DeploymentPreference".into())),
-            many => Err(bad(format!(
+            many => {
+                Err(bad(format!(
                 "several functions have a DeploymentPreference ({}); choose one with --function",
                 many.iter().map(|f| f.logical_id.as_str()).collect::<Vec<_>>().join(", ")
-            ))),
+            )))
+            }
         }
     }
 }
 
-fn read_function(logical_id: &str, resource: &Value, props: &Value, globals: &Value) -> Result<TemplateFunction, String> {
+fn read_function(
+    logical_id: &str,
+    resource: &Value,
+    props: &Value,
+    globals: &Value,
+) -> Result<TemplateFunction, String> {
     let get = |key: &str| props.get(key).or_else(|| globals.get(key));
     let binary = resource
         .pointer("/Metadata/BuildProperties/Binary")
@@ -205,17 +227,24 @@ fn read_function(logical_id: &str, resource: &Value, props: &Value, globals: &Va
         .ok_or("it has no Metadata.BuildProperties.Binary (the cargo binary to build, as for BuildMethod: rust-cargolambda)")?;
     let mut environment: BTreeMap<String, Value> = BTreeMap::new();
     for source in [globals, props] {
-        if let Some(vars) = source.pointer("/Environment/Variables").and_then(Value::as_object) {
+        if let Some(vars) = source
+            .pointer("/Environment/Variables")
+            .and_then(Value::as_object)
+        {
             environment.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
     }
     let number = |key: &str, default: u64| -> Result<u64, String> {
         match get(key) {
             None => Ok(default),
-            Some(v) => v.as_u64().ok_or_else(|| format!("{key} must be a number, not {v}")),
+            Some(v) => v
+                .as_u64()
+                .ok_or_else(|| format!("{key} must be a number, not {v}")),
         }
     };
-    let preference = props.get("DeploymentPreference").filter(|p| p.get("Enabled") != Some(&json!(false)));
+    let preference = props
+        .get("DeploymentPreference")
+        .filter(|p| p.get("Enabled") != Some(&json!(false)));
     let deployment = preference
         .map(|p| -> Result<Preference, String> {
             let refs = |v: Option<&Value>| -> Vec<String> {
@@ -224,7 +253,10 @@ fn read_function(logical_id: &str, resource: &Value, props: &Value, globals: &Va
                     .unwrap_or_default()
             };
             Ok(Preference {
-                deployment_type: p.get("Type").cloned().ok_or("its DeploymentPreference has no Type")?,
+                deployment_type: p
+                    .get("Type")
+                    .cloned()
+                    .ok_or("its DeploymentPreference has no Type")?,
                 alarms: refs(p.get("Alarms")),
                 pre_traffic: p.pointer("/Hooks/PreTraffic").and_then(ref_name),
                 post_traffic: p.pointer("/Hooks/PostTraffic").and_then(ref_name),
@@ -237,9 +269,19 @@ fn read_function(logical_id: &str, resource: &Value, props: &Value, globals: &Va
         .map(|events| {
             events
                 .values()
-                .filter(|e| matches!(e.get("Type").and_then(Value::as_str), Some("HttpApi" | "Api")))
+                .filter(|e| {
+                    matches!(
+                        e.get("Type").and_then(Value::as_str),
+                        Some("HttpApi" | "Api")
+                    )
+                })
                 .map(|e| {
-                    let p = |k: &str| e.pointer(&format!("/Properties/{k}")).and_then(Value::as_str).unwrap_or("*").to_owned();
+                    let p = |k: &str| {
+                        e.pointer(&format!("/Properties/{k}"))
+                            .and_then(Value::as_str)
+                            .unwrap_or("*")
+                            .to_owned()
+                    };
                     (p("Path"), p("Method"))
                 })
                 .collect()
@@ -253,9 +295,13 @@ fn read_function(logical_id: &str, resource: &Value, props: &Value, globals: &Va
         binary,
         function_name: props.get("FunctionName").cloned(),
         timeout_seconds: number("Timeout", 3)?,
-        memory_mb: u32::try_from(number("MemorySize", 128)?).map_err(|_| "MemorySize is too large".to_owned())?,
+        memory_mb: u32::try_from(number("MemorySize", 128)?)
+            .map_err(|_| "MemorySize is too large".to_owned())?,
         environment,
-        alias: props.get("AutoPublishAlias").and_then(Value::as_str).map(str::to_owned),
+        alias: props
+            .get("AutoPublishAlias")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
         deployment,
         http_events,
     })
@@ -307,7 +353,10 @@ fn to_json(value: serde_yaml_ng::Value) -> Value {
             for (k, v) in map {
                 let key = match k {
                     Y::String(s) => s,
-                    other => serde_yaml_ng::to_string(&other).unwrap_or_default().trim().to_owned(),
+                    other => serde_yaml_ng::to_string(&other)
+                        .unwrap_or_default()
+                        .trim()
+                        .to_owned(),
                 };
                 out.insert(key, to_json(v));
             }
@@ -351,7 +400,10 @@ pub struct Resolver {
 
 impl Resolver {
     fn arn(&self, function: &str) -> String {
-        format!("arn:aws:lambda:{}:{}:function:{function}", self.region, self.account_id)
+        format!(
+            "arn:aws:lambda:{}:{}:function:{function}",
+            self.region, self.account_id
+        )
     }
 
     /// The value of `!Ref name` or `${name}`.
@@ -366,8 +418,15 @@ impl Resolver {
             return Ok(format!("\u{1}{url}\u{1}"));
         }
         if let Some((logical, what)) = name.split_once('.') {
-            let (alias, version) = self.versions.get(logical).ok_or_else(|| format!("{name} names no function with AutoPublishAlias"))?;
-            let function = self.function_names.get(logical).cloned().unwrap_or_default();
+            let (alias, version) = self
+                .versions
+                .get(logical)
+                .ok_or_else(|| format!("{name} names no function with AutoPublishAlias"))?;
+            let function = self
+                .function_names
+                .get(logical)
+                .cloned()
+                .unwrap_or_default();
             return match what {
                 "Version" => Ok(format!("{}:{version}", self.arn(&function))),
                 "Alias" => Ok(format!("{}:{alias}", self.arn(&function))),
@@ -432,9 +491,16 @@ impl Resolver {
                         out
                     }
                     "Fn::Join" => {
-                        let a = arg.as_array().filter(|a| a.len() == 2).ok_or("Join takes [separator, list]")?;
-                        let parts: Result<Vec<String>, String> =
-                            a[1].as_array().ok_or("Join takes a list")?.iter().map(|v| self.string(v)).collect();
+                        let a = arg
+                            .as_array()
+                            .filter(|a| a.len() == 2)
+                            .ok_or("Join takes [separator, list]")?;
+                        let parts: Result<Vec<String>, String> = a[1]
+                            .as_array()
+                            .ok_or("Join takes a list")?
+                            .iter()
+                            .map(|v| self.string(v))
+                            .collect();
                         parts?.join(a[0].as_str().unwrap_or_default())
                     }
                     other => return Err(format!("{other} is not supported locally")),
@@ -452,7 +518,9 @@ fn localize_api_urls(text: &str) -> String {
     let mut out = String::new();
     let mut rest = text;
     while let Some(start) = rest.find('\u{1}') {
-        let Some(len) = rest[start + 1..].find('\u{1}') else { break };
+        let Some(len) = rest[start + 1..].find('\u{1}') else {
+            break;
+        };
         let url = &rest[start + 1..start + 1 + len];
         let mut prefix = &rest[..start];
         prefix = prefix.strip_suffix("https://").unwrap_or(prefix);
@@ -520,7 +588,10 @@ Resources:
     fn functions_preferences_alarms_and_apis_are_read() {
         let t = Template::parse(Path::new("t.yaml"), TEMPLATE).unwrap();
         let f = t.deployed_function(None).unwrap();
-        assert_eq!((f.logical_id.as_str(), f.binary.as_str(), f.timeout_seconds), ("Fn", "hello", 9));
+        assert_eq!(
+            (f.logical_id.as_str(), f.binary.as_str(), f.timeout_seconds),
+            ("Fn", "hello", 9)
+        );
         let p = f.deployment.as_ref().unwrap();
         assert_eq!(p.alarms, ["Errors"]);
         assert_eq!(p.pre_traffic.as_deref(), Some("Pre"));
@@ -529,7 +600,10 @@ Resources:
         assert!(t.functions["Pre"].deployment.is_none());
         assert_eq!(t.apis[0].function, "Fn");
         assert_eq!(t.apis[0].alias, "live");
-        assert_eq!(t.alarms["Errors"]["Dimensions"][0]["Value"], json!({"Fn::GetAtt": ["Fn", "Version.Version"]}));
+        assert_eq!(
+            t.alarms["Errors"]["Dimensions"][0]["Value"],
+            json!({"Fn::GetAtt": ["Fn", "Version.Version"]})
+        );
     }
 
     #[test]
@@ -544,21 +618,52 @@ Resources:
             account_id: "000000000000".into(),
         };
         let env = &t.functions["Pre"].environment;
-        assert_eq!(resolver.string(&env["TARGET"]).unwrap(), "arn:aws:lambda:us-east-1:000000000000:function:hello:2");
-        assert_eq!(resolver.string(&env["URL"]).unwrap(), "http://127.0.0.1:9000");
+        assert_eq!(
+            resolver.string(&env["TARGET"]).unwrap(),
+            "arn:aws:lambda:us-east-1:000000000000:function:hello:2"
+        );
+        assert_eq!(
+            resolver.string(&env["URL"]).unwrap(),
+            "http://127.0.0.1:9000"
+        );
         assert_eq!(resolver.string(&env["SHARED"]).unwrap(), "1");
         let pre_name = t.functions["Pre"].function_name.clone().unwrap();
-        assert_eq!(resolver.string(&pre_name).unwrap(), "CodeDeployHook_local_pre");
-        let deployment_type = &t.functions["Fn"].deployment.as_ref().unwrap().deployment_type;
-        assert_eq!(resolver.string(deployment_type).unwrap(), "Canary10Percent5Minutes");
-        assert_eq!(resolver.string(&t.alarms["Errors"]["Dimensions"][0]["Value"]).unwrap(), "2");
-        assert!(resolver.string(&json!({"Ref": "Nope"})).unwrap_err().contains("Nope"));
+        assert_eq!(
+            resolver.string(&pre_name).unwrap(),
+            "CodeDeployHook_local_pre"
+        );
+        let deployment_type = &t.functions["Fn"]
+            .deployment
+            .as_ref()
+            .unwrap()
+            .deployment_type;
+        assert_eq!(
+            resolver.string(deployment_type).unwrap(),
+            "Canary10Percent5Minutes"
+        );
+        assert_eq!(
+            resolver
+                .string(&t.alarms["Errors"]["Dimensions"][0]["Value"])
+                .unwrap(),
+            "2"
+        );
+        assert!(resolver
+            .string(&json!({"Ref": "Nope"}))
+            .unwrap_err()
+            .contains("Nope"));
     }
 
     #[test]
     fn a_template_without_a_deployment_is_explained() {
-        let err = Template::parse(Path::new("t.yaml"), "Resources: {}").unwrap().deployed_function(None).unwrap_err();
-        assert!(err.to_string().contains("no function has an enabled DeploymentPreference"), "{err}");
+        let err = Template::parse(Path::new("t.yaml"), "Resources: {}")
+            .unwrap()
+            .deployed_function(None)
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("no function has an enabled DeploymentPreference"),
+            "{err}"
+        );
         let err = Template::parse(Path::new("t.yaml"), "- a list").unwrap_err();
         assert!(err.to_string().contains("no Resources"), "{err}");
     }

@@ -75,9 +75,10 @@ async fn handle(event: LambdaEvent<Value>, fault: Fault) -> Result<Value, Error>
 fn route(request: &ApiGatewayV2httpRequest, fault: Fault) -> ApiGatewayV2httpResponse {
     let http = &request.request_context.http;
     let mut response = ApiGatewayV2httpResponse::default();
-    response
-        .headers
-        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    response.headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
     let (status, body) = match (http.method.as_str(), http.path.as_deref().unwrap_or("/")) {
         ("GET", "/hello") => {
             let name = request

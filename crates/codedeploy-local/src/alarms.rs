@@ -1,0 +1,467 @@
+//! CloudWatch alarms on `AWS/Lambda` metrics, evaluated from the invocations the stand-in
+//! really served, on the deployment's scaled clock.
+
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::functions::InvocationRecord;
+use crate::template::Resolver;
+
+/// A metric of `AWS/Lambda`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Metric {
+    Errors,
+    Invocations,
+    Throttles,
+    Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Statistic {
+    Sum,
+    Average,
+    Maximum,
+    Minimum,
+    SampleCount,
+    Percentile(f64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Comparison {
+    GreaterThan,
+    GreaterOrEqual,
+    LessThan,
+    LessOrEqual,
+}
+
+/// An alarm's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub enum AlarmState {
+    /// Not breaching.
+    Ok,
+    /// Breaching: a deployment watching it stops and rolls back.
+    Alarm,
+}
+
+/// An alarm the stand-in can evaluate.
+#[derive(Debug, Clone)]
+pub struct Alarm {
+    /// Its logical id in the template.
+    pub name: String,
+    metric: Metric,
+    statistic: Statistic,
+    period: Duration,
+    evaluation_periods: u32,
+    datapoints_to_alarm: u32,
+    threshold: f64,
+    comparison: Comparison,
+    missing_breaches: bool,
+    function: Option<String>,
+    resource: Option<String>,
+    executed_version: Option<String>,
+}
+
+impl Alarm {
+    /// Read an `AWS::CloudWatch::Alarm`'s properties, resolving intrinsics.
+    ///
+    /// # Errors
+    /// [`Error::UnsupportedAlarm`] naming the alarm and the field it cannot evaluate.
+    pub fn from_template(name: &str, props: &Value, resolver: &Resolver) -> Result<Alarm, Error> {
+        let unsupported = |field: &str, reason: String| Error::UnsupportedAlarm {
+            alarm: name.to_owned(),
+            field: field.to_owned(),
+            reason,
+        };
+        let text = |field: &str| -> Result<Option<String>, Error> {
+            props
+                .get(field)
+                .map(|v| resolver.string(v).map_err(|r| unsupported(field, r)))
+                .transpose()
+        };
+        let number = |field: &str, default: Option<f64>| -> Result<f64, Error> {
+            match text(field)? {
+                Some(t) => t
+                    .parse()
+                    .map_err(|_| unsupported(field, format!("`{t}` is not a number"))),
+                None => default.ok_or_else(|| unsupported(field, "is missing".into())),
+            }
+        };
+        if props.get("Metrics").is_some() {
+            return Err(unsupported(
+                "Metrics",
+                "(metric math) is not evaluated".into(),
+            ));
+        }
+        match text("Namespace")?.as_deref() {
+            Some("AWS/Lambda") => {}
+            other => {
+                return Err(unsupported(
+                    "Namespace",
+                    format!("{other:?} is not AWS/Lambda"),
+                ))
+            }
+        }
+        let metric = match text("MetricName")?.as_deref() {
+            Some("Errors") => Metric::Errors,
+            Some("Invocations") => Metric::Invocations,
+            Some("Throttles") => Metric::Throttles,
+            Some("Duration") => Metric::Duration,
+            other => {
+                return Err(unsupported(
+                    "MetricName",
+                    format!("{other:?} is not evaluated"),
+                ))
+            }
+        };
+        let statistic = match (text("Statistic")?, text("ExtendedStatistic")?) {
+            (Some(s), None) => match s.as_str() {
+                "Sum" => Statistic::Sum,
+                "Average" => Statistic::Average,
+                "Maximum" => Statistic::Maximum,
+                "Minimum" => Statistic::Minimum,
+                "SampleCount" => Statistic::SampleCount,
+                other => {
+                    return Err(unsupported(
+                        "Statistic",
+                        format!("`{other}` is not a statistic"),
+                    ))
+                }
+            },
+            (None, Some(p)) => {
+                let value = p
+                    .strip_prefix('p')
+                    .and_then(|n| n.parse::<f64>().ok())
+                    .filter(|n| (0.0..=100.0).contains(n))
+                    .ok_or_else(|| {
+                        unsupported(
+                            "ExtendedStatistic",
+                            format!("`{p}` is not a percentile like p99"),
+                        )
+                    })?;
+                Statistic::Percentile(value)
+            }
+            _ => {
+                return Err(unsupported(
+                    "Statistic",
+                    "needs exactly one of Statistic and ExtendedStatistic".into(),
+                ))
+            }
+        };
+        let comparison = match text("ComparisonOperator")?.as_deref() {
+            Some("GreaterThanThreshold") => Comparison::GreaterThan,
+            Some("GreaterThanOrEqualToThreshold") => Comparison::GreaterOrEqual,
+            Some("LessThanThreshold") => Comparison::LessThan,
+            Some("LessThanOrEqualToThreshold") => Comparison::LessOrEqual,
+            other => {
+                return Err(unsupported(
+                    "ComparisonOperator",
+                    format!("{other:?} is not evaluated"),
+                ))
+            }
+        };
+        let missing_breaches = match text("TreatMissingData")?.as_deref() {
+            None | Some("missing" | "notBreaching" | "ignore") => false,
+            Some("breaching") => true,
+            Some(other) => {
+                return Err(unsupported(
+                    "TreatMissingData",
+                    format!("`{other}` is not known"),
+                ))
+            }
+        };
+        let (mut function, mut resource, mut executed_version) = (None, None, None);
+        for dimension in props
+            .get("Dimensions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let dim_name = dimension
+                .get("Name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let value = dimension
+                .get("Value")
+                .map(|v| resolver.string(v).map_err(|r| unsupported("Dimensions", r)))
+                .transpose()?
+                .unwrap_or_default();
+            match dim_name {
+                "FunctionName" => function = Some(value),
+                "Resource" => resource = Some(value),
+                "ExecutedVersion" => executed_version = Some(value),
+                other => {
+                    return Err(unsupported(
+                        "Dimensions",
+                        format!("`{other}` is not FunctionName, Resource or ExecutedVersion"),
+                    ))
+                }
+            }
+        }
+        let period = number("Period", None)?;
+        if period < 1.0 {
+            return Err(unsupported("Period", "must be at least 1 second".into()));
+        }
+        let evaluation_periods = number("EvaluationPeriods", None)? as u32;
+        Ok(Alarm {
+            name: name.to_owned(),
+            metric,
+            statistic,
+            period: Duration::from_secs_f64(period),
+            evaluation_periods: evaluation_periods.max(1),
+            datapoints_to_alarm: (number("DatapointsToAlarm", Some(f64::from(evaluation_periods)))?
+                as u32)
+                .max(1),
+            threshold: number("Threshold", None)?,
+            comparison,
+            missing_breaches,
+            function,
+            resource,
+            executed_version,
+        })
+    }
+
+    /// The alarm's state at `now`, from the periods completed since `start`, with the
+    /// clock `time_scale` times faster than real (a 60 s period lasts 60/scale s).
+    pub fn evaluate(
+        &self,
+        records: &[InvocationRecord],
+        start: SystemTime,
+        now: SystemTime,
+        time_scale: f64,
+    ) -> AlarmState {
+        let period = self.period.div_f64(time_scale.max(f64::MIN_POSITIVE));
+        let elapsed = now.duration_since(start).unwrap_or_default();
+        let completed = (elapsed.as_secs_f64() / period.as_secs_f64()).floor() as u64;
+        let first = completed.saturating_sub(u64::from(self.evaluation_periods));
+        let mut breaching = 0;
+        for index in first..completed {
+            let from = start + period.mul_f64(index as f64);
+            let to = from + period;
+            let values: Vec<f64> = records
+                .iter()
+                .filter(|r| r.at >= from && r.at < to && self.matches(r))
+                .filter_map(|r| self.value(r))
+                .collect();
+            let breached = match self.statistic_of(&values) {
+                None => self.missing_breaches,
+                Some(stat) => match self.comparison {
+                    Comparison::GreaterThan => stat > self.threshold,
+                    Comparison::GreaterOrEqual => stat >= self.threshold,
+                    Comparison::LessThan => stat < self.threshold,
+                    Comparison::LessOrEqual => stat <= self.threshold,
+                },
+            };
+            breaching += u32::from(breached);
+        }
+        if breaching >= self.datapoints_to_alarm {
+            AlarmState::Alarm
+        } else {
+            AlarmState::Ok
+        }
+    }
+
+    fn matches(&self, record: &InvocationRecord) -> bool {
+        if self
+            .function
+            .as_ref()
+            .is_some_and(|f| *f != record.function_name)
+        {
+            return false;
+        }
+        if let Some(resource) = &self.resource {
+            let qualifier = record
+                .alias
+                .clone()
+                .unwrap_or_else(|| record.executed_version.clone());
+            if *resource != format!("{}:{qualifier}", record.function_name)
+                && *resource != record.function_name
+            {
+                return false;
+            }
+        }
+        self.executed_version
+            .as_ref()
+            .is_none_or(|v| *v == record.executed_version)
+    }
+
+    /// The record's contribution to the metric: a data point, or none.
+    fn value(&self, record: &InvocationRecord) -> Option<f64> {
+        match self.metric {
+            Metric::Invocations => (!record.throttled).then_some(1.0),
+            Metric::Errors => (!record.throttled).then_some(if record.error { 1.0 } else { 0.0 }),
+            Metric::Throttles => record.throttled.then_some(1.0),
+            Metric::Duration => {
+                (!record.throttled).then_some(record.duration.as_secs_f64() * 1000.0)
+            }
+        }
+    }
+
+    fn statistic_of(&self, values: &[f64]) -> Option<f64> {
+        if values.is_empty() {
+            return None;
+        }
+        let n = values.len() as f64;
+        Some(match self.statistic {
+            Statistic::Sum => values.iter().sum(),
+            Statistic::Average => values.iter().sum::<f64>() / n,
+            Statistic::Maximum => values.iter().copied().fold(f64::MIN, f64::max),
+            Statistic::Minimum => values.iter().copied().fold(f64::MAX, f64::min),
+            Statistic::SampleCount => n,
+            Statistic::Percentile(p) => {
+                let mut sorted = values.to_vec();
+                sorted.sort_by(f64::total_cmp);
+                let rank = ((p / 100.0) * n).ceil().max(1.0) as usize;
+                sorted[rank.min(sorted.len()) - 1]
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn resolver() -> Resolver {
+        Resolver {
+            function_names: [("Fn".to_owned(), "hello".to_owned())].into(),
+            versions: [("Fn".to_owned(), ("live".to_owned(), "2".to_owned()))].into(),
+            region: "us-east-1".into(),
+            account_id: "000000000000".into(),
+            ..Resolver::default()
+        }
+    }
+
+    fn errors_alarm(extra: Value) -> Alarm {
+        let mut props = json!({
+            "Namespace": "AWS/Lambda", "MetricName": "Errors", "Statistic": "Sum", "Period": 60,
+            "EvaluationPeriods": 1, "Threshold": 0, "ComparisonOperator": "GreaterThanThreshold",
+            "Dimensions": [
+                {"Name": "FunctionName", "Value": {"Ref": "Fn"}},
+                {"Name": "Resource", "Value": {"Fn::Sub": "${Fn}:live"}},
+                {"Name": "ExecutedVersion", "Value": {"Fn::GetAtt": ["Fn", "Version.Version"]}},
+            ],
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            if v.is_null() {
+                props.as_object_mut().unwrap().remove(k);
+            } else {
+                props[k] = v.clone();
+            }
+        }
+        Alarm::from_template("Errors", &props, &resolver()).unwrap()
+    }
+
+    fn record(
+        at: SystemTime,
+        alias: Option<&str>,
+        version: &str,
+        error: bool,
+        ms: u64,
+    ) -> InvocationRecord {
+        InvocationRecord {
+            at,
+            function_name: "hello".into(),
+            alias: alias.map(str::to_owned),
+            executed_version: version.into(),
+            duration: Duration::from_millis(ms),
+            error,
+            throttled: false,
+            smoke: false,
+        }
+    }
+
+    #[test]
+    fn an_error_of_the_new_version_through_the_alias_trips_it_after_the_period() {
+        let alarm = errors_alarm(json!({}));
+        let start = SystemTime::UNIX_EPOCH;
+        let second = Duration::from_secs(1);
+        // Time scale 60: a 60 s period lasts 1 s.
+        let records = vec![
+            record(start, Some("live"), "1", true, 1), // the old version: not this alarm's
+            record(start, None, "2", true, 1), // the hook's direct call: not through the alias
+            record(start + second / 2, Some("live"), "2", false, 1),
+            record(start + second + second / 2, Some("live"), "2", true, 1),
+        ];
+        assert_eq!(
+            alarm.evaluate(&records, start, start + second, 60.0),
+            AlarmState::Ok
+        );
+        assert_eq!(
+            alarm.evaluate(&records, start, start + second * 2, 60.0),
+            AlarmState::Alarm
+        );
+        assert_eq!(
+            alarm.evaluate(&records[..3], start, start + second * 2, 60.0),
+            AlarmState::Ok
+        );
+    }
+
+    #[test]
+    fn percentiles_and_missing_data_follow_cloudwatch() {
+        let p99 = errors_alarm(
+            json!({"MetricName": "Duration", "Statistic": null, "ExtendedStatistic": "p99", "Threshold": 100}),
+        );
+        let start = SystemTime::UNIX_EPOCH;
+        let fast: Vec<_> = (0..100)
+            .map(|i| {
+                record(
+                    start,
+                    Some("live"),
+                    "2",
+                    false,
+                    if i == 99 { 500 } else { 10 },
+                )
+            })
+            .collect();
+        assert_eq!(
+            p99.evaluate(&fast, start, start + Duration::from_secs(1), 60.0),
+            AlarmState::Ok,
+            "p99 of 100 is the 99th"
+        );
+        let slow: Vec<_> = (0..100)
+            .map(|_| record(start, Some("live"), "2", false, 500))
+            .collect();
+        assert_eq!(
+            p99.evaluate(&slow, start, start + Duration::from_secs(1), 60.0),
+            AlarmState::Alarm
+        );
+        let breaching = errors_alarm(json!({"TreatMissingData": "breaching"}));
+        assert_eq!(
+            breaching.evaluate(&[], start, start + Duration::from_secs(1), 60.0),
+            AlarmState::Alarm
+        );
+        assert_eq!(
+            errors_alarm(json!({})).evaluate(&[], start, start + Duration::from_secs(1), 60.0),
+            AlarmState::Ok
+        );
+    }
+
+    #[test]
+    fn alarms_it_cannot_evaluate_are_errors_naming_the_field() {
+        for (extra, field) in [
+            (json!({"Namespace": "AWS/SQS"}), "Namespace"),
+            (json!({"MetricName": "ConcurrentExecutions"}), "MetricName"),
+            (json!({"Metrics": []}), "Metrics"),
+            (
+                json!({"ComparisonOperator": "LessThanLowerThreshold"}),
+                "ComparisonOperator",
+            ),
+            (json!({"Statistic": "p50"}), "Statistic"),
+        ] {
+            let mut props = json!({"Namespace": "AWS/Lambda", "MetricName": "Errors", "Statistic": "Sum", "Period": 60,
+                "EvaluationPeriods": 1, "Threshold": 0, "ComparisonOperator": "GreaterThanThreshold"});
+            for (k, v) in extra.as_object().unwrap() {
+                props[k] = v.clone();
+            }
+            let err = Alarm::from_template("MyAlarm", &props, &resolver())
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with(&format!("alarm MyAlarm: {field}")), "{err}");
+        }
+    }
+}

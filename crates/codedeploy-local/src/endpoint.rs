@@ -1,0 +1,83 @@
+//! An alias served over HTTP, as API Gateway (HTTP API, payload 2.0) or a function URL would
+//! serve it: `curl` and the post-traffic hook's URL check reach the alias through it.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use codedeploy_hooks::apigw::{self, Flavor};
+
+use crate::functions::InvocationRecord;
+use crate::Shared;
+
+struct Endpoint {
+    shared: Arc<Shared>,
+    function: String,
+    alias: String,
+}
+
+/// Serve `function:alias` on a new loopback port; returns the base URL and the server task.
+pub(crate) async fn serve(
+    shared: Arc<Shared>,
+    function: &str,
+    alias: &str,
+) -> std::io::Result<(String, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let state = Arc::new(Endpoint {
+        shared,
+        function: function.to_owned(),
+        alias: alias.to_owned(),
+    });
+    let router = Router::new().fallback(handle).with_state(state);
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Ok((url, task))
+}
+
+async fn handle(State(endpoint): State<Arc<Endpoint>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body: Bytes = match axum::body::to_bytes(body, 6 * 1024 * 1024).await {
+        Ok(b) => b,
+        Err(_) => {
+            return (
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "the request body is over 6 MB",
+            )
+                .into_response()
+        }
+    };
+    let request = http::Request::from_parts(parts, body.to_vec());
+    let event = apigw::event(&request, Flavor::HttpApi, &crate::runtime::new_request_id());
+    let resolved = match endpoint
+        .shared
+        .registry
+        .resolve(&endpoint.function, Some(&endpoint.alias))
+    {
+        Ok(r) => r,
+        Err(message) => return (axum::http::StatusCode::NOT_FOUND, message).into_response(),
+    };
+    let at = SystemTime::now();
+    let result = resolved
+        .version
+        .invoke(event.to_string().into_bytes().into(), None)
+        .await;
+    endpoint.shared.registry.record(InvocationRecord::of(
+        &resolved.function_name,
+        resolved.alias,
+        &result,
+        at,
+        false,
+    ));
+    let response = apigw::response(
+        &result.payload,
+        result.function_error.is_some(),
+        Flavor::HttpApi,
+    );
+    let (parts, body) = response.into_parts();
+    Response::from_parts(parts, axum::body::Body::from(body))
+}
