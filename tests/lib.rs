@@ -155,3 +155,33 @@ impl HookRun {
         })
     }
 }
+
+/// The project's `template.yaml`.
+pub fn template() -> codedeploy_local::Template {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+    codedeploy_local::Template::load(&path).expect("template.yaml parses")
+}
+
+/// The folder of the built binaries.
+pub fn bin_dir() -> PathBuf {
+    binary("hello").parent().expect("a folder").to_owned()
+}
+
+/// Rehearse the template's deployment in a new stand-in, with prebuilt binaries.
+pub async fn rehearse(
+    template: &codedeploy_local::Template,
+    options: codedeploy_local::RehearsalOptions,
+    adjust: impl FnOnce(&StandIn, &mut codedeploy_local::DeploymentPlan),
+) -> (StandIn, codedeploy_local::DeploymentOutcome) {
+    let local = StandIn::start(Options::default())
+        .await
+        .expect("the stand-in starts");
+    let mut options = options;
+    options.binaries = codedeploy_local::Binaries::Dir(bin_dir());
+    let mut plan = codedeploy_local::prepare(&local, template, &options)
+        .await
+        .unwrap_or_else(|e| panic!("the rehearsal is prepared: {e}"));
+    adjust(&local, &mut plan);
+    let outcome = local.deploy(plan, &mut |_| {}).await;
+    (local, outcome)
+}

@@ -1,23 +1,49 @@
-//! Reading the AppSpec content of a Lambda deployment (JSON or YAML, keys in any case).
+//! Reading the AppSpec content of a Lambda deployment (JSON or YAML, keys in any case), as
+//! `GetDeployment` or `GetApplicationRevision` return it.
+//!
+//! ```
+//! use codedeploy_hooks::appspec::AppSpec;
+//!
+//! let spec = AppSpec::parse(r#"{"version": 0.0, "Resources": [{"Fn": {"Type": "AWS::Lambda::Function",
+//!     "Properties": {"Name": "hello", "Alias": "live", "CurrentVersion": "3", "TargetVersion": "4"}}}]}"#)?;
+//! assert_eq!(spec.target_version, "4");
+//! # Ok::<(), codedeploy_hooks::Error>(())
+//! ```
 
 use serde_json::Value;
 
 use crate::deployment::{function_name_of, Phase};
+use crate::error::Error;
 
 /// What a Lambda AppSpec says about the deployment.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct AppSpec {
-    pub(crate) function_name: String,
-    pub(crate) alias: Option<String>,
-    pub(crate) current_version: Option<String>,
-    pub(crate) target_version: String,
+#[non_exhaustive]
+pub struct AppSpec {
+    /// `Properties.Name`: the function being deployed (a name or an ARN).
+    pub function_name: String,
+    /// `Properties.Alias`.
+    pub alias: Option<String>,
+    /// `Properties.CurrentVersion`.
+    pub current_version: Option<String>,
+    /// `Properties.TargetVersion`: the version under test.
+    pub target_version: String,
     /// `(lifecycle event, hook function name)` pairs, in order.
-    pub(crate) hooks: Vec<(String, String)>,
+    pub hooks: Vec<(String, String)>,
 }
 
 impl AppSpec {
-    /// Parse AppSpec content. The error says what is missing.
-    pub(crate) fn parse(content: &str) -> Result<AppSpec, String> {
+    /// Parse AppSpec content.
+    ///
+    /// # Errors
+    /// [`Error::AppSpec`] saying what is missing or malformed.
+    pub fn parse(content: &str) -> Result<AppSpec, Error> {
+        Self::parse_content(content).map_err(|reason| Error::AppSpec {
+            what: "the AppSpec".into(),
+            reason,
+        })
+    }
+
+    pub(crate) fn parse_content(content: &str) -> Result<AppSpec, String> {
         let trimmed = content.trim_start();
         let doc: Value = if trimmed.starts_with('{') {
             serde_json::from_str(trimmed).map_err(|e| format!("not valid JSON: {e}"))?
@@ -68,7 +94,7 @@ impl AppSpec {
     }
 
     /// The phase in which the function `own_name` (a name or ARN) is a hook, if it is one.
-    pub(crate) fn phase_of(&self, own_name: &str) -> Option<Phase> {
+    pub fn phase_of(&self, own_name: &str) -> Option<Phase> {
         let own = function_name_of(own_name);
         self.hooks
             .iter()
@@ -124,15 +150,15 @@ mod tests {
 
     #[test]
     fn json_and_yaml_forms_say_the_same() {
-        assert_eq!(AppSpec::parse(JSON).unwrap(), expected());
-        assert_eq!(AppSpec::parse(YAML).unwrap(), expected());
+        assert_eq!(AppSpec::parse_content(JSON).unwrap(), expected());
+        assert_eq!(AppSpec::parse_content(YAML).unwrap(), expected());
     }
 
     #[test]
     fn keys_in_any_case_and_numeric_versions_are_accepted() {
         let content = r#"{"Version": "0.0", "resources": [{"Fn": {"type": "AWS::Lambda::Function",
             "properties": {"name": "hello", "alias": "live", "currentversion": 3, "targetversion": 4}}}]}"#;
-        let spec = AppSpec::parse(content).unwrap();
+        let spec = AppSpec::parse_content(content).unwrap();
         assert_eq!(spec.target_version, "4");
         assert_eq!(spec.current_version.as_deref(), Some("3"));
         assert!(spec.hooks.is_empty());
@@ -155,16 +181,27 @@ mod tests {
     }
 
     #[test]
+    fn the_public_parser_names_the_appspec_in_its_error() {
+        let err = AppSpec::parse("{").unwrap_err().to_string();
+        assert!(
+            err.starts_with("the AppSpec is unusable: not valid JSON"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn unusable_content_is_explained() {
-        assert!(AppSpec::parse("{").unwrap_err().contains("not valid JSON"));
-        assert!(AppSpec::parse(r#"{"Resources": []}"#)
+        assert!(AppSpec::parse_content("{")
+            .unwrap_err()
+            .contains("not valid JSON"));
+        assert!(AppSpec::parse_content(r#"{"Resources": []}"#)
             .unwrap_err()
             .contains("empty"));
         let no_target = r#"{"Resources": [{"F": {"Properties": {"Name": "hello"}}}]}"#;
-        assert!(AppSpec::parse(no_target)
+        assert!(AppSpec::parse_content(no_target)
             .unwrap_err()
             .contains("TargetVersion"));
-        assert!(AppSpec::parse("- just\n- a list")
+        assert!(AppSpec::parse_content("- just\n- a list")
             .unwrap_err()
             .contains("Resources"));
     }

@@ -4,6 +4,11 @@ use std::fmt;
 
 use serde::Serialize;
 
+/// The environment variable naming the version under test: a version ARN
+/// (`arn:aws:lambda:REGION:ACCOUNT:function:NAME:7`, what SAM's `!Ref Fn.Version` gives)
+/// or `NAME:VERSION`.
+pub const TARGET_ENV: &str = "CODEDEPLOY_HOOKS_TARGET";
+
 /// When the hook runs, relative to the traffic shift.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
@@ -26,7 +31,8 @@ impl Phase {
         }
     }
 
-    pub(crate) fn from_lifecycle_event(name: &str) -> Option<Phase> {
+    /// The phase of an AppSpec lifecycle event name (`BeforeAllowTraffic`, `AfterAllowTraffic`).
+    pub fn from_lifecycle_event(name: &str) -> Option<Phase> {
         if name.eq_ignore_ascii_case("BeforeAllowTraffic") {
             Some(Phase::PreTraffic)
         } else if name.eq_ignore_ascii_case("AfterAllowTraffic") {
@@ -99,7 +105,7 @@ impl Deployment {
 
 /// The function name in a plain name, a partial ARN (`123456789012:function:name`) or a full
 /// ARN, with any qualifier removed.
-pub(crate) fn function_name_of(name_or_arn: &str) -> &str {
+pub fn function_name_of(name_or_arn: &str) -> &str {
     let parts: Vec<&str> = name_or_arn.split(':').collect();
     match parts.iter().position(|p| *p == "function") {
         Some(i) if i + 1 < parts.len() => parts[i + 1],

@@ -35,7 +35,7 @@ pub enum Error {
     #[error(
         "cannot tell which version to test: {reason}; set it in code with Hook::target, \
          in the environment variable {env}, or run as a CodeDeploy hook so the AppSpec can be read",
-        env = crate::resolve::TARGET_ENV
+        env = crate::deployment::TARGET_ENV
     )]
     TargetUnknown {
         /// What was tried.
@@ -58,11 +58,11 @@ pub enum Error {
         second_value: String,
     },
 
-    /// The deployment's AppSpec content cannot be used.
-    #[error("the AppSpec of deployment {deployment_id} is unusable: {reason}")]
+    /// AppSpec content cannot be used.
+    #[error("{what} is unusable: {reason}")]
     AppSpec {
-        /// The deployment whose AppSpec was read.
-        deployment_id: String,
+        /// Which AppSpec, e.g. `the AppSpec of deployment d-AB12CD34E`.
+        what: String,
         /// What is wrong with it.
         reason: String,
     },
@@ -161,6 +161,7 @@ impl Error {
     }
 
     /// Build an [`Error::Aws`] from any SDK error, classifying it for retries.
+    #[cfg(feature = "hook")]
     pub(crate) fn aws<E, R>(
         operation: &'static str,
         err: aws_sdk_lambda::error::SdkError<E, R>,
@@ -205,10 +206,12 @@ impl Error {
 }
 
 /// The HTTP status of a raw SDK response.
+#[cfg(feature = "hook")]
 pub(crate) trait HasStatus {
     fn status_code(&self) -> u16;
 }
 
+#[cfg(feature = "hook")]
 impl HasStatus for aws_smithy_runtime_api_shim::HttpResponse {
     fn status_code(&self) -> u16 {
         self.status().as_u16()
@@ -217,11 +220,13 @@ impl HasStatus for aws_smithy_runtime_api_shim::HttpResponse {
 
 /// The SDK re-exports its raw response type; naming it through one client crate keeps the
 /// dependency list short.
+#[cfg(feature = "hook")]
 mod aws_smithy_runtime_api_shim {
     pub(crate) use aws_sdk_lambda::config::http::HttpResponse;
 }
 
 /// "a: b: c" from an error and its sources: SDK errors keep the useful part in the chain.
+#[cfg(feature = "hook")]
 pub(crate) fn source_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut next = err.source();

@@ -46,9 +46,10 @@
 //! assert!(failure.message().contains("left: 502"));
 //! ```
 //!
-//! Features: `hook` (default) is the framework. Without it only [`smoke`] and [`apigw`] are
-//! built, for target functions that want to recognize smoke traffic, and for tools that
-//! imitate API Gateway, without the AWS SDK.
+//! Features: `hook` (default) is the framework. Without it only [`smoke`], [`apigw`],
+//! [`appspec`] and the deployment types are built, for target functions that want to
+//! recognize smoke traffic and for tools that imitate API Gateway or CodeDeploy, without the
+//! AWS SDK.
 
 #![warn(missing_docs)]
 
@@ -56,20 +57,17 @@
 extern crate self as codedeploy_hooks;
 
 pub mod apigw;
+pub mod appspec;
+mod deployment;
+mod error;
 pub mod smoke;
 
-#[cfg(feature = "hook")]
-mod appspec;
 #[cfg(feature = "hook")]
 mod check;
 #[cfg(feature = "hook")]
 mod cli;
 #[cfg(feature = "hook")]
 mod clients;
-#[cfg(feature = "hook")]
-mod deployment;
-#[cfg(feature = "hook")]
-mod error;
 #[cfg(feature = "hook")]
 mod hook;
 #[cfg(feature = "hook")]
@@ -91,15 +89,17 @@ mod target;
 #[cfg(all(test, feature = "hook"))]
 mod testing;
 
+pub use crate::{
+    deployment::{function_name_of, Deployment, Phase, TARGET_ENV},
+    error::{AwsErrorKind, Error},
+};
+
 #[cfg(feature = "hook")]
 pub use crate::{
     check::{Check, CheckError, CheckResult, FailureKind, DEFAULT_CHECK_TIMEOUT},
     clients::Clients,
-    deployment::{Deployment, Phase},
-    error::{AwsErrorKind, Error},
     hook::{Hook, HookService, DEFAULT_NAMESPACE, DEFAULT_RESERVE, SKIP_ENV},
     invocation::Invocation,
-    resolve::TARGET_ENV,
     stats::LoadStats,
     summary::{CheckReport, Delivery, Outcome, Status, Summary},
     target::Target,

@@ -6,10 +6,7 @@ use crate::appspec::AppSpec;
 use crate::deployment::{function_name_of, Deployment, Phase};
 use crate::error::Error;
 
-/// The environment variable naming the version under test: a version ARN
-/// (`arn:aws:lambda:REGION:ACCOUNT:function:NAME:7`, what SAM's `!Ref Fn.Version` gives)
-/// or `NAME:VERSION`.
-pub const TARGET_ENV: &str = "CODEDEPLOY_HOOKS_TARGET";
+pub use crate::deployment::TARGET_ENV;
 
 /// A function and version named by code or the environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,7 +142,7 @@ async fn read_appspec(
     deployment_id: &str,
 ) -> Result<AppSpec, Error> {
     let unusable = |reason: String| Error::AppSpec {
-        deployment_id: deployment_id.to_owned(),
+        what: format!("the AppSpec of deployment {deployment_id}"),
         reason,
     };
     let out = codedeploy
@@ -181,7 +178,7 @@ async fn read_appspec(
                 .to_owned()
         }
     };
-    AppSpec::parse(&content).map_err(unusable)
+    AppSpec::parse_content(&content).map_err(unusable)
 }
 
 fn inline_content(revision: &aws_sdk_codedeploy::types::RevisionLocation) -> Option<&str> {

@@ -8,7 +8,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
-use crate::deployments::{DeploymentStatus, HookStatus, ReportError};
+use codedeploy_hooks::appspec::AppSpec;
+
+use crate::config::TrafficConfig;
+use crate::deployments::{DeploymentSpec, DeploymentStatus, HookStatus, ReportError, RevisionForm};
+use crate::engine::DeploymentPlan;
 use crate::faults::{Fault, Operation};
 use crate::wire::ApiError;
 use crate::Shared;
@@ -77,11 +81,12 @@ pub(crate) async fn dispatch(
         "GetApplicationRevision" => get_application_revision(&shared, &request),
         "ListDeployments" => list_deployments(&shared, &request),
         "StopDeployment" => stop_deployment(&shared, &request),
+        "CreateDeployment" => create_deployment(&shared, &request),
         other => Err(ApiError::codedeploy(
             "UnknownOperationException",
             format!(
                 "codedeploy-local does not implement CodeDeploy {other}; it serves PutLifecycleEventHookExecutionStatus, \
-                 GetDeployment, GetApplicationRevision, ListDeployments and StopDeployment"
+                 GetDeployment, GetApplicationRevision, ListDeployments, CreateDeployment and StopDeployment"
             ),
         )),
     };
@@ -234,4 +239,84 @@ fn stop_deployment(shared: &Shared, request: &Value) -> Result<Value, ApiError> 
     Ok(
         json!({"status": "Pending", "statusMessage": format!("Stop of {id} requested; the alias will be rolled back")}),
     )
+}
+
+/// `CreateDeployment` of a Lambda AppSpec: runs the deployment in the background, with the
+/// deployment group's configuration and alarms when it was registered.
+fn create_deployment(shared: &Arc<Shared>, request: &Value) -> Result<Value, ApiError> {
+    let application = field(
+        request,
+        "applicationName",
+        "ApplicationNameRequiredException",
+    )?;
+    let group = field(
+        request,
+        "deploymentGroupName",
+        "DeploymentGroupNameRequiredException",
+    )?;
+    let revision = request
+        .get("revision")
+        .ok_or_else(|| ApiError::codedeploy("RevisionRequiredException", "revision is required"))?;
+    let (form, content) = match revision.get("revisionType").and_then(Value::as_str) {
+        Some("String") => (RevisionForm::String, revision.pointer("/string/content")),
+        Some("AppSpecContent") => (RevisionForm::AppSpecContent, revision.pointer("/appSpecContent/content")),
+        other => {
+            return Err(ApiError::codedeploy(
+                "InvalidRevisionException",
+                format!("revisionType {other:?}: codedeploy-local takes String or AppSpecContent revisions with inline content"),
+            ))
+        }
+    };
+    let content = content.and_then(Value::as_str).ok_or_else(|| {
+        ApiError::codedeploy("InvalidRevisionException", "the revision has no content")
+    })?;
+    let appspec = AppSpec::parse(content)
+        .map_err(|e| ApiError::codedeploy("InvalidRevisionException", e.to_string()))?;
+    let function = codedeploy_hooks::function_name_of(&appspec.function_name).to_owned();
+    let alias = appspec.alias.clone().ok_or_else(|| {
+        ApiError::codedeploy("InvalidRevisionException", "the AppSpec names no Alias")
+    })?;
+    let current = appspec.current_version.clone().ok_or_else(|| {
+        ApiError::codedeploy(
+            "InvalidRevisionException",
+            "the AppSpec names no CurrentVersion",
+        )
+    })?;
+    for version in [&current, &appspec.target_version] {
+        shared
+            .registry
+            .resolve(&function, Some(version))
+            .map_err(|message| ApiError::codedeploy("InvalidRevisionException", message))?;
+    }
+    let registered = shared
+        .groups
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&(application.to_owned(), group.to_owned()))
+        .cloned();
+    let mut spec = DeploymentSpec::new(&function, &alias, &current, &appspec.target_version)
+        .revision_form(form);
+    spec.application_name = application.to_owned();
+    spec.group_name = group.to_owned();
+    spec.hooks = appspec.hooks.clone();
+    spec.appspec_content = Some(content.to_owned());
+    let mut plan = match registered {
+        Some(mut plan) => {
+            plan.spec = spec;
+            plan
+        }
+        None => DeploymentPlan::new(spec, TrafficConfig::AllAtOnce, 60.0),
+    };
+    if let Some(name) = request.get("deploymentConfigName").and_then(Value::as_str) {
+        plan.config = name.parse::<TrafficConfig>().map_err(|e| {
+            ApiError::codedeploy("DeploymentConfigDoesNotExistException", e.to_string())
+        })?;
+    }
+    plan.spec.config_name = format!("CodeDeployDefault.Lambda{}", plan.config);
+    let id = shared.deployments.create(plan.spec.clone());
+    let (shared, deployment_id) = (Arc::clone(shared), id.clone());
+    tokio::spawn(async move {
+        crate::engine::run(&shared, &plan, deployment_id, &mut |_| {}).await;
+    });
+    Ok(json!({"deploymentId": id}))
 }

@@ -45,6 +45,9 @@ pub struct DeploymentSpec {
     pub hooks: Vec<(String, String)>,
     /// How `GetDeployment` shows the revision.
     pub revision_form: RevisionForm,
+    /// The AppSpec content as given to `CreateDeployment`; generated from the fields when
+    /// `None`.
+    pub appspec_content: Option<String>,
 }
 
 impl DeploymentSpec {
@@ -61,6 +64,7 @@ impl DeploymentSpec {
             target_version: target.into(),
             hooks: Vec::new(),
             revision_form: RevisionForm::AppSpecContent,
+            appspec_content: None,
         }
     }
 
@@ -79,6 +83,9 @@ impl DeploymentSpec {
 
     /// The AppSpec content CodeDeploy would hold for this deployment.
     pub fn appspec(&self) -> String {
+        if let Some(content) = &self.appspec_content {
+            return content.clone();
+        }
         let logical_id = format!("{}Function", self.function_name);
         json!({
             "version": 0.0,

@@ -38,6 +38,9 @@ pub struct DeploymentPlan {
     pub hook_timeout: Duration,
     /// Synthetic load on the alias during the deployment.
     pub traffic: Option<Traffic>,
+    /// Deliver every hook event twice, as Lambda's at-least-once asynchronous invocation
+    /// sometimes does: a correct hook reports once and treats the second as done.
+    pub duplicate_deliveries: bool,
 }
 
 impl DeploymentPlan {
@@ -50,6 +53,7 @@ impl DeploymentPlan {
             time_scale,
             hook_timeout: HOOK_TIMEOUT,
             traffic: None,
+            duplicate_deliveries: false,
         }
     }
 }
@@ -270,11 +274,39 @@ impl Run<'_> {
         self.event("HookInvoked", format!("{lifecycle_event}: {hook}"));
         let deadline =
             self.started.elapsed() + self.plan.hook_timeout.div_f64(self.plan.time_scale);
+        let duplicate = self.plan.duplicate_deliveries.then(|| {
+            let (shared, hook, event) = (
+                Arc::clone(self.shared),
+                hook.to_owned(),
+                event.to_string().into_bytes(),
+            );
+            tokio::spawn(async move {
+                if let Ok(resolved) = shared.registry.resolve(&hook, None) {
+                    let at = SystemTime::now();
+                    let result = resolved.version.invoke(event.into(), None).await;
+                    shared.registry.record(InvocationRecord::of(
+                        &resolved.function_name,
+                        None,
+                        &result,
+                        at,
+                        false,
+                    ));
+                }
+            })
+        });
+        if duplicate.is_some() {
+            self.event(
+                "HookInvoked",
+                format!("{lifecycle_event}: {hook} (duplicate delivery)"),
+            );
+        }
+        let answer = Arc::new(std::sync::Mutex::new(None));
         let delivery = deliver_with_retries(
             Arc::clone(self.shared),
             hook.to_owned(),
             event.to_string().into_bytes(),
             self.plan.time_scale,
+            Arc::clone(&answer),
             {
                 let (shared, id, execution) = (
                     Arc::clone(self.shared),
@@ -307,9 +339,21 @@ impl Run<'_> {
                     break Ok(());
                 }
                 Some(HookStatus::Failed) => {
+                    // The hook's own answer, when it has come, says why (codedeploy-hooks
+                    // answers with its summary).
+                    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                        while lock(&answer).is_none() {
+                            tokio::time::sleep(TICK).await;
+                        }
+                    })
+                    .await;
+                    let why = lock(&answer)
+                        .clone()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default();
                     break Err(self.failure(
                         "HOOK_EXECUTION_FAILURE",
-                        format!("the {lifecycle_event} hook {hook} reported Failed; see its log"),
+                        format!("the {lifecycle_event} hook {hook} reported Failed{why}"),
                     ));
                 }
                 None => {}
@@ -331,6 +375,11 @@ impl Run<'_> {
             tokio::time::sleep(TICK).await;
         };
         delivery.abort();
+        if let (Some(task), Ok(())) = (duplicate, &result) {
+            // Let the duplicate finish (its report is refused as already completed), so the
+            // timeline and the hook's report count are complete when the deployment ends.
+            let _ = task.await;
+        }
         result
     }
 
@@ -485,6 +534,7 @@ fn deliver_with_retries(
     hook: String,
     event: Vec<u8>,
     time_scale: f64,
+    answer: Arc<std::sync::Mutex<Option<String>>>,
     reported: impl Fn() -> bool + Send + 'static,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -509,6 +559,13 @@ fn deliver_with_retries(
                 at,
                 false,
             ));
+            let reason = serde_json::from_slice::<serde_json::Value>(&result.payload)
+                .ok()
+                .and_then(|v| {
+                    let reason = v.get("reason").or_else(|| v.get("errorMessage"))?;
+                    reason.as_str().map(str::to_owned)
+                });
+            *lock(&answer) = Some(reason.unwrap_or_else(|| "see the hook's log".to_owned()));
             if result.function_error.is_none() {
                 return;
             }
@@ -552,4 +609,8 @@ fn spawn_traffic(
             });
         }
     })
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }

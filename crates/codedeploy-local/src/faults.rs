@@ -52,6 +52,12 @@ impl Faults {
             .clear();
     }
 
+    /// How many faults are still queued for `operation`.
+    pub fn pending(&self, operation: Operation) -> usize {
+        let queued = self.queued.lock().unwrap_or_else(|p| p.into_inner());
+        queued.get(&operation).map_or(0, |q| q.len())
+    }
+
     /// The fault for this call of `operation`, if one is queued.
     pub(crate) fn take(&self, operation: Operation) -> Option<Fault> {
         let mut queued = self.queued.lock().unwrap_or_else(|p| p.into_inner());
@@ -68,6 +74,7 @@ mod tests {
         let faults = Faults::default();
         faults.inject(Operation::Invoke, Fault::Throttle, 2);
         faults.inject(Operation::Invoke, Fault::ServerError, 1);
+        assert_eq!(faults.pending(Operation::Invoke), 3);
         assert_eq!(faults.take(Operation::Invoke), Some(Fault::Throttle));
         assert_eq!(faults.take(Operation::GetDeployment), None);
         assert_eq!(faults.take(Operation::Invoke), Some(Fault::Throttle));

@@ -32,6 +32,7 @@ mod error;
 mod faults;
 mod functions;
 mod lambda_api;
+mod rehearsal;
 mod runtime;
 mod template;
 mod wire;
@@ -55,6 +56,7 @@ pub use crate::engine::{
 pub use crate::error::Error;
 pub use crate::faults::{Fault, Faults, Operation};
 pub use crate::functions::{Alias, InvocationRecord};
+pub use crate::rehearsal::{prepare, Binaries, RehearsalOptions, CURRENT_VERSION, TARGET_VERSION};
 pub use crate::runtime::{InvokeResult, VersionSpec};
 pub use crate::template::{Preference, Resolver, Template, TemplateApi, TemplateFunction};
 
@@ -88,6 +90,8 @@ pub(crate) struct Shared {
     pub(crate) registry: functions::Registry,
     pub(crate) deployments: deployments::Deployments,
     pub(crate) faults: Faults,
+    /// Deployment groups `(application, group)` -> how `CreateDeployment` runs in them.
+    pub(crate) groups: std::sync::Mutex<BTreeMap<(String, String), DeploymentPlan>>,
 }
 
 /// A running stand-in. Dropping it stops the server and every function process.
@@ -96,7 +100,7 @@ pub struct StandIn {
     log_dir: Option<PathBuf>,
     shared: Arc<Shared>,
     server: tokio::task::JoinHandle<()>,
-    http_endpoints: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    http_endpoints: std::sync::Mutex<Vec<(String, tokio::task::JoinHandle<()>)>>,
 }
 
 impl Drop for StandIn {
@@ -108,7 +112,7 @@ impl Drop for StandIn {
             .unwrap_or_else(|p| p.into_inner())
             .drain(..)
         {
-            task.abort();
+            task.1.abort();
         }
     }
 }
@@ -133,6 +137,7 @@ impl StandIn {
             registry: functions::Registry::new(options.region, options.account_id),
             deployments: deployments::Deployments::default(),
             faults: Faults::default(),
+            groups: std::sync::Mutex::new(BTreeMap::new()),
         });
         let router = Router::new()
             .route("/", post(codedeploy_api::dispatch))
@@ -162,6 +167,14 @@ impl StandIn {
             server,
             http_endpoints: std::sync::Mutex::new(Vec::new()),
         })
+    }
+
+    /// The region and account id in ARNs.
+    pub fn region_and_account(&self) -> (String, String) {
+        (
+            self.shared.registry.region.clone(),
+            self.shared.registry.account_id.clone(),
+        )
     }
 
     /// The base URL to give SDKs as `AWS_ENDPOINT_URL`.
@@ -341,11 +354,22 @@ impl StandIn {
                 address: "127.0.0.1:0".into(),
                 source,
             })?;
+        let label = format!("{function_name}:{alias} at {url}");
         self.http_endpoints
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(task);
+            .push((label, task));
         Ok(url)
+    }
+
+    /// The aliases served over HTTP, as `function:alias at URL`.
+    pub fn http_endpoints(&self) -> Vec<String> {
+        self.http_endpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(label, _)| label.clone())
+            .collect()
     }
 
     /// Run a deployment to its end: hooks, traffic steps, alarms, rollback. `observer` is
@@ -358,6 +382,21 @@ impl StandIn {
         plan.spec.config_name = format!("CodeDeployDefault.Lambda{}", plan.config);
         let id = self.shared.deployments.create(plan.spec.clone());
         engine::run(&self.shared, &plan, id, observer).await
+    }
+
+    /// Register a deployment group, so that `CreateDeployment` in it runs with the plan's
+    /// configuration, alarms and time scale (the function, versions and hooks come from the
+    /// AppSpec of each `CreateDeployment`).
+    pub fn register_deployment_group(&self, plan: &DeploymentPlan) {
+        let key = (
+            plan.spec.application_name.clone(),
+            plan.spec.group_name.clone(),
+        );
+        self.shared
+            .groups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, plan.clone());
     }
 
     /// Every invocation served so far.

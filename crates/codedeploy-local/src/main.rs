@@ -1,0 +1,326 @@
+//! `codedeploy-local`: rehearse a gradual Lambda deployment from a SAM template on this
+//! machine (`deploy`), or serve the CodeDeploy and Lambda APIs to SDKs and scripts (`serve`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use codedeploy_local::{
+    prepare, Binaries, DeploymentOutcome, DeploymentStatus, Fault, Operation, Options, Progress,
+    RehearsalOptions, StandIn, Template, Traffic,
+};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Rehearse gradual Lambda deployments, hooks included, on one machine.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build the template's functions and run its deployment: PreTraffic hook, traffic
+    /// shifting, PostTraffic hook, alarms and rollback. Exits 0 only when it succeeds.
+    Deploy(DeployArgs),
+    /// Serve the CodeDeploy and Lambda APIs (point AWS_ENDPOINT_URL at it) until Ctrl-C.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+struct Common {
+    /// The SAM template.
+    #[arg(long, default_value = "template.yaml")]
+    template: PathBuf,
+    /// Take prebuilt binaries from this folder instead of running cargo build.
+    #[arg(long, value_name = "DIR")]
+    bin_dir: Option<PathBuf>,
+    /// Build the functions with --release.
+    #[arg(long)]
+    release: bool,
+    /// Inject a fault: OPERATION:FAULT[:TIMES], OPERATION put-status|get-deployment|invoke,
+    /// FAULT throttle|5xx|delay=MILLIS (e.g. put-status:throttle:2).
+    #[arg(long, value_name = "SPEC", value_parser = parse_fault)]
+    fault: Vec<(Operation, Fault, usize)>,
+    /// Where the functions' logs go (one file per function).
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "target/codedeploy-local/logs"
+    )]
+    log_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct DeployArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The function to deploy (logical id), when several have a DeploymentPreference.
+    #[arg(long, value_name = "LOGICAL_ID")]
+    function: Option<String>,
+    /// The deployment type, instead of the template's (e.g. AllAtOnce, Linear10PercentEvery1Minute).
+    #[arg(long = "type", value_name = "DEPLOYMENT_TYPE")]
+    deployment_type: Option<String>,
+    /// How much faster than real the deployment's clock runs.
+    #[arg(long, default_value_t = 60.0, value_name = "N")]
+    time_scale: f64,
+    /// An environment variable of the new version only (e.g. HELLO_FAULT=error); repeatable.
+    #[arg(long, value_name = "KEY=VAL", value_parser = parse_env)]
+    target_env: Vec<(String, String)>,
+    /// Invoke the alias this many times per second during the deployment.
+    #[arg(long, value_name = "RATE")]
+    traffic: Option<f64>,
+    /// The payload of the synthetic traffic.
+    #[arg(long, value_name = "JSON", default_value = r#"{"name": "traffic"}"#)]
+    traffic_payload: String,
+    /// Build the current version from this git ref (the new one is the working tree).
+    #[arg(long, value_name = "REF")]
+    current_git_ref: Option<String>,
+    /// Write the timeline and the outcome as JSON to this file (- for standard output).
+    #[arg(long, value_name = "PATH")]
+    json: Option<PathBuf>,
+    /// Deliver each hook event twice, as Lambda sometimes does.
+    #[arg(long)]
+    duplicate_hook_deliveries: bool,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The port to listen on (127.0.0.1; 0 for any free port).
+    #[arg(long, default_value_t = 4590)]
+    port: u16,
+    /// Publish no functions, even if the template exists.
+    #[arg(long)]
+    no_functions: bool,
+    /// How much faster than real deployments made with CreateDeployment run.
+    #[arg(long, default_value_t = 60.0, value_name = "N")]
+    time_scale: f64,
+    /// An environment variable of the new version (2) only; repeatable.
+    #[arg(long, value_name = "KEY=VAL", value_parser = parse_env)]
+    target_env: Vec<(String, String)>,
+}
+
+fn parse_env(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("`{text}` is not KEY=VALUE")),
+    }
+}
+
+fn parse_fault(text: &str) -> Result<(Operation, Fault, usize), String> {
+    let usage = || {
+        format!("`{text}` is not OPERATION:FAULT[:TIMES], e.g. put-status:throttle:2 or invoke:delay=500")
+    };
+    let mut parts = text.split(':');
+    let operation = match parts.next() {
+        Some("put-status") => Operation::PutLifecycleEventHookExecutionStatus,
+        Some("get-deployment") => Operation::GetDeployment,
+        Some("invoke") => Operation::Invoke,
+        _ => return Err(usage()),
+    };
+    let fault = match parts.next() {
+        Some("throttle") => Fault::Throttle,
+        Some("5xx") => Fault::ServerError,
+        Some(delay) if delay.starts_with("delay=") => {
+            let ms: u64 = delay["delay=".len()..].parse().map_err(|_| usage())?;
+            Fault::Delay(Duration::from_millis(ms))
+        }
+        _ => return Err(usage()),
+    };
+    let times = match parts.next() {
+        Some(n) => n.parse().map_err(|_| usage())?,
+        None => 1,
+    };
+    if parts.next().is_some() {
+        return Err(usage());
+    }
+    Ok((operation, fault, times))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Deploy(args) => deploy(args).await,
+        Command::Serve(args) => serve(args).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn start(common: &Common, port: u16) -> Result<StandIn, codedeploy_local::Error> {
+    std::fs::create_dir_all(&common.log_dir).ok();
+    let mut options = Options::default();
+    options.address.set_port(port);
+    options.log_dir = Some(common.log_dir.clone());
+    let local = StandIn::start(options).await?;
+    for (operation, fault, times) in &common.fault {
+        local.faults().inject(*operation, *fault, *times);
+    }
+    Ok(local)
+}
+
+fn binaries(common: &Common) -> Binaries {
+    match &common.bin_dir {
+        Some(dir) => Binaries::Dir(dir.clone()),
+        None => Binaries::Build {
+            release: common.release,
+        },
+    }
+}
+
+async fn deploy(args: DeployArgs) -> Result<ExitCode, codedeploy_local::Error> {
+    if !(args.time_scale.is_finite() && args.time_scale > 0.0) {
+        return Err(codedeploy_local::Error::Invalid(format!(
+            "--time-scale {} must be a positive number",
+            args.time_scale
+        )));
+    }
+    let template = Template::load(&args.common.template)?;
+    let local = start(&args.common, 0).await?;
+    let mut options = RehearsalOptions::default();
+    options.function = args.function.clone();
+    options.deployment_type = args.deployment_type.clone();
+    options.time_scale = args.time_scale;
+    options.target_env = args.target_env.clone();
+    options.binaries = binaries(&args.common);
+    options.current_git_ref = args.current_git_ref.clone();
+    if let Some(rate) = args.traffic {
+        if serde_json::from_str::<serde_json::Value>(&args.traffic_payload).is_err() {
+            return Err(codedeploy_local::Error::Invalid(format!(
+                "--traffic-payload `{}` is not JSON",
+                args.traffic_payload
+            )));
+        }
+        options.traffic = Some(Traffic::new(
+            rate,
+            args.traffic_payload.clone().into_bytes(),
+        ));
+    }
+    let mut plan = prepare(&local, &template, &options).await?;
+    plan.duplicate_deliveries = args.duplicate_hook_deliveries;
+
+    let bar = ProgressBar::new(100);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {prefix:.bold} [{bar:30}] {pos:>3}% to the new version  {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    let mut observer = |p: &Progress| {
+        bar.set_prefix(p.phase.clone());
+        bar.set_position(u64::from(p.percent));
+        let alarms: Vec<String> = p
+            .alarms
+            .iter()
+            .map(|(name, state)| format!("{name}: {state:?}"))
+            .collect();
+        bar.set_message(format!(
+            "t={:.0?}  {}",
+            p.deployment_time,
+            alarms.join(", ")
+        ));
+    };
+    let outcome = local.deploy(plan, &mut observer).await;
+    bar.finish_and_clear();
+    print_outcome(&outcome, args.time_scale, &args.common.log_dir);
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&outcome).unwrap_or_default();
+        if path.as_os_str() == "-" {
+            println!("{json}");
+        } else if let Err(e) = std::fs::write(path, json + "\n") {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return Ok(ExitCode::from(2));
+        }
+    }
+    Ok(if outcome.status == DeploymentStatus::Succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn print_outcome(outcome: &DeploymentOutcome, time_scale: f64, log_dir: &std::path::Path) {
+    eprintln!(
+        "Timeline of {} (deployment clock; real time x{time_scale}):",
+        outcome.deployment_id
+    );
+    for e in &outcome.timeline {
+        eprintln!(
+            "  {:>8.1}s  {:<22} {}",
+            e.deployment_seconds, e.event, e.detail
+        );
+    }
+    eprintln!(
+        "Requests through the alias: {} ({} ran the new version)",
+        outcome.requests_through_alias, outcome.target_requests_through_alias
+    );
+    match &outcome.error {
+        None => eprintln!("Verdict: {:?}", outcome.status),
+        Some((code, message)) => {
+            eprintln!(
+                "Verdict: {:?}, rolled back - {code}: {message}",
+                outcome.status
+            );
+            eprintln!("The functions' logs are in {}", log_dir.display());
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<ExitCode, codedeploy_local::Error> {
+    let local = start(&args.common, args.port).await?;
+    if !args.no_functions && args.common.template.is_file() {
+        // The rehearsal's set-up, without running it: versions 1 (current, on the alias) and
+        // 2 (new) of the deployed function, the hooks, and its deployment group, so that
+        // `aws deploy create-deployment` runs the deployment as the template describes it.
+        let template = Template::load(&args.common.template)?;
+        let mut options = RehearsalOptions::default();
+        options.binaries = binaries(&args.common);
+        options.time_scale = args.time_scale;
+        options.target_env = args.target_env.clone();
+        let plan = prepare(&local, &template, &options).await?;
+        local.register_deployment_group(&plan);
+        let spec = &plan.spec;
+        eprintln!(
+            "{}: versions 1 and 2, alias {} on 1; hooks {}; deployment group {}/{} ({}, time x{})",
+            spec.function_name,
+            spec.alias,
+            spec.hooks
+                .iter()
+                .map(|(_, f)| f.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            spec.application_name,
+            spec.group_name,
+            plan.config,
+            plan.time_scale
+        );
+        for endpoint in local.http_endpoints() {
+            eprintln!("HTTP: {endpoint}");
+        }
+    }
+    println!("AWS_ENDPOINT_URL={}", local.endpoint());
+    eprintln!(
+        "codedeploy-local serves CodeDeploy and Lambda on {}; Ctrl-C stops it",
+        local.endpoint()
+    );
+    let _ = tokio::signal::ctrl_c().await;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,361 @@
+//! From a template to a deployment plan: build the functions with cargo, publish the current
+//! and target versions and the hooks in the stand-in, and read the alarms.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+use tracing::info;
+
+use crate::alarms::Alarm;
+use crate::config::TrafficConfig;
+use crate::deployments::DeploymentSpec;
+use crate::engine::{DeploymentPlan, Traffic, HOOK_TIMEOUT};
+use crate::error::Error;
+use crate::runtime::VersionSpec;
+use crate::template::{Resolver, Template, TemplateFunction};
+use crate::StandIn;
+
+/// The version numbers the rehearsal publishes: the current one, and the new one.
+pub const CURRENT_VERSION: &str = "1";
+/// The version under deployment.
+pub const TARGET_VERSION: &str = "2";
+
+/// Where the function binaries come from.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Binaries {
+    /// `cargo build` them in the template's folder (`--release` when asked).
+    Build {
+        /// Build with `--release`.
+        release: bool,
+    },
+    /// Take them, already built, from this folder (e.g. `target/debug`).
+    Dir(PathBuf),
+}
+
+/// How to rehearse a template's deployment.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RehearsalOptions {
+    /// The logical id of the function to deploy, when several have a deployment preference.
+    pub function: Option<String>,
+    /// Overrides the deployment preference's `Type`.
+    pub deployment_type: Option<String>,
+    /// How much faster than real the deployment's clock runs.
+    pub time_scale: f64,
+    /// Environment overrides of the target version only (e.g. `HELLO_FAULT=error`).
+    pub target_env: Vec<(String, String)>,
+    /// Synthetic load on the alias during the deployment.
+    pub traffic: Option<Traffic>,
+    /// Where the binaries come from.
+    pub binaries: Binaries,
+    /// Build the current version from this git ref instead of the working tree.
+    pub current_git_ref: Option<String>,
+    /// How long CodeDeploy waits for a hook's report (deployment time).
+    pub hook_timeout: Duration,
+}
+
+impl Default for RehearsalOptions {
+    fn default() -> Self {
+        RehearsalOptions {
+            function: None,
+            deployment_type: None,
+            time_scale: 60.0,
+            target_env: Vec::new(),
+            traffic: None,
+            binaries: Binaries::Build { release: false },
+            current_git_ref: None,
+            hook_timeout: HOOK_TIMEOUT,
+        }
+    }
+}
+
+/// Build, publish and plan: after this, [`StandIn::deploy`] runs the deployment.
+///
+/// # Errors
+/// [`Error::Template`], [`Error::UnsupportedAlarm`], [`Error::Build`] or
+/// [`Error::MissingBinary`], each naming what to fix.
+pub async fn prepare(
+    local: &StandIn,
+    template: &Template,
+    options: &RehearsalOptions,
+) -> Result<DeploymentPlan, Error> {
+    let bad = |reason: String| Error::Template {
+        path: template.path.clone(),
+        reason,
+    };
+    let deployed = template.deployed_function(options.function.as_deref())?;
+    let preference = deployed.deployment.as_ref().ok_or_else(|| {
+        bad(format!(
+            "{} has no DeploymentPreference",
+            deployed.logical_id
+        ))
+    })?;
+    let alias = deployed.alias.clone().unwrap_or_else(|| "live".into());
+    let hook_function = |id: &Option<String>| -> Result<Option<&TemplateFunction>, Error> {
+        id.as_ref()
+            .map(|id| {
+                template.functions.get(id).ok_or_else(|| {
+                    bad(format!(
+                        "the hook {id} is not an AWS::Serverless::Function of the template"
+                    ))
+                })
+            })
+            .transpose()
+    };
+    let pre = hook_function(&preference.pre_traffic)?;
+    let post = hook_function(&preference.post_traffic)?;
+
+    let (region, account_id) = local.region_and_account();
+    let mut resolver = Resolver {
+        parameters: template.parameters.clone(),
+        region,
+        account_id,
+        ..Resolver::default()
+    };
+    let mut names = BTreeMap::new();
+    for f in template.functions.values() {
+        let name = match &f.function_name {
+            Some(v) => resolver
+                .string(v)
+                .map_err(|r| bad(format!("{}.FunctionName: {r}", f.logical_id)))?,
+            None => f.logical_id.clone(),
+        };
+        names.insert(f.logical_id.clone(), name);
+    }
+    resolver.function_names = names.clone();
+    resolver.versions.insert(
+        deployed.logical_id.clone(),
+        (alias.clone(), TARGET_VERSION.to_owned()),
+    );
+    let function_name = names[&deployed.logical_id].clone();
+    for api in template
+        .apis
+        .iter()
+        .filter(|a| a.function == deployed.logical_id)
+    {
+        let url = local.serve_alias_http(&function_name, &api.alias).await?;
+        info!(api = %api.logical_id, %url, "serving the alias over HTTP");
+        resolver.api_urls.insert(api.logical_id.clone(), url);
+    }
+
+    let mut wanted: Vec<&str> = vec![deployed.binary.as_str()];
+    wanted.extend(pre.iter().chain(post.iter()).map(|f| f.binary.as_str()));
+    let binaries = locate(&template.root, &options.binaries, &wanted).await?;
+    let current_binary = match &options.current_git_ref {
+        Some(reference) => build_at_ref(&template.root, reference, &deployed.binary).await?,
+        None => binaries[&deployed.binary].clone(),
+    };
+
+    let environment = |f: &TemplateFunction| -> Result<BTreeMap<String, String>, Error> {
+        f.environment
+            .iter()
+            .map(|(k, v)| {
+                let value = resolver
+                    .string(v)
+                    .map_err(|r| bad(format!("{}.Environment.Variables.{k}: {r}", f.logical_id)))?;
+                Ok((k.clone(), value))
+            })
+            .collect()
+    };
+    let version = |f: &TemplateFunction, binary: &Path, env: BTreeMap<String, String>| {
+        let mut spec = VersionSpec::new(binary).timeout(Duration::from_secs(f.timeout_seconds));
+        spec.memory_mb = f.memory_mb;
+        spec.env = env;
+        spec
+    };
+    let current_env = environment(deployed)?;
+    let mut target_env = current_env.clone();
+    target_env.extend(options.target_env.iter().cloned());
+    local.publish_version(
+        &function_name,
+        CURRENT_VERSION,
+        version(deployed, &current_binary, current_env),
+    )?;
+    local.publish_version(
+        &function_name,
+        TARGET_VERSION,
+        version(deployed, &binaries[&deployed.binary], target_env),
+    )?;
+    local.set_alias(&function_name, &alias, CURRENT_VERSION)?;
+    let mut spec = DeploymentSpec::new(&function_name, &alias, CURRENT_VERSION, TARGET_VERSION);
+    // The names SAM gives the CodeDeploy application and deployment group.
+    spec.application_name = "ServerlessDeploymentApplication".into();
+    spec.group_name = format!("{}DeploymentGroup", deployed.logical_id);
+    for (event, hook) in [("BeforeAllowTraffic", pre), ("AfterAllowTraffic", post)] {
+        if let Some(hook) = hook {
+            let name = &names[&hook.logical_id];
+            local.publish_version(
+                name,
+                "1",
+                version(hook, &binaries[&hook.binary], environment(hook)?),
+            )?;
+            spec = spec.hook(event, name);
+        }
+    }
+
+    let alarms = preference
+        .alarms
+        .iter()
+        .map(|id| {
+            let props = template
+                .alarms
+                .get(id)
+                .ok_or_else(|| bad(format!("the deployment preference names alarm {id}, which is not an AWS::CloudWatch::Alarm of the template")))?;
+            Alarm::from_template(id, props, &resolver)
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    let config_name = match &options.deployment_type {
+        Some(t) => t.clone(),
+        None => resolver
+            .string(&preference.deployment_type)
+            .map_err(|r| bad(format!("DeploymentPreference.Type: {r}")))?,
+    };
+    let config: TrafficConfig = config_name.parse()?;
+    let mut plan = DeploymentPlan::new(spec, config, options.time_scale);
+    plan.alarms = alarms;
+    plan.hook_timeout = options.hook_timeout;
+    plan.traffic = options.traffic.clone();
+    Ok(plan)
+}
+
+/// The path of each wanted binary.
+async fn locate(
+    root: &Path,
+    binaries: &Binaries,
+    wanted: &[&str],
+) -> Result<BTreeMap<String, PathBuf>, Error> {
+    match binaries {
+        Binaries::Dir(dir) => wanted
+            .iter()
+            .map(|name| {
+                let path = dir.join(name);
+                if path.is_file() {
+                    Ok((name.to_string(), path))
+                } else {
+                    Err(Error::MissingBinary { path })
+                }
+            })
+            .collect(),
+        Binaries::Build { release } => cargo_build(root, wanted, *release, None).await,
+    }
+}
+
+/// `cargo build --bin ...` in `dir`; the executables, from cargo's JSON messages.
+async fn cargo_build(
+    dir: &Path,
+    binaries: &[&str],
+    release: bool,
+    target_dir: Option<&Path>,
+) -> Result<BTreeMap<String, PathBuf>, Error> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = tokio::process::Command::new(cargo);
+    command
+        .current_dir(dir)
+        .args(["build", "--message-format=json-render-diagnostics"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit());
+    if release {
+        command.arg("--release");
+    }
+    for b in binaries {
+        command.args(["--bin", b]);
+    }
+    if let Some(target) = target_dir {
+        command.env("CARGO_TARGET_DIR", target);
+    }
+    info!(dir = %dir.display(), ?binaries, release, "building the functions");
+    let output = command
+        .output()
+        .await
+        .map_err(|e| Error::Build(format!("cannot run cargo in {}: {e}", dir.display())))?;
+    if !output.status.success() {
+        return Err(Error::Build(format!(
+            "cargo build failed in {} ({}); see its output above",
+            dir.display(),
+            output.status
+        )));
+    }
+    let mut found = BTreeMap::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let Ok(message) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        if message["reason"] != "compiler-artifact" {
+            continue;
+        }
+        if let (Some(name), Some(exe)) = (
+            message["target"]["name"].as_str(),
+            message["executable"].as_str(),
+        ) {
+            if binaries.contains(&name) {
+                found.insert(name.to_owned(), PathBuf::from(exe));
+            }
+        }
+    }
+    match binaries.iter().find(|b| !found.contains_key(**b)) {
+        Some(missing) => Err(Error::Build(format!(
+            "cargo built no binary named {missing}; check Metadata.BuildProperties.Binary"
+        ))),
+        None => Ok(found),
+    }
+}
+
+/// Build `binary` from a git ref, in a temporary worktree, with its own target folder.
+async fn build_at_ref(root: &Path, reference: &str, binary: &str) -> Result<PathBuf, Error> {
+    let git = |args: Vec<String>| async move {
+        let out = tokio::process::Command::new("git")
+            .current_dir(root)
+            .args(&args)
+            .output()
+            .await
+            .map_err(|e| Error::Build(format!("cannot run git: {e}")))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        } else {
+            Err(Error::Build(format!(
+                "git {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )))
+        }
+    };
+    let top = PathBuf::from(git(vec!["rev-parse".into(), "--show-toplevel".into()]).await?);
+    let root = root
+        .canonicalize()
+        .map_err(|e| Error::Build(format!("{}: {e}", root.display())))?;
+    let inside = root.strip_prefix(&top).unwrap_or(Path::new("")).to_owned();
+    let clean = reference.replace(|c: char| !c.is_ascii_alphanumeric(), "-");
+    let worktree =
+        std::env::temp_dir().join(format!("codedeploy-local-{clean}-{}", std::process::id()));
+    git(vec![
+        "worktree".into(),
+        "add".into(),
+        "--detach".into(),
+        "--force".into(),
+        worktree.display().to_string(),
+        reference.into(),
+    ])
+    .await?;
+    let built = cargo_build(
+        &worktree.join(&inside),
+        &[binary],
+        false,
+        Some(&top.join("target").join("codedeploy-local-current")),
+    )
+    .await;
+    let removed = git(vec![
+        "worktree".into(),
+        "remove".into(),
+        "--force".into(),
+        worktree.display().to_string(),
+    ])
+    .await;
+    let path = built?
+        .remove(binary)
+        .ok_or_else(|| Error::Build(format!("no {binary} built at {reference}")))?;
+    removed?;
+    Ok(path)
+}
