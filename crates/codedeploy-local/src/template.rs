@@ -166,7 +166,10 @@ impl Template {
         }
         Ok(Template {
             path: path.to_owned(),
-            root: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+            root: match path.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+                _ => PathBuf::from("."),
+            },
             parameters,
             functions,
             alarms,
@@ -598,6 +601,11 @@ Resources:
         assert_eq!(p.post_traffic, None);
         assert_eq!(t.functions["Pre"].timeout_seconds, 60);
         assert!(t.functions["Pre"].deployment.is_none());
+        assert_eq!(
+            t.root,
+            Path::new("."),
+            "a bare file name is in the current folder"
+        );
         assert_eq!(t.apis[0].function, "Fn");
         assert_eq!(t.apis[0].alias, "live");
         assert_eq!(
