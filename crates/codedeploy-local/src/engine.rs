@@ -374,11 +374,20 @@ impl Run<'_> {
             }
             tokio::time::sleep(TICK).await;
         };
-        delivery.abort();
-        if let (Some(task), Ok(())) = (duplicate, &result) {
-            // Let the duplicate finish (its report is refused as already completed), so the
-            // timeline and the hook's report count are complete when the deployment ends.
-            let _ = task.await;
+        match (duplicate, &result) {
+            (Some(duplicate), Ok(())) => {
+                // Let both deliveries finish (whichever ran second had its report refused as
+                // already completed), so the hook's report count is complete when the
+                // deployment ends. Both have answered once the hook has reported.
+                let _ = duplicate.await;
+                let _ = delivery.await;
+            }
+            (duplicate, _) => {
+                delivery.abort();
+                if let Some(task) = duplicate {
+                    task.abort();
+                }
+            }
         }
         result
     }

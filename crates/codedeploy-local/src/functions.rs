@@ -251,6 +251,17 @@ impl Registry {
         })
     }
 
+    /// The process ids running a version.
+    pub(crate) fn pids(&self, function_name: &str, version: &str) -> Vec<u32> {
+        let functions = lock(&self.functions);
+        let number = version.parse::<u64>().ok();
+        functions
+            .get(function_name)
+            .and_then(|f| f.versions.get(&number?))
+            .map(|v| v.pids())
+            .unwrap_or_default()
+    }
+
     pub(crate) fn record(&self, record: InvocationRecord) {
         lock(&self.invocations).push(record);
     }

@@ -399,6 +399,12 @@ impl StandIn {
             .insert(key, plan.clone());
     }
 
+    /// The process ids running a function version (one per started execution environment),
+    /// e.g. to measure their memory.
+    pub fn pids(&self, function_name: &str, version: &str) -> Vec<u32> {
+        self.shared.registry.pids(function_name, version)
+    }
+
     /// Every invocation served so far.
     pub fn invocations(&self) -> Vec<InvocationRecord> {
         self.shared.registry.invocations()

@@ -124,6 +124,8 @@ pub(crate) struct VersionRuntime {
     queue_rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Pending>>>,
     started: Mutex<bool>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The process id of each execution environment's current process.
+    pids: Mutex<std::collections::BTreeMap<usize, u32>>,
 }
 
 impl Drop for VersionRuntime {
@@ -150,11 +152,22 @@ impl VersionRuntime {
             queue_rx: Arc::new(tokio::sync::Mutex::new(queue_rx)),
             started: Mutex::new(false),
             tasks: Mutex::new(Vec::new()),
+            pids: Mutex::new(std::collections::BTreeMap::new()),
         })
     }
 
     pub(crate) fn spec(&self) -> &VersionSpec {
         &self.spec
+    }
+
+    /// The process ids of the running execution environments.
+    pub(crate) fn pids(&self) -> Vec<u32> {
+        self.pids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .copied()
+            .collect()
     }
 
     /// Run one invocation and wait for its result (function errors and timeouts included).
@@ -267,7 +280,15 @@ impl VersionRuntime {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner()) = false;
             let mut child = match self.spawn(&runtime_api) {
-                Ok(child) => child,
+                Ok(child) => {
+                    if let Some(pid) = child.id() {
+                        self.pids
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(index, pid);
+                    }
+                    child
+                }
                 Err(err) => {
                     let message = format!("cannot start {}: {err}", self.spec.binary.display());
                     warn!(function = %name, "{message}");
