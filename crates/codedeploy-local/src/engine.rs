@@ -73,6 +73,26 @@ impl Traffic {
     pub fn new(rate: f64, payload: Vec<u8>) -> Self {
         Traffic { rate, payload }
     }
+
+    /// `rate` HTTP requests per second to a route (e.g. `/hello?name=load`), sent as API
+    /// Gateway (HTTP API, payload 2.0) would send them to the alias.
+    pub fn route(rate: f64, method: &str, path_and_query: &str) -> Result<Self, crate::Error> {
+        let request = http::Request::builder()
+            .method(method)
+            .uri(path_and_query)
+            .header("host", "localhost")
+            .header("user-agent", "codedeploy-local-traffic")
+            .body(Vec::new())
+            .map_err(|e| {
+                crate::Error::Invalid(format!("traffic route `{method} {path_and_query}`: {e}"))
+            })?;
+        let event = codedeploy_hooks::apigw::event(
+            &request,
+            codedeploy_hooks::apigw::Flavor::HttpApi,
+            "traffic",
+        );
+        Ok(Traffic::new(rate, event.to_string().into_bytes()))
+    }
 }
 
 /// One entry of the timeline.

@@ -75,6 +75,13 @@ struct DeployArgs {
     /// The payload of the synthetic traffic.
     #[arg(long, value_name = "JSON", default_value = r#"{"name": "traffic"}"#)]
     traffic_payload: String,
+    /// Send the synthetic traffic as HTTP GET requests to this route (e.g. /hello?name=load),
+    /// as API Gateway would, instead of --traffic-payload.
+    #[arg(long, value_name = "PATH")]
+    traffic_route: Option<String>,
+    /// Execution environments (processes) per version of the deployed function.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    environments: usize,
     /// Build the current version from this git ref (the new one is the working tree).
     #[arg(long, value_name = "REF")]
     current_git_ref: Option<String>,
@@ -200,7 +207,10 @@ async fn deploy(args: DeployArgs) -> Result<ExitCode, codedeploy_local::Error> {
     options.target_env = args.target_env.clone();
     options.binaries = binaries(&args.common);
     options.current_git_ref = args.current_git_ref.clone();
-    if let Some(rate) = args.traffic {
+    options.environments = args.environments;
+    if let (Some(rate), Some(route)) = (args.traffic, &args.traffic_route) {
+        options.traffic = Some(Traffic::route(rate, "GET", route)?);
+    } else if let Some(rate) = args.traffic {
         if serde_json::from_str::<serde_json::Value>(&args.traffic_payload).is_err() {
             return Err(codedeploy_local::Error::Invalid(format!(
                 "--traffic-payload `{}` is not JSON",

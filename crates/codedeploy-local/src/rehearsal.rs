@@ -55,6 +55,8 @@ pub struct RehearsalOptions {
     pub current_git_ref: Option<String>,
     /// How long CodeDeploy waits for a hook's report (deployment time).
     pub hook_timeout: Duration,
+    /// Execution environments (processes) per version of the deployed function.
+    pub environments: usize,
 }
 
 impl Default for RehearsalOptions {
@@ -68,6 +70,7 @@ impl Default for RehearsalOptions {
             binaries: Binaries::Build { release: false },
             current_git_ref: None,
             hook_timeout: HOOK_TIMEOUT,
+            environments: 1,
         }
     }
 }
@@ -172,12 +175,13 @@ pub async fn prepare(
     local.publish_version(
         &function_name,
         CURRENT_VERSION,
-        version(deployed, &current_binary, current_env),
+        version(deployed, &current_binary, current_env).environments(options.environments),
     )?;
     local.publish_version(
         &function_name,
         TARGET_VERSION,
-        version(deployed, &binaries[&deployed.binary], target_env),
+        version(deployed, &binaries[&deployed.binary], target_env)
+            .environments(options.environments),
     )?;
     local.set_alias(&function_name, &alias, CURRENT_VERSION)?;
     let mut spec = DeploymentSpec::new(&function_name, &alias, CURRENT_VERSION, TARGET_VERSION);
