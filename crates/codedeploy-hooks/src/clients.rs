@@ -1,5 +1,7 @@
 //! The AWS and HTTP clients, built once per process.
 
+use std::sync::{Arc, OnceLock};
+
 use aws_config::retry::RetryConfig;
 use aws_config::BehaviorVersion;
 
@@ -15,8 +17,8 @@ pub struct Clients {
     pub codedeploy: aws_sdk_codedeploy::Client,
     /// Invokes the target version.
     pub lambda: aws_sdk_lambda::Client,
-    /// For checks that call URLs (e.g. the public API after the shift).
-    pub http: reqwest::Client,
+    /// For checks that call URLs; built on first use (see [`Clients::http`]).
+    http: Arc<OnceLock<reqwest::Client>>,
 }
 
 impl Clients {
@@ -42,7 +44,7 @@ impl Clients {
         Clients {
             codedeploy: aws_sdk_codedeploy::Client::from_conf(codedeploy),
             lambda: aws_sdk_lambda::Client::from_conf(lambda),
-            http: reqwest::Client::new(),
+            http: Arc::new(OnceLock::new()),
         }
     }
 
@@ -55,7 +57,15 @@ impl Clients {
         Clients {
             codedeploy,
             lambda,
-            http,
+            http: Arc::new(OnceLock::from(http)),
         }
+    }
+
+    /// An HTTP client, for checks that call URLs (e.g. the public API after the shift).
+    ///
+    /// Built on first use: setting up TLS loads the system's root certificates, which costs
+    /// milliseconds that a hook whose checks only invoke the function should not pay.
+    pub fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(reqwest::Client::new)
     }
 }

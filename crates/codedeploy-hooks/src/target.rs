@@ -75,7 +75,7 @@ impl Target {
 
     /// An HTTP client, for checks that call URLs.
     pub fn http_client(&self) -> &reqwest::Client {
-        &self.shared.clients.http
+        self.shared.clients.http()
     }
 
     /// Invoke the target version synchronously with this JSON payload, asking for the log tail.

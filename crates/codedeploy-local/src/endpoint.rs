@@ -2,7 +2,6 @@
 //! serve it: `curl` and the post-traffic hook's URL check reach the alias through it.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use axum::body::Bytes;
 use axum::extract::{Request, State};
@@ -10,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use codedeploy_hooks::apigw::{self, Flavor};
 
-use crate::functions::InvocationRecord;
 use crate::Shared;
 
 struct Endpoint {
@@ -61,18 +59,13 @@ async fn handle(State(endpoint): State<Arc<Endpoint>>, request: Request) -> Resp
         Ok(r) => r,
         Err(message) => return (axum::http::StatusCode::NOT_FOUND, message).into_response(),
     };
-    let at = SystemTime::now();
     let result = resolved
-        .version
-        .invoke(event.to_string().into_bytes().into(), None)
+        .invoke(
+            &endpoint.shared.registry,
+            event.to_string().into_bytes().into(),
+            None,
+        )
         .await;
-    endpoint.shared.registry.record(InvocationRecord::of(
-        &resolved.function_name,
-        resolved.alias,
-        &result,
-        at,
-        false,
-    ));
     let response = apigw::response(
         &result.payload,
         result.function_error.is_some(),

@@ -302,15 +302,7 @@ impl Run<'_> {
             );
             tokio::spawn(async move {
                 if let Ok(resolved) = shared.registry.resolve(&hook, None) {
-                    let at = SystemTime::now();
-                    let result = resolved.version.invoke(event.into(), None).await;
-                    shared.registry.record(InvocationRecord::of(
-                        &resolved.function_name,
-                        None,
-                        &result,
-                        at,
-                        false,
-                    ));
+                    resolved.invoke(&shared.registry, event.into(), None).await;
                 }
             })
         });
@@ -579,15 +571,9 @@ fn deliver_with_retries(
                 warn!(hook = %hook, "the hook function does not exist");
                 return;
             };
-            let at = SystemTime::now();
-            let result = resolved.version.invoke(event.clone().into(), None).await;
-            shared.registry.record(InvocationRecord::of(
-                &resolved.function_name,
-                None,
-                &result,
-                at,
-                false,
-            ));
+            let result = resolved
+                .invoke(&shared.registry, event.clone().into(), None)
+                .await;
             let reason = serde_json::from_slice::<serde_json::Value>(&result.payload)
                 .ok()
                 .and_then(|v| {
@@ -626,15 +612,9 @@ fn spawn_traffic(
             let (shared, payload) = (Arc::clone(&shared), traffic.payload.clone());
             tokio::spawn(async move {
                 let _permit = permit;
-                let at = SystemTime::now();
-                let result = resolved.version.invoke(payload.into(), None).await;
-                shared.registry.record(InvocationRecord::of(
-                    &resolved.function_name,
-                    resolved.alias,
-                    &result,
-                    at,
-                    false,
-                ));
+                resolved
+                    .invoke(&shared.registry, payload.into(), None)
+                    .await;
             });
         }
     })

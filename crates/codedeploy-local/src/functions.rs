@@ -83,6 +83,38 @@ pub(crate) struct Resolved {
     pub(crate) version_name: String,
 }
 
+impl Resolved {
+    /// Run the invocation, and record it for the metrics the alarms read.
+    pub(crate) async fn invoke(
+        self,
+        registry: &Registry,
+        payload: bytes::Bytes,
+        client_context: Option<String>,
+    ) -> crate::InvokeResult {
+        let smoke = client_context.as_deref().is_some_and(is_smoke);
+        let at = SystemTime::now();
+        let result = self.version.invoke(payload, client_context).await;
+        registry.record(InvocationRecord::of(
+            &self.function_name,
+            self.alias,
+            &result,
+            at,
+            smoke,
+        ));
+        result
+    }
+}
+
+/// Whether a client context marks smoke traffic from a codedeploy-hooks check.
+fn is_smoke(client_context: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(client_context)
+        .ok()
+        .is_some_and(|v| {
+            v["custom"][codedeploy_hooks::smoke::MARKER_KEY]
+                == codedeploy_hooks::smoke::MARKER_VALUE
+        })
+}
+
 /// All functions.
 pub(crate) struct Registry {
     functions: Mutex<BTreeMap<String, Function>>,

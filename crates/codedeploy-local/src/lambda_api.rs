@@ -114,7 +114,6 @@ pub(crate) async fn invoke(
                 .into_response()
         }
     };
-    let smoke = client_context.as_deref().is_some_and(is_smoke);
     let payload = if body.is_empty() {
         Bytes::from_static(b"{}")
     } else {
@@ -125,32 +124,21 @@ pub(crate) async fn invoke(
         "Event" => {
             let shared = Arc::clone(&shared);
             tokio::spawn(async move {
-                let at = SystemTime::now();
-                let result = resolved.version.invoke(payload, client_context).await;
-                shared.registry.record(InvocationRecord::of(
-                    &resolved.function_name,
-                    resolved.alias,
-                    &result,
-                    at,
-                    smoke,
-                ));
+                resolved
+                    .invoke(&shared.registry, payload, client_context)
+                    .await;
             });
             StatusCode::ACCEPTED.into_response()
         }
         "RequestResponse" => {
-            let at = SystemTime::now();
-            let result = resolved.version.invoke(payload, client_context).await;
-            shared.registry.record(InvocationRecord::of(
-                &resolved.function_name,
-                resolved.alias.clone(),
-                &result,
-                at,
-                smoke,
-            ));
+            let version_name = resolved.version_name.clone();
+            let result = resolved
+                .invoke(&shared.registry, payload, client_context)
+                .await;
             let mut response = (StatusCode::OK, result.payload.clone()).into_response();
             let h = response.headers_mut();
             h.insert("content-type", HeaderValue::from_static("application/json"));
-            if let Ok(v) = HeaderValue::from_str(&resolved.version_name) {
+            if let Ok(v) = HeaderValue::from_str(&version_name) {
                 h.insert("x-amz-executed-version", v);
             }
             if let Some(kind) = result
@@ -175,12 +163,6 @@ pub(crate) async fn invoke(
         )
         .into_response(),
     }
-}
-
-fn is_smoke(client_context: &str) -> bool {
-    serde_json::from_str::<Value>(client_context)
-        .ok()
-        .is_some_and(|v| v["custom"]["codedeploy-hooks"] == "smoke")
 }
 
 fn alias_json(shared: &Shared, function_name: &str, alias: &Alias) -> Value {

@@ -245,16 +245,9 @@ impl StandIn {
                 what: message,
                 hint: "publish the function's version first".into(),
             })?;
-        let at = std::time::SystemTime::now();
-        let result = resolved.version.invoke(payload.into(), None).await;
-        self.shared.registry.record(InvocationRecord::of(
-            &resolved.function_name,
-            resolved.alias,
-            &result,
-            at,
-            false,
-        ));
-        Ok(result)
+        Ok(resolved
+            .invoke(&self.shared.registry, payload.into(), None)
+            .await)
     }
 
     /// Create a deployment (status `Created`); hooks are run by opening hook executions.
