@@ -182,3 +182,19 @@ async fn an_unknown_function_fails_the_checks_with_the_service_error() {
     let message = summary["checks"][0]["message"].as_str().unwrap_or_default();
     assert!(message.contains("ResourceNotFoundException"), "{message}");
 }
+
+#[tokio::test]
+async fn missing_aws_setup_exits_2_before_any_check_runs() {
+    let output = tokio::process::Command::new(binary("pre-traffic"))
+        .args(["--function", "hello", "--qualifier", "4"])
+        .env_clear()
+        .env("HOME", std::env::temp_dir())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .await
+        .expect("pre-traffic runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no AWS region is configured"), "{stderr}");
+    assert!(output.stdout.is_empty(), "no checks ran");
+}

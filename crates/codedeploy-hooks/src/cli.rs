@@ -105,7 +105,11 @@ pub(crate) async fn run(hook: Hook) -> ExitCode {
     deployment.alias = args.alias;
     deployment.deployment_id = report.as_ref().map(|(d, _)| d.clone());
 
-    let service = hook.into_service_with(Clients::from_env().await, Settings::default());
+    let clients = match setup().await {
+        Ok(clients) => clients,
+        Err(message) => return usage(&message),
+    };
+    let service = hook.into_service_with(clients, Settings::default());
     let mut summary = service
         .evaluate(Ok(deployment), args.filter.as_deref(), None, Instant::now())
         .await;
@@ -127,6 +131,32 @@ pub(crate) async fn run(hook: Hook) -> ExitCode {
         Status::Succeeded => ExitCode::SUCCESS,
         Status::Failed => ExitCode::from(EXIT_FAILED),
     }
+}
+
+/// The clients, once the environment gives a region and credentials: without them every
+/// check would fail for a reason that is not the function's.
+async fn setup() -> Result<Clients, String> {
+    use aws_sdk_lambda::config::ProvideCredentials as _;
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .load()
+        .await;
+    if config.region().is_none() {
+        return Err(
+            "no AWS region is configured: set AWS_REGION (or a profile's region with AWS_PROFILE)"
+                .into(),
+        );
+    }
+    let Some(credentials) = config.credentials_provider() else {
+        return Err("no AWS credentials provider is configured".into());
+    };
+    if let Err(err) = credentials.provide_credentials().await {
+        return Err(format!(
+            "no AWS credentials could be loaded ({err}): set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, \
+             or log in with `aws sso login`"
+        ));
+    }
+    Ok(Clients::from_conf(&config))
 }
 
 fn usage(message: &str) -> ExitCode {
