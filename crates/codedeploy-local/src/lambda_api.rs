@@ -183,15 +183,7 @@ pub(crate) async fn get_alias(
     let (function_name, _) = split_name(&name);
     match shared.registry.alias(function_name, &alias) {
         Some(a) => Json(alias_json(&shared, function_name, &a)).into_response(),
-        None => ApiError::lambda(
-            StatusCode::NOT_FOUND,
-            "ResourceNotFoundException",
-            format!(
-                "Alias not found: {}:{alias}",
-                shared.registry.function_arn(function_name)
-            ),
-        )
-        .into_response(),
+        None => not_found(&shared, "Alias", function_name, Some(&alias)),
     }
 }
 
@@ -228,15 +220,7 @@ pub(crate) async fn update_alias(
         }
     };
     let Some(existing) = shared.registry.alias(function_name, &alias) else {
-        return ApiError::lambda(
-            StatusCode::NOT_FOUND,
-            "ResourceNotFoundException",
-            format!(
-                "Alias not found: {}:{alias}",
-                shared.registry.function_arn(function_name)
-            ),
-        )
-        .into_response();
+        return not_found(&shared, "Alias", function_name, Some(&alias));
     };
     let version = request
         .function_version
@@ -250,18 +234,8 @@ pub(crate) async fn update_alias(
         .set_alias(function_name, &alias, &version, weights, request.revision_id.as_deref())
     {
         Ok(updated) => Json(alias_json(&shared, function_name, &updated)).into_response(),
-        Err(AliasError::NoFunction) => ApiError::lambda(
-            StatusCode::NOT_FOUND,
-            "ResourceNotFoundException",
-            format!("Function not found: {}", shared.registry.function_arn(function_name)),
-        )
-        .into_response(),
-        Err(AliasError::NoVersion(v)) => ApiError::lambda(
-            StatusCode::NOT_FOUND,
-            "ResourceNotFoundException",
-            format!("Function not found: {}:{v}", shared.registry.function_arn(function_name)),
-        )
-        .into_response(),
+        Err(AliasError::NoFunction) => not_found(&shared, "Function", function_name, None),
+        Err(AliasError::NoVersion(v)) => not_found(&shared, "Function", function_name, Some(&v)),
         Err(AliasError::BadWeights) => ApiError::lambda(
             StatusCode::BAD_REQUEST,
             "InvalidParameterValueException",
@@ -283,15 +257,7 @@ pub(crate) async fn list_versions(
 ) -> Response {
     let (function_name, _) = split_name(&name);
     let Some(versions) = shared.registry.versions(function_name) else {
-        return ApiError::lambda(
-            StatusCode::NOT_FOUND,
-            "ResourceNotFoundException",
-            format!(
-                "Function not found: {}",
-                shared.registry.function_arn(function_name)
-            ),
-        )
-        .into_response();
+        return not_found(&shared, "Function", function_name, None);
     };
     let arn = shared.registry.function_arn(function_name);
     let config = |version: &str, spec: &crate::VersionSpec| {
@@ -315,4 +281,24 @@ pub(crate) async fn list_versions(
     }
     list.extend(versions.iter().map(|(v, spec)| config(v, spec)));
     Json(json!({"Versions": list})).into_response()
+}
+
+/// Lambda's 404, naming the ARN (with its qualifier) of what does not exist.
+fn not_found(
+    shared: &Shared,
+    what: &str,
+    function_name: &str,
+    qualifier: Option<&str>,
+) -> Response {
+    let arn = shared.registry.function_arn(function_name);
+    let target = match qualifier {
+        Some(q) => format!("{arn}:{q}"),
+        None => arn,
+    };
+    ApiError::lambda(
+        StatusCode::NOT_FOUND,
+        "ResourceNotFoundException",
+        format!("{what} not found: {target}"),
+    )
+    .into_response()
 }
