@@ -14,6 +14,7 @@ use crate::config::TrafficConfig;
 use crate::deployments::{DeploymentSpec, DeploymentStatus, HookStatus, ReportError, RevisionForm};
 use crate::engine::DeploymentPlan;
 use crate::faults::{Fault, Operation};
+use crate::lock;
 use crate::wire::ApiError;
 use crate::Shared;
 
@@ -288,10 +289,7 @@ fn create_deployment(shared: &Arc<Shared>, request: &Value) -> Result<Value, Api
             .resolve(&function, Some(version))
             .map_err(|message| ApiError::codedeploy("InvalidRevisionException", message))?;
     }
-    let registered = shared
-        .groups
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
+    let registered = lock(&shared.groups)
         .get(&(application.to_owned(), group.to_owned()))
         .cloned();
     let mut spec = DeploymentSpec::new(&function, &alias, &current, &appspec.target_version)

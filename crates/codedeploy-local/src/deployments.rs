@@ -276,7 +276,7 @@ impl Deployments {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Record>> {
-        self.records.lock().unwrap_or_else(|p| p.into_inner())
+        crate::lock(&self.records)
     }
 
     fn bump(&self) {

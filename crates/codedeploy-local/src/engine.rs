@@ -13,6 +13,7 @@ use crate::alarms::{Alarm, AlarmState};
 use crate::config::TrafficConfig;
 use crate::deployments::{DeploymentSpec, DeploymentStatus, HookStatus};
 use crate::functions::InvocationRecord;
+use crate::lock;
 use crate::Shared;
 
 /// How often the engine looks at alarms and stop requests, in real time.
@@ -618,8 +619,4 @@ fn spawn_traffic(
             });
         }
     })
-}
-
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -1,5 +1,6 @@
 //! Fault injection: make an operation throttle, fail with a 5xx, or answer late, N times.
 
+use crate::lock;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -37,7 +38,7 @@ pub struct Faults {
 impl Faults {
     /// Make the next `times` calls of `operation` suffer `fault` (after faults already queued).
     pub fn inject(&self, operation: Operation, fault: Fault, times: usize) {
-        let mut queued = self.queued.lock().unwrap_or_else(|p| p.into_inner());
+        let mut queued = lock(&self.queued);
         queued
             .entry(operation)
             .or_default()
@@ -46,21 +47,18 @@ impl Faults {
 
     /// Drop every queued fault.
     pub fn clear(&self) {
-        self.queued
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        lock(&self.queued).clear();
     }
 
     /// How many faults are still queued for `operation`.
     pub fn pending(&self, operation: Operation) -> usize {
-        let queued = self.queued.lock().unwrap_or_else(|p| p.into_inner());
+        let queued = lock(&self.queued);
         queued.get(&operation).map_or(0, |q| q.len())
     }
 
     /// The fault for this call of `operation`, if one is queued.
     pub(crate) fn take(&self, operation: Operation) -> Option<Fault> {
-        let mut queued = self.queued.lock().unwrap_or_else(|p| p.into_inner());
+        let mut queued = lock(&self.queued);
         queued.get_mut(&operation)?.pop_front()
     }
 }

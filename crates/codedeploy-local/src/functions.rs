@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use crate::error::Error;
+use crate::lock;
 use crate::runtime::{Identity, VersionRuntime, VersionSpec};
 
 /// An alias: the version it points at, and extra versions with their share of traffic.
@@ -335,10 +336,6 @@ pub(crate) fn split_name(name: &str) -> (&str, Option<&str>) {
             _ => (name, None),
         },
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]

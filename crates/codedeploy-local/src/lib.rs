@@ -85,6 +85,12 @@ impl Default for Options {
     }
 }
 
+/// Lock a mutex, recovering it if a thread panicked while holding it: every critical
+/// section here leaves the data consistent, so a poisoned lock is still safe to use.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// What the HTTP handlers share.
 pub(crate) struct Shared {
     pub(crate) registry: functions::Registry,
@@ -106,12 +112,7 @@ pub struct StandIn {
 impl Drop for StandIn {
     fn drop(&mut self) {
         self.server.abort();
-        for task in self
-            .http_endpoints
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain(..)
-        {
+        for task in lock(&self.http_endpoints).drain(..) {
             task.1.abort();
         }
     }
@@ -348,18 +349,13 @@ impl StandIn {
                 source,
             })?;
         let label = format!("{function_name}:{alias} at {url}");
-        self.http_endpoints
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((label, task));
+        lock(&self.http_endpoints).push((label, task));
         Ok(url)
     }
 
     /// The aliases served over HTTP, as `function:alias at URL`.
     pub fn http_endpoints(&self) -> Vec<String> {
-        self.http_endpoints
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        lock(&self.http_endpoints)
             .iter()
             .map(|(label, _)| label.clone())
             .collect()
@@ -385,11 +381,7 @@ impl StandIn {
             plan.spec.application_name.clone(),
             plan.spec.group_name.clone(),
         );
-        self.shared
-            .groups
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, plan.clone());
+        lock(&self.shared.groups).insert(key, plan.clone());
     }
 
     /// The process ids running a function version (one per started execution environment),

@@ -2,6 +2,7 @@
 //! Runtime API that this module serves to it (one listener per execution environment, so
 //! every request is known to come from that environment).
 
+use crate::lock;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -131,12 +132,7 @@ pub(crate) struct VersionRuntime {
 impl Drop for VersionRuntime {
     fn drop(&mut self) {
         // Aborting a supervisor drops its child, which kills the process (kill_on_drop).
-        for task in self
-            .tasks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain(..)
-        {
+        for task in lock(&self.tasks).drain(..) {
             task.abort();
         }
     }
@@ -162,12 +158,7 @@ impl VersionRuntime {
 
     /// The process ids of the running execution environments.
     pub(crate) fn pids(&self) -> Vec<u32> {
-        self.pids
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .copied()
-            .collect()
+        lock(&self.pids).values().copied().collect()
     }
 
     /// Run one invocation and wait for its result (function errors and timeouts included).
@@ -221,7 +212,7 @@ impl VersionRuntime {
 
     async fn ensure_started(self: &Arc<Self>) {
         {
-            let mut started = self.started.lock().unwrap_or_else(|p| p.into_inner());
+            let mut started = lock(&self.started);
             if *started {
                 return;
             }
@@ -230,10 +221,7 @@ impl VersionRuntime {
         for index in 0..self.spec.environments {
             let runtime = Arc::clone(self);
             let task = tokio::spawn(async move { runtime.supervise(index).await });
-            self.tasks
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(task);
+            lock(&self.tasks).push(task);
         }
     }
 
@@ -276,16 +264,11 @@ impl VersionRuntime {
             self.identity.function_name, self.identity.version
         );
         loop {
-            *env.served_since_start
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()) = false;
+            *lock(&env.served_since_start) = false;
             let mut child = match self.spawn(&runtime_api) {
                 Ok(child) => {
                     if let Some(pid) = child.id() {
-                        self.pids
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .insert(index, pid);
+                        lock(&self.pids).insert(index, pid);
                     }
                     child
                 }
@@ -325,10 +308,7 @@ impl VersionRuntime {
                 }
             };
             debug!(function = %name, %status, "execution environment ended");
-            let served = *env
-                .served_since_start
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let served = *lock(&env.served_since_start);
             if let Some(current) = env.take_current() {
                 let log = current.log_with_report(&self.identity.version, "");
                 let _ = current.reply.send(self.failure(
@@ -343,10 +323,7 @@ impl VersionRuntime {
             } else if !served {
                 // It died during init: answer one waiting invocation with the reason, so
                 // callers are not left hanging, and start again only when there is work.
-                let reason = env
-                    .init_error
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
+                let reason = lock(&env.init_error)
                     .take()
                     .unwrap_or_else(|| format!("Runtime exited during init ({status})"));
                 self.fail_next_queued("Runtime.ExitError", &reason).await;
@@ -448,15 +425,12 @@ impl Current {
 
 impl Environment {
     fn take_current(&self) -> Option<Current> {
-        self.current
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
+        lock(&self.current).take()
     }
 
     /// Take the current invocation if it has this request id.
     fn take_if(&self, id: &str) -> Option<Current> {
-        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        let mut current = lock(&self.current);
         if current.as_ref().is_some_and(|c| c.request_id == id) {
             current.take()
         } else {
@@ -487,12 +461,7 @@ async fn pump_log(
             let _ = writeln!(file, "[{name} {label}] {line}");
         }
         debug!(target: "codedeploy_local::function_log", function = %name, stream = label, "{line}");
-        if let Some(current) = env
-            .current
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_mut()
-        {
+        if let Some(current) = lock(&env.current).as_mut() {
             current.log.push_str(&line);
             current.log.push('\n');
         }
@@ -532,10 +501,8 @@ async fn next(State(env): State<Arc<Environment>>) -> Response {
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map(|d| d.as_millis())
         .unwrap_or_default();
-    *env.served_since_start
-        .lock()
-        .unwrap_or_else(|p| p.into_inner()) = true;
-    *env.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(Current {
+    *lock(&env.served_since_start) = true;
+    *lock(&env.current) = Some(Current {
         request_id: request_id.clone(),
         started: Instant::now(),
         log: String::new(),
@@ -633,7 +600,7 @@ fn finish(env: &Environment, id: &str, body: Bytes, function_error: Option<Strin
 async fn init_error(State(env): State<Arc<Environment>>, body: Bytes) -> Response {
     let message = String::from_utf8_lossy(&body).into_owned();
     warn!(error = %message, "a function failed to initialize");
-    *env.init_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(message);
+    *lock(&env.init_error) = Some(message);
     (StatusCode::ACCEPTED, axum::Json(json!({"status": "OK"}))).into_response()
 }
 
