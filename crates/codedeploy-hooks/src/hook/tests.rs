@@ -60,14 +60,17 @@ fn hello_ok() -> Rule {
                 && is_marked_smoke(r.client_context())
         })
         .sequence()
-        .output(|| {
-            InvokeOutput::builder()
-                .status_code(200)
-                .executed_version("4")
-                .payload(Blob::new(r#"{"message": "hello smoke"}"#))
-                .build()
-        })
+        .output(|| answer(r#"{"message": "hello smoke"}"#))
         .repeatedly()
+        .build()
+}
+
+/// What version 4 of the target answers: status 200 and this payload.
+fn answer(payload: &str) -> InvokeOutput {
+    InvokeOutput::builder()
+        .status_code(200)
+        .executed_version("4")
+        .payload(Blob::new(payload))
         .build()
 }
 
@@ -162,13 +165,7 @@ async fn a_failing_check_reports_failed_with_the_reason() {
         get_deployment(),
         report_accepts(LifecycleEventStatus::Failed),
     );
-    let wrong_body = mock!(Lambda::invoke).then_output(|| {
-        InvokeOutput::builder()
-            .status_code(200)
-            .executed_version("4")
-            .payload(Blob::new(r#"{"message": "bye"}"#))
-            .build()
-    });
+    let wrong_body = mock!(Lambda::invoke).then_output(|| answer(r#"{"message": "bye"}"#));
     let summary = serve(
         greets(Hook::new()),
         &[&deployment, &report],
@@ -338,13 +335,7 @@ async fn infrastructure_errors_are_retried_and_the_pass_is_marked_flaky() {
             429,
             Some(r#"{"Type": "User", "message": "Rate exceeded"}"#.into()),
         )
-        .output(|| {
-            InvokeOutput::builder()
-                .status_code(200)
-                .executed_version("4")
-                .payload(Blob::new(r#"{"message": "hello smoke"}"#))
-                .build()
-        })
+        .output(|| answer(r#"{"message": "hello smoke"}"#))
         .build();
     let hook = Hook::new().check_with(Check::named("greets").retries(1), |t| async move {
         t.invoke(json!({})).await?.ensure_ok()?;
@@ -641,13 +632,7 @@ async fn http_checks_see_the_route_as_api_gateway_would_serve_it() {
             event["rawPath"] == "/hello" && event["queryStringParameters"]["name"] == "smoke"
         })
         .then_output(|| {
-            InvokeOutput::builder()
-                .status_code(200)
-                .executed_version("4")
-                .payload(Blob::new(
-                    r#"{"statusCode": 200, "headers": {"content-type": "application/json"}, "body": "{\"message\":\"hello smoke\"}"}"#,
-                ))
-                .build()
+            answer(r#"{"statusCode": 200, "headers": {"content-type": "application/json"}, "body": "{\"message\":\"hello smoke\"}"}"#)
         });
     let hook = Hook::new().check("GET /hello", |t| async move {
         let response = t
