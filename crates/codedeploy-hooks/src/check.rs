@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::call::CallPolicy;
 use crate::target::Target;
 
 /// What a check returns: `Ok(())` when the new version behaves.
@@ -35,6 +36,7 @@ pub struct Check {
     pub(crate) retries: u32,
     pub(crate) retry_failures: bool,
     pub(crate) dry_run: bool,
+    pub(crate) call_policy: Option<CallPolicy>,
 }
 
 impl Check {
@@ -46,6 +48,7 @@ impl Check {
             retries: 0,
             retry_failures: false,
             dry_run: false,
+            call_policy: None,
         }
     }
 
@@ -56,9 +59,11 @@ impl Check {
         self
     }
 
-    /// Try again up to `n` more times after a failure of the infrastructure (throttling,
-    /// 5xx, no response). Assertion failures are not retried unless
-    /// [`retry_failures`](Self::retry_failures) is set as well.
+    /// Run the whole check again up to `n` more times after a failure of the
+    /// infrastructure that the helpers could not absorb (throttling, 5xx, no response: the
+    /// helpers already retry each call under the [`CallPolicy`], so this is rarely needed).
+    /// Assertion failures are not retried unless [`retry_failures`](Self::retry_failures)
+    /// is set as well.
     pub fn retries(mut self, n: u32) -> Self {
         self.retries = n;
         self
@@ -76,6 +81,14 @@ impl Check {
     /// trying a new check in production before it may block a release.
     pub fn dry_run(mut self) -> Self {
         self.dry_run = true;
+        self
+    }
+
+    /// How this check's helpers call AWS, instead of the hook's
+    /// [`call_policy`](crate::Hook::call_policy): e.g. a longer `Invoke` timeout for a
+    /// check of a slow route.
+    pub fn call_policy(mut self, policy: CallPolicy) -> Self {
+        self.call_policy = Some(policy);
         self
     }
 

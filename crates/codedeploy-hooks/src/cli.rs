@@ -8,7 +8,6 @@ use tokio::time::Instant;
 
 use crate::clients::Clients;
 use crate::deployment::{Deployment, Phase};
-use crate::error::Error;
 use crate::hook::{Hook, Settings};
 use crate::resolve::Named;
 use crate::summary::{Outcome, Status, Summary};
@@ -97,7 +96,7 @@ pub(crate) async fn run(hook: Hook) -> ExitCode {
         Err(err) => return usage(&err.to_string()),
     };
     let mut deployment =
-        Deployment::new(named.function_name, named.version).with_phase(match args.phase {
+        Deployment::new(named.function.name, named.version).with_phase(match args.phase {
             Some(PhaseArg::Pre) => Phase::PreTraffic,
             Some(PhaseArg::Post) => Phase::PostTraffic,
             None => hook.configured_phase().unwrap_or(Phase::Unknown),
@@ -110,14 +109,24 @@ pub(crate) async fn run(hook: Hook) -> ExitCode {
         Err(message) => return usage(&message),
     };
     let service = hook.into_service_with(clients, Settings::default());
+    let log = crate::call::CallLog::default();
     let mut summary = service
-        .evaluate(Ok(deployment), args.filter.as_deref(), None, Instant::now())
+        .evaluate(
+            deployment,
+            args.filter.as_deref(),
+            None,
+            Instant::now(),
+            &log,
+        )
         .await;
+    summary.retried_calls = log.snapshot();
     if let Some((deployment_id, execution_id)) = &report {
-        match service
-            .report(deployment_id, execution_id, summary.status)
-            .await
-        {
+        let verdict = crate::delivery::Verdict {
+            deployment_id,
+            execution_id,
+            status: summary.status,
+        };
+        match service.deliver(&verdict, None).await {
             Ok(delivery) => summary.report = delivery,
             Err(err) => {
                 print(&summary, args.format);
@@ -220,17 +229,6 @@ pub(crate) fn junit(summary: &Summary) -> String {
     report
         .to_string()
         .unwrap_or_else(|e| format!("<!-- could not write JUnit XML: {e} -->\n"))
-}
-
-impl crate::hook::HookService {
-    pub(crate) async fn report(
-        &self,
-        deployment_id: &str,
-        execution_id: &str,
-        status: Status,
-    ) -> Result<crate::Delivery, Error> {
-        crate::report::report(self.codedeploy(), deployment_id, execution_id, status, None).await
-    }
 }
 
 #[cfg(test)]

@@ -42,6 +42,13 @@ pub enum Error {
         reason: String,
     },
 
+    /// A check asked for the alias, but nothing names it.
+    #[error(
+        "the alias being shifted is not known: the deployment's AppSpec names it (the hook's \
+         role needs codedeploy:GetDeployment), or set it with Hook::alias or --alias"
+    )]
+    AliasUnknown,
+
     /// Two sources name different versions (or functions) under test.
     #[error(
         "the target sources disagree: {first} says `{first_value}` but {second} says \
@@ -67,8 +74,12 @@ pub enum Error {
         reason: String,
     },
 
-    /// An AWS API call failed.
-    #[error("{operation} failed ({kind}): {message}{hint}", hint = kind.hint())]
+    /// An AWS API call failed (after the retries its class allows).
+    #[error(
+        "{operation} failed ({kind}){tries}: {message}{hint}",
+        tries = attempts_note(*attempts),
+        hint = kind.hint()
+    )]
     Aws {
         /// The API operation, e.g. `lambda:Invoke`.
         operation: &'static str,
@@ -76,6 +87,21 @@ pub enum Error {
         kind: AwsErrorKind,
         /// The service's or transport's message.
         message: String,
+        /// Calls made, retries included.
+        attempts: u32,
+    },
+
+    /// The Lambda deadline leaves less time than the reporting reserve: nothing could run.
+    #[error(
+        "only {left:?} was left before the Lambda deadline, less than the {reserve:?} kept to \
+         report the verdict, so no check ran; raise the hook function's timeout (the checks' \
+         time plus the reserve) or lower Hook::reserve"
+    )]
+    NoTimeForChecks {
+        /// Time left when the event arrived.
+        left: Duration,
+        /// The reporting reserve.
+        reserve: Duration,
     },
 
     /// A payload could not be (de)serialized.
@@ -121,8 +147,10 @@ pub enum AwsErrorKind {
     Throttling,
     /// The service failed (HTTP 5xx).
     Server,
-    /// The call did not get a response (connection, timeout, broken response).
+    /// The call did not get a response (connection refused or reset, broken response).
     Transport,
+    /// An attempt got no answer within its timeout ([`CallPolicy`](crate::CallPolicy)).
+    Timeout,
     /// The service rejected the call (4xx other than throttling).
     Client,
 }
@@ -137,7 +165,7 @@ impl AwsErrorKind {
         match self {
             AwsErrorKind::Client => "; check the hook role's permissions and the function name",
             AwsErrorKind::Transport => "; check AWS_ENDPOINT_URL, the network and the region",
-            AwsErrorKind::Throttling | AwsErrorKind::Server => "",
+            AwsErrorKind::Throttling | AwsErrorKind::Server | AwsErrorKind::Timeout => "",
         }
     }
 }
@@ -148,6 +176,7 @@ impl std::fmt::Display for AwsErrorKind {
             AwsErrorKind::Throttling => "throttled",
             AwsErrorKind::Server => "service error",
             AwsErrorKind::Transport => "no response",
+            AwsErrorKind::Timeout => "timed out",
             AwsErrorKind::Client => "rejected",
         })
     }
@@ -201,7 +230,34 @@ impl Error {
             operation,
             kind,
             message,
+            attempts: 1,
         }
+    }
+
+    /// The same error, noting how many calls were made.
+    pub(crate) fn after_attempts(self, attempts: u32) -> Self {
+        match self {
+            Error::Aws {
+                operation,
+                kind,
+                message,
+                ..
+            } => Error::Aws {
+                operation,
+                kind,
+                message,
+                attempts,
+            },
+            other => other,
+        }
+    }
+}
+
+fn attempts_note(attempts: u32) -> String {
+    if attempts > 1 {
+        format!(" after {attempts} attempts")
+    } else {
+        String::new()
     }
 }
 

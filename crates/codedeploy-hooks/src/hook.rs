@@ -1,24 +1,19 @@
-//! The hook: a list of checks and its settings (the builder), and the handler that serves
-//! CodeDeploy lifecycle events (a tower `Service`).
+//! The hook: a list of checks and its settings (the builder). The handler that serves
+//! CodeDeploy lifecycle events is in `handler`.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use lambda_runtime::LambdaEvent;
-use serde_json::Value;
-use tokio::time::Instant;
-use tracing::{error, info, warn, Instrument as _};
+use tracing::{error, warn};
 
+use crate::call::{CallPolicy, ATTEMPT_TIMEOUT_ENV, INVOKE_TIMEOUT_ENV};
 use crate::check::{Check, CheckFn, CheckResult};
 use crate::clients::Clients;
-use crate::deployment::{Deployment, Phase};
-use crate::error::Error;
-use crate::resolve::{self, Known, Named};
-use crate::runner::{self, Plan, Registered};
-use crate::summary::{Delivery, Status, Summary};
+use crate::deployment::Phase;
+use crate::handler::{HookService, Inner};
+use crate::resolve;
+use crate::runner::Registered;
 use crate::target::Target;
 
 /// The environment variable that, set to `true`, makes the hook report `Succeeded` without
@@ -53,13 +48,14 @@ pub const DEFAULT_NAMESPACE: &str = "CodeDeployHooks";
 /// ```
 #[must_use = "a hook does nothing until it is run"]
 pub struct Hook {
-    checks: Vec<Arc<Registered>>,
-    target: Option<(String, String)>,
-    alias: Option<String>,
-    phase: Option<Phase>,
-    reserve: Duration,
-    concurrency: Option<usize>,
-    namespace: String,
+    pub(crate) checks: Vec<Arc<Registered>>,
+    pub(crate) target: Option<(String, String)>,
+    pub(crate) alias: Option<String>,
+    pub(crate) phase: Option<Phase>,
+    pub(crate) reserve: Duration,
+    pub(crate) concurrency: Option<usize>,
+    pub(crate) namespace: String,
+    pub(crate) call_policy: CallPolicy,
 }
 
 impl Default for Hook {
@@ -79,6 +75,7 @@ impl Hook {
             reserve: DEFAULT_RESERVE,
             concurrency: None,
             namespace: DEFAULT_NAMESPACE.to_owned(),
+            call_policy: CallPolicy::default(),
         }
     }
 
@@ -140,6 +137,15 @@ impl Hook {
         self.concurrency(1)
     }
 
+    /// How the framework calls AWS (reading the deployment, the target helpers, the report):
+    /// timeouts per attempt and retries of throttling, 5xx, transport errors and stalled
+    /// attempts. See [`CallPolicy`] for the defaults; the environment variables
+    /// [`ATTEMPT_TIMEOUT_ENV`] and [`INVOKE_TIMEOUT_ENV`] override its timeouts.
+    pub fn call_policy(mut self, policy: CallPolicy) -> Self {
+        self.call_policy = policy;
+        self
+    }
+
     /// The CloudWatch namespace of the metric record (default `CodeDeployHooks`).
     pub fn metrics_namespace(mut self, namespace: impl Into<String>) -> Self {
         self.namespace = namespace.into();
@@ -172,7 +178,7 @@ impl Hook {
         }
     }
 
-    /// The handler as a tower `Service` of [`LambdaEvent`]s, for tests or a custom runtime.
+    /// The handler as a tower `Service` of [`LambdaEvent`](lambda_runtime::LambdaEvent)s, for tests or a custom runtime.
     /// Reads its settings ([`TARGET_ENV`](crate::TARGET_ENV), [`SKIP_ENV`],
     /// `AWS_LAMBDA_FUNCTION_NAME`) from the environment once, now.
     pub fn into_service(self, clients: Clients) -> HookService {
@@ -180,11 +186,15 @@ impl Hook {
     }
 
     pub(crate) fn into_service_with(self, clients: Clients, settings: Settings) -> HookService {
+        let policy = self
+            .call_policy
+            .with_overrides(settings.attempt_timeout, settings.invoke_timeout);
         HookService {
             inner: Arc::new(Inner {
                 hook: self,
                 clients,
                 settings,
+                policy,
             }),
         }
     }
@@ -204,6 +214,8 @@ pub(crate) struct Settings {
     pub(crate) target: Option<String>,
     pub(crate) skip: bool,
     pub(crate) own_function_name: Option<String>,
+    pub(crate) attempt_timeout: Option<Duration>,
+    pub(crate) invoke_timeout: Option<Duration>,
 }
 
 impl Settings {
@@ -225,307 +237,19 @@ impl Settings {
                 .filter(|v| !v.trim().is_empty()),
             skip,
             own_function_name: std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok(),
+            attempt_timeout: millis_from_env(ATTEMPT_TIMEOUT_ENV),
+            invoke_timeout: millis_from_env(INVOKE_TIMEOUT_ENV),
         }
     }
 }
 
-struct Inner {
-    hook: Hook,
-    clients: Clients,
-    settings: Settings,
-}
-
-/// The hook's handler: takes a CodeDeploy lifecycle event, runs the checks, reports the
-/// verdict, and answers with the [`Summary`].
-///
-/// It answers `Ok` whenever CodeDeploy has the verdict (so Lambda's retries of async
-/// invocations do not run the checks again), and `Err` only when the verdict could not be
-/// delivered or the event is not a lifecycle event.
-#[derive(Clone)]
-pub struct HookService {
-    inner: Arc<Inner>,
-}
-
-impl tower::Service<LambdaEvent<Value>> for HookService {
-    type Response = Summary;
-    type Error = Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Summary, Error>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut TaskContext<'_>) -> Poll<Result<(), Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, event: LambdaEvent<Value>) -> Self::Future {
-        let service = self.clone();
-        Box::pin(async move { service.handle(event).await })
-    }
-}
-
-impl HookService {
-    /// Handle one lifecycle event.
-    ///
-    /// # Errors
-    /// [`Error::MalformedEvent`] when the event is not a lifecycle event (nothing can be
-    /// reported then); [`Error::ReportUndelivered`] when CodeDeploy could not be told.
-    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Summary, Error> {
-        let (payload, ctx) = event.into_parts();
-        let lifecycle = parse_event(payload)?;
-        let span = tracing::info_span!(
-            "hook",
-            deployment_id = %lifecycle.deployment_id,
-            request_id = %ctx.request_id,
-        );
-        self.handle_lifecycle(lifecycle, ctx.deadline)
-            .instrument(span)
-            .await
-    }
-
-    async fn handle_lifecycle(
-        &self,
-        lifecycle: Lifecycle,
-        deadline_ms: u64,
-    ) -> Result<Summary, Error> {
-        let started = Instant::now();
-        let lambda_deadline = deadline_from_epoch_ms(deadline_ms);
-        let reserve = self.inner.hook.reserve;
-        let checks_deadline = lambda_deadline.map(|d| {
-            let left = d.saturating_duration_since(started);
-            if left <= reserve {
-                warn!(?left, ?reserve, "less time is left than the reporting reserve: no check can run; raise the function's timeout");
-            }
-            d.checked_sub(reserve).unwrap_or(started).max(started)
-        });
-        let mut summary = if self.inner.settings.skip {
-            warn!("{SKIP_ENV} is set: reporting Succeeded without running any check");
-            Summary {
-                status: Status::Succeeded,
-                reason: Some(format!("checks skipped: {SKIP_ENV} is set")),
-                deployment: None,
-                checks: Vec::new(),
-                duration: started.elapsed(),
-                report: Delivery::NotRequested,
-            }
-        } else {
-            let resolved = match checks_deadline {
-                Some(deadline) => {
-                    tokio::time::timeout_at(deadline, self.resolve(&lifecycle.deployment_id))
-                        .await
-                        .unwrap_or_else(|_| {
-                            Err(Error::TargetUnknown {
-                                reason: "reading the deployment took until the deadline".into(),
-                            })
-                        })
-                }
-                None => self.resolve(&lifecycle.deployment_id).await,
-            };
-            self.evaluate(resolved, None, checks_deadline, started)
-                .await
-        };
-        // Stop retrying the report a little before Lambda stops the function.
-        let report_deadline =
-            lambda_deadline.map(|d| d.checked_sub(Duration::from_millis(100)).unwrap_or(d));
-        let delivery = crate::report::report(
-            &self.inner.clients.codedeploy,
-            &lifecycle.deployment_id,
-            &lifecycle.execution_id,
-            summary.status,
-            report_deadline,
-        )
-        .await;
-        match delivery {
-            Ok(delivery) => {
-                summary.report = delivery;
-                self.publish(&summary);
-                Ok(summary)
-            }
-            Err(err) => {
-                self.publish(&summary);
-                error!(error = %err, "the verdict did not reach CodeDeploy");
-                Err(err)
-            }
+fn millis_from_env(name: &str) -> Option<Duration> {
+    let value = std::env::var(name).ok()?;
+    match value.trim().parse::<u64>() {
+        Ok(ms) if ms > 0 => Some(Duration::from_millis(ms)),
+        _ => {
+            warn!(variable = name, value = %value, "not a positive number of milliseconds; ignored");
+            None
         }
     }
-
-    pub(crate) fn codedeploy(&self) -> &aws_sdk_codedeploy::Client {
-        &self.inner.clients.codedeploy
-    }
-
-    async fn resolve(&self, deployment_id: &str) -> Result<Deployment, Error> {
-        let known = self.known()?;
-        resolve::resolve(&self.inner.clients.codedeploy, Some(deployment_id), &known).await
-    }
-
-    fn known(&self) -> Result<Known, Error> {
-        let hook = &self.inner.hook;
-        let in_code = match &hook.target {
-            Some((name, version)) => {
-                Some(Named::parse("Hook::target", &format!("{name}:{version}"))?)
-            }
-            None => None,
-        };
-        let in_env = match &self.inner.settings.target {
-            Some(value) => Some(Named::parse(resolve::TARGET_ENV, value)?),
-            None => None,
-        };
-        Ok(Known {
-            in_code,
-            in_env,
-            alias: hook.alias.clone(),
-            phase: hook.phase,
-            own_function_name: self.inner.settings.own_function_name.clone(),
-        })
-    }
-
-    /// Run the checks against a resolved deployment (or fail with the resolution error) and
-    /// decide the verdict. Shared by the Lambda handler and the CLI.
-    pub(crate) async fn evaluate(
-        &self,
-        resolved: Result<Deployment, Error>,
-        filter: Option<&str>,
-        deadline: Option<Instant>,
-        started: Instant,
-    ) -> Summary {
-        let deployment = match resolved {
-            Ok(deployment) => deployment,
-            Err(err) => {
-                error!(error = %err, "cannot run the checks");
-                return Summary {
-                    status: Status::Failed,
-                    reason: Some(err.to_string()),
-                    deployment: None,
-                    checks: Vec::new(),
-                    duration: started.elapsed(),
-                    report: Delivery::NotRequested,
-                };
-            }
-        };
-        let hook = &self.inner.hook;
-        info!(
-            function = %deployment.function_name,
-            target_version = %deployment.target_version,
-            phase = %deployment.phase,
-            checks = hook.checks.len(),
-            "running checks"
-        );
-        let target = Target::new(deployment.clone(), self.inner.clients.clone());
-        let plan = Plan {
-            filter,
-            concurrency: hook.concurrency.unwrap_or(hook.checks.len()),
-            deadline,
-        };
-        let checks = runner::run(hook.checks(), &target, &plan).await;
-        let failing: Vec<&str> = checks
-            .iter()
-            .filter(|c| c.fails_hook())
-            .map(|c| c.name.as_str())
-            .collect();
-        let ran = checks
-            .iter()
-            .filter(|c| c.outcome != crate::Outcome::Skipped)
-            .count();
-        let (status, reason) = if ran == 0 {
-            (
-                Status::Failed,
-                Some(if checks.is_empty() {
-                    "the hook has no checks: add one with Hook::check".to_owned()
-                } else {
-                    "no check matched the filter".to_owned()
-                }),
-            )
-        } else if failing.is_empty() {
-            (Status::Succeeded, None)
-        } else {
-            (
-                Status::Failed,
-                Some(format!(
-                    "{} of {} checks failed: {}",
-                    failing.len(),
-                    ran,
-                    failing.join(", ")
-                )),
-            )
-        };
-        Summary {
-            status,
-            reason,
-            deployment: Some(deployment),
-            checks,
-            duration: started.elapsed(),
-            report: Delivery::NotRequested,
-        }
-    }
-
-    /// Log the summary as a table and print the metric record (CloudWatch picks EMF records
-    /// out of the function's output).
-    fn publish(&self, summary: &Summary) {
-        let table = summary.table();
-        match summary.status {
-            Status::Succeeded => info!(status = "Succeeded", summary = %table, "hook finished"),
-            Status::Failed => {
-                warn!(status = "Failed", reason = summary.reason.as_deref(), summary = %table, "hook finished")
-            }
-        }
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or_default();
-        println!(
-            "{}",
-            summary.metric_record(&self.inner.hook.namespace, now_ms)
-        );
-    }
 }
-
-/// A validated lifecycle event.
-struct Lifecycle {
-    deployment_id: String,
-    execution_id: String,
-}
-
-fn parse_event(payload: Value) -> Result<Lifecycle, Error> {
-    let malformed = |reason: String| Error::MalformedEvent { reason };
-    if !payload.is_object() {
-        return Err(malformed(format!(
-            "expected a JSON object, got {}",
-            kind_of(&payload)
-        )));
-    }
-    let event: aws_lambda_events::event::codedeploy::CodeDeployLifecycleEvent =
-        serde_json::from_value(payload).map_err(|e| malformed(e.to_string()))?;
-    if event.deployment_id.trim().is_empty() {
-        return Err(malformed("DeploymentId is empty".into()));
-    }
-    if event.lifecycle_event_hook_execution_id.trim().is_empty() {
-        return Err(malformed("LifecycleEventHookExecutionId is empty".into()));
-    }
-    Ok(Lifecycle {
-        deployment_id: event.deployment_id,
-        execution_id: event.lifecycle_event_hook_execution_id,
-    })
-}
-
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// The Lambda deadline (epoch milliseconds) as an `Instant`; `None` for 0 (no deadline).
-fn deadline_from_epoch_ms(deadline_ms: u64) -> Option<Instant> {
-    if deadline_ms == 0 {
-        return None;
-    }
-    let deadline = UNIX_EPOCH + Duration::from_millis(deadline_ms);
-    let left = deadline
-        .duration_since(SystemTime::now())
-        .unwrap_or_default();
-    Some(Instant::now() + left)
-}
-
-#[cfg(test)]
-mod tests;

@@ -63,19 +63,27 @@ mod error;
 pub mod smoke;
 
 #[cfg(feature = "hook")]
+mod call;
+#[cfg(feature = "hook")]
 mod check;
 #[cfg(feature = "hook")]
 mod cli;
 #[cfg(feature = "hook")]
 mod clients;
 #[cfg(feature = "hook")]
+mod delivery;
+#[cfg(feature = "hook")]
+mod event;
+#[cfg(feature = "hook")]
+mod function_ref;
+#[cfg(feature = "hook")]
+mod handler;
+#[cfg(feature = "hook")]
 mod hook;
 #[cfg(feature = "hook")]
 mod invocation;
 #[cfg(feature = "hook")]
 mod logging;
-#[cfg(feature = "hook")]
-mod report;
 #[cfg(feature = "hook")]
 mod resolve;
 #[cfg(feature = "hook")]
@@ -96,9 +104,11 @@ pub use crate::{
 
 #[cfg(feature = "hook")]
 pub use crate::{
+    call::{CallPolicy, RetriedCall, ATTEMPT_TIMEOUT_ENV, INVOKE_TIMEOUT_ENV},
     check::{Check, CheckError, CheckResult, FailureKind, DEFAULT_CHECK_TIMEOUT},
     clients::Clients,
-    hook::{Hook, HookService, DEFAULT_NAMESPACE, DEFAULT_RESERVE, SKIP_ENV},
+    handler::HookService,
+    hook::{Hook, DEFAULT_NAMESPACE, DEFAULT_RESERVE, SKIP_ENV},
     invocation::Invocation,
     stats::LoadStats,
     summary::{CheckReport, Delivery, Outcome, Status, Summary},

@@ -1,17 +1,23 @@
 //! Finding the version under test and the phase: code, then environment, then the AppSpec.
 
+use std::time::Duration;
+
+use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use crate::appspec::AppSpec;
-use crate::deployment::{function_name_of, Deployment, Phase};
+use crate::call::{Call, CallLog, CallPolicy};
+use crate::deployment::{Deployment, Phase};
 use crate::error::Error;
+use crate::function_ref::{is_version_number, FunctionRef, Home};
+use crate::invocation::shorten;
 
 pub use crate::deployment::TARGET_ENV;
 
 /// A function and version named by code or the environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Named {
-    pub(crate) function_name: String,
+    pub(crate) function: FunctionRef,
     pub(crate) version: String,
 }
 
@@ -20,32 +26,35 @@ impl Named {
     pub(crate) fn parse(source_name: &str, value: &str) -> Result<Named, Error> {
         let invalid = |reason: &str| Error::InvalidSetting {
             source_name: source_name.to_owned(),
-            value: value.to_owned(),
+            value: shorten(value).into_owned(),
             reason: reason.to_owned(),
         };
-        let value = value.trim();
-        let (rest, version) = value
-            .rsplit_once(':')
+        let mut function = FunctionRef::parse(value.trim()).map_err(|r| invalid(&r))?;
+        let version = function
+            .qualifier
+            .take()
             .ok_or_else(|| invalid("names no version; expected NAME:VERSION or a version ARN"))?;
-        if version.is_empty() || !version.chars().all(|c| c.is_ascii_digit()) {
+        if !is_version_number(&version) {
             return Err(invalid(
                 "does not end in a version number (not an alias or $LATEST: checks must run the exact new version)",
             ));
         }
-        let function_name = function_name_of(rest);
-        if function_name.is_empty() || rest.starts_with("arn:") && !rest.contains(":function:") {
-            return Err(invalid(
-                "names no function; expected NAME:VERSION or a version ARN",
-            ));
-        }
-        Ok(Named {
-            function_name: function_name.to_owned(),
-            version: version.to_owned(),
-        })
+        Ok(Named { function, version })
+    }
+
+    /// Refuse a function of another account or region than the hook's.
+    fn check_home(&self, source_name: &str, home: &Home) -> Result<(), Error> {
+        self.function
+            .check_home(home)
+            .map_err(|reason| Error::InvalidSetting {
+                source_name: source_name.to_owned(),
+                value: self.display(),
+                reason,
+            })
     }
 
     fn display(&self) -> String {
-        format!("{}:{}", self.function_name, self.version)
+        format!("{}:{}", self.function, self.version)
     }
 }
 
@@ -58,60 +67,74 @@ pub(crate) struct Known {
     pub(crate) phase: Option<Phase>,
     /// This hook's own function name, to find its phase under the AppSpec's `Hooks`.
     pub(crate) own_function_name: Option<String>,
+    /// The hook's account and region: the function under test must be there too.
+    pub(crate) home: Home,
 }
+
+/// How to read the deployment: the client, the policy, and the time there is.
+pub(crate) struct Reading<'a> {
+    pub(crate) codedeploy: &'a aws_sdk_codedeploy::Client,
+    pub(crate) policy: &'a CallPolicy,
+    pub(crate) log: &'a CallLog,
+    /// When the checks must stop (the Lambda deadline minus the reserve).
+    pub(crate) deadline: Option<Instant>,
+}
+
+/// The deployment to test, and what went wrong on the way without deciding the verdict.
+#[derive(Debug)]
+pub(crate) struct Resolved {
+    pub(crate) deployment: Deployment,
+    pub(crate) warnings: Vec<String>,
+}
+
+/// What the checks are for, in the summary and the logs.
+pub(crate) const READING: &str = "reading the deployment";
 
 /// Decide what to test. With a deployment id the AppSpec is read too: it supplies what the
 /// code and environment leave open, and must agree with what they say.
 pub(crate) async fn resolve(
-    codedeploy: &aws_sdk_codedeploy::Client,
+    reading: &Reading<'_>,
     deployment_id: Option<&str>,
     known: &Known,
-) -> Result<Deployment, Error> {
-    let given = match (&known.in_code, &known.in_env) {
-        (Some(code), Some(env)) if code != env => {
-            return Err(Error::TargetConflict {
-                first: "Hook::target",
-                first_value: code.display(),
-                second: TARGET_ENV,
-                second_value: env.display(),
-            })
-        }
-        (Some(code), _) => Some((code, "Hook::target")),
-        (None, Some(env)) => Some((env, TARGET_ENV)),
-        (None, None) => None,
-    };
-    let spec = match (deployment_id, given) {
-        (Some(id), None) => Some(read_appspec(codedeploy, id).await?),
-        (Some(id), Some(_)) => match read_appspec(codedeploy, id).await {
-            Ok(spec) => Some(spec),
-            Err(err) => {
-                // The version is known; the AppSpec only cross-checks it. A hook role without
-                // codedeploy:GetDeployment still works.
-                warn!(error = %err, "could not read the AppSpec to cross-check the target version");
-                None
+) -> Result<Resolved, Error> {
+    let given = given_target(known)?;
+    let mut warnings = Vec::new();
+    let spec = match (deployment_id, &given) {
+        (Some(id), None) => Some(read_appspec(reading, id, reading.deadline, None).await?),
+        (Some(id), Some(_)) => {
+            // The version is known; the AppSpec only cross-checks it (and may name the
+            // alias). It gets a bounded slice of the time, and its failure is a warning: a
+            // hook role without codedeploy:GetDeployment still works.
+            let (deadline, attempts) = cross_check_budget(reading);
+            match read_appspec(reading, id, Some(deadline), Some(attempts)).await {
+                Ok(spec) => Some(spec),
+                Err(err) => {
+                    warn!(error = %err, "could not read the deployment to cross-check the target version; going on with the configured one");
+                    warnings.push(format!("the deployment could not be read: {err}"));
+                    None
+                }
             }
-        },
+        }
         (None, _) => None,
     };
-    if let (Some((named, source)), Some(spec)) = (given, &spec) {
-        if named.function_name != function_name_of(&spec.function_name)
-            || named.version != spec.target_version
-        {
+    let spec_function = spec
+        .as_ref()
+        .map(|s| validate(s, &known.home))
+        .transpose()?;
+    if let (Some((named, source)), Some(spec), Some(function)) = (&given, &spec, &spec_function) {
+        if !named.function.same_function(function) || named.version != spec.target_version {
             return Err(Error::TargetConflict {
                 first: source,
                 first_value: named.display(),
                 second: "the deployment's AppSpec",
-                second_value: format!("{}:{}", spec.function_name, spec.target_version),
+                second_value: format!("{}:{}", function, spec.target_version),
             });
         }
     }
-    let (function_name, target_version) = match (given, &spec) {
-        (Some((named, _)), _) => (named.function_name.clone(), named.version.clone()),
-        (None, Some(spec)) => (
-            function_name_of(&spec.function_name).to_owned(),
-            spec.target_version.clone(),
-        ),
-        (None, None) => {
+    let (function_name, target_version) = match (&given, &spec, spec_function) {
+        (Some((named, _)), _, _) => (named.function.name.clone(), named.version.clone()),
+        (None, Some(spec), Some(function)) => (function.name, spec.target_version.clone()),
+        _ => {
             return Err(Error::TargetUnknown {
                 reason: "no target was configured and there is no deployment to read".into(),
             })
@@ -133,24 +156,103 @@ pub(crate) async fn resolve(
         target_version,
     };
     debug!(?deployment, "resolved the version under test");
-    Ok(deployment)
+    Ok(Resolved {
+        deployment,
+        warnings,
+    })
+}
+
+/// The target named by code or the environment, validated; they must agree.
+fn given_target(known: &Known) -> Result<Option<(Named, &'static str)>, Error> {
+    let given = match (&known.in_code, &known.in_env) {
+        (Some(code), Some(env)) if code != env => {
+            return Err(Error::TargetConflict {
+                first: "Hook::target",
+                first_value: code.display(),
+                second: TARGET_ENV,
+                second_value: env.display(),
+            })
+        }
+        (Some(code), _) => Some((code.clone(), "Hook::target")),
+        (None, Some(env)) => Some((env.clone(), TARGET_ENV)),
+        (None, None) => None,
+    };
+    if let Some((named, source)) = &given {
+        named.check_home(source, &known.home)?;
+    }
+    Ok(given)
+}
+
+/// A cross-check may take a quarter of the time left, and at most three attempts.
+fn cross_check_budget(reading: &Reading<'_>) -> (Instant, u32) {
+    let now = Instant::now();
+    let cap = reading.policy.attempt_timeout * 3 + Duration::from_secs(1);
+    let slice = match reading.deadline {
+        Some(deadline) => cap.min(deadline.saturating_duration_since(now) / 4),
+        None => cap,
+    };
+    (now + slice, reading.policy.max_attempts.min(3))
+}
+
+/// The AppSpec's function and version must be what a hook may test: a function of the
+/// hook's own account and region, and a published version.
+fn validate(spec: &AppSpec, home: &Home) -> Result<FunctionRef, Error> {
+    let unusable = |reason: String| Error::AppSpec {
+        what: "the deployment's AppSpec".into(),
+        reason,
+    };
+    let name = shorten(&spec.function_name);
+    let function = FunctionRef::parse(&spec.function_name)
+        .map_err(|r| unusable(format!("its Properties.Name `{name}` {r}")))?;
+    if function.qualifier.is_some() {
+        return Err(unusable(format!(
+            "its Properties.Name `{name}` has a qualifier; the version belongs in Properties.TargetVersion"
+        )));
+    }
+    function
+        .check_home(home)
+        .map_err(|r| unusable(format!("its Properties.Name `{name}` {r}")))?;
+    if !is_version_number(&spec.target_version) {
+        return Err(unusable(format!(
+            "its Properties.TargetVersion `{}` is not a published version number (an alias or \
+             $LATEST would test other code than the deployment ships)",
+            shorten(&spec.target_version)
+        )));
+    }
+    Ok(function)
 }
 
 /// GetDeployment, then GetApplicationRevision when the content is not inline.
 async fn read_appspec(
-    codedeploy: &aws_sdk_codedeploy::Client,
+    reading: &Reading<'_>,
     deployment_id: &str,
+    deadline: Option<Instant>,
+    max_attempts: Option<u32>,
 ) -> Result<AppSpec, Error> {
     let unusable = |reason: String| Error::AppSpec {
-        what: format!("the AppSpec of deployment {deployment_id}"),
+        what: format!("the AppSpec of deployment {}", shorten(deployment_id)),
         reason,
     };
-    let out = codedeploy
-        .get_deployment()
-        .deployment_id(deployment_id)
-        .send()
-        .await
-        .map_err(|e| Error::aws("codedeploy:GetDeployment", e))?;
+    let call = |operation| Call {
+        operation,
+        attempt_timeout: reading.policy.attempt_timeout,
+        max_attempts: Some(max_attempts.unwrap_or(reading.policy.max_attempts)),
+        deadline,
+        policy: reading.policy,
+        log: Some(reading.log),
+        context: READING,
+    };
+    let codedeploy = reading.codedeploy;
+    let operation = "codedeploy:GetDeployment";
+    let out = call(operation)
+        .run(|| async {
+            let sent = codedeploy
+                .get_deployment()
+                .deployment_id(deployment_id)
+                .send();
+            sent.await.map_err(|e| Error::aws(operation, e))
+        })
+        .await?;
     let info = out
         .deployment_info()
         .ok_or_else(|| unusable("GetDeployment returned no deploymentInfo".into()))?;
@@ -163,13 +265,17 @@ async fn read_appspec(
             let application = info.application_name().ok_or_else(|| {
                 unusable("the deployment names no application to read the revision from".into())
             })?;
-            let out = codedeploy
-                .get_application_revision()
-                .application_name(application)
-                .revision(revision.clone())
-                .send()
-                .await
-                .map_err(|e| Error::aws("codedeploy:GetApplicationRevision", e))?;
+            let operation = "codedeploy:GetApplicationRevision";
+            let out = call(operation)
+                .run(|| async {
+                    let sent = codedeploy
+                        .get_application_revision()
+                        .application_name(application)
+                        .revision(revision.clone())
+                        .send();
+                    sent.await.map_err(|e| Error::aws(operation, e))
+                })
+                .await?;
             out.revision()
                 .and_then(inline_content)
                 .ok_or_else(|| {

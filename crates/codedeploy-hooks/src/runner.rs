@@ -54,7 +54,10 @@ pub(crate) async fn run(
             reports[index] = Some(skipped(check));
             continue;
         }
-        let (registered, target) = (Arc::clone(registered), target.for_check(&check.name));
+        let (registered, target) = (
+            Arc::clone(registered),
+            target.for_check(&check.name, check.call_policy),
+        );
         let (progress, finished, permits) = (
             Arc::clone(&progress),
             Arc::clone(&finished),

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::call::RetriedCall;
 use crate::deployment::Deployment;
 
 /// The verdict a hook reports to CodeDeploy.
@@ -133,6 +134,10 @@ pub struct Summary {
     pub duration: Duration,
     /// How the verdict reached CodeDeploy.
     pub report: Delivery,
+    /// What went wrong without deciding the verdict, e.g. a cross-check read that failed.
+    pub warnings: Vec<String>,
+    /// The framework's AWS calls that needed retries or failed.
+    pub retried_calls: Vec<RetriedCall>,
 }
 
 fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -140,6 +145,83 @@ fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error
 }
 
 impl Summary {
+    /// A failed run in which no check ran, for this reason.
+    pub(crate) fn not_run(reason: String, started: tokio::time::Instant) -> Summary {
+        Summary {
+            status: Status::Failed,
+            reason: Some(reason),
+            deployment: None,
+            checks: Vec::new(),
+            duration: started.elapsed(),
+            report: Delivery::NotRequested,
+            warnings: Vec::new(),
+            retried_calls: Vec::new(),
+        }
+    }
+
+    /// A run that passes without running checks (the skip switch), for this reason.
+    pub(crate) fn skipped(reason: String, started: tokio::time::Instant) -> Summary {
+        Summary {
+            status: Status::Succeeded,
+            ..Summary::not_run(reason, started)
+        }
+    }
+
+    /// The verdict on these checks: failed when one fails the hook, or when none ran.
+    pub(crate) fn of_checks(
+        deployment: Deployment,
+        checks: Vec<CheckReport>,
+        filtered: bool,
+        started: tokio::time::Instant,
+    ) -> Summary {
+        let failing: Vec<&str> = checks
+            .iter()
+            .filter(|c| c.fails_hook())
+            .map(|c| c.name.as_str())
+            .collect();
+        let ran = checks
+            .iter()
+            .filter(|c| c.outcome != Outcome::Skipped)
+            .count();
+        let (status, reason) = if ran == 0 {
+            let reason = if filtered {
+                "no check matched the filter"
+            } else {
+                "the hook has no checks: add one with Hook::check"
+            };
+            (Status::Failed, Some(reason.to_owned()))
+        } else if failing.is_empty() {
+            (Status::Succeeded, None)
+        } else {
+            let reason = format!(
+                "{} of {} checks failed: {}",
+                failing.len(),
+                ran,
+                failing.join(", ")
+            );
+            (Status::Failed, Some(reason))
+        };
+        Summary {
+            status,
+            reason,
+            deployment: Some(deployment),
+            checks,
+            ..Summary::not_run(String::new(), started)
+        }
+    }
+
+    /// A failure that may come from something that went wrong on the way (e.g. the
+    /// deployment could not be read, so the alias is unknown) says so in its reason.
+    pub(crate) fn explain_failure_with_warnings(&mut self) {
+        if self.status == Status::Failed && !self.warnings.is_empty() {
+            if let Some(reason) = &mut self.reason {
+                reason.push_str(" (note: ");
+                reason.push_str(&self.warnings.join("; "));
+                reason.push(')');
+            }
+        }
+    }
+
     /// How many checks passed.
     pub fn passed(&self) -> usize {
         self.checks
@@ -176,6 +258,27 @@ impl Summary {
         );
         if let Some(reason) = &self.reason {
             let _ = writeln!(out, "  reason: {reason}");
+        }
+        for warning in &self.warnings {
+            let _ = writeln!(out, "  warning: {warning}");
+        }
+        for call in &self.retried_calls {
+            let _ = write!(
+                out,
+                "  retried: {} ({}): {} call{}, {} attempts, {} failed",
+                call.operation,
+                call.context,
+                call.calls,
+                if call.calls == 1 { "" } else { "s" },
+                call.attempts,
+                call.failed,
+            );
+            match &call.last_error {
+                Some(error) => {
+                    let _ = writeln!(out, "; last error: {error}");
+                }
+                None => out.push('\n'),
+            }
         }
         let width = self
             .checks
@@ -227,6 +330,7 @@ impl Summary {
                         {"Name": "ChecksPassed", "Unit": "Count"},
                         {"Name": "ChecksFailed", "Unit": "Count"},
                         {"Name": "HookDuration", "Unit": "Milliseconds"},
+                        {"Name": "RetriedCalls", "Unit": "Count"},
                     ],
                 }],
             },
@@ -236,6 +340,7 @@ impl Summary {
             "ChecksPassed": self.passed(),
             "ChecksFailed": self.failed(),
             "HookDuration": self.duration.as_secs_f64() * 1000.0,
+            "RetriedCalls": self.retried_calls.iter().map(|c| c.calls).sum::<u32>(),
         })
         .to_string()
     }
@@ -278,6 +383,15 @@ mod tests {
             ],
             duration: Duration::from_millis(2015),
             report: Delivery::Delivered { attempts: 1 },
+            warnings: vec!["the deployment could not be read: throttled".into()],
+            retried_calls: vec![RetriedCall {
+                context: "greets".into(),
+                operation: "lambda:Invoke".into(),
+                calls: 1,
+                attempts: 3,
+                failed: 0,
+                last_error: None,
+            }],
         }
     }
 
@@ -291,6 +405,14 @@ mod tests {
         assert!(table.contains("flaky: passed on attempt 2"), "{table}");
         assert!(table.contains("TIMEOUT"), "{table}");
         assert!(table.contains("dry run; nope"), "{table}");
+        assert!(
+            table.contains("warning: the deployment could not be read"),
+            "{table}"
+        );
+        assert!(
+            table.contains("retried: lambda:Invoke (greets): 1 call, 3 attempts, 0 failed"),
+            "{table}"
+        );
     }
 
     #[test]
@@ -303,6 +425,7 @@ mod tests {
         assert_eq!(record["Phase"], "PreTraffic");
         assert_eq!(record["ChecksPassed"], 1);
         assert_eq!(record["ChecksFailed"], 1);
+        assert_eq!(record["RetriedCalls"], 1);
     }
 
     #[test]

@@ -3,6 +3,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use aws_sdk_lambda::operation::get_alias::GetAliasOutput;
+
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{InvocationType, LogType};
 use base64::Engine as _;
@@ -11,6 +13,7 @@ use serde::Serialize;
 use tracing::debug;
 
 use crate::apigw::{self, Flavor};
+use crate::call::{Call, CallLog, CallPolicy};
 use crate::clients::Clients;
 use crate::deployment::Deployment;
 use crate::error::Error;
@@ -30,12 +33,16 @@ const MAX_CHECK_NAME: usize = 256;
 pub struct Target {
     shared: Arc<Shared>,
     check: Arc<str>,
+    policy: CallPolicy,
 }
 
 #[derive(Debug)]
 struct Shared {
     deployment: Deployment,
     clients: Clients,
+    log: CallLog,
+    /// No call runs past the checks' deadline.
+    deadline: Option<tokio::time::Instant>,
 }
 
 impl Target {
@@ -45,16 +52,55 @@ impl Target {
             shared: Arc::new(Shared {
                 deployment,
                 clients,
+                log: CallLog::default(),
+                deadline: None,
             }),
             check: Arc::from(""),
+            policy: CallPolicy::default(),
         }
     }
 
-    /// The same target, for the named check (its name goes into the client context).
-    pub(crate) fn for_check(&self, name: &str) -> Self {
+    /// The same target, calling under `policy`, recording retried calls in `log`, and
+    /// making no call past `deadline`.
+    pub(crate) fn with_calls(
+        self,
+        policy: CallPolicy,
+        log: CallLog,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Self {
+        let shared = Shared {
+            deployment: self.shared.deployment.clone(),
+            clients: self.shared.clients.clone(),
+            log,
+            deadline,
+        };
+        Target {
+            shared: Arc::new(shared),
+            check: self.check,
+            policy,
+        }
+    }
+
+    /// The same target, for the named check (its name goes into the client context), under
+    /// the check's own call policy if it has one.
+    pub(crate) fn for_check(&self, name: &str, policy: Option<CallPolicy>) -> Self {
         Target {
             shared: Arc::clone(&self.shared),
             check: Arc::from(name),
+            policy: policy.unwrap_or(self.policy),
+        }
+    }
+
+    /// A call of `operation` under this target's policy.
+    fn call(&self, operation: &'static str, attempt_timeout: std::time::Duration) -> Call<'_> {
+        Call {
+            operation,
+            attempt_timeout,
+            max_attempts: Some(self.policy.max_attempts),
+            deadline: self.shared.deadline,
+            policy: &self.policy,
+            log: Some(&self.shared.log),
+            context: &self.check,
         }
     }
 
@@ -93,24 +139,37 @@ impl Target {
 
     /// Invoke the target version with a raw payload.
     ///
+    /// Throttling, 5xx, transport errors and attempts past the policy's
+    /// [`invoke_timeout`](CallPolicy::invoke_timeout) are retried (see [`CallPolicy`]); the
+    /// target may then run more than once, which smoke traffic must allow.
+    ///
     /// # Errors
-    /// [`Error::Aws`] when the Invoke call fails.
+    /// [`Error::Aws`] when the Invoke call fails for good.
     pub async fn invoke_bytes(&self, payload: impl Into<Vec<u8>>) -> Result<Invocation, Error> {
         let deployment = self.deployment();
-        let started = Instant::now();
-        let out = self
-            .lambda()
-            .invoke()
-            .function_name(&deployment.function_name)
-            .qualifier(&deployment.target_version)
-            .invocation_type(InvocationType::RequestResponse)
-            .log_type(LogType::Tail)
-            .client_context(self.client_context())
-            .payload(Blob::new(payload))
-            .send()
-            .await
-            .map_err(|e| Error::aws("lambda:Invoke", e))?;
-        let latency = started.elapsed();
+        let payload: Vec<u8> = payload.into();
+        let context = self.client_context();
+        let operation = "lambda:Invoke";
+        let (out, latency) = self
+            .call(operation, self.policy.invoke_timeout)
+            .run(|| {
+                let sent = self
+                    .lambda()
+                    .invoke()
+                    .function_name(&deployment.function_name)
+                    .qualifier(&deployment.target_version)
+                    .invocation_type(InvocationType::RequestResponse)
+                    .log_type(LogType::Tail)
+                    .client_context(context.clone())
+                    .payload(Blob::new(payload.clone()))
+                    .send();
+                async move {
+                    let started = Instant::now();
+                    let out = sent.await.map_err(|e| Error::aws(operation, e))?;
+                    Ok((out, started.elapsed()))
+                }
+            })
+            .await?;
         let log_tail = out
             .log_result()
             .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
@@ -132,6 +191,36 @@ impl Target {
             "invoked"
         );
         Ok(invocation)
+    }
+
+    /// The alias being shifted, as Lambda has it now (`GetAlias`): the version it points at
+    /// and its routing weights. Called under the policy, like every helper.
+    ///
+    /// ```no_run
+    /// # async fn demo(t: codedeploy_hooks::Target) -> codedeploy_hooks::CheckResult {
+    /// let alias = t.read_alias().await?;
+    /// codedeploy_hooks::ensure!(alias.function_version() == Some(t.deployment().target_version.as_str()));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::AliasUnknown`] when the deployment names no alias; [`Error::Aws`] when
+    /// `GetAlias` fails for good.
+    pub async fn read_alias(&self) -> Result<GetAliasOutput, Error> {
+        let deployment = self.deployment();
+        let alias = deployment.alias.as_deref().ok_or(Error::AliasUnknown)?;
+        let operation = "lambda:GetAlias";
+        self.call(operation, self.policy.attempt_timeout)
+            .run(|| {
+                let sent = self
+                    .lambda()
+                    .get_alias()
+                    .function_name(&deployment.function_name)
+                    .name(alias)
+                    .send();
+                async move { sent.await.map_err(|e| Error::aws(operation, e)) }
+            })
+            .await
     }
 
     /// Send an HTTP request to the target version as API Gateway (HTTP API, payload 2.0)

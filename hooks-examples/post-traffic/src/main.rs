@@ -4,7 +4,7 @@
 //! alias now points at the new version and, when `HELLO_API_URL` is set (the template
 //! passes the HTTP API's URL), that the public route answers.
 
-use codedeploy_hooks::{ensure, CheckError, Hook, Phase};
+use codedeploy_hooks::{ensure, Hook, Phase};
 use serde_json::Value;
 
 /// The public base URL of the API, e.g. `https://abc123.execute-api.eu-west-1.amazonaws.com`.
@@ -15,21 +15,9 @@ async fn main() -> std::process::ExitCode {
     let hook = Hook::new().phase(Phase::PostTraffic).check(
         "the alias runs the new version",
         |t| async move {
-            let deployment = t.deployment();
-            let Some(alias) = deployment.alias.as_deref() else {
-                return Err(CheckError::assertion(
-                    "the alias is not known: run as a hook, or pass --alias",
-                ));
-            };
-            // GetAlias through the raw client: the helpers only ever call the new version.
-            let out = t
-                .lambda()
-                .get_alias()
-                .function_name(&deployment.function_name)
-                .name(alias)
-                .send()
-                .await?;
-            ensure!(out.function_version() == Some(deployment.target_version.as_str()));
+            // GetAlias through the helper: throttling and stalls are retried like every call.
+            let out = t.read_alias().await?;
+            ensure!(out.function_version() == Some(t.deployment().target_version.as_str()));
             let extra_weights = out
                 .routing_config()
                 .and_then(|r| r.additional_version_weights());

@@ -1,6 +1,8 @@
 use aws_sdk_codedeploy::Client;
 use aws_smithy_mocks::{mock, Rule};
 
+use tokio::time::Instant;
+
 use super::*;
 use crate::testing::{
     self, GET_APPLICATION_REVISION, GET_DEPLOYMENT_APPSPEC, GET_DEPLOYMENT_NO_CONTENT,
@@ -34,7 +36,51 @@ fn known_as_hook(name: &str) -> Known {
 }
 
 async fn resolve_with(rules: &[&Rule], known: &Known) -> Result<Deployment, Error> {
-    resolve(&testing::codedeploy(rules), Some("d-AB12CD34E"), known).await
+    resolve_read(rules, known, None).await.map(|r| r.deployment)
+}
+
+async fn resolve_read(
+    rules: &[&Rule],
+    known: &Known,
+    deadline: Option<Instant>,
+) -> Result<Resolved, Error> {
+    let (policy, log) = (CallPolicy::default(), CallLog::default());
+    let codedeploy = testing::codedeploy(rules);
+    let reading = Reading {
+        codedeploy: &codedeploy,
+        policy: &policy,
+        log: &log,
+        deadline,
+    };
+    resolve(&reading, Some("d-AB12CD34E"), known).await
+}
+
+/// A GetDeployment answering with this AppSpec content, inline.
+fn appspec_says(content: &str) -> Rule {
+    let body = serde_json::json!({"deploymentInfo": {"applicationName": "app", "revision": {
+        "revisionType": "String", "string": {"content": content}}}})
+    .to_string();
+    mock!(Client::get_deployment)
+        .sequence()
+        .http_status(200, Some(body))
+        .repeatedly()
+        .build()
+}
+
+fn appspec_of(name: &str, target_version: &str) -> String {
+    serde_json::json!({"Resources": [{"Fn": {"Type": "AWS::Lambda::Function",
+        "Properties": {"Name": name, "Alias": "live", "CurrentVersion": "3", "TargetVersion": target_version}}}]})
+    .to_string()
+}
+
+fn at_home() -> Known {
+    Known {
+        home: Home::from_own_arn(
+            "arn:aws:lambda:eu-west-1:123456789012:function:CodeDeployHook_pre",
+            None,
+        ),
+        ..Known::default()
+    }
 }
 
 #[tokio::test]
@@ -127,7 +173,9 @@ async fn an_environment_target_that_disagrees_with_the_appspec_fails_naming_both
     let message = err.to_string();
     assert!(matches!(err, Error::TargetConflict { .. }), "{message}");
     assert!(
-        message.contains("CODEDEPLOY_HOOKS_TARGET says `hello:5`"),
+        message.contains(
+            "CODEDEPLOY_HOOKS_TARGET says `arn:aws:lambda:eu-west-1:123456789012:function:hello:5`"
+        ),
         "{message}"
     );
     assert!(
@@ -190,7 +238,15 @@ async fn a_known_target_survives_an_unreadable_deployment_but_an_unknown_one_doe
 
 #[tokio::test]
 async fn without_a_deployment_something_must_name_the_target() {
-    let err = resolve(&testing::codedeploy(&[]), None, &Known::default())
+    let (policy, log) = (CallPolicy::default(), CallLog::default());
+    let codedeploy = testing::codedeploy(&[]);
+    let reading = Reading {
+        codedeploy: &codedeploy,
+        policy: &policy,
+        log: &log,
+        deadline: None,
+    };
+    let err = resolve(&reading, None, &Known::default())
         .await
         .unwrap_err();
     assert!(matches!(err, Error::TargetUnknown { .. }));
@@ -218,7 +274,7 @@ fn targets_parse_from_names_and_version_arns_only() {
     )
     .unwrap();
     assert_eq!(
-        (arn.function_name.as_str(), arn.version.as_str()),
+        (arn.function.name.as_str(), arn.version.as_str()),
         ("hello", "7")
     );
     assert_eq!(Named::parse("X", " hello:12 ").unwrap().version, "12");
@@ -228,6 +284,7 @@ fn targets_parse_from_names_and_version_arns_only() {
         "hello:$LATEST",
         ":7",
         "arn:aws:lambda:eu-west-1:1:layer:x:7",
+        "arn:aws:iam::123456789012:role/hello:7",
     ] {
         let err = Named::parse("CODEDEPLOY_HOOKS_TARGET", bad)
             .unwrap_err()
@@ -240,4 +297,134 @@ fn targets_parse_from_names_and_version_arns_only() {
             "{err}"
         );
     }
+}
+
+#[tokio::test]
+async fn an_appspec_target_that_is_not_a_published_version_is_refused() {
+    for version in ["live", "$LATEST"] {
+        let rule = appspec_says(&appspec_of("hello", version));
+        let err = resolve_with(&[&rule], &at_home())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!(
+                "Properties.TargetVersion `{version}` is not a published version number"
+            )),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_appspec_function_of_another_account_or_no_function_is_refused_naming_it() {
+    let cases = [
+        (
+            "arn:aws:lambda:eu-west-1:999999999999:function:hello",
+            "account 999999999999",
+        ),
+        (
+            "arn:aws:lambda:us-east-1:123456789012:function:hello",
+            "region us-east-1",
+        ),
+        ("arn:aws:iam::123456789012:role/hello", "`iam` service"),
+    ];
+    for (name, says) in cases {
+        let rule = appspec_says(&appspec_of(name, "4"));
+        let err = resolve_with(&[&rule], &at_home())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(name) && err.contains(says), "{name}: {err}");
+    }
+    let own = appspec_says(&appspec_of(
+        "arn:aws:lambda:eu-west-1:123456789012:function:hello",
+        "4",
+    ));
+    let d = resolve_with(&[&own], &at_home()).await.unwrap();
+    assert_eq!(d.qualified_target(), "hello:4");
+}
+
+#[tokio::test]
+async fn the_cross_check_compares_whole_arns() {
+    let rule = appspec_says(&appspec_of(
+        "arn:aws:lambda:eu-west-1:123456789012:function:hello",
+        "4",
+    ));
+    let known = Known {
+        in_env: Some(
+            Named::parse(
+                TARGET_ENV,
+                "arn:aws:lambda:eu-west-1:210987654321:function:hello:4",
+            )
+            .unwrap(),
+        ),
+        ..Known::default()
+    };
+    let err = resolve_with(&[&rule], &known).await.unwrap_err();
+    assert!(matches!(err, Error::TargetConflict { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn a_target_in_the_environment_of_another_account_is_refused() {
+    let mut known = at_home();
+    known.in_env = Some(
+        Named::parse(
+            TARGET_ENV,
+            "arn:aws:lambda:eu-west-1:999999999999:function:hello:4",
+        )
+        .unwrap(),
+    );
+    let err = resolve_with(&[], &known).await.unwrap_err().to_string();
+    assert!(
+        err.contains("CODEDEPLOY_HOOKS_TARGET is invalid") && err.contains("account 999999999999"),
+        "{err}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stalled_cross_check_is_a_warning_within_a_bounded_slice() {
+    let stalls = mock!(Client::get_deployment)
+        .sequence()
+        .http_status(500, Some(r#"{"__type": "InternalFailure"}"#.into()))
+        .repeatedly()
+        .build();
+    let known = Known {
+        in_env: Some(Named::parse(TARGET_ENV, "hello:4").unwrap()),
+        ..Known::default()
+    };
+    let started = Instant::now();
+    let deadline = started + std::time::Duration::from_secs(57);
+    let resolved = resolve_read(&[&stalls], &known, Some(deadline))
+        .await
+        .unwrap();
+    assert_eq!(resolved.deployment.qualified_target(), "hello:4");
+    assert!(
+        resolved.warnings[0]
+            .contains("codedeploy:GetDeployment failed (service error) after 3 attempts"),
+        "{:?}",
+        resolved.warnings
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_required_read_is_retried_through_throttling() {
+    let throttled_twice = mock!(Client::get_deployment)
+        .sequence()
+        .http_status(400, Some(crate::testing::ERROR_THROTTLING.to_owned()))
+        .times(2)
+        .http_status(200, Some(GET_DEPLOYMENT_APPSPEC.to_owned()))
+        .build();
+    let d = resolve_with(
+        &[&throttled_twice],
+        &known_as_hook("CodeDeployHook_pre_traffic"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(d.qualified_target(), "hello:4");
 }

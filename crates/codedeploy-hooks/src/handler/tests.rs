@@ -17,6 +17,7 @@ use crate::testing::{
     self, ERROR_ALREADY_COMPLETED, ERROR_THROTTLING, GET_DEPLOYMENT_APPSPEC, LIFECYCLE_EVENT,
 };
 use crate::{ensure, CheckError, Outcome};
+use crate::{Check, CheckResult, Phase};
 
 type CodeDeploy = aws_sdk_codedeploy::Client;
 type Lambda = aws_sdk_lambda::Client;
@@ -324,7 +325,7 @@ async fn at_the_deadline_running_checks_are_cancelled_and_failed_is_reported_in_
 }
 
 #[tokio::test(start_paused = true)]
-async fn infrastructure_errors_are_retried_and_the_pass_is_marked_flaky() {
+async fn a_throttled_invoke_is_retried_inside_the_helper_and_shown_in_the_summary() {
     let (deployment, report) = (
         get_deployment(),
         report_accepts(LifecycleEventStatus::Succeeded),
@@ -337,7 +338,7 @@ async fn infrastructure_errors_are_retried_and_the_pass_is_marked_flaky() {
         )
         .output(|| answer(r#"{"message": "hello smoke"}"#))
         .build();
-    let hook = Hook::new().check_with(Check::named("greets").retries(1), |t| async move {
+    let hook = Hook::new().check("greets", |t| async move {
         t.invoke(json!({})).await?.ensure_ok()?;
         Ok(())
     });
@@ -351,9 +352,13 @@ async fn infrastructure_errors_are_retried_and_the_pass_is_marked_flaky() {
     .await
     .unwrap();
     assert_eq!(summary.status, Status::Succeeded, "{}", summary.table());
-    assert_eq!(summary.checks[0].attempts, 2);
-    assert!(summary.checks[0].is_flaky());
-    assert!(summary.table().contains("flaky: passed on attempt 2"));
+    assert_eq!(summary.checks[0].attempts, 1, "not a check retry");
+    assert!(!summary.checks[0].is_flaky());
+    let table = summary.table();
+    assert!(
+        table.contains("retried: lambda:Invoke (greets): 1 call, 2 attempts, 0 failed"),
+        "{table}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -692,4 +697,58 @@ async fn invoke_many_counts_errors_and_measures_latency() {
         "{message}"
     );
     assert_eq!(mixed.num_calls(), 10);
+}
+
+#[tokio::test]
+async fn a_deadline_shorter_than_the_reserve_reports_failed_at_once_saying_so() {
+    let report = report_accepts(LifecycleEventStatus::Failed);
+    let summary = serve(
+        greets(Hook::new()),
+        &[&report],
+        &[],
+        as_hook(),
+        Some(Duration::from_secs(2)),
+    )
+    .await
+    .unwrap();
+    let reason = summary.reason.unwrap_or_default();
+    assert!(
+        reason.contains("less than the 3s kept to report the verdict"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("raise the hook function's timeout"),
+        "{reason}"
+    );
+    assert_eq!(report.num_calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_cross_check_read_is_a_warning_when_the_target_is_configured() {
+    let failing = mock!(CodeDeploy::get_deployment)
+        .sequence()
+        .http_status(503, Some(r#"{"__type": "ServiceUnavailable"}"#.into()))
+        .repeatedly()
+        .build();
+    let (report, hello) = (report_accepts(LifecycleEventStatus::Succeeded), hello_ok());
+    let settings = Settings {
+        target: Some("hello:4".into()),
+        ..as_hook()
+    };
+    let summary = serve(
+        greets(Hook::new()),
+        &[&failing, &report],
+        &[&hello],
+        settings,
+        Some(Duration::from_secs(60)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.status, Status::Succeeded, "{}", summary.table());
+    assert!(
+        summary.warnings[0].contains("codedeploy:GetDeployment"),
+        "{:?}",
+        summary.warnings
+    );
+    assert_eq!(summary.retried_calls[0].context, "reading the deployment");
 }

@@ -1,0 +1,286 @@
+//! The hook's handler: a tower `Service` of CodeDeploy lifecycle events. It reads the
+//! deployment, runs the checks and delivers the verdict, all within the Lambda deadline.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lambda_runtime::LambdaEvent;
+use serde_json::Value;
+use tokio::time::Instant;
+use tracing::{error, info, warn, Instrument as _};
+
+use crate::call::{CallLog, CallPolicy};
+use crate::clients::Clients;
+use crate::delivery::{self, Verdict};
+use crate::deployment::Deployment;
+use crate::error::Error;
+use crate::event::{self, Lifecycle};
+use crate::function_ref::Home;
+use crate::hook::{Hook, Settings, SKIP_ENV};
+use crate::resolve::{self, Known, Named, Reading};
+use crate::runner::{self, Plan};
+use crate::summary::{Delivery, Status, Summary};
+use crate::target::Target;
+
+pub(crate) struct Inner {
+    pub(crate) hook: Hook,
+    pub(crate) clients: Clients,
+    pub(crate) settings: Settings,
+    /// The hook's policy with the environment's overrides.
+    pub(crate) policy: CallPolicy,
+}
+
+/// The hook's handler: takes a CodeDeploy lifecycle event, runs the checks, reports the
+/// verdict, and answers with the [`Summary`].
+///
+/// It answers `Ok` whenever CodeDeploy has the verdict (so Lambda's retries of async
+/// invocations do not run the checks again), and `Err` only when the verdict could not be
+/// delivered (Lambda then retries the event) or the event is not a lifecycle event.
+#[derive(Clone)]
+pub struct HookService {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl tower::Service<LambdaEvent<Value>> for HookService {
+    type Response = Summary;
+    type Error = Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Summary, Error>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut TaskContext<'_>) -> Poll<Result<(), Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, event: LambdaEvent<Value>) -> Self::Future {
+        let service = self.clone();
+        Box::pin(async move { service.handle(event).await })
+    }
+}
+
+impl HookService {
+    /// Handle one lifecycle event.
+    ///
+    /// # Errors
+    /// [`Error::MalformedEvent`] when the event is not a lifecycle event (nothing can be
+    /// reported then); [`Error::ReportUndelivered`] when CodeDeploy could not be told.
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Summary, Error> {
+        let (payload, ctx) = event.into_parts();
+        let lifecycle = event::parse(payload)?;
+        let span = tracing::info_span!(
+            "hook",
+            deployment_id = %event::for_log(&lifecycle.deployment_id),
+            request_id = %event::for_log(&ctx.request_id),
+        );
+        let home = Home::from_own_arn(&ctx.invoked_function_arn, self.region());
+        self.handle_lifecycle(&lifecycle, ctx.deadline, home)
+            .instrument(span)
+            .await
+    }
+
+    async fn handle_lifecycle(
+        &self,
+        lifecycle: &Lifecycle,
+        deadline_ms: u64,
+        home: Home,
+    ) -> Result<Summary, Error> {
+        let started = Instant::now();
+        let lambda_deadline = deadline_from_epoch_ms(deadline_ms);
+        let reserve = self.inner.hook.reserve;
+        let left = lambda_deadline.map(|d| d.saturating_duration_since(started));
+        let mut summary = if self.inner.settings.skip {
+            warn!("{SKIP_ENV} is set: reporting Succeeded without running any check");
+            Summary::skipped(format!("checks skipped: {SKIP_ENV} is set"), started)
+        } else if let Some(left) = left.filter(|left| *left <= reserve) {
+            let err = Error::NoTimeForChecks { left, reserve };
+            error!(error = %err, "cannot run the checks");
+            Summary::not_run(err.to_string(), started)
+        } else {
+            let checks_deadline = lambda_deadline.map(|d| d - reserve);
+            self.read_and_check(&lifecycle.deployment_id, &home, checks_deadline, started)
+                .await
+        };
+        // Stop retrying the report a little before Lambda stops the function.
+        let report_deadline =
+            lambda_deadline.map(|d| d.checked_sub(Duration::from_millis(100)).unwrap_or(d));
+        let verdict = Verdict {
+            deployment_id: &lifecycle.deployment_id,
+            execution_id: &lifecycle.execution_id,
+            status: summary.status,
+        };
+        let delivery = self.deliver(&verdict, report_deadline).await;
+        match delivery {
+            Ok(delivery) => {
+                summary.report = delivery;
+                self.publish(&summary);
+                Ok(summary)
+            }
+            Err(err) => {
+                self.publish(&summary);
+                error!(error = %err, "the verdict did not reach CodeDeploy; Lambda will retry the event");
+                Err(err)
+            }
+        }
+    }
+
+    /// Read the deployment, then run the checks; either way, a summary with a verdict.
+    async fn read_and_check(
+        &self,
+        deployment_id: &str,
+        home: &Home,
+        deadline: Option<Instant>,
+        started: Instant,
+    ) -> Summary {
+        let log = CallLog::default();
+        let reading = Reading {
+            codedeploy: &self.inner.clients.codedeploy,
+            policy: &self.inner.policy,
+            log: &log,
+            deadline,
+        };
+        let resolved = match self.known(home.clone()) {
+            Ok(known) => {
+                let read = resolve::resolve(&reading, Some(deployment_id), &known);
+                match deadline {
+                    // The calls keep to the deadline themselves; this only bounds the parsing.
+                    Some(deadline) => tokio::time::timeout_at(deadline, read)
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(Error::TargetUnknown {
+                                reason: "reading the deployment did not finish before the checks' deadline".into(),
+                            })
+                        }),
+                    None => read.await,
+                }
+            }
+            Err(err) => Err(err),
+        };
+        let mut summary = match resolved {
+            Ok(resolved) => {
+                let mut summary = self
+                    .evaluate(resolved.deployment, None, deadline, started, &log)
+                    .await;
+                summary.warnings = resolved.warnings;
+                summary
+            }
+            Err(err) => {
+                error!(error = %err, "cannot run the checks");
+                Summary::not_run(err.to_string(), started)
+            }
+        };
+        summary.retried_calls = log.snapshot();
+        summary.explain_failure_with_warnings();
+        summary
+    }
+
+    fn region(&self) -> Option<String> {
+        let config = self.inner.clients.codedeploy.config();
+        config.region().map(|r| r.to_string())
+    }
+
+    fn known(&self, home: Home) -> Result<Known, Error> {
+        let hook = &self.inner.hook;
+        let in_code = match &hook.target {
+            Some((name, version)) => {
+                Some(Named::parse("Hook::target", &format!("{name}:{version}"))?)
+            }
+            None => None,
+        };
+        let in_env = match &self.inner.settings.target {
+            Some(value) => Some(Named::parse(resolve::TARGET_ENV, value)?),
+            None => None,
+        };
+        Ok(Known {
+            in_code,
+            in_env,
+            alias: hook.alias.clone(),
+            phase: hook.phase,
+            own_function_name: self.inner.settings.own_function_name.clone(),
+            home,
+        })
+    }
+
+    /// Run the checks against a deployment and decide the verdict. Shared by the Lambda
+    /// handler and the CLI.
+    pub(crate) async fn evaluate(
+        &self,
+        deployment: Deployment,
+        filter: Option<&str>,
+        deadline: Option<Instant>,
+        started: Instant,
+        log: &CallLog,
+    ) -> Summary {
+        let hook = &self.inner.hook;
+        info!(
+            function = %deployment.function_name,
+            target_version = %deployment.target_version,
+            phase = %deployment.phase,
+            checks = hook.checks.len(),
+            "running checks"
+        );
+        let target = Target::new(deployment.clone(), self.inner.clients.clone()).with_calls(
+            self.inner.policy,
+            log.clone(),
+            deadline,
+        );
+        let plan = Plan {
+            filter,
+            concurrency: hook.concurrency.unwrap_or(hook.checks.len()),
+            deadline,
+        };
+        let checks = runner::run(hook.checks(), &target, &plan).await;
+        Summary::of_checks(deployment, checks, filter.is_some(), started)
+    }
+
+    /// Deliver the verdict to CodeDeploy under the hook's call policy.
+    pub(crate) async fn deliver(
+        &self,
+        verdict: &Verdict<'_>,
+        deadline: Option<Instant>,
+    ) -> Result<Delivery, Error> {
+        delivery::deliver(
+            &self.inner.clients.codedeploy,
+            verdict,
+            &self.inner.policy,
+            self.inner.hook.reserve,
+            deadline,
+        )
+        .await
+    }
+
+    /// Log the summary as a table and print the metric record (CloudWatch picks EMF records
+    /// out of the function's output).
+    fn publish(&self, summary: &Summary) {
+        let table = summary.table();
+        match summary.status {
+            Status::Succeeded => info!(status = "Succeeded", summary = %table, "hook finished"),
+            Status::Failed => {
+                warn!(status = "Failed", reason = summary.reason.as_deref(), summary = %table, "hook finished")
+            }
+        }
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or_default();
+        println!(
+            "{}",
+            summary.metric_record(&self.inner.hook.namespace, now_ms)
+        );
+    }
+}
+
+/// The Lambda deadline (epoch milliseconds) as an `Instant`; `None` for 0 (no deadline).
+fn deadline_from_epoch_ms(deadline_ms: u64) -> Option<Instant> {
+    if deadline_ms == 0 {
+        return None;
+    }
+    let deadline = UNIX_EPOCH + Duration::from_millis(deadline_ms);
+    let left = deadline
+        .duration_since(SystemTime::now())
+        .unwrap_or_default();
+    Some(Instant::now() + left)
+}
+
+#[cfg(test)]
+mod tests;
