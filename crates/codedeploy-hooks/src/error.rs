@@ -235,6 +235,7 @@ impl Error {
     }
 
     /// The same error, noting how many calls were made.
+    #[cfg(feature = "hook")]
     pub(crate) fn after_attempts(self, attempts: u32) -> Self {
         match self {
             Error::Aws {

@@ -174,11 +174,7 @@ impl Summary {
         filtered: bool,
         started: tokio::time::Instant,
     ) -> Summary {
-        let failing: Vec<&str> = checks
-            .iter()
-            .filter(|c| c.fails_hook())
-            .map(|c| c.name.as_str())
-            .collect();
+        let failing: Vec<&CheckReport> = checks.iter().filter(|c| c.fails_hook()).collect();
         let ran = checks
             .iter()
             .filter(|c| c.outcome != Outcome::Skipped)
@@ -193,12 +189,22 @@ impl Summary {
         } else if failing.is_empty() {
             (Status::Succeeded, None)
         } else {
-            let reason = format!(
+            let names: Vec<&str> = failing.iter().map(|c| c.name.as_str()).collect();
+            let mut reason = format!(
                 "{} of {} checks failed: {}",
                 failing.len(),
                 ran,
-                failing.join(", ")
+                names.join(", ")
             );
+            // The first failure's own words: which assertion, or which AWS operation.
+            if let Some(message) = failing[0].message.as_deref() {
+                let _ = write!(
+                    reason,
+                    " (first: {}: {})",
+                    names[0],
+                    crate::invocation::shorten(message)
+                );
+            }
             (Status::Failed, Some(reason))
         };
         Summary {

@@ -13,7 +13,6 @@ use codedeploy_hooks::appspec::AppSpec;
 use crate::config::TrafficConfig;
 use crate::deployments::{DeploymentSpec, DeploymentStatus, HookStatus, ReportError, RevisionForm};
 use crate::engine::DeploymentPlan;
-use crate::faults::{Fault, Operation};
 use crate::lock;
 use crate::wire::ApiError;
 use crate::Shared;
@@ -53,29 +52,6 @@ pub(crate) async fn dispatch(
             }
         }
     };
-    let fault_operation = match operation {
-        "PutLifecycleEventHookExecutionStatus" => {
-            Some(Operation::PutLifecycleEventHookExecutionStatus)
-        }
-        "GetDeployment" => Some(Operation::GetDeployment),
-        _ => None,
-    };
-    if let Some(fault) = fault_operation.and_then(|op| shared.faults.take(op)) {
-        match fault {
-            Fault::Throttle => {
-                return ApiError::codedeploy("ThrottlingException", "Rate exceeded").into_response()
-            }
-            Fault::ServerError => {
-                return ApiError::codedeploy(
-                    "InternalFailure",
-                    "injected fault: the service failed",
-                )
-                .with_status(StatusCode::INTERNAL_SERVER_ERROR)
-                .into_response()
-            }
-            Fault::Delay(delay) => tokio::time::sleep(delay).await,
-        }
-    }
     let result = match operation {
         "PutLifecycleEventHookExecutionStatus" => put_status(&shared, &request),
         "GetDeployment" => get_deployment(&shared, &request),

@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -13,8 +12,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::faults::{Fault, Operation};
-use crate::functions::{split_name, Alias, AliasError, InvocationRecord};
+use crate::functions::{split_name, Alias, AliasError};
 use crate::wire::ApiError;
 use crate::Shared;
 
@@ -34,40 +32,6 @@ pub(crate) async fn invoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match shared.faults.take(Operation::Invoke) {
-        Some(Fault::Throttle) => {
-            let (function_name, _) = split_name(&name);
-            shared.registry.record(InvocationRecord {
-                at: SystemTime::now(),
-                function_name: function_name.to_owned(),
-                alias: query
-                    .qualifier
-                    .clone()
-                    .filter(|q| !q.chars().all(|c| c.is_ascii_digit())),
-                executed_version: String::new(),
-                duration: std::time::Duration::ZERO,
-                error: false,
-                throttled: true,
-                smoke: false,
-            });
-            return ApiError::lambda(
-                StatusCode::TOO_MANY_REQUESTS,
-                "TooManyRequestsException",
-                "Rate Exceeded.",
-            )
-            .into_response();
-        }
-        Some(Fault::ServerError) => {
-            return ApiError::lambda(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "ServiceException",
-                "injected fault: the service failed",
-            )
-            .into_response()
-        }
-        Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
-        None => {}
-    }
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let invocation_type = header("x-amz-invocation-type")
         .unwrap_or("RequestResponse")

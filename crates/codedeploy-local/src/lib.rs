@@ -54,7 +54,7 @@ pub use crate::engine::{
     DeploymentOutcome, DeploymentPlan, Progress, TimelineEvent, Traffic, HOOK_TIMEOUT,
 };
 pub use crate::error::Error;
-pub use crate::faults::{Fault, Faults, Operation};
+pub use crate::faults::{Fault, FaultSpec, Faults, Operation, ALWAYS, STALL};
 pub use crate::functions::{Alias, InvocationRecord};
 pub use crate::rehearsal::{prepare, Binaries, RehearsalOptions, CURRENT_VERSION, TARGET_VERSION};
 pub use crate::runtime::{InvokeResult, VersionSpec};
@@ -155,6 +155,10 @@ impl StandIn {
                 get(lambda_api::list_versions),
             )
             .fallback(unknown_operation)
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&shared),
+                faults::inject,
+            ))
             .with_state(Arc::clone(&shared));
         let server = tokio::spawn(async move {
             if let Err(err) = axum::serve(listener, router).await {

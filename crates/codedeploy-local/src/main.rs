@@ -3,11 +3,12 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::str::FromStr as _;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use codedeploy_local::{
-    prepare, Binaries, DeploymentOutcome, DeploymentStatus, Fault, Operation, Options, Progress,
+    prepare, Binaries, DeploymentOutcome, DeploymentStatus, FaultSpec, Options, Progress,
     RehearsalOptions, StandIn, Template, Traffic,
 };
 use indicatif::{ProgressBar, ProgressStyle};
@@ -40,10 +41,12 @@ struct Common {
     /// Build the functions with --release.
     #[arg(long)]
     release: bool,
-    /// Inject a fault: OPERATION:FAULT[:TIMES], OPERATION put-status|get-deployment|invoke,
-    /// FAULT throttle|5xx|delay=MILLIS (e.g. put-status:throttle:2).
-    #[arg(long, value_name = "SPEC", value_parser = parse_fault)]
-    fault: Vec<(Operation, Fault, usize)>,
+    /// Inject a fault: OPERATION:FAULT[:TIMES]. OPERATION is any operation served, e.g.
+    /// put-status, get-deployment, get-application-revision, invoke, get-alias; FAULT is
+    /// throttle, 5xx, delay=MILLIS, stall (no answer) or reset (connection dropped); TIMES
+    /// a number (default 1) or `always`. E.g. put-status:throttle:2, invoke:stall:always.
+    #[arg(long, value_name = "SPEC", value_parser = FaultSpec::from_str)]
+    fault: Vec<FaultSpec>,
     /// Where the functions' logs go (one file per function).
     #[arg(
         long,
@@ -118,36 +121,6 @@ fn parse_env(text: &str) -> Result<(String, String), String> {
     }
 }
 
-fn parse_fault(text: &str) -> Result<(Operation, Fault, usize), String> {
-    let usage = || {
-        format!("`{text}` is not OPERATION:FAULT[:TIMES], e.g. put-status:throttle:2 or invoke:delay=500")
-    };
-    let mut parts = text.split(':');
-    let operation = match parts.next() {
-        Some("put-status") => Operation::PutLifecycleEventHookExecutionStatus,
-        Some("get-deployment") => Operation::GetDeployment,
-        Some("invoke") => Operation::Invoke,
-        _ => return Err(usage()),
-    };
-    let fault = match parts.next() {
-        Some("throttle") => Fault::Throttle,
-        Some("5xx") => Fault::ServerError,
-        Some(delay) if delay.starts_with("delay=") => {
-            let ms: u64 = delay["delay=".len()..].parse().map_err(|_| usage())?;
-            Fault::Delay(Duration::from_millis(ms))
-        }
-        _ => return Err(usage()),
-    };
-    let times = match parts.next() {
-        Some(n) => n.parse().map_err(|_| usage())?,
-        None => 1,
-    };
-    if parts.next().is_some() {
-        return Err(usage());
-    }
-    Ok((operation, fault, times))
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -176,8 +149,10 @@ async fn start(common: &Common, port: u16) -> Result<StandIn, codedeploy_local::
     options.address.set_port(port);
     options.log_dir = Some(common.log_dir.clone());
     let local = StandIn::start(options).await?;
-    for (operation, fault, times) in &common.fault {
-        local.faults().inject(*operation, *fault, *times);
+    for spec in &common.fault {
+        local
+            .faults()
+            .inject(spec.operation, spec.fault, spec.times);
     }
     Ok(local)
 }

@@ -178,9 +178,10 @@ async fn a_failing_check_reports_failed_with_the_reason() {
     .unwrap();
     assert_eq!(summary.status, Status::Failed);
     assert_eq!(report.num_calls(), 1);
-    assert_eq!(
-        summary.reason.as_deref(),
-        Some("1 of 1 checks failed: greets")
+    let reason = summary.reason.as_deref().unwrap();
+    assert!(
+        reason.starts_with("1 of 1 checks failed: greets (first: greets: `"),
+        "the reason names the check and its failure: {reason}"
     );
     let message = summary.checks[0].message.as_deref().unwrap();
     assert!(
