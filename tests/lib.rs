@@ -44,6 +44,8 @@ pub struct Setup {
     pub hook_timeout: Duration,
     /// How GetDeployment shows the AppSpec.
     pub revision_form: RevisionForm,
+    /// Environment variables of both hooks (e.g. `CODEDEPLOY_HOOKS_TARGET`).
+    pub hook_env: Vec<(String, String)>,
 }
 
 impl Default for Setup {
@@ -52,6 +54,7 @@ impl Default for Setup {
             fault: None,
             hook_timeout: Duration::from_secs(30),
             revision_form: RevisionForm::AppSpecContent,
+            hook_env: Vec::new(),
         }
     }
 }
@@ -82,13 +85,11 @@ impl Rehearsal {
         local.publish_version("hello", "4", new).expect("hello 4");
         local.set_alias("hello", "live", "3").expect("alias live");
         for (name, bin) in [(PRE_HOOK, "pre-traffic"), (POST_HOOK, "post-traffic")] {
-            local
-                .publish_version(
-                    name,
-                    "1",
-                    VersionSpec::new(binary(bin)).timeout(setup.hook_timeout),
-                )
-                .expect("hook");
+            let mut spec = VersionSpec::new(binary(bin)).timeout(setup.hook_timeout);
+            for (key, value) in &setup.hook_env {
+                spec = spec.env(key, value);
+            }
+            local.publish_version(name, "1", spec).expect("hook");
         }
         let spec = DeploymentSpec::new("hello", "live", "3", "4")
             .hook("BeforeAllowTraffic", PRE_HOOK)
