@@ -174,9 +174,16 @@ def as_list(value):
     return value if isinstance(value, list) else [value]
 
 
+VERSION_UNDER_TEST = "arn:aws:lambda:eu-west-1:123456789012:function:hello:<version under test>"
+
+
 def iam_problems(resources):
     problems = []
+    # `!Ref HelloFunction.Version` becomes a Ref to the AWS::Lambda::Version SAM generates:
+    # its ARN, the version under test (CloudFormation's Ref of AWS::Lambda::Version).
+    versions = {k: VERSION_UNDER_TEST for k, r in resources.items() if r["Type"] == "AWS::Lambda::Version"}
     names = {
+        **versions,
         "AWS::Partition": "aws",
         "AWS::Region": "eu-west-1",
         "AWS::AccountId": "123456789012",
@@ -190,7 +197,7 @@ def iam_problems(resources):
         "codedeploy:PutLifecycleEventHookExecutionStatus": {group_arn},
         "codedeploy:GetDeployment": {group_arn},
         "codedeploy:GetApplicationRevision": {app_arn},
-        "lambda:InvokeFunction": {"arn:aws:lambda:eu-west-1:123456789012:function:hello:*"},
+        "lambda:InvokeFunction": {VERSION_UNDER_TEST},
     }
     for logical_id in HOOKS.values():
         granted = {action: set() for action in allowed}
@@ -292,6 +299,13 @@ class MutationTest(unittest.TestCase):
             statement["Resource"] = {"Fn::Sub": "${HelloFunction.Arn}"}
 
         self.assertCaught(self.broken(unqualified), "least privilege")
+
+    def test_invoking_every_version_alias_and_latest_is_caught(self):
+        def widen(resources):
+            statement = resources["PostTrafficHook"]["Properties"]["Policies"][0]["Statement"][2]
+            statement["Resource"] = {"Fn::Sub": "${HelloFunction.Arn}:*"}
+
+        self.assertCaught(self.broken(widen), "function:hello:*")
 
     def test_an_alarm_missing_from_the_deployment_preference_is_caught(self):
         def drop(resources):
