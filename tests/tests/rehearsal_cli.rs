@@ -117,3 +117,56 @@ async fn bad_input_exits_2_naming_what_is_wrong() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
 }
+
+/// The four faults of a busy AWS account that once rolled back a good release (issue: right
+/// verdicts when AWS has a bad moment): each must leave the deployment Succeeded.
+#[tokio::test]
+async fn a_good_release_survives_transient_aws_faults() {
+    let faults = [
+        "get-deployment:5xx:2",
+        "get-deployment:throttle:2",
+        "invoke:throttle:2",
+        // One stalled report attempt must not eat the reserve.
+        "put-status:delay=70000:1",
+        // A stalled cross-check must not make the known version unknown.
+        "get-deployment:delay=70000:1",
+    ];
+    let runs = faults.map(|fault| async move {
+        (
+            fault,
+            deploy(&["--time-scale", "600", "--fault", fault]).await,
+        )
+    });
+    for (fault, (output, outcome)) in futures::future::join_all(runs).await {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "--fault {fault}: {stderr}");
+        assert_eq!(
+            outcome.expect("the timeline was written")["status"],
+            "Succeeded",
+            "--fault {fault}"
+        );
+    }
+}
+
+/// The same faults made persistent end Failed, naming the operation.
+#[tokio::test]
+async fn persistent_aws_faults_fail_the_release_naming_the_operation() {
+    for (fault, operation) in [
+        ("invoke:throttle:always", "lambda:Invoke failed (throttled)"),
+        (
+            "get-deployment:5xx:always",
+            "codedeploy:GetDeployment failed (service error)",
+        ),
+    ] {
+        let (output, outcome) = deploy(&["--time-scale", "600", "--fault", fault]).await;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "--fault {fault}: {stderr}");
+        let outcome = outcome.expect("the timeline was written");
+        assert_eq!(
+            outcome["error"][0], "HOOK_EXECUTION_FAILURE",
+            "--fault {fault}"
+        );
+        let message = outcome["error"][1].as_str().unwrap_or_default();
+        assert!(message.contains(operation), "--fault {fault}: {message}");
+    }
+}

@@ -1,0 +1,31 @@
+//! A connection refused (nothing listens where AWS_ENDPOINT_URL points) is a transport
+//! failure: retried under the call policy, then a clear error naming the operation.
+
+use codedeploy_hooks::{Clients, Deployment, Target};
+
+#[tokio::test]
+async fn a_refused_connection_is_retried_then_named() {
+    // A port that was free a moment ago: nothing listens there now.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let config = aws_config::SdkConfig::builder()
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(format!("http://127.0.0.1:{port}"))
+        .credentials_provider(aws_sdk_lambda::config::SharedCredentialsProvider::new(
+            aws_sdk_lambda::config::Credentials::for_tests(),
+        ))
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .build();
+    let clients = Clients::from_conf(&config);
+    let target = Target::new(Deployment::new("hello", "4"), clients);
+    let err = target.invoke(serde_json::json!({})).await.unwrap_err();
+    let message = err.to_string();
+    // The default policy: five attempts.
+    assert!(
+        message.starts_with("lambda:Invoke failed (no response) after 5 attempts"),
+        "{message}"
+    );
+    assert!(message.contains("AWS_ENDPOINT_URL"), "{message}");
+}
