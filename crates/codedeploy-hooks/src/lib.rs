@@ -7,6 +7,11 @@
 //! deadline, reports `Succeeded` or `Failed` to CodeDeploy exactly once, and explains the
 //! outcome in logs, a metric record and a summary. Outside Lambda the same binary is a CLI.
 //!
+//! Every AWS call it makes (reading the deployment, the [`Target`] helpers, the report)
+//! follows one [`CallPolicy`]: a timeout per attempt, and jittered retries of throttling,
+//! 5xx, transport errors and stalled attempts within the Lambda deadline, so that AWS having
+//! a bad moment never decides the verdict.
+//!
 //! ```no_run
 //! use std::time::Duration;
 //! use codedeploy_hooks::{ensure, Check, Hook};
@@ -21,7 +26,7 @@
 //!             ensure!(out.json::<Value>()?["message"] == "hello smoke");
 //!             Ok(())
 //!         })
-//!         .check_with(Check::named("p95 under 300 ms").timeout(Duration::from_secs(20)).retries(1), |t| async move {
+//!         .check_with(Check::named("p95 under 300 ms").timeout(Duration::from_secs(20)), |t| async move {
 //!             let stats = t.invoke_many(json!({"name": "load"}), 50, 10).await?;
 //!             ensure!(stats.errors() == 0 && stats.p95() < Duration::from_millis(300));
 //!             Ok(())
