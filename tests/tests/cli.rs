@@ -161,6 +161,24 @@ async fn bad_usage_exits_2_with_a_clear_message() {
             vec!["--function", "hello", "--qualifier", "4", "--format", "xml"],
             "invalid value 'xml'",
         ),
+        (
+            vec![
+                "--function",
+                "arn:aws:lambda:eu-west-1:000000000000:function:hello",
+                "--qualifier",
+                "4",
+            ],
+            "is a function in region eu-west-1, but this hook runs in us-east-1",
+        ),
+        (
+            vec![
+                "--function",
+                "arn:aws:iam::000000000000:role/hello",
+                "--qualifier",
+                "4",
+            ],
+            "not of a Lambda function",
+        ),
     ] {
         let output = pre_traffic(&rehearsal, &args).await;
         let stderr = String::from_utf8_lossy(&output.stderr);

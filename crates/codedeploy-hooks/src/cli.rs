@@ -95,8 +95,8 @@ pub(crate) async fn run(hook: Hook) -> ExitCode {
         Ok(named) => named,
         Err(err) => return usage(&err.to_string()),
     };
-    let mut deployment =
-        Deployment::new(named.function.name, named.version).with_phase(match args.phase {
+    let mut deployment = Deployment::new(named.function.name.clone(), named.version.clone())
+        .with_phase(match args.phase {
             Some(PhaseArg::Pre) => Phase::PreTraffic,
             Some(PhaseArg::Post) => Phase::PostTraffic,
             None => hook.configured_phase().unwrap_or(Phase::Unknown),
@@ -108,6 +108,15 @@ pub(crate) async fn run(hook: Hook) -> ExitCode {
         Ok(clients) => clients,
         Err(message) => return usage(&message),
     };
+    // The function is invoked by name in the configured region: an ARN of another region
+    // would test a different function.
+    let home = crate::function_ref::Home {
+        region: clients.codedeploy.config().region().map(|r| r.to_string()),
+        account: None,
+    };
+    if let Err(err) = named.check_home("--function", &home) {
+        return usage(&err.to_string());
+    }
     let service = hook.into_service_with(clients, Settings::default());
     let log = crate::call::CallLog::default();
     let mut summary = service

@@ -43,7 +43,7 @@ impl Named {
     }
 
     /// Refuse a function of another account or region than the hook's.
-    fn check_home(&self, source_name: &str, home: &Home) -> Result<(), Error> {
+    pub(crate) fn check_home(&self, source_name: &str, home: &Home) -> Result<(), Error> {
         self.function
             .check_home(home)
             .map_err(|reason| Error::InvalidSetting {
