@@ -15,11 +15,17 @@
 //! assert_eq!(answer.body(), b"hi");
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
+use aws_lambda_events::apigw::{
+    ApiGatewayProxyRequest, ApiGatewayProxyRequestContext, ApiGatewayRequestIdentity,
+    ApiGatewayV2httpRequest, ApiGatewayV2httpRequestContext,
+    ApiGatewayV2httpRequestContextHttpDescription,
+};
+use aws_lambda_events::query_map::QueryMap;
 use base64::Engine as _;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// Which API Gateway integration to imitate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,144 +37,156 @@ pub enum Flavor {
     RestApi,
 }
 
-/// The proxy event API Gateway sends the function for `request`.
+/// The proxy event API Gateway sends the function for `request`, built from
+/// `aws_lambda_events`' types (`ApiGatewayV2httpRequest` for HTTP APIs,
+/// `ApiGatewayProxyRequest` for REST APIs), so the field names are those every Rust Lambda
+/// deserializes, and returned as JSON, ready to be an `Invoke` payload.
 pub fn event<B: AsRef<[u8]>>(
     request: &http::Request<B>,
     flavor: Flavor,
     request_id: &str,
 ) -> Value {
-    let uri = request.uri();
-    let path = uri.path();
-    let raw_query = uri.query().unwrap_or("");
-    let mut query: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (k, v) in form_urlencoded::parse(raw_query.as_bytes()) {
-        query
-            .entry(k.into_owned())
-            .or_default()
-            .push(v.into_owned());
-    }
-    let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (name, value) in request.headers() {
-        headers
-            .entry(name.as_str().to_owned())
-            .or_default()
-            .push(String::from_utf8_lossy(value.as_bytes()).into_owned());
-    }
-    let host = headers
-        .get("host")
-        .and_then(|h| h.first())
-        .cloned()
-        .unwrap_or_else(|| "localhost".into());
-    let user_agent = headers
-        .get("user-agent")
-        .and_then(|h| h.first())
-        .cloned()
-        .unwrap_or_default();
-    let bytes = request.body().as_ref();
-    let (body, is_base64) = match std::str::from_utf8(bytes) {
-        _ if bytes.is_empty() => (Value::Null, false),
-        Ok(text) => (Value::String(text.to_owned()), false),
-        Err(_) => (
-            Value::String(base64::engine::general_purpose::STANDARD.encode(bytes)),
-            true,
-        ),
+    let parts = Parts::of(request);
+    let built = match flavor {
+        Flavor::HttpApi => serde_json::to_value(http_api_event(request, &parts, request_id)),
+        Flavor::RestApi => serde_json::to_value(rest_api_event(request, &parts, request_id)),
     };
-    let method = request.method().as_str();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default();
-    match flavor {
-        Flavor::HttpApi => {
-            let cookies: Vec<String> = headers
-                .remove("cookie")
-                .unwrap_or_default()
-                .iter()
-                .flat_map(|c| c.split(';').map(|p| p.trim().to_owned()))
-                .filter(|c| !c.is_empty())
-                .collect();
-            let joined = |m: &BTreeMap<String, Vec<String>>| -> BTreeMap<String, String> {
-                m.iter().map(|(k, v)| (k.clone(), v.join(","))).collect()
-            };
-            let mut event = json!({
-                "version": "2.0",
-                "routeKey": "$default",
-                "rawPath": path,
-                "rawQueryString": raw_query,
-                "headers": joined(&headers),
-                "requestContext": {
-                    "accountId": "anonymous",
-                    "apiId": "codedeploy-hooks",
-                    "domainName": host,
-                    "domainPrefix": host.split('.').next().unwrap_or_default(),
-                    "http": {
-                        "method": method,
-                        "path": path,
-                        "protocol": "HTTP/1.1",
-                        "sourceIp": "127.0.0.1",
-                        "userAgent": user_agent,
-                    },
-                    "requestId": request_id,
-                    "routeKey": "$default",
-                    "stage": "$default",
-                    "timeEpoch": now,
-                },
-                "isBase64Encoded": is_base64,
-            });
-            if !query.is_empty() {
-                event["queryStringParameters"] = json!(joined(&query));
-            }
-            if !cookies.is_empty() {
-                event["cookies"] = json!(cookies);
-            }
-            if !body.is_null() {
-                event["body"] = body;
-            }
-            event
+    // These types serialize to JSON whatever their content.
+    built.unwrap_or(Value::Null)
+}
+
+/// What both event flavors take from the request.
+struct Parts {
+    path: String,
+    raw_query: String,
+    query: QueryMap,
+    host: String,
+    user_agent: Option<String>,
+    body: Option<String>,
+    is_base64: bool,
+    now_ms: i64,
+}
+
+impl Parts {
+    fn of<B: AsRef<[u8]>>(request: &http::Request<B>) -> Parts {
+        let uri = request.uri();
+        let raw_query = uri.query().unwrap_or("").to_owned();
+        let mut query: HashMap<String, Vec<String>> = HashMap::new();
+        for (k, v) in form_urlencoded::parse(raw_query.as_bytes()) {
+            query
+                .entry(k.into_owned())
+                .or_default()
+                .push(v.into_owned());
         }
-        Flavor::RestApi => {
-            let last = |m: &BTreeMap<String, Vec<String>>| -> Value {
-                if m.is_empty() {
-                    return Value::Null;
-                }
-                json!(m
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.last().cloned().unwrap_or_default()))
-                    .collect::<BTreeMap<_, _>>())
-            };
-            let multi = |m: &BTreeMap<String, Vec<String>>| {
-                if m.is_empty() {
-                    Value::Null
-                } else {
-                    json!(m)
-                }
-            };
-            json!({
-                "resource": "/{proxy+}",
-                "path": path,
-                "httpMethod": method,
-                "headers": last(&headers),
-                "multiValueHeaders": multi(&headers),
-                "queryStringParameters": last(&query),
-                "multiValueQueryStringParameters": multi(&query),
-                "pathParameters": {"proxy": path.trim_start_matches('/')},
-                "stageVariables": null,
-                "requestContext": {
-                    "accountId": "anonymous",
-                    "apiId": "codedeploy-hooks",
-                    "httpMethod": method,
-                    "path": path,
-                    "resourcePath": "/{proxy+}",
-                    "stage": "test",
-                    "requestId": request_id,
-                    "requestTimeEpoch": now,
-                    "identity": {"sourceIp": "127.0.0.1", "userAgent": user_agent},
-                },
-                "body": body,
-                "isBase64Encoded": is_base64,
-            })
+        let header = |name: http::header::HeaderName| {
+            request
+                .headers()
+                .get(name)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        };
+        let bytes = request.body().as_ref();
+        let (body, is_base64) = match std::str::from_utf8(bytes) {
+            _ if bytes.is_empty() => (None, false),
+            Ok(text) => (Some(text.to_owned()), false),
+            Err(_) => (
+                Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
+                true,
+            ),
+        };
+        Parts {
+            path: uri.path().to_owned(),
+            raw_query,
+            query: QueryMap::from(query),
+            host: header(http::header::HOST).unwrap_or_else(|| "localhost".into()),
+            user_agent: header(http::header::USER_AGENT),
+            body,
+            is_base64,
+            now_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or_default(),
         }
     }
+}
+
+fn http_api_event<B>(
+    request: &http::Request<B>,
+    parts: &Parts,
+    request_id: &str,
+) -> ApiGatewayV2httpRequest {
+    let mut headers = request.headers().clone();
+    // HTTP APIs move cookies out of the headers into their own list.
+    let cookies: Vec<String> = headers
+        .remove(http::header::COOKIE)
+        .map(|c| String::from_utf8_lossy(c.as_bytes()).into_owned())
+        .iter()
+        .flat_map(|c| c.split(';').map(|p| p.trim().to_owned()))
+        .filter(|c| !c.is_empty())
+        .collect();
+    let mut description = ApiGatewayV2httpRequestContextHttpDescription::default();
+    description.method = request.method().clone();
+    description.path = Some(parts.path.clone());
+    description.protocol = Some("HTTP/1.1".into());
+    description.source_ip = Some("127.0.0.1".into());
+    description.user_agent = parts.user_agent.clone();
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.route_key = Some("$default".into());
+    context.account_id = Some("anonymous".into());
+    context.stage = Some("$default".into());
+    context.request_id = Some(request_id.to_owned());
+    context.apiid = Some("codedeploy-hooks".into());
+    context.domain_name = Some(parts.host.clone());
+    context.domain_prefix = parts.host.split('.').next().map(str::to_owned);
+    context.time_epoch = parts.now_ms;
+    context.http = description;
+    let mut event = ApiGatewayV2httpRequest::default();
+    event.version = Some("2.0".into());
+    event.route_key = Some("$default".into());
+    event.raw_path = Some(parts.path.clone());
+    event.raw_query_string = Some(parts.raw_query.clone());
+    event.cookies = (!cookies.is_empty()).then_some(cookies);
+    event.headers = headers;
+    event.query_string_parameters = parts.query.clone();
+    event.request_context = context;
+    event.body = parts.body.clone();
+    event.is_base64_encoded = parts.is_base64;
+    event
+}
+
+fn rest_api_event<B>(
+    request: &http::Request<B>,
+    parts: &Parts,
+    request_id: &str,
+) -> ApiGatewayProxyRequest {
+    let mut identity = ApiGatewayRequestIdentity::default();
+    identity.source_ip = Some("127.0.0.1".into());
+    identity.user_agent = parts.user_agent.clone();
+    let mut context = ApiGatewayProxyRequestContext::default();
+    context.account_id = Some("anonymous".into());
+    context.apiid = Some("codedeploy-hooks".into());
+    context.http_method = request.method().clone();
+    context.path = Some(parts.path.clone());
+    context.resource_path = Some("/{proxy+}".into());
+    context.stage = Some("test".into());
+    context.request_id = Some(request_id.to_owned());
+    context.request_time_epoch = parts.now_ms;
+    context.identity = identity;
+    let mut event = ApiGatewayProxyRequest::default();
+    event.resource = Some("/{proxy+}".into());
+    event.path = Some(parts.path.clone());
+    event.http_method = request.method().clone();
+    event.headers = request.headers().clone();
+    event.multi_value_headers = request.headers().clone();
+    event.query_string_parameters = parts.query.clone();
+    event.multi_value_query_string_parameters = parts.query.clone();
+    event.path_parameters = HashMap::from([(
+        "proxy".to_owned(),
+        parts.path.trim_start_matches('/').to_owned(),
+    )]);
+    event.request_context = context;
+    event.body = parts.body.clone();
+    event.is_base64_encoded = parts.is_base64;
+    event
 }
 
 #[derive(Deserialize)]
@@ -272,6 +290,7 @@ fn header_text(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn http_api_events_carry_path_query_headers_and_body() {

@@ -14,6 +14,52 @@ use serde_json::Value;
 
 use crate::deployment::{function_name_of, Phase};
 use crate::error::Error;
+use crate::function_ref::TargetProblem;
+
+/// What is wrong with AppSpec content, or with what it names.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppSpecProblem {
+    /// It looks like JSON but does not parse.
+    #[error("not valid JSON: {0}")]
+    Json(#[source] serde_json::Error),
+    /// It is neither JSON nor YAML.
+    #[error("neither JSON nor valid YAML: {0}")]
+    Yaml(#[source] serde_yaml_ng::Error),
+    /// No `Resources` list.
+    #[error("it has no `Resources` list")]
+    NoResources,
+    /// An empty `Resources` list.
+    #[error("its `Resources` list is empty")]
+    EmptyResources,
+    /// More than the one resource of a Lambda AppSpec.
+    #[error("it names {0} resources; a Lambda AppSpec names exactly one")]
+    ManyResources(usize),
+    /// The resource is not `{LogicalId: {Type, Properties}}`.
+    #[error("its resource is not a `{{LogicalId: {{Type, Properties}}}}` map")]
+    NotAResource,
+    /// A required key is missing, e.g. `Properties.TargetVersion`.
+    #[error("its resource has no `{0}`")]
+    Missing(&'static str),
+    /// `Properties.Name` is not a function a hook may test.
+    #[error("its Properties.Name `{name}` {problem}")]
+    Function {
+        /// The name as given (shortened).
+        name: String,
+        /// What is wrong with it.
+        #[source]
+        problem: TargetProblem,
+    },
+    /// `Properties.TargetVersion` is an alias or `$LATEST`.
+    #[error(
+        "its Properties.TargetVersion `{0}` is not a published version number (an alias or \
+         $LATEST would test other code than the deployment ships)"
+    )]
+    NotAVersion(String),
+    /// The deployment as CodeDeploy returned it carries no AppSpec to read.
+    #[error("{0}")]
+    NotReadable(&'static str),
+}
 
 /// What a Lambda AppSpec says about the deployment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,43 +83,37 @@ impl AppSpec {
     /// # Errors
     /// [`Error::AppSpec`] saying what is missing or malformed.
     pub fn parse(content: &str) -> Result<AppSpec, Error> {
-        Self::parse_content(content).map_err(|reason| Error::AppSpec {
+        Self::parse_content(content).map_err(|problem| Error::AppSpec {
             what: "the AppSpec".into(),
-            reason,
+            problem,
         })
     }
 
-    pub(crate) fn parse_content(content: &str) -> Result<AppSpec, String> {
+    pub(crate) fn parse_content(content: &str) -> Result<AppSpec, AppSpecProblem> {
         let trimmed = content.trim_start();
         let doc: Value = if trimmed.starts_with('{') {
-            serde_json::from_str(trimmed).map_err(|e| format!("not valid JSON: {e}"))?
+            serde_json::from_str(trimmed).map_err(AppSpecProblem::Json)?
         } else {
-            serde_yaml_ng::from_str(trimmed)
-                .map_err(|e| format!("neither JSON nor valid YAML: {e}"))?
+            serde_yaml_ng::from_str(trimmed).map_err(AppSpecProblem::Yaml)?
         };
         let resources = get(&doc, "Resources")
             .and_then(Value::as_array)
-            .ok_or("it has no `Resources` list")?;
+            .ok_or(AppSpecProblem::NoResources)?;
         let resource = match resources.as_slice() {
             [one] => one,
-            [] => return Err("its `Resources` list is empty".into()),
-            _ => {
-                return Err(format!(
-                    "it names {} resources; a Lambda AppSpec names exactly one",
-                    resources.len()
-                ))
-            }
+            [] => return Err(AppSpecProblem::EmptyResources),
+            _ => return Err(AppSpecProblem::ManyResources(resources.len())),
         };
         // Each resource is `{LogicalId: {Type, Properties}}`.
         let body = resource
             .as_object()
             .and_then(|m| m.values().next())
-            .ok_or("its resource is not a `{LogicalId: {Type, Properties}}` map")?;
-        let props = get(body, "Properties").ok_or("its resource has no `Properties`")?;
+            .ok_or(AppSpecProblem::NotAResource)?;
+        let props = get(body, "Properties").ok_or(AppSpecProblem::Missing("Properties"))?;
         let text = |key: &str| get(props, key).and_then(scalar_text);
-        let function_name = text("Name").ok_or("its resource has no `Properties.Name`")?;
+        let function_name = text("Name").ok_or(AppSpecProblem::Missing("Properties.Name"))?;
         let target_version =
-            text("TargetVersion").ok_or("its resource has no `Properties.TargetVersion`")?;
+            text("TargetVersion").ok_or(AppSpecProblem::Missing("Properties.TargetVersion"))?;
         let hooks = get(&doc, "Hooks")
             .and_then(Value::as_array)
             .map(|list| {
@@ -191,18 +231,17 @@ mod tests {
 
     #[test]
     fn unusable_content_is_explained() {
-        assert!(AppSpec::parse_content("{")
-            .unwrap_err()
-            .contains("not valid JSON"));
-        assert!(AppSpec::parse_content(r#"{"Resources": []}"#)
-            .unwrap_err()
-            .contains("empty"));
+        let problem = |content: &str| AppSpec::parse_content(content).unwrap_err().to_string();
+        assert!(problem("{").contains("not valid JSON"));
+        assert!(problem(r#"{"Resources": []}"#).contains("empty"));
         let no_target = r#"{"Resources": [{"F": {"Properties": {"Name": "hello"}}}]}"#;
-        assert!(AppSpec::parse_content(no_target)
-            .unwrap_err()
-            .contains("TargetVersion"));
-        assert!(AppSpec::parse_content("- just\n- a list")
-            .unwrap_err()
-            .contains("Resources"));
+        assert!(problem(no_target).contains("TargetVersion"));
+        assert!(problem("- just\n- a list").contains("Resources"));
+        let err = AppSpec::parse("{").unwrap_err();
+        let cause = std::error::Error::source(&err).expect("the problem is kept as the source");
+        assert!(
+            std::error::Error::source(cause).is_some(),
+            "and serde's error under it"
+        );
     }
 }

@@ -18,7 +18,8 @@ pub(crate) type CheckFn = Arc<dyn Fn(Target) -> CheckFuture + Send + Sync>;
 /// The default time one attempt of a check may take.
 pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A check's name and settings, for [`Hook::check_with`](crate::Hook::check_with).
+/// A check's name and settings, for [`Hook::check`](crate::Hook::check). A name alone
+/// (`&str` or `String`) converts into a check with the default settings.
 ///
 /// ```
 /// use std::time::Duration;
@@ -95,6 +96,18 @@ impl Check {
     /// The check's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+}
+
+impl From<&str> for Check {
+    fn from(name: &str) -> Self {
+        Check::named(name)
+    }
+}
+
+impl From<String> for Check {
+    fn from(name: String) -> Self {
+        Check::named(name)
     }
 }
 

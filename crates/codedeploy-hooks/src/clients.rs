@@ -7,9 +7,17 @@ use aws_config::BehaviorVersion;
 
 /// The clients a hook uses. Built once per process and shared by every event and check.
 ///
-/// The SDK's own retries are off: the framework retries calls itself (checks by
-/// [`Check::retries`](crate::Check::retries), the report within its reserve), so every
-/// attempt is visible in the summary and fits the Lambda deadline.
+/// The SDK's own retries are off: the framework retries every call itself under its
+/// [`CallPolicy`](crate::CallPolicy), so every attempt is visible in the summary and fits the
+/// Lambda deadline.
+///
+/// ```no_run
+/// # async fn demo() {
+/// // Region, credentials and AWS_ENDPOINT_URL from the environment, as any AWS tool.
+/// let clients = codedeploy_hooks::Clients::from_env().await;
+/// let target = codedeploy_hooks::Target::new(codedeploy_hooks::Deployment::new("hello", "4"), clients);
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Clients {

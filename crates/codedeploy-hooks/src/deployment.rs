@@ -54,6 +54,14 @@ impl fmt::Display for Phase {
 }
 
 /// The deployment a hook is checking, as the checks see it.
+///
+/// ```
+/// use codedeploy_hooks::{Deployment, Phase};
+///
+/// let deployment = Deployment::new("hello", "4").with_phase(Phase::PreTraffic).with_alias("live");
+/// assert_eq!(deployment.qualified_target(), "hello:4");
+/// assert_eq!(deployment.phase.lifecycle_event(), "BeforeAllowTraffic");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct Deployment {

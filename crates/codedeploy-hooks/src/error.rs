@@ -20,15 +20,16 @@ pub enum Error {
         reason: String,
     },
 
-    /// A configured value (builder, environment variable or CLI flag) is invalid.
-    #[error("{source_name} is invalid: `{value}` {reason}")]
+    /// A configured target (builder, environment variable or CLI flag) cannot be tested.
+    #[error("{source_name} is invalid: `{value}` {problem}")]
     InvalidSetting {
         /// Where the value came from, e.g. the environment variable's name.
         source_name: String,
-        /// The value as given.
+        /// The value as given (shortened).
         value: String,
-        /// What a valid value looks like.
-        reason: String,
+        /// What is wrong with it.
+        #[source]
+        problem: crate::TargetProblem,
     },
 
     /// Nothing says which function version to test.
@@ -66,12 +67,13 @@ pub enum Error {
     },
 
     /// AppSpec content cannot be used.
-    #[error("{what} is unusable: {reason}")]
+    #[error("{what} is unusable: {problem}")]
     AppSpec {
         /// Which AppSpec, e.g. `the AppSpec of deployment d-AB12CD34E`.
         what: String,
         /// What is wrong with it.
-        reason: String,
+        #[source]
+        problem: crate::appspec::AppSpecProblem,
     },
 
     /// An AWS API call failed (after the retries its class allows).
@@ -130,12 +132,9 @@ pub enum Error {
         /// How long it tried.
         elapsed: Duration,
         /// The last call's error.
+        #[source]
         last_error: Box<Error>,
     },
-
-    /// The Lambda runtime could not start or stopped.
-    #[error("the Lambda runtime failed: {0}")]
-    Runtime(String),
 }
 
 /// The class of an AWS call failure. Throttling, server and transport failures are
@@ -189,21 +188,21 @@ impl Error {
         matches!(self, Error::Aws { kind, .. } if kind.is_retryable())
     }
 
-    /// Build an [`Error::Aws`] from any SDK error, classifying it for retries.
+    /// Build an [`Error::Aws`] from any SDK error, classifying it for retries. (Every
+    /// `aws-sdk-*` crate shares smithy's raw `HttpResponse`, so one signature fits all.)
     #[cfg(feature = "hook")]
-    pub(crate) fn aws<E, R>(
+    pub(crate) fn aws<E>(
         operation: &'static str,
-        err: aws_sdk_lambda::error::SdkError<E, R>,
+        err: aws_sdk_lambda::error::SdkError<E, aws_sdk_lambda::config::http::HttpResponse>,
     ) -> Self
     where
         E: aws_sdk_lambda::error::ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug + HasStatus,
     {
         use aws_sdk_lambda::error::SdkError;
         let (kind, message) = match &err {
             SdkError::ServiceError(service) => {
                 let code = service.err().code().unwrap_or("Unknown");
-                let status = service.raw().status_code();
+                let status = service.raw().status().as_u16();
                 let kind = if matches!(
                     code,
                     "ThrottlingException"
@@ -260,26 +259,6 @@ fn attempts_note(attempts: u32) -> String {
     } else {
         String::new()
     }
-}
-
-/// The HTTP status of a raw SDK response.
-#[cfg(feature = "hook")]
-pub(crate) trait HasStatus {
-    fn status_code(&self) -> u16;
-}
-
-#[cfg(feature = "hook")]
-impl HasStatus for aws_smithy_runtime_api_shim::HttpResponse {
-    fn status_code(&self) -> u16 {
-        self.status().as_u16()
-    }
-}
-
-/// The SDK re-exports its raw response type; naming it through one client crate keeps the
-/// dependency list short.
-#[cfg(feature = "hook")]
-mod aws_smithy_runtime_api_shim {
-    pub(crate) use aws_sdk_lambda::config::http::HttpResponse;
 }
 
 /// "a: b: c" from an error and its sources: SDK errors keep the useful part in the chain.

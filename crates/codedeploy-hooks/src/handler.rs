@@ -39,6 +39,25 @@ pub(crate) struct Inner {
 /// It answers `Ok` whenever CodeDeploy has the verdict (so Lambda's retries of async
 /// invocations do not run the checks again), and `Err` only when the verdict could not be
 /// delivered (Lambda then retries the event) or the event is not a lifecycle event.
+///
+/// Test a hook without a Lambda runtime by sending it an event through tower's
+/// `ServiceExt::oneshot`, with clients pointed at mocks or a local stand-in:
+///
+/// ```no_run
+/// use codedeploy_hooks::{Clients, Hook};
+/// use lambda_runtime::{Context, LambdaEvent};
+/// use tower::ServiceExt as _;
+///
+/// # async fn demo(clients: Clients) -> Result<(), codedeploy_hooks::Error> {
+/// let hook = Hook::new().target("hello", "4").check("answers", |t| async move {
+///     t.invoke(serde_json::json!({})).await?.ensure_ok()?;
+///     Ok(())
+/// });
+/// let event = serde_json::json!({"DeploymentId": "d-AB12CD34E", "LifecycleEventHookExecutionId": "eyJ..."});
+/// let summary = hook.into_service(clients).oneshot(LambdaEvent::new(event, Context::default())).await?;
+/// println!("{}", summary.table());
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct HookService {
     pub(crate) inner: Arc<Inner>,

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tracing::{error, warn};
+use tracing::warn;
 
 use crate::call::{CallPolicy, ATTEMPT_TIMEOUT_ENV, INVOKE_TIMEOUT_ENV};
 use crate::check::{Check, CheckFn, CheckResult};
@@ -79,23 +79,34 @@ impl Hook {
         }
     }
 
-    /// Add a check with default settings (see [`Check`]).
-    pub fn check<F, Fut>(self, name: impl Into<String>, check: F) -> Self
-    where
-        F: Fn(Target) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = CheckResult> + Send + 'static,
-    {
-        self.check_with(Check::named(name), check)
-    }
-
-    /// Add a check with its own settings: timeout, retries, dry run.
-    pub fn check_with<F, Fut>(mut self, check: Check, run: F) -> Self
+    /// Add a check: a name (default settings) or a [`Check`] with its own timeout, retries,
+    /// call policy or dry run, and the async closure that tests the [`Target`].
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use codedeploy_hooks::{ensure, Check, Hook};
+    ///
+    /// let hook = Hook::new()
+    ///     .check("answers", |t| async move {
+    ///         t.invoke(serde_json::json!({})).await?.ensure_ok()?;
+    ///         Ok(())
+    ///     })
+    ///     .check(Check::named("answers fast").timeout(Duration::from_secs(5)), |t| async move {
+    ///         let out = t.invoke(serde_json::json!({})).await?;
+    ///         ensure!(out.latency() < Duration::from_millis(500));
+    ///         Ok(())
+    ///     });
+    /// ```
+    pub fn check<F, Fut>(mut self, check: impl Into<Check>, run: F) -> Self
     where
         F: Fn(Target) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = CheckResult> + Send + 'static,
     {
         let run: CheckFn = Arc::new(move |t| Box::pin(run(t)));
-        self.checks.push(Arc::new(Registered { check, run }));
+        self.checks.push(Arc::new(Registered {
+            check: check.into(),
+            run,
+        }));
         self
     }
 
@@ -150,32 +161,6 @@ impl Hook {
     pub fn metrics_namespace(mut self, namespace: impl Into<String>) -> Self {
         self.namespace = namespace.into();
         self
-    }
-
-    /// Run the hook: inside Lambda (`AWS_LAMBDA_RUNTIME_API` set) serve CodeDeploy events
-    /// until the runtime stops; anywhere else, run as a command-line tool (see `--help`).
-    ///
-    /// Returns the process exit code: 0 when all checks pass, 1 when one fails, 2 on bad
-    /// usage or setup.
-    pub async fn run(self) -> std::process::ExitCode {
-        if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
-            self.run_lambda().await
-        } else {
-            crate::cli::run(self).await
-        }
-    }
-
-    async fn run_lambda(self) -> std::process::ExitCode {
-        crate::logging::init_lambda();
-        let settings = Settings::from_env();
-        let service = self.into_service_with(Clients::from_env().await, settings);
-        match lambda_runtime::run(service).await {
-            Ok(()) => std::process::ExitCode::SUCCESS,
-            Err(err) => {
-                error!(error = %err, "the Lambda runtime stopped");
-                std::process::ExitCode::FAILURE
-            }
-        }
     }
 
     /// The handler as a tower `Service` of [`LambdaEvent`](lambda_runtime::LambdaEvent)s, for tests or a custom runtime.

@@ -12,6 +12,17 @@ use crate::error::Error;
 const SHOWN_BYTES: usize = 512;
 
 /// What one invocation of the target version returned.
+///
+/// ```no_run
+/// # async fn demo(t: codedeploy_hooks::Target) -> codedeploy_hooks::CheckResult {
+/// use serde_json::{json, Value};
+///
+/// let out = t.invoke(json!({"name": "smoke"})).await?;
+/// out.ensure_ok()?; // no function error, and the version under test ran
+/// let answer: Value = out.json()?;
+/// codedeploy_hooks::ensure!(answer["message"] == "hello smoke");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Invocation {
     pub(crate) invoked: String,

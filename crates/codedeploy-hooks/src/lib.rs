@@ -14,7 +14,7 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use codedeploy_hooks::{ensure, Check, Hook};
+//! use codedeploy_hooks::{ensure, Check, Hook, Load};
 //! use serde_json::{json, Value};
 //!
 //! #[tokio::main]
@@ -26,8 +26,8 @@
 //!             ensure!(out.json::<Value>()?["message"] == "hello smoke");
 //!             Ok(())
 //!         })
-//!         .check_with(Check::named("p95 under 300 ms").timeout(Duration::from_secs(20)), |t| async move {
-//!             let stats = t.invoke_many(json!({"name": "load"}), 50, 10).await?;
+//!         .check(Check::named("p95 under 300 ms").timeout(Duration::from_secs(20)), |t| async move {
+//!             let stats = t.invoke_many(json!({"name": "load"}), Load::total(50).concurrency(10)).await?;
 //!             ensure!(stats.errors() == 0 && stats.p95() < Duration::from_millis(300));
 //!             Ok(())
 //!         })
@@ -56,15 +56,15 @@
 //! recognize smoke traffic and for tools that imitate API Gateway or CodeDeploy, without the
 //! AWS SDK.
 
-#![warn(missing_docs)]
-
 // Lets `ensure!` (which names `::codedeploy_hooks`) work inside this crate's own tests.
+#[cfg(test)]
 extern crate self as codedeploy_hooks;
 
 pub mod apigw;
 pub mod appspec;
 mod deployment;
 mod error;
+mod function_ref;
 pub mod smoke;
 
 #[cfg(feature = "hook")]
@@ -80,8 +80,6 @@ mod delivery;
 #[cfg(feature = "hook")]
 mod event;
 #[cfg(feature = "hook")]
-mod function_ref;
-#[cfg(feature = "hook")]
 mod handler;
 #[cfg(feature = "hook")]
 mod hook;
@@ -91,6 +89,8 @@ mod invocation;
 mod logging;
 #[cfg(feature = "hook")]
 mod resolve;
+#[cfg(feature = "hook")]
+mod run;
 #[cfg(feature = "hook")]
 mod runner;
 #[cfg(feature = "hook")]
@@ -105,6 +105,7 @@ mod testing;
 pub use crate::{
     deployment::{function_name_of, Deployment, Phase, TARGET_ENV},
     error::{AwsErrorKind, Error},
+    function_ref::TargetProblem,
 };
 
 #[cfg(feature = "hook")]
@@ -115,7 +116,7 @@ pub use crate::{
     handler::HookService,
     hook::{Hook, DEFAULT_NAMESPACE, DEFAULT_RESERVE, SKIP_ENV},
     invocation::Invocation,
-    stats::LoadStats,
+    stats::{Load, LoadStats},
     summary::{CheckReport, Delivery, Outcome, Status, Summary},
     target::Target,
 };

@@ -5,11 +5,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-use crate::appspec::AppSpec;
+use crate::appspec::{AppSpec, AppSpecProblem};
 use crate::call::{Call, CallLog, CallPolicy};
 use crate::deployment::{Deployment, Phase};
 use crate::error::Error;
-use crate::function_ref::{is_version_number, FunctionRef, Home};
+use crate::function_ref::{is_version_number, FunctionRef, Home, TargetProblem};
 use crate::invocation::shorten;
 
 pub use crate::deployment::TARGET_ENV;
@@ -24,20 +24,18 @@ pub(crate) struct Named {
 impl Named {
     /// Parse `NAME:VERSION` or a version ARN; `source_name` names the origin in errors.
     pub(crate) fn parse(source_name: &str, value: &str) -> Result<Named, Error> {
-        let invalid = |reason: &str| Error::InvalidSetting {
+        let invalid = |problem: TargetProblem| Error::InvalidSetting {
             source_name: source_name.to_owned(),
             value: shorten(value).into_owned(),
-            reason: reason.to_owned(),
+            problem,
         };
-        let mut function = FunctionRef::parse(value.trim()).map_err(|r| invalid(&r))?;
+        let mut function = FunctionRef::parse(value.trim()).map_err(invalid)?;
         let version = function
             .qualifier
             .take()
-            .ok_or_else(|| invalid("names no version; expected NAME:VERSION or a version ARN"))?;
+            .ok_or_else(|| invalid(TargetProblem::NoVersion))?;
         if !is_version_number(&version) {
-            return Err(invalid(
-                "does not end in a version number (not an alias or $LATEST: checks must run the exact new version)",
-            ));
+            return Err(invalid(TargetProblem::NotAVersion));
         }
         Ok(Named { function, version })
     }
@@ -46,10 +44,10 @@ impl Named {
     pub(crate) fn check_home(&self, source_name: &str, home: &Home) -> Result<(), Error> {
         self.function
             .check_home(home)
-            .map_err(|reason| Error::InvalidSetting {
+            .map_err(|problem| Error::InvalidSetting {
                 source_name: source_name.to_owned(),
                 value: self.display(),
-                reason,
+                problem,
             })
     }
 
@@ -197,26 +195,24 @@ fn cross_check_budget(reading: &Reading<'_>) -> (Instant, u32) {
 /// The AppSpec's function and version must be what a hook may test: a function of the
 /// hook's own account and region, and a published version.
 fn validate(spec: &AppSpec, home: &Home) -> Result<FunctionRef, Error> {
-    let unusable = |reason: String| Error::AppSpec {
+    let unusable = |problem: AppSpecProblem| Error::AppSpec {
         what: "the deployment's AppSpec".into(),
-        reason,
+        problem,
     };
-    let name = shorten(&spec.function_name);
-    let function = FunctionRef::parse(&spec.function_name)
-        .map_err(|r| unusable(format!("its Properties.Name `{name}` {r}")))?;
+    let function_problem = |problem: TargetProblem| {
+        unusable(AppSpecProblem::Function {
+            name: shorten(&spec.function_name).into_owned(),
+            problem,
+        })
+    };
+    let function = FunctionRef::parse(&spec.function_name).map_err(function_problem)?;
     if function.qualifier.is_some() {
-        return Err(unusable(format!(
-            "its Properties.Name `{name}` has a qualifier; the version belongs in Properties.TargetVersion"
-        )));
+        return Err(function_problem(TargetProblem::Qualified));
     }
-    function
-        .check_home(home)
-        .map_err(|r| unusable(format!("its Properties.Name `{name}` {r}")))?;
+    function.check_home(home).map_err(function_problem)?;
     if !is_version_number(&spec.target_version) {
-        return Err(unusable(format!(
-            "its Properties.TargetVersion `{}` is not a published version number (an alias or \
-             $LATEST would test other code than the deployment ships)",
-            shorten(&spec.target_version)
+        return Err(unusable(AppSpecProblem::NotAVersion(
+            shorten(&spec.target_version).into_owned(),
         )));
     }
     Ok(function)
@@ -229,9 +225,9 @@ async fn read_appspec(
     deadline: Option<Instant>,
     max_attempts: Option<u32>,
 ) -> Result<AppSpec, Error> {
-    let unusable = |reason: String| Error::AppSpec {
+    let unusable = |problem: AppSpecProblem| Error::AppSpec {
         what: format!("the AppSpec of deployment {}", shorten(deployment_id)),
-        reason,
+        problem,
     };
     let call = |operation| Call {
         operation,
@@ -253,17 +249,23 @@ async fn read_appspec(
             sent.await.map_err(|e| Error::aws(operation, e))
         })
         .await?;
-    let info = out
-        .deployment_info()
-        .ok_or_else(|| unusable("GetDeployment returned no deploymentInfo".into()))?;
-    let revision = info
-        .revision()
-        .ok_or_else(|| unusable("the deployment has no revision".into()))?;
+    let info = out.deployment_info().ok_or_else(|| {
+        unusable(AppSpecProblem::NotReadable(
+            "GetDeployment returned no deploymentInfo",
+        ))
+    })?;
+    let revision = info.revision().ok_or_else(|| {
+        unusable(AppSpecProblem::NotReadable(
+            "the deployment has no revision",
+        ))
+    })?;
     let content = match inline_content(revision) {
         Some(content) => content.to_owned(),
         None => {
             let application = info.application_name().ok_or_else(|| {
-                unusable("the deployment names no application to read the revision from".into())
+                unusable(AppSpecProblem::NotReadable(
+                    "the deployment names no application to read the revision from",
+                ))
             })?;
             let operation = "codedeploy:GetApplicationRevision";
             let out = call(operation)
@@ -279,7 +281,7 @@ async fn read_appspec(
             out.revision()
                 .and_then(inline_content)
                 .ok_or_else(|| {
-                    unusable("neither GetDeployment nor GetApplicationRevision returned AppSpec content (S3 or GitHub revisions are not read)".into())
+                    unusable(AppSpecProblem::NotReadable("neither GetDeployment nor GetApplicationRevision returned AppSpec content (S3 or GitHub revisions are not read)"))
                 })?
                 .to_owned()
         }

@@ -4,7 +4,60 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+/// How many invocations [`Target::invoke_many`](crate::Target::invoke_many) makes, and how
+/// many at a time.
+///
+/// ```
+/// use codedeploy_hooks::Load;
+///
+/// let load = Load::total(50).concurrency(10);
+/// assert_eq!((load.total_calls(), load.at_once()), (50, 10));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Load {
+    total: usize,
+    concurrency: usize,
+}
+
+impl Load {
+    /// `total` invocations, one at a time unless [`concurrency`](Self::concurrency) says
+    /// otherwise.
+    pub fn total(total: usize) -> Self {
+        Load {
+            total,
+            concurrency: 1,
+        }
+    }
+
+    /// At most `n` invocations in flight (at least 1).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// How many invocations in all.
+    pub fn total_calls(&self) -> usize {
+        self.total
+    }
+
+    /// How many in flight at most.
+    pub fn at_once(&self) -> usize {
+        self.concurrency
+    }
+}
+
 /// What [`Target::invoke_many`](crate::Target::invoke_many) measured.
+///
+/// ```no_run
+/// # async fn demo(t: codedeploy_hooks::Target) -> codedeploy_hooks::CheckResult {
+/// use std::time::Duration;
+/// use codedeploy_hooks::{ensure, Load};
+///
+/// let stats = t.invoke_many(serde_json::json!({}), Load::total(20).concurrency(5)).await?;
+/// ensure!(stats.errors() == 0, "first errors: {:?}", stats.first_errors());
+/// ensure!(stats.p95() < Duration::from_secs(1));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct LoadStats {
     latencies: Vec<Duration>,

@@ -117,7 +117,17 @@ pub enum Delivery {
     NotRequested,
 }
 
-/// The outcome of one run of the hook.
+/// The outcome of one run of the hook: what the handler answers, the CLI prints, and the
+/// logs and metric record show.
+///
+/// ```no_run
+/// # async fn demo(service: codedeploy_hooks::HookService, event: lambda_runtime::LambdaEvent<serde_json::Value>) -> Result<(), codedeploy_hooks::Error> {
+/// let summary = service.handle(event).await?;
+/// if summary.status == codedeploy_hooks::Status::Failed {
+///     eprintln!("{}", summary.table()); // the verdict, the reason, one line per check
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
 pub struct Summary {

@@ -19,7 +19,7 @@ use crate::deployment::Deployment;
 use crate::error::Error;
 use crate::invocation::Invocation;
 use crate::smoke;
-use crate::stats::LoadStats;
+use crate::stats::{Load, LoadStats};
 
 /// The longest check name carried in the client context, which Lambda limits to 3,583 bytes.
 const MAX_CHECK_NAME: usize = 256;
@@ -277,9 +277,19 @@ impl Target {
         ))
     }
 
-    /// Invoke the target `total` times with at most `concurrency` calls in flight and
-    /// measure the latencies. An invocation counts as an error when the call fails, the
-    /// function fails, or another version ran.
+    /// Invoke the target as `load` says (how many calls, how many at a time) and measure
+    /// the latencies. An invocation counts as an error when the call fails (after the call
+    /// policy's retries), the function fails, or another version ran.
+    ///
+    /// ```no_run
+    /// # async fn demo(t: codedeploy_hooks::Target) -> codedeploy_hooks::CheckResult {
+    /// use std::time::Duration;
+    /// use codedeploy_hooks::{ensure, Load};
+    ///
+    /// let stats = t.invoke_many(serde_json::json!({}), Load::total(50).concurrency(10)).await?;
+    /// ensure!(stats.errors() == 0 && stats.p95() < Duration::from_millis(300));
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// [`Error::Payload`] when `payload` does not serialize. Failed invocations are counted,
@@ -287,16 +297,16 @@ impl Target {
     pub async fn invoke_many(
         &self,
         payload: impl Serialize,
-        total: usize,
-        concurrency: usize,
+        load: Load,
     ) -> Result<LoadStats, Error> {
         let bytes = serde_json::to_vec(&payload).map_err(|source| Error::Payload {
             what: "invoke payload".into(),
             source,
         })?;
+        let total = load.total_calls();
         let results: Vec<Result<Invocation, Error>> = futures::stream::iter(0..total)
             .map(|_| self.invoke_bytes(bytes.clone()))
-            .buffer_unordered(concurrency.max(1))
+            .buffer_unordered(load.at_once())
             .collect()
             .await;
         let mut latencies = Vec::with_capacity(total);

@@ -263,7 +263,7 @@ fn create_deployment(shared: &Arc<Shared>, request: &Value) -> Result<Value, Api
         shared
             .registry
             .resolve(&function, Some(version))
-            .map_err(|message| ApiError::codedeploy("InvalidRevisionException", message))?;
+            .map_err(|e| ApiError::codedeploy("InvalidRevisionException", e.to_string()))?;
     }
     let registered = lock(&shared.groups)
         .get(&(application.to_owned(), group.to_owned()))

@@ -82,11 +82,9 @@ impl FromStr for TrafficConfig {
     /// `Canary10Percent5Minutes`, `CodeDeployDefault.LambdaLinear10PercentEvery1Minute`,
     /// `AllAtOnce`, or a custom `Canary25Percent2Minutes` / `Linear20PercentEvery3Minutes`.
     fn from_str(text: &str) -> Result<Self, Error> {
-        let invalid = |why: &str| {
-            Error::Invalid(format!(
-                "deployment type `{text}` {why}; use AllAtOnce, Canary<P>Percent<M>Minutes or Linear<P>PercentEvery<M>Minutes \
-                 (e.g. Canary10Percent5Minutes), optionally prefixed by CodeDeployDefault.Lambda"
-            ))
+        let invalid = |why: &'static str| Error::DeploymentType {
+            name: text.to_owned(),
+            why,
         };
         let name = text.trim();
         let name = name.strip_prefix("CodeDeployDefault.").unwrap_or(name);

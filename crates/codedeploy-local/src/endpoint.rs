@@ -57,7 +57,7 @@ async fn handle(State(endpoint): State<Arc<Endpoint>>, request: Request) -> Resp
         .resolve(&endpoint.function, Some(&endpoint.alias))
     {
         Ok(r) => r,
-        Err(message) => return (axum::http::StatusCode::NOT_FOUND, message).into_response(),
+        Err(e) => return (axum::http::StatusCode::NOT_FOUND, e.to_string()).into_response(),
     };
     let result = resolved
         .invoke(

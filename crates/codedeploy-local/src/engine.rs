@@ -84,8 +84,9 @@ impl Traffic {
             .header("host", "localhost")
             .header("user-agent", "codedeploy-local-traffic")
             .body(Vec::new())
-            .map_err(|e| {
-                crate::Error::Invalid(format!("traffic route `{method} {path_and_query}`: {e}"))
+            .map_err(|source| crate::Error::TrafficRoute {
+                route: format!("{method} {path_and_query}"),
+                source,
             })?;
         let event = codedeploy_hooks::apigw::event(
             &request,

@@ -52,7 +52,52 @@ pub enum Error {
     /// Building the functions failed.
     #[error("building the functions failed: {0}")]
     Build(String),
-    /// A value given to the stand-in is invalid.
-    #[error("{0}")]
-    Invalid(String),
+    /// A deployment type that is neither predefined nor a valid custom one.
+    #[error(
+        "deployment type `{name}` {why}; use AllAtOnce, Canary<P>Percent<M>Minutes or \
+         Linear<P>PercentEvery<M>Minutes (e.g. Canary10Percent5Minutes), optionally prefixed \
+         by CodeDeployDefault.Lambda"
+    )]
+    DeploymentType {
+        /// The type as given.
+        name: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+    /// A version that is not a number.
+    #[error("version `{version}` of {function} is not a number; Lambda versions are 1, 2, 3, ...")]
+    Version {
+        /// The function.
+        function: String,
+        /// The version as given.
+        version: String,
+    },
+    /// A synthetic-traffic route that is not a valid request.
+    #[error("traffic route `{route}`: {source}")]
+    TrafficRoute {
+        /// `METHOD path?query`.
+        route: String,
+        /// Why `http` refused it.
+        #[source]
+        source: http::Error,
+    },
+    /// A synthetic-traffic payload that is not JSON.
+    #[error("--traffic-payload `{payload}` is not JSON: {source}")]
+    TrafficPayload {
+        /// The payload as given.
+        payload: String,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A command-line value out of its range.
+    #[error("{flag} {value} {why}")]
+    Usage {
+        /// The flag, e.g. `--time-scale`.
+        flag: &'static str,
+        /// The value given.
+        value: String,
+        /// What it must be.
+        why: &'static str,
+    },
 }

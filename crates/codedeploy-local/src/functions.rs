@@ -149,9 +149,10 @@ impl Registry {
         endpoint: &str,
         log_dir: Option<std::path::PathBuf>,
     ) -> Result<(), Error> {
-        let number: u64 = version
-            .parse()
-            .map_err(|_| Error::Invalid(format!("version `{version}` of {function_name} is not a number; Lambda versions are 1, 2, 3, ...")))?;
+        let number: u64 = version.parse().map_err(|_| Error::Version {
+            function: function_name.to_owned(),
+            version: version.to_owned(),
+        })?;
         if !spec.binary.is_file() {
             return Err(Error::MissingBinary { path: spec.binary });
         }
@@ -243,18 +244,19 @@ impl Registry {
 
     /// Resolve a name (plain, `name:qualifier`, or ARN) and qualifier to the version that
     /// runs, choosing by the alias weights.
-    pub(crate) fn resolve(&self, name: &str, qualifier: Option<&str>) -> Result<Resolved, String> {
+    pub(crate) fn resolve(
+        &self,
+        name: &str,
+        qualifier: Option<&str>,
+    ) -> Result<Resolved, NotFound> {
         let (function_name, embedded) = split_name(name);
         let qualifier = qualifier.or(embedded);
         let functions = lock(&self.functions);
-        let function = functions
-            .get(function_name)
-            .ok_or_else(|| format!("Function not found: {}", self.function_arn(function_name)))?;
-        let not_found = |q: &str| {
-            format!(
-                "Function not found: {}:{q}",
-                self.function_arn(function_name)
-            )
+        let function = functions.get(function_name).ok_or_else(|| NotFound {
+            arn: self.function_arn(function_name),
+        })?;
+        let not_found = |q: &str| NotFound {
+            arn: format!("{}:{q}", self.function_arn(function_name)),
         };
         let (alias, version_name) = match qualifier {
             None | Some("$LATEST") => {
@@ -302,6 +304,14 @@ impl Registry {
     pub(crate) fn invocations(&self) -> Vec<InvocationRecord> {
         lock(&self.invocations).clone()
     }
+}
+
+/// A name and qualifier that resolve to no version, in Lambda's words.
+#[derive(Debug, thiserror::Error)]
+#[error("Function not found: {arn}")]
+pub(crate) struct NotFound {
+    /// The function's or version's ARN.
+    pub(crate) arn: String,
 }
 
 /// Why an alias update was refused.

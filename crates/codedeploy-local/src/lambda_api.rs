@@ -73,9 +73,13 @@ pub(crate) async fn invoke(
     }
     let resolved = match shared.registry.resolve(&name, query.qualifier.as_deref()) {
         Ok(r) => r,
-        Err(message) => {
-            return ApiError::lambda(StatusCode::NOT_FOUND, "ResourceNotFoundException", message)
-                .into_response()
+        Err(e) => {
+            return ApiError::lambda(
+                StatusCode::NOT_FOUND,
+                "ResourceNotFoundException",
+                e.to_string(),
+            )
+            .into_response()
         }
     };
     let payload = if body.is_empty() {

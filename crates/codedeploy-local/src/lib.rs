@@ -20,8 +20,6 @@
 //! # Ok(()) }
 //! ```
 
-#![warn(missing_docs)]
-
 mod alarms;
 mod codedeploy_api;
 mod config;
@@ -191,7 +189,7 @@ impl StandIn {
     /// process starts on the first invocation.
     ///
     /// # Errors
-    /// [`Error::MissingBinary`] when the binary does not exist; [`Error::Invalid`] when the
+    /// [`Error::MissingBinary`] when the binary does not exist; [`Error::Version`] when the
     /// version is not a number.
     pub fn publish_version(
         &self,
@@ -246,8 +244,8 @@ impl StandIn {
             .shared
             .registry
             .resolve(function_name, qualifier)
-            .map_err(|message| Error::NotFound {
-                what: message,
+            .map_err(|e| Error::NotFound {
+                what: e.arn,
                 hint: "publish the function's version first".into(),
             })?;
         Ok(resolved

@@ -168,10 +168,11 @@ fn binaries(common: &Common) -> Binaries {
 
 async fn deploy(args: DeployArgs) -> Result<ExitCode, codedeploy_local::Error> {
     if !(args.time_scale.is_finite() && args.time_scale > 0.0) {
-        return Err(codedeploy_local::Error::Invalid(format!(
-            "--time-scale {} must be a positive number",
-            args.time_scale
-        )));
+        return Err(codedeploy_local::Error::Usage {
+            flag: "--time-scale",
+            value: args.time_scale.to_string(),
+            why: "must be a positive number",
+        });
     }
     let template = Template::load(&args.common.template)?;
     let local = start(&args.common, 0).await?;
@@ -186,11 +187,11 @@ async fn deploy(args: DeployArgs) -> Result<ExitCode, codedeploy_local::Error> {
     if let (Some(rate), Some(route)) = (args.traffic, &args.traffic_route) {
         options.traffic = Some(Traffic::route(rate, "GET", route)?);
     } else if let Some(rate) = args.traffic {
-        if serde_json::from_str::<serde_json::Value>(&args.traffic_payload).is_err() {
-            return Err(codedeploy_local::Error::Invalid(format!(
-                "--traffic-payload `{}` is not JSON",
-                args.traffic_payload
-            )));
+        if let Err(source) = serde_json::from_str::<serde_json::Value>(&args.traffic_payload) {
+            return Err(codedeploy_local::Error::TrafficPayload {
+                payload: args.traffic_payload.clone(),
+                source,
+            });
         }
         options.traffic = Some(Traffic::new(
             rate,

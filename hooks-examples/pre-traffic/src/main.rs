@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use codedeploy_hooks::{ensure, Check, Hook, Phase};
+use codedeploy_hooks::{ensure, Check, Hook, Load, Phase};
 use serde_json::{json, Value};
 
 #[tokio::main]
@@ -32,10 +32,11 @@ async fn main() -> std::process::ExitCode {
         })
         // A small latency check. Throttled or stalled calls are retried by the helper (the
         // hook's call policy); a slow answer is a failure.
-        .check_with(
+        .check(
             Check::named("p95 under 1 s").timeout(Duration::from_secs(20)),
             |t| async move {
-                let stats = t.invoke_many(json!({ "name": "load" }), 20, 5).await?;
+                let load = Load::total(20).concurrency(5);
+                let stats = t.invoke_many(json!({ "name": "load" }), load).await?;
                 ensure!(
                     stats.errors() == 0,
                     "first errors: {:?}",

@@ -269,7 +269,7 @@ async fn a_check_past_its_timeout_fails() {
         get_deployment(),
         report_accepts(LifecycleEventStatus::Failed),
     );
-    let hook = Hook::new().check_with(
+    let hook = Hook::new().check(
         Check::named("hangs").timeout(Duration::from_secs(2)),
         |_t| async move {
             std::future::pending::<()>().await;
@@ -377,7 +377,7 @@ async fn assertion_failures_are_retried_only_when_asked() {
         );
         let calls = Arc::new(AtomicU32::new(0));
         let counter = Arc::clone(&calls);
-        let hook = Hook::new().check_with(check, move |_t| {
+        let hook = Hook::new().check(check, move |_t| {
             let counter = Arc::clone(&counter);
             async move {
                 counter.fetch_add(1, Ordering::SeqCst);
@@ -502,10 +502,9 @@ async fn a_dry_run_check_never_fails_the_hook() {
         report_accepts(LifecycleEventStatus::Succeeded),
         hello_ok(),
     );
-    let hook = greets(Hook::new())
-        .check_with(Check::named("new idea").dry_run(), |_t| async move {
-            Err(CheckError::assertion("not yet true"))
-        });
+    let hook = greets(Hook::new()).check(Check::named("new idea").dry_run(), |_t| async move {
+        Err(CheckError::assertion("not yet true"))
+    });
     let summary = serve(hook, &[&deployment, &report], &[&hello], as_hook(), None)
         .await
         .unwrap();
@@ -680,7 +679,9 @@ async fn invoke_many_counts_errors_and_measures_latency() {
         .times(3)
         .build();
     let hook = Hook::new().check("load", |t| async move {
-        let stats = t.invoke_many(json!({}), 10, 4).await?;
+        let stats = t
+            .invoke_many(json!({}), crate::Load::total(10).concurrency(4))
+            .await?;
         ensure!(stats.total() == 10);
         ensure!(
             stats.errors() == 0,
