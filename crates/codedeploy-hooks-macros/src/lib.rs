@@ -106,8 +106,13 @@ fn strip_parens(expr: &Expr) -> &Expr {
 
 /// Token streams print as `out . json :: < Value > () ?`; give back what the user wrote.
 fn tidy(text: &str) -> String {
-    let mut out = text.to_owned();
+    // `&&` is an operator and keeps its spaces; only a unary `&` is glued to its operand.
+    let mut out = text.replace(" && ", "\u{1}");
     for (from, to) in [
+        (" ..= ", "..="),
+        ("..= ", "..="),
+        (" .. ", ".."),
+        (".. ", ".."),
         (" . ", "."),
         (" :: ", "::"),
         (":: <", "::<"),
@@ -134,7 +139,7 @@ fn tidy(text: &str) -> String {
         out.replace_range(start + len..start + len + 2, ">");
         out.replace_range(start..start + 3, "::\u{0}");
     }
-    out.replace('\u{0}', "<")
+    out.replace('\u{0}', "<").replace('\u{1}', " && ")
 }
 
 #[cfg(test)]
@@ -148,5 +153,12 @@ mod tests {
             "out.json::<Value>()?[\"message\"] == \"hello smoke\""
         );
         assert_eq!(tidy("stats . p95 () < ms (300)"), "stats.p95() < ms(300)");
+    }
+
+    #[test]
+    fn tidy_keeps_and_operators_and_ranges_readable() {
+        assert_eq!(tidy("a == 0 && b < 3"), "a == 0 && b < 3");
+        assert_eq!(tidy("& s [.. 1] == \"x\""), "&s[..1] == \"x\"");
+        assert_eq!(tidy("v [1 .. 3] . len () == 2 && & v [0 ..= 1] != & []"), "v[1..3].len() == 2 && &v[0..=1] != &[]");
     }
 }

@@ -119,6 +119,18 @@ impl From<String> for Check {
 ///
 /// It deliberately does not implement [`std::error::Error`]: that is what lets `?` convert
 /// every error into it (as `anyhow::Error` does).
+///
+/// ```
+/// use codedeploy_hooks::{CheckError, CheckResult, FailureKind};
+///
+/// fn parse(body: &str) -> CheckResult {
+///     let _: serde_json::Value = serde_json::from_str(body)?; // any error converts
+///     Ok(())
+/// }
+/// assert_eq!(parse("{").unwrap_err().kind(), FailureKind::Error);
+/// let failure = CheckError::assertion("the route answered 502");
+/// assert_eq!(failure.kind(), FailureKind::Assertion);
+/// ```
 pub struct CheckError {
     kind: FailureKind,
     message: String,

@@ -204,6 +204,7 @@ fn print(summary: &Summary, format: Format) {
 pub(crate) fn junit(summary: &Summary) -> String {
     use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
     let suite_name = match &summary.deployment {
+        Some(d) if d.phase == Phase::Unknown => d.qualified_target(),
         Some(d) => format!("{} {}", d.phase, d.qualified_target()),
         None => "hook".to_owned(),
     };

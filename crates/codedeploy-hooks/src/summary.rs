@@ -255,6 +255,10 @@ impl Summary {
     pub fn table(&self) -> String {
         let mut out = String::new();
         let what = match &self.deployment {
+            // Without a phase (a CLI run without --phase) there is no "Unknown hook".
+            Some(d) if d.phase == crate::Phase::Unknown => {
+                format!("checks of {}", d.qualified_target())
+            }
             Some(d) => format!("{} hook for {}", d.phase, d.qualified_target()),
             None => "hook".to_owned(),
         };
@@ -421,6 +425,9 @@ mod tests {
         assert!(table.contains("flaky: passed on attempt 2"), "{table}");
         assert!(table.contains("TIMEOUT"), "{table}");
         assert!(table.contains("dry run; nope"), "{table}");
+        let mut no_phase = summary();
+        no_phase.deployment = Some(Deployment::new("hello", "4"));
+        assert!(no_phase.table().starts_with("checks of hello:4: Failed"), "{}", no_phase.table());
         assert!(
             table.contains("warning: the deployment could not be read"),
             "{table}"

@@ -29,6 +29,15 @@ const MAX_CHECK_NAME: usize = 256;
 /// Every call goes to `function_name:target_version`, never to the alias: before traffic
 /// shifts the alias still runs the old code. Every invocation is marked as smoke traffic
 /// (see [`smoke`](crate::smoke)). Cheap to clone.
+///
+/// ```no_run
+/// # async fn demo(t: codedeploy_hooks::Target) -> codedeploy_hooks::CheckResult {
+/// let d = t.deployment();
+/// println!("testing {} ({})", d.qualified_target(), d.phase);
+/// let out = t.invoke(serde_json::json!({"name": "smoke"})).await?; // hello:<target version>
+/// out.ensure_ok()?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Target {
     shared: Arc<Shared>,
