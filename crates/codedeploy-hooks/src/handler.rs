@@ -289,10 +289,25 @@ impl HookService {
     }
 }
 
+/// The earliest deadline that can be an epoch time: 2001-09-09 (10^12 ms). Smaller values
+/// are durations: cargo-lambda's emulator (1.9.2) sends the function timeout itself, e.g.
+/// `Lambda-Runtime-Deadline-Ms: 600000`, where Lambda sends epoch milliseconds.
+const EARLIEST_EPOCH_DEADLINE_MS: u64 = 1_000_000_000_000;
+
 /// The Lambda deadline (epoch milliseconds) as an `Instant`; `None` for 0 (no deadline).
 fn deadline_from_epoch_ms(deadline_ms: u64) -> Option<Instant> {
     if deadline_ms == 0 {
         return None;
+    }
+    if deadline_ms < EARLIEST_EPOCH_DEADLINE_MS {
+        static EXPLAINED: std::sync::Once = std::sync::Once::new();
+        EXPLAINED.call_once(|| {
+            warn!(
+                deadline_ms,
+                "the Runtime API sent a deadline that is no epoch time (as cargo-lambda's emulator does); taking it as the time left"
+            )
+        });
+        return Some(Instant::now() + Duration::from_millis(deadline_ms));
     }
     let deadline = UNIX_EPOCH + Duration::from_millis(deadline_ms);
     let left = deadline

@@ -754,3 +754,28 @@ async fn a_failing_cross_check_read_is_a_warning_when_the_target_is_configured()
     );
     assert_eq!(summary.retried_calls[0].context, "reading the deployment");
 }
+
+/// cargo-lambda 1.9.2's emulator sends `Lambda-Runtime-Deadline-Ms: 600000`, which
+/// lambda_runtime puts in the context as is.
+#[tokio::test]
+async fn a_deadline_that_is_no_epoch_time_is_taken_as_the_time_left() {
+    let (deployment, report, hello) = (
+        get_deployment(),
+        report_accepts(LifecycleEventStatus::Succeeded),
+        hello_ok(),
+    );
+    let clients = testing::clients(
+        testing::codedeploy(&[&deployment, &report]),
+        testing::lambda(&[&hello]),
+    );
+    let mut ctx = Context::default();
+    ctx.deadline = 600_000;
+    let event = LambdaEvent::new(serde_json::from_str(LIFECYCLE_EVENT).unwrap(), ctx);
+    let summary = greets(Hook::new())
+        .into_service_with(clients, as_hook())
+        .oneshot(event)
+        .await
+        .unwrap();
+    assert_eq!(summary.status, Status::Succeeded, "{}", summary.table());
+    assert_eq!(summary.checks[0].outcome, Outcome::Passed);
+}
