@@ -4,12 +4,25 @@ Run after `npx serverless package` in hooks-examples/serverless (see .ci/run):
     python3 -m unittest discover -s tests/serverless -v
 """
 
+import hashlib
 import json
+import os
 import pathlib
 import unittest
+import zipfile
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-GENERATED = ROOT / "hooks-examples" / "serverless" / ".serverless" / "cloudformation-template-update-stack.json"
+PACKAGED = ROOT / "hooks-examples" / "serverless" / os.environ.get("SLS_PACKAGE_DIR", ".serverless")
+GENERATED = PACKAGED / "cloudformation-template-update-stack.json"
+STATE = PACKAGED / "serverless-state.json"
+# Function (in serverless.yml) -> its CloudFormation resource and the binary it must ship.
+FUNCTIONS = {
+    "hello": ("HelloLambdaFunction", "hello"),
+    "preTrafficHook": ("PreTrafficHookLambdaFunction", "pre-traffic"),
+    "postTrafficHook": ("PostTrafficHookLambdaFunction", "post-traffic"),
+}
+# Where the binaries the zips were made of are (CI zips the release builds).
+BINARIES = ROOT / "target" / os.environ.get("BINARY_PROFILE", "release")
 HOOKS = {"BeforeAllowTrafficHook": "PreTrafficHookLambdaFunction", "AfterAllowTrafficHook": "PostTrafficHookLambdaFunction"}
 ALARMS = ["HelloAliasErrorsAlarm", "HelloAliasLatencyAlarm"]
 
@@ -24,6 +37,19 @@ class ServerlessPackageTest(unittest.TestCase):
         if not GENERATED.is_file():
             raise unittest.SkipTest("run `npx serverless package` in hooks-examples/serverless first")
         cls.resources = json.loads(GENERATED.read_text())["Resources"]
+        cls.functions = json.loads(STATE.read_text())["service"]["functions"]
+
+    def test_every_function_ships_its_own_binary_under_its_own_key(self):
+        keys = {}
+        for function, (resource, binary) in FUNCTIONS.items():
+            key = self.resources[resource]["Properties"]["Code"]["S3Key"]
+            keys[resource] = key
+            artifact = (PACKAGED.parent / self.functions[function]["package"]["artifact"]).resolve()
+            with zipfile.ZipFile(artifact) as zipped:
+                shipped = hashlib.sha256(zipped.read("bootstrap")).hexdigest()
+            built = hashlib.sha256((BINARIES / binary).read_bytes()).hexdigest()
+            self.assertEqual(shipped, built, "%s's zip %s does not hold the %s binary" % (function, artifact, binary))
+        self.assertEqual(len(set(keys.values())), len(keys), "S3 keys are shared: %s" % keys)
 
     def test_one_deployment_group_with_the_canary_config_and_both_alarms(self):
         groups = of_type(self.resources, "AWS::CodeDeploy::DeploymentGroup")

@@ -1,0 +1,12 @@
+// `${file(./stage.js):alphanumeric}`: the stage as the canary plugin writes it into logical ids
+// (`Hello<stage>DeploymentApplication`), with every character but letters and digits dropped,
+// so that a stage such as `my-stage` yields a reference that exists. Serverless v3 calls an
+// exported function of a JS variable file with the resolver of other variables.
+module.exports.alphanumeric = async ({ resolveVariable }) => {
+  const stage = String(await resolveVariable("sls:stage"));
+  const kept = stage.replace(/[^A-Za-z0-9]/g, "");
+  if (kept.length === 0) {
+    throw new Error(`stage \`${stage}\` has no letter or digit; the canary plugin cannot name its CodeDeploy application after it`);
+  }
+  return kept;
+};
