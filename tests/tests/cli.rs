@@ -216,3 +216,28 @@ async fn missing_aws_setup_exits_2_before_any_check_runs() {
     assert!(stderr.contains("no AWS region is configured"), "{stderr}");
     assert!(output.stdout.is_empty(), "no checks ran");
 }
+
+/// Without AWS_EC2_METADATA_DISABLED, aws-config asks the EC2 metadata service for a region
+/// and warns when it cannot: none of that reaches the user, only the CLI's own message, and no
+/// colour codes go to a pipe. The metadata endpoint is a closed loopback port.
+#[tokio::test]
+async fn missing_region_says_only_that_with_no_colour_codes() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let output = tokio::process::Command::new(binary("pre-traffic"))
+        .args(["--function", "hello", "--qualifier", "4"])
+        .env_clear()
+        .env("HOME", std::env::temp_dir())
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", format!("http://{closed}"))
+        .output()
+        .await
+        .expect("pre-traffic runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with("error: no AWS region is configured"),
+        "nothing before the message: {stderr}"
+    );
+    assert!(!stderr.contains("WARN") && !stderr.contains('\u{1b}'), "{stderr}");
+}

@@ -102,6 +102,20 @@ mod target;
 #[cfg(all(test, feature = "hook"))]
 mod testing;
 
+/// The crates whose types this crate's API takes or hands out, re-exported so that a hook
+/// names the very versions the framework was built with (a crate scaffolded by
+/// `cargo lambda new` pins its own `lambda_runtime`, which then does not match).
+pub use {http, lambda_runtime, serde_json};
+
+/// The AWS SDK crates behind [`Clients`] and [`Target::lambda`], re-exported (see above).
+#[cfg(feature = "hook")]
+pub use {aws_config, aws_sdk_codedeploy, aws_sdk_lambda};
+
+// The README's examples are compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;
+
 pub use crate::{
     deployment::{function_name_of, Deployment, Phase, TARGET_ENV},
     error::{AwsErrorKind, Error},
