@@ -229,7 +229,10 @@ async fn missing_region_says_only_that_with_no_colour_codes() {
         .args(["--function", "hello", "--qualifier", "4"])
         .env_clear()
         .env("HOME", std::env::temp_dir())
-        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", format!("http://{closed}"))
+        .env(
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            format!("http://{closed}"),
+        )
         .output()
         .await
         .expect("pre-traffic runs");
@@ -239,5 +242,8 @@ async fn missing_region_says_only_that_with_no_colour_codes() {
         stderr.starts_with("error: no AWS region is configured"),
         "nothing before the message: {stderr}"
     );
-    assert!(!stderr.contains("WARN") && !stderr.contains('\u{1b}'), "{stderr}");
+    assert!(
+        !stderr.contains("WARN") && !stderr.contains('\u{1b}'),
+        "{stderr}"
+    );
 }

@@ -159,6 +159,9 @@ mod tests {
     fn tidy_keeps_and_operators_and_ranges_readable() {
         assert_eq!(tidy("a == 0 && b < 3"), "a == 0 && b < 3");
         assert_eq!(tidy("& s [.. 1] == \"x\""), "&s[..1] == \"x\"");
-        assert_eq!(tidy("v [1 .. 3] . len () == 2 && & v [0 ..= 1] != & []"), "v[1..3].len() == 2 && &v[0..=1] != &[]");
+        assert_eq!(
+            tidy("v [1 .. 3] . len () == 2 && & v [0 ..= 1] != & []"),
+            "v[1..3].len() == 2 && &v[0..=1] != &[]"
+        );
     }
 }

@@ -100,7 +100,9 @@ mod summary;
 #[cfg(feature = "hook")]
 mod target;
 #[cfg(all(test, feature = "hook"))]
-mod testing;
+mod test_support;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 /// The crates whose types this crate's API takes or hands out, re-exported so that a hook
 /// names the very versions the framework was built with (a crate scaffolded by

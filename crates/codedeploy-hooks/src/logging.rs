@@ -51,7 +51,11 @@ struct LambdaLogs {
 }
 
 impl LambdaLogs {
-    fn from_values(lambda_level: Option<&str>, rust_log: Option<&str>, format: Option<&str>) -> Self {
+    fn from_values(
+        lambda_level: Option<&str>,
+        rust_log: Option<&str>,
+        format: Option<&str>,
+    ) -> Self {
         let filter = match lambda_level.map(str::trim).filter(|l| !l.is_empty()) {
             // Lambda's levels are TRACE, DEBUG, INFO, WARN, ERROR and FATAL.
             Some(level) if level.eq_ignore_ascii_case("fatal") => "error".to_owned(),
@@ -72,12 +76,24 @@ mod tests {
     #[test]
     fn lambdas_logging_controls_win_over_rust_log() {
         let logs = LambdaLogs::from_values(Some("DEBUG"), Some("warn"), Some("JSON"));
-        assert_eq!(logs, LambdaLogs { filter: "debug".into(), json: true });
+        assert_eq!(
+            logs,
+            LambdaLogs {
+                filter: "debug".into(),
+                json: true
+            }
+        );
         let fatal = LambdaLogs::from_values(Some("FATAL"), None, None);
         assert_eq!(fatal.filter, "error");
         let rust_log = LambdaLogs::from_values(None, Some("codedeploy_hooks=trace"), None);
-        assert_eq!(rust_log, LambdaLogs { filter: "codedeploy_hooks=trace".into(), json: true });
-        assert_eq!(LambdaLogs::from_values(None, None, Some("Text")).json, false);
+        assert_eq!(
+            rust_log,
+            LambdaLogs {
+                filter: "codedeploy_hooks=trace".into(),
+                json: true
+            }
+        );
+        assert!(!LambdaLogs::from_values(None, None, Some("Text")).json);
         assert_eq!(LambdaLogs::from_values(None, None, None).filter, "info");
     }
 }

@@ -427,7 +427,11 @@ mod tests {
         assert!(table.contains("dry run; nope"), "{table}");
         let mut no_phase = summary();
         no_phase.deployment = Some(Deployment::new("hello", "4"));
-        assert!(no_phase.table().starts_with("checks of hello:4: Failed"), "{}", no_phase.table());
+        assert!(
+            no_phase.table().starts_with("checks of hello:4: Failed"),
+            "{}",
+            no_phase.table()
+        );
         assert!(
             table.contains("warning: the deployment could not be read"),
             "{table}"

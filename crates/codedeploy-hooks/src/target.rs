@@ -1,7 +1,6 @@
 //! What a check gets: the deployment, and helpers that call the version under test.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use aws_sdk_lambda::operation::get_alias::GetAliasOutput;
 
@@ -173,7 +172,8 @@ impl Target {
                     .payload(Blob::new(payload.clone()))
                     .send();
                 async move {
-                    let started = Instant::now();
+                    // tokio's clock: the same as std's in a hook, and one a test can pause.
+                    let started = tokio::time::Instant::now();
                     let out = sent.await.map_err(|e| Error::aws(operation, e))?;
                     Ok((out, started.elapsed()))
                 }

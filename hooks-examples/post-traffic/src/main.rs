@@ -12,6 +12,11 @@ const API_URL_ENV: &str = "HELLO_API_URL";
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    hook(std::env::var(API_URL_ENV).ok()).run().await
+}
+
+/// The hook, apart from running it: the tests below drive it with a fake target.
+fn hook(api_url: Option<String>) -> Hook {
     let hook = Hook::new().phase(Phase::PostTraffic).check(
         "the alias runs the new version",
         |t| async move {
@@ -28,8 +33,8 @@ async fn main() -> std::process::ExitCode {
             Ok(())
         },
     );
-    let hook = match std::env::var(API_URL_ENV) {
-        Ok(base) if !base.is_empty() => hook.check("the public URL answers", move |t| {
+    match api_url {
+        Some(base) if !base.is_empty() => hook.check("the public URL answers", move |t| {
             let url = format!("{}/hello?name=post", base.trim_end_matches('/'));
             async move {
                 let response = t.http_client().get(&url).send().await?;
@@ -40,6 +45,39 @@ async fn main() -> std::process::ExitCode {
             }
         }),
         _ => hook,
-    };
-    hook.run().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use codedeploy_hooks::testing::FakeTarget;
+    use codedeploy_hooks::Status;
+    use tower::ServiceExt as _;
+
+    #[tokio::test]
+    async fn passes_when_the_alias_runs_the_new_version() {
+        let fake = FakeTarget::new("hello", "4").alias("live", "4");
+        let summary = super::hook(None)
+            .into_service(fake.clients())
+            .oneshot(fake.event())
+            .await
+            .unwrap();
+        assert_eq!(summary.status, Status::Succeeded, "{}", summary.table());
+    }
+
+    #[tokio::test]
+    async fn fails_when_the_alias_still_runs_the_old_version() {
+        let fake = FakeTarget::new("hello", "4").alias("live", "3");
+        let summary = super::hook(None)
+            .into_service(fake.clients())
+            .oneshot(fake.event())
+            .await
+            .unwrap();
+        assert_eq!(summary.status, Status::Failed);
+        assert!(summary
+            .reason
+            .unwrap_or_default()
+            .contains("the alias runs the new version"));
+        assert_eq!(fake.reported().as_deref(), Some("Failed"));
+    }
 }

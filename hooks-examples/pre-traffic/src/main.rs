@@ -12,6 +12,11 @@ use serde_json::{json, Value};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    hook().run().await
+}
+
+/// The hook, apart from running it: the tests below drive it with a fake target.
+fn hook() -> Hook {
     Hook::new()
         .phase(Phase::PreTraffic)
         // The plain invocation: no function error, the new version ran, the answer is right.
@@ -46,6 +51,77 @@ async fn main() -> std::process::ExitCode {
                 Ok(())
             },
         )
-        .run()
-        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use codedeploy_hooks::testing::FakeTarget;
+    use codedeploy_hooks::Status;
+    use serde_json::{json, Value};
+    use tower::ServiceExt as _;
+
+    /// What `hello` answers: `{"message": "hello NAME"}`, or as an HTTP API route.
+    fn hello(payload: &Value) -> Value {
+        let route_name = payload["queryStringParameters"]["name"].as_str();
+        match route_name {
+            Some(name) => {
+                json!({"statusCode": 200, "headers": {"content-type": "application/json"},
+                "body": json!({"message": format!("hello {name}")}).to_string()})
+            }
+            None => {
+                json!({"message": format!("hello {}", payload["name"].as_str().unwrap_or("world"))})
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_good_version_passes_every_check_even_when_throttled() {
+        let fake = FakeTarget::new("hello", "4")
+            .responds_with(hello)
+            .throttled_next(2)
+            .latency(Duration::from_millis(40));
+        let summary = super::hook()
+            .into_service(fake.clients())
+            .oneshot(fake.event())
+            .await
+            .unwrap();
+        assert_eq!(summary.status, Status::Succeeded, "{}", summary.table());
+        assert_eq!(fake.reported().as_deref(), Some("Succeeded"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wrong_greeting_fails_the_hook_naming_the_check() {
+        let fake = FakeTarget::new("hello", "4").returns(json!({"message": "bye"}));
+        let summary = super::hook()
+            .into_service(fake.clients())
+            .oneshot(fake.event())
+            .await
+            .unwrap();
+        assert_eq!(summary.status, Status::Failed);
+        assert!(summary
+            .reason
+            .unwrap_or_default()
+            .contains("greets by name"));
+        assert_eq!(fake.reported().as_deref(), Some("Failed"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_version_fails_the_latency_check() {
+        let fake = FakeTarget::new("hello", "4")
+            .responds_with(hello)
+            .latency(Duration::from_millis(1500));
+        let summary = super::hook()
+            .into_service(fake.clients())
+            .oneshot(fake.event())
+            .await
+            .unwrap();
+        let latency = summary
+            .checks
+            .iter()
+            .find(|c| c.name == "p95 under 1 s")
+            .unwrap();
+        assert!(latency.fails_hook(), "{}", summary.table());
+    }
 }

@@ -13,8 +13,9 @@ use serde_json::{json, Value};
 use tower::ServiceExt as _;
 
 use super::*;
-use crate::testing::{
-    self, ERROR_ALREADY_COMPLETED, ERROR_THROTTLING, GET_DEPLOYMENT_APPSPEC, LIFECYCLE_EVENT,
+use crate::test_support::{
+    self as test_support, ERROR_ALREADY_COMPLETED, ERROR_THROTTLING, GET_DEPLOYMENT_APPSPEC,
+    LIFECYCLE_EVENT,
 };
 use crate::{ensure, CheckError, Outcome};
 use crate::{Check, CheckResult, Phase};
@@ -123,7 +124,10 @@ async fn serve(
     settings: Settings,
     deadline_in: Option<Duration>,
 ) -> Result<Summary, Error> {
-    let clients = testing::clients(testing::codedeploy(cd_rules), testing::lambda(lambda_rules));
+    let clients = test_support::clients(
+        test_support::codedeploy(cd_rules),
+        test_support::lambda(lambda_rules),
+    );
     hook.into_service_with(clients, settings)
         .oneshot(event(deadline_in))
         .await
@@ -574,7 +578,10 @@ async fn a_malformed_event_is_a_clear_error_and_nothing_is_reported() {
             "DeploymentId",
         ),
     ] {
-        let clients = testing::clients(testing::codedeploy(&[&report]), testing::lambda(&[]));
+        let clients = test_support::clients(
+            test_support::codedeploy(&[&report]),
+            test_support::lambda(&[]),
+        );
         let service = greets(Hook::new()).into_service_with(clients, as_hook());
         let err = service
             .oneshot(LambdaEvent::new(payload, Context::default()))
@@ -764,9 +771,9 @@ async fn a_deadline_that_is_no_epoch_time_is_taken_as_the_time_left() {
         report_accepts(LifecycleEventStatus::Succeeded),
         hello_ok(),
     );
-    let clients = testing::clients(
-        testing::codedeploy(&[&deployment, &report]),
-        testing::lambda(&[&hello]),
+    let clients = test_support::clients(
+        test_support::codedeploy(&[&deployment, &report]),
+        test_support::lambda(&[&hello]),
     );
     let mut ctx = Context::default();
     ctx.deadline = 600_000;

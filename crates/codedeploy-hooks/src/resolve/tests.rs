@@ -4,7 +4,7 @@ use aws_smithy_mocks::{mock, Rule};
 use tokio::time::Instant;
 
 use super::*;
-use crate::testing::{
+use crate::test_support::{
     self, GET_APPLICATION_REVISION, GET_DEPLOYMENT_APPSPEC, GET_DEPLOYMENT_NO_CONTENT,
     GET_DEPLOYMENT_STRING,
 };
@@ -45,7 +45,7 @@ async fn resolve_read(
     deadline: Option<Instant>,
 ) -> Result<Resolved, Error> {
     let (policy, log) = (CallPolicy::default(), CallLog::default());
-    let codedeploy = testing::codedeploy(rules);
+    let codedeploy = test_support::codedeploy(rules);
     let reading = Reading {
         codedeploy: &codedeploy,
         policy: &policy,
@@ -239,7 +239,7 @@ async fn a_known_target_survives_an_unreadable_deployment_but_an_unknown_one_doe
 #[tokio::test]
 async fn without_a_deployment_something_must_name_the_target() {
     let (policy, log) = (CallPolicy::default(), CallLog::default());
-    let codedeploy = testing::codedeploy(&[]);
+    let codedeploy = test_support::codedeploy(&[]);
     let reading = Reading {
         codedeploy: &codedeploy,
         policy: &policy,
@@ -416,7 +416,7 @@ async fn a_stalled_cross_check_is_a_warning_within_a_bounded_slice() {
 async fn a_required_read_is_retried_through_throttling() {
     let throttled_twice = mock!(Client::get_deployment)
         .sequence()
-        .http_status(400, Some(crate::testing::ERROR_THROTTLING.to_owned()))
+        .http_status(400, Some(crate::test_support::ERROR_THROTTLING.to_owned()))
         .times(2)
         .http_status(200, Some(GET_DEPLOYMENT_APPSPEC.to_owned()))
         .build();
