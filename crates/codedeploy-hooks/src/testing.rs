@@ -233,6 +233,15 @@ impl FakeTarget {
         LambdaEvent::new(event, Context::default())
     }
 
+    /// Run `hook` on the fake's lifecycle event, as CodeDeploy would:
+    /// `hook.into_service(self.clients()).oneshot(self.event())`.
+    ///
+    /// # Errors
+    /// As [`HookService::handle`](crate::HookService::handle).
+    pub async fn run(&self, hook: crate::Hook) -> Result<crate::Summary, crate::Error> {
+        hook.into_service(self.clients()).handle(self.event()).await
+    }
+
     /// The payloads the function received, in order (throttled calls included).
     pub fn invocations(&self) -> Vec<Value> {
         self.script().invocations.clone()

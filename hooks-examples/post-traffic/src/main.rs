@@ -52,27 +52,18 @@ fn hook(api_url: Option<String>) -> Hook {
 mod tests {
     use codedeploy_hooks::testing::FakeTarget;
     use codedeploy_hooks::Status;
-    use tower::ServiceExt as _;
 
     #[tokio::test]
     async fn passes_when_the_alias_runs_the_new_version() {
         let fake = FakeTarget::new("hello", "4").alias("live", "4");
-        let summary = super::hook(None)
-            .into_service(fake.clients())
-            .oneshot(fake.event())
-            .await
-            .unwrap();
+        let summary = fake.run(super::hook(None)).await.unwrap();
         assert_eq!(summary.status, Status::Succeeded, "{}", summary.table());
     }
 
     #[tokio::test]
     async fn fails_when_the_alias_still_runs_the_old_version() {
         let fake = FakeTarget::new("hello", "4").alias("live", "3");
-        let summary = super::hook(None)
-            .into_service(fake.clients())
-            .oneshot(fake.event())
-            .await
-            .unwrap();
+        let summary = fake.run(super::hook(None)).await.unwrap();
         assert_eq!(summary.status, Status::Failed);
         assert!(summary
             .reason

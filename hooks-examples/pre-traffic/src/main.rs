@@ -60,7 +60,6 @@ mod tests {
     use codedeploy_hooks::testing::FakeTarget;
     use codedeploy_hooks::Status;
     use serde_json::{json, Value};
-    use tower::ServiceExt as _;
 
     /// What `hello` answers: `{"message": "hello NAME"}`, or as an HTTP API route.
     fn hello(payload: &Value) -> Value {
@@ -82,11 +81,7 @@ mod tests {
             .responds_with(hello)
             .throttled_next(2)
             .latency(Duration::from_millis(40));
-        let summary = super::hook()
-            .into_service(fake.clients())
-            .oneshot(fake.event())
-            .await
-            .unwrap();
+        let summary = fake.run(super::hook()).await.unwrap();
         assert_eq!(summary.status, Status::Succeeded, "{}", summary.table());
         assert_eq!(fake.reported().as_deref(), Some("Succeeded"));
     }
@@ -94,11 +89,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_wrong_greeting_fails_the_hook_naming_the_check() {
         let fake = FakeTarget::new("hello", "4").returns(json!({"message": "bye"}));
-        let summary = super::hook()
-            .into_service(fake.clients())
-            .oneshot(fake.event())
-            .await
-            .unwrap();
+        let summary = fake.run(super::hook()).await.unwrap();
         assert_eq!(summary.status, Status::Failed);
         assert!(summary
             .reason
@@ -112,11 +103,7 @@ mod tests {
         let fake = FakeTarget::new("hello", "4")
             .responds_with(hello)
             .latency(Duration::from_millis(1500));
-        let summary = super::hook()
-            .into_service(fake.clients())
-            .oneshot(fake.event())
-            .await
-            .unwrap();
+        let summary = fake.run(super::hook()).await.unwrap();
         let latency = summary
             .checks
             .iter()
