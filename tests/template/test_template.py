@@ -8,6 +8,7 @@ Run: python3 -m unittest discover -s tests/template -v
 """
 
 import copy
+import json
 import logging
 import os
 import pathlib
@@ -222,13 +223,105 @@ def iam_problems(resources):
     return problems
 
 
+TOPIC = "DeploymentNotificationsTopic"
+TRIGGER_EVENTS = {"DeploymentFailure", "DeploymentStop", "DeploymentRollback"}
+
+
+def notification_problems(resources, conditions):
+    problems = []
+    if resources.get(TOPIC, {}).get("Type") != "AWS::SNS::Topic":
+        return ["%s is not an AWS::SNS::Topic" % TOPIC]
+    to_topic = {"Ref": TOPIC}
+    subscriptions = [r for r in resources.values() if r["Type"] == "AWS::SNS::Subscription"]
+    if len(subscriptions) != 1:
+        problems.append("expected one email subscription, found %d" % len(subscriptions))
+    for sub_ in subscriptions:
+        props = sub_["Properties"]
+        if props.get("TopicArn") != to_topic or props.get("Protocol") != "email":
+            problems.append("the subscription is not an email subscription of %s" % TOPIC)
+        if props.get("Endpoint") != {"Ref": "NotificationEmail"}:
+            problems.append("the subscription does not send to the NotificationEmail parameter")
+        condition = conditions.get(sub_.get("Condition"))
+        if condition != {"Fn::Not": [{"Fn::Equals": [{"Ref": "NotificationEmail"}, ""]}]}:
+            problems.append("the subscription is created even when NotificationEmail is empty")
+    for name in ALARMS:
+        props = resources.get(name, {}).get("Properties", {})
+        for actions in ("AlarmActions", "OKActions"):
+            if to_topic not in props.get(actions, []):
+                problems.append("%s does not send its %s to %s" % (name, actions, TOPIC))
+    (group,) = [r for r in resources.values() if r["Type"] == "AWS::CodeDeploy::DeploymentGroup"]
+    triggers = group["Properties"].get("TriggerConfigurations", [])
+    events = {e for t in triggers if t.get("TriggerTargetArn") == to_topic for e in t.get("TriggerEvents", [])}
+    for missing in sorted(TRIGGER_EVENTS - events):
+        problems.append("the deployment group does not notify %s of %s" % (TOPIC, missing))
+    problems += deployment_role_problems(resources, group)
+    policy = next((r for r in resources.values() if r["Type"] == "AWS::SNS::TopicPolicy"), None)
+    if policy:
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if statement.get("Principal") != {"Service": "cloudwatch.amazonaws.com"}:
+                problems.append("the topic policy lets %s publish" % statement.get("Principal"))
+            arns = statement.get("Condition", {}).get("ArnEquals", {}).get("aws:SourceArn", [])
+            if sorted(a.get("Fn::GetAtt", [None])[0] for a in arns) != sorted(ALARMS):
+                problems.append("the topic policy does not limit publishing to the three alarms")
+    return problems
+
+
+def deployment_role_problems(resources, group):
+    """CodeDeploy's role: the limited Lambda policy, and sns:Publish on the topic only."""
+    ref = group["Properties"].get("ServiceRoleArn", {})
+    role_id = ref.get("Fn::GetAtt", [None])[0] if isinstance(ref, dict) else None
+    role = resources.get(role_id, {}).get("Properties")
+    if role is None:
+        return ["the deployment group does not use this stack's own CodeDeploy role"]
+    problems = []
+    managed = [sub(m, {"AWS::Partition": "aws"}) for m in role.get("ManagedPolicyArns", [])]
+    if managed != ["arn:aws:iam::aws:policy/service-role/AWSCodeDeployRoleForLambdaLimited"]:
+        problems.append("CodeDeploy's role has managed policies %s, not the limited Lambda one" % managed)
+    for policy in role.get("Policies", []):
+        for statement in policy["PolicyDocument"]["Statement"]:
+            if as_list(statement["Action"]) != ["sns:Publish"] or as_list(statement["Resource"]) != [{"Ref": TOPIC}]:
+                problems.append("CodeDeploy's role may %s on %s" % (statement["Action"], statement["Resource"]))
+    return problems
+
+
+def dashboard_problems(resources):
+    dashboards = [r for r in resources.values() if r["Type"] == "AWS::CloudWatch::Dashboard"]
+    if len(dashboards) != 1:
+        return ["expected one CloudWatch dashboard, found %d" % len(dashboards)]
+    body, names = dashboards[0]["Properties"]["DashboardBody"]["Fn::Sub"]
+    text = re.sub(r"\$\{[^}]+\}", "X", body)
+    try:
+        widgets = json.loads(text)["widgets"]
+    except ValueError as error:
+        return ["the dashboard body is not JSON once substituted: %s" % error]
+    problems = []
+    searches = " ".join(
+        m.get("expression", "") for w in widgets for row in w["properties"].get("metrics", []) for m in row if isinstance(m, dict)
+    )
+    for metric in ("Invocations", "Errors", "Duration"):
+        if 'MetricName="%s"' % metric not in searches:
+            problems.append("the dashboard does not show %s of the alias by executed version" % metric)
+    if "ExecutedVersion" not in searches:
+        problems.append("the dashboard does not split the alias's metrics by executed version")
+    for metric in ("ChecksPassed", "ChecksFailed", "HookDuration"):
+        if metric not in searches:
+            problems.append("the dashboard does not show the hooks' %s" % metric)
+    shown = [a for w in widgets if w["type"] == "alarm" for a in w["properties"]["alarms"]]
+    if len(shown) != len(ALARMS) or any("${%s.Arn}" % name not in body for name in ALARMS):
+        problems.append("the dashboard's alarm widget does not show the three alarms")
+    return problems
+
+
 def all_problems(template, deployment_type="Canary10Percent5Minutes"):
-    resources = translate(template, deployment_type)["Resources"]
+    translated = translate(template, deployment_type)
+    resources = translated["Resources"]
     return (
         deployment_group_problems(resources, deployment_type)
         + alarm_problems(resources)
         + hook_problems(resources)
         + iam_problems(resources)
+        + notification_problems(resources, translated.get("Conditions", {}))
+        + dashboard_problems(resources)
     )
 
 
@@ -318,6 +411,39 @@ class MutationTest(unittest.TestCase):
             del resources["HelloFunction"]["Properties"]["DeploymentPreference"]["Hooks"]["PostTraffic"]
 
         self.assertCaught(self.broken(drop), "AfterAllowTrafficHook")
+
+    def test_a_trigger_event_dropped_is_caught(self):
+        def drop(resources):
+            trigger = resources["HelloFunction"]["Properties"]["DeploymentPreference"]["TriggerConfigurations"][0]
+            trigger["TriggerEvents"].remove("DeploymentRollback")
+
+        self.assertCaught(self.broken(drop), "of DeploymentRollback")
+
+    def test_an_alarm_without_its_action_is_caught(self):
+        def drop(resources):
+            del resources["AliasLatencyAlarm"]["Properties"]["AlarmActions"]
+
+        self.assertCaught(self.broken(drop), "AliasLatencyAlarm does not send its AlarmActions")
+
+    def test_an_unconditional_subscription_is_caught(self):
+        def drop(resources):
+            del resources["NotificationEmailSubscription"]["Condition"]
+
+        self.assertCaught(self.broken(drop), "even when NotificationEmail is empty")
+
+    def test_sams_broad_codedeploy_role_is_caught(self):
+        def drop(resources):
+            del resources["HelloFunction"]["Properties"]["DeploymentPreference"]["Role"]
+
+        # SAM then makes its own role, with AWSCodeDeployRoleForLambda (sns:Publish on *).
+        self.assertCaught(self.broken(drop), "not the limited Lambda one")
+
+    def test_a_dashboard_without_the_hooks_is_caught(self):
+        def drop(resources):
+            body, names = resources["HelloDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+            resources["HelloDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"] = [body.replace("HookDuration", "Nothing"), names]
+
+        self.assertCaught(self.broken(drop), "the hooks' HookDuration")
 
     def test_a_missing_report_permission_is_caught(self):
         def drop(resources):
