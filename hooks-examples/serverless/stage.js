@@ -10,3 +10,10 @@ module.exports.alphanumeric = async ({ resolveVariable }) => {
   }
   return kept;
 };
+
+// `${file(./stage.js):emailNotifications}`: the alerts topic's subscriptions, an email one
+// when the `notificationEmail` param is set (`--param="notificationEmail=team@example.com"`).
+module.exports.emailNotifications = async ({ resolveVariable }) => {
+  const email = String((await resolveVariable("param:notificationEmail")) || "").trim();
+  return email ? [{ protocol: "email", endpoint: email }] : [];
+};

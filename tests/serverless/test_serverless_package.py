@@ -106,5 +106,37 @@ class ServerlessPackageTest(unittest.TestCase):
         self.assertTrue(invoke.endswith(":function:hello-dev-hello:*"), invoke)
 
 
+    def test_notifications_reach_the_alerts_topic(self):
+        topic = {"Ref": "AwsAlertsAlarm"}
+        self.assertEqual(self.resources["AwsAlertsAlarm"]["Type"], "AWS::SNS::Topic")
+        for name in ALARMS:
+            self.assertIn(topic, self.resources[name]["Properties"]["AlarmActions"], name)
+        group = self.resources["HelloLambdaFunctionDeploymentGroup"]["Properties"]
+        (trigger,) = group["TriggerConfigurations"]
+        self.assertEqual(trigger["TriggerTargetArn"], topic)
+        self.assertEqual(set(trigger["TriggerEvents"]), {"DeploymentFailure", "DeploymentStop", "DeploymentRollback"})
+
+    def test_the_alerts_topic_has_an_email_subscription_only_when_asked(self):
+        # EXPECT_NOTIFICATION_EMAIL: the address given with --param="notificationEmail=...".
+        email = os.environ.get("EXPECT_NOTIFICATION_EMAIL")
+        expected = [{"Protocol": "email", "Endpoint": email}] if email else []
+        self.assertEqual(self.resources["AwsAlertsAlarm"]["Properties"]["Subscription"], expected)
+
+    def test_codedeploy_gets_a_least_privilege_role_of_our_own(self):
+        group = self.resources["HelloLambdaFunctionDeploymentGroup"]["Properties"]
+        self.assertEqual(group["ServiceRoleArn"], {"Fn::GetAtt": ["HelloCodeDeployRole", "Arn"]})
+        self.assertNotIn("CodeDeployServiceRole", self.resources, "the plugin's broad role is not created")
+        role = self.resources["HelloCodeDeployRole"]["Properties"]
+        (managed,) = role["ManagedPolicyArns"]
+        self.assertTrue(managed["Fn::Sub"].endswith(":iam::aws:policy/service-role/AWSCodeDeployRoleForLambdaLimited"), managed)
+        (policy,) = role["Policies"]
+        (statement,) = policy["PolicyDocument"]["Statement"]
+        self.assertEqual((statement["Action"], statement["Resource"]), ("sns:Publish", {"Ref": "AwsAlertsAlarm"}))
+
+    def test_a_dashboard_is_made(self):
+        dashboards = of_type(self.resources, "AWS::CloudWatch::Dashboard")
+        self.assertEqual(len(dashboards), 1, list(dashboards))
+
+
 if __name__ == "__main__":
     unittest.main()
