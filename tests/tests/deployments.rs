@@ -117,10 +117,35 @@ async fn an_error_only_real_traffic_sees_trips_the_alarm_mid_shift_and_rolls_bac
         1,
         "stopped at 10 %: {events:?}"
     );
-    assert_eq!(events.last(), Some(&"RolledBack"));
     assert!(
         events.contains(&"HookSucceeded"),
         "the PreTraffic hook passed: {events:?}"
+    );
+    // What the team would be told, from template.yaml's wiring, in order: the alarm, the
+    // failed deployment, the rollback (then nothing more).
+    let notes: Vec<&str> = outcome
+        .timeline
+        .iter()
+        .filter(|e| e.event == "NotificationPublished")
+        .map(|e| e.detail.as_str())
+        .collect();
+    let expected = [
+        "to DeploymentNotificationsTopic: alarm NewVersionErrorsAlarm is ALARM",
+        "to DeploymentNotificationsTopic: DeploymentFailure (trigger hello-deployment-problems): ALARM_ACTIVE",
+        "to DeploymentNotificationsTopic: DeploymentRollback (trigger hello-deployment-problems)",
+    ];
+    let mut at = 0;
+    for want in expected {
+        let found = notes[at..].iter().position(|n| n.starts_with(want));
+        at += found.unwrap_or_else(|| {
+            panic!("no notification `{want}` after the ones before it: {notes:#?}")
+        }) + 1;
+    }
+    let rolled_back = events.iter().position(|e| *e == "RolledBack").unwrap();
+    assert_eq!(
+        &events[rolled_back..],
+        ["RolledBack", "NotificationPublished"],
+        "the rollback is the last change, then its notification"
     );
     assert!(outcome.target_requests_through_alias > 0);
     assert_eq!(

@@ -170,3 +170,37 @@ async fn persistent_aws_faults_fail_the_release_naming_the_operation() {
         assert!(message.contains(operation), "--fault {fault}: {message}");
     }
 }
+
+/// A trigger of the template that points at no topic is refused before anything runs.
+#[tokio::test]
+async fn a_notification_to_nowhere_exits_2_naming_it() {
+    let original = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+    let text = std::fs::read_to_string(original).expect("template.yaml");
+    let broken = text.replacen(
+        "TriggerTargetArn: !Ref DeploymentNotificationsTopic",
+        "TriggerTargetArn: !Ref NoSuchTopic",
+        1,
+    );
+    assert_ne!(
+        broken, text,
+        "the template has the trigger this test breaks"
+    );
+    let dir = std::env::temp_dir().join(format!("codedeploy-local-nowhere-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let template = dir.join("template.yaml");
+    std::fs::write(&template, broken).unwrap();
+    let output = tokio::process::Command::new(binary("codedeploy-local"))
+        .args(["deploy", "--bin-dir"])
+        .arg(bin_dir())
+        .arg("--template")
+        .arg(&template)
+        .output()
+        .await
+        .expect("codedeploy-local runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("TriggerConfigurations[0].TriggerTargetArn refers to NoSuchTopic"),
+        "{stderr}"
+    );
+}

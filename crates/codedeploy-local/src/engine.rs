@@ -14,6 +14,7 @@ use crate::config::TrafficConfig;
 use crate::deployments::{DeploymentSpec, DeploymentStatus, HookStatus};
 use crate::functions::InvocationRecord;
 use crate::lock;
+use crate::notifications::Notifications;
 use crate::Shared;
 
 /// How often the engine looks at alarms and stop requests, in real time.
@@ -42,6 +43,8 @@ pub struct DeploymentPlan {
     /// Deliver every hook event twice, as Lambda's at-least-once asynchronous invocation
     /// sometimes does: a correct hook reports once and treats the second as done.
     pub duplicate_deliveries: bool,
+    /// What would be published to SNS, from the template's wiring.
+    pub notifications: Notifications,
 }
 
 impl DeploymentPlan {
@@ -55,6 +58,7 @@ impl DeploymentPlan {
             hook_timeout: HOOK_TIMEOUT,
             traffic: None,
             duplicate_deliveries: false,
+            notifications: Notifications::default(),
         }
     }
 }
@@ -210,6 +214,7 @@ pub(crate) async fn run(
         .traffic
         .clone()
         .map(|t| spawn_traffic(Arc::clone(shared), spec, t));
+    run.notify_deployment("DeploymentStart", "the deployment started");
     let result = run.steps().await;
     if let Some(task) = traffic {
         task.abort();
@@ -223,11 +228,21 @@ pub(crate) async fn run(
                     spec.alias, spec.target_version
                 ),
             );
+            run.notify_deployment("DeploymentSuccess", "the deployment succeeded");
             (DeploymentStatus::Succeeded, None)
         }
         Err(stop) => {
             run.event(stop.code, stop.message.clone());
+            let event = match stop.status {
+                DeploymentStatus::Stopped => "DeploymentStop",
+                _ => "DeploymentFailure",
+            };
+            run.notify_deployment(event, &format!("{}: {}", stop.code, stop.message));
             run.roll_back();
+            run.notify_deployment(
+                "DeploymentRollback",
+                "the alias points at the current version again",
+            );
             (stop.status, Some((stop.code.to_owned(), stop.message)))
         }
     };
@@ -444,11 +459,21 @@ impl Run<'_> {
             let records = self.shared.registry.invocations();
             let now = SystemTime::now();
             let mut active = Vec::new();
+            let mut changed = Vec::new();
             for (alarm, state) in self.plan.alarms.iter().zip(self.alarm_states.iter_mut()) {
-                state.1 = alarm.evaluate(&records, self.started_at, now, self.plan.time_scale);
+                let now_state =
+                    alarm.evaluate(&records, self.started_at, now, self.plan.time_scale);
+                if now_state != state.1 {
+                    changed.push((alarm.name.clone(), now_state));
+                }
+                state.1 = now_state;
                 if state.1 == AlarmState::Alarm {
                     active.push(alarm.name.clone());
                 }
+            }
+            for (alarm, state) in changed {
+                let notes = self.plan.notifications.of_alarm(&alarm, state);
+                self.publish(notes);
             }
             if !active.is_empty() {
                 return Err(Stop {
@@ -515,6 +540,18 @@ impl Run<'_> {
                 );
             }
             Err(e) => warn!(error = ?e, "rollback failed"),
+        }
+    }
+
+    /// Show what CodeDeploy's triggers would publish for a deployment event.
+    fn notify_deployment(&mut self, event: &str, detail: &str) {
+        let notes = self.plan.notifications.of_deployment(event, detail);
+        self.publish(notes);
+    }
+
+    fn publish(&mut self, notes: Vec<(String, String)>) {
+        for (topic, what) in notes {
+            self.event("NotificationPublished", format!("to {topic}: {what}"));
         }
     }
 

@@ -90,6 +90,14 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// A trigger or alarm action of the template points at nothing.
+    #[error("{place} {why}; notifications go to an AWS::SNS::Topic of the template (Ref) or an SNS topic ARN")]
+    Notification {
+        /// Where, e.g. `alarm AliasErrorsAlarm: AlarmActions`.
+        place: String,
+        /// What is wrong.
+        why: String,
+    },
     /// A command-line value out of its range.
     #[error("{flag} {value} {why}")]
     Usage {

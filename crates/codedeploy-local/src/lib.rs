@@ -30,6 +30,7 @@ mod error;
 mod faults;
 mod functions;
 mod lambda_api;
+mod notifications;
 mod rehearsal;
 mod runtime;
 mod template;
@@ -54,6 +55,7 @@ pub use crate::engine::{
 pub use crate::error::Error;
 pub use crate::faults::{Fault, FaultSpec, Faults, Operation, ALWAYS, STALL};
 pub use crate::functions::{Alias, InvocationRecord};
+pub use crate::notifications::{AlarmTopics, Notifications, Trigger};
 pub use crate::rehearsal::{prepare, Binaries, RehearsalOptions, CURRENT_VERSION, TARGET_VERSION};
 pub use crate::runtime::{InvokeResult, VersionSpec};
 pub use crate::template::{Preference, Resolver, Template, TemplateApi, TemplateFunction};

@@ -13,6 +13,7 @@ use crate::config::TrafficConfig;
 use crate::deployments::DeploymentSpec;
 use crate::engine::{DeploymentPlan, Traffic, HOOK_TIMEOUT};
 use crate::error::Error;
+use crate::notifications::Notifications;
 use crate::runtime::VersionSpec;
 use crate::template::{Resolver, Template, TemplateFunction};
 use crate::StandIn;
@@ -220,6 +221,13 @@ pub async fn prepare(
     let config: TrafficConfig = config_name.parse()?;
     let mut plan = DeploymentPlan::new(spec, config, options.time_scale);
     plan.alarms = alarms;
+    let alarm_props = preference
+        .alarms
+        .iter()
+        .filter_map(|id| Some((id.clone(), template.alarms.get(id)?)))
+        .collect();
+    plan.notifications =
+        Notifications::from_template(preference.triggers.as_ref(), &alarm_props, &template.topics)?;
     plan.hook_timeout = options.hook_timeout;
     plan.traffic = options.traffic.clone();
     Ok(plan)

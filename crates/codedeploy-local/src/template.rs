@@ -44,6 +44,8 @@ pub struct Preference {
     pub pre_traffic: Option<String>,
     /// Logical id of the PostTraffic hook function.
     pub post_traffic: Option<String>,
+    /// `TriggerConfigurations`, unresolved.
+    pub triggers: Option<Value>,
 }
 
 /// An HTTP API of the template, and the function alias its routes call.
@@ -74,6 +76,8 @@ pub struct Template {
     pub alarms: BTreeMap<String, Value>,
     /// HTTP APIs.
     pub apis: Vec<TemplateApi>,
+    /// Logical ids of the `AWS::SNS::Topic`s.
+    pub topics: std::collections::BTreeSet<String>,
 }
 
 impl Template {
@@ -121,6 +125,7 @@ impl Template {
         let mut functions = BTreeMap::new();
         let mut alarms = BTreeMap::new();
         let mut apis = Vec::new();
+        let mut topics = std::collections::BTreeSet::new();
         for (logical_id, resource) in resources {
             let kind = resource
                 .get("Type")
@@ -151,6 +156,9 @@ impl Template {
                 "AWS::CloudWatch::Alarm" => {
                     alarms.insert(logical_id.clone(), props);
                 }
+                "AWS::SNS::Topic" => {
+                    topics.insert(logical_id.clone());
+                }
                 "AWS::Serverless::HttpApi" | "AWS::ApiGatewayV2::Api" => {
                     let body = props.get("DefinitionBody").or_else(|| props.get("Body"));
                     if let Some((function, alias)) = body.and_then(find_integration) {
@@ -174,6 +182,7 @@ impl Template {
             functions,
             alarms,
             apis,
+            topics,
         })
     }
 
@@ -263,6 +272,7 @@ fn read_function(
                 alarms: refs(p.get("Alarms")),
                 pre_traffic: p.pointer("/Hooks/PreTraffic").and_then(ref_name),
                 post_traffic: p.pointer("/Hooks/PostTraffic").and_then(ref_name),
+                triggers: p.get("TriggerConfigurations").cloned(),
             })
         })
         .transpose()?;
