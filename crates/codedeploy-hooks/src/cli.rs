@@ -88,35 +88,10 @@ pub(crate) async fn run(hook: Hook) -> ExitCode {
         Ok(ids) => ids,
         Err(message) => return usage(&message),
     };
-    let named = match Named::parse(
-        "--function/--qualifier",
-        &format!("{}:{}", args.function, args.qualifier),
-    ) {
-        Ok(named) => named,
-        Err(err) => return usage(&err.to_string()),
-    };
-    let mut deployment = Deployment::new(named.function.name.clone(), named.version.clone())
-        .with_phase(match args.phase {
-            Some(PhaseArg::Pre) => Phase::PreTraffic,
-            Some(PhaseArg::Post) => Phase::PostTraffic,
-            None => hook.configured_phase().unwrap_or(Phase::Unknown),
-        });
-    deployment.alias = args.alias;
-    deployment.deployment_id = report.as_ref().map(|(d, _)| d.clone());
-
-    let clients = match setup().await {
-        Ok(clients) => clients,
+    let (deployment, clients) = match target(&args, &hook, &report).await {
+        Ok(found) => found,
         Err(message) => return usage(&message),
     };
-    // The function is invoked by name in the configured region: an ARN of another region
-    // would test a different function.
-    let home = crate::function_ref::Home {
-        region: clients.codedeploy.config().region().map(|r| r.to_string()),
-        account: None,
-    };
-    if let Err(err) = named.check_home("--function", &home) {
-        return usage(&err.to_string());
-    }
     let service = hook.into_service_with(clients, Settings::default());
     let log = crate::call::CallLog::default();
     let mut summary = service
@@ -149,6 +124,38 @@ pub(crate) async fn run(hook: Hook) -> ExitCode {
         Status::Succeeded => ExitCode::SUCCESS,
         Status::Failed => ExitCode::from(EXIT_FAILED),
     }
+}
+
+/// What the flags say to test, and the clients to test it with.
+async fn target(
+    args: &Args,
+    hook: &Hook,
+    report: &Option<(String, String)>,
+) -> Result<(Deployment, Clients), String> {
+    let named = Named::parse(
+        "--function/--qualifier",
+        &format!("{}:{}", args.function, args.qualifier),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut deployment = Deployment::new(named.function.name.clone(), named.version.clone())
+        .with_phase(match args.phase {
+            Some(PhaseArg::Pre) => Phase::PreTraffic,
+            Some(PhaseArg::Post) => Phase::PostTraffic,
+            None => hook.configured_phase().unwrap_or(Phase::Unknown),
+        });
+    deployment.alias = args.alias.clone();
+    deployment.deployment_id = report.as_ref().map(|(d, _)| d.clone());
+    let clients = setup().await?;
+    // The function is invoked by name in the configured region: an ARN of another region
+    // would test a different function.
+    let home = crate::function_ref::Home {
+        region: clients.codedeploy.config().region().map(|r| r.to_string()),
+        account: None,
+    };
+    named
+        .check_home("--function", &home)
+        .map_err(|e| e.to_string())?;
+    Ok((deployment, clients))
 }
 
 /// The clients, once the environment gives a region and credentials: without them every

@@ -53,25 +53,7 @@ pub(crate) async fn deliver(
     let result = call
         .run(|| {
             attempts += 1;
-            let sent = codedeploy
-                .put_lifecycle_event_hook_execution_status()
-                .deployment_id(verdict.deployment_id)
-                .lifecycle_event_hook_execution_id(verdict.execution_id)
-                .status(wire_status.clone())
-                .send();
-            async move {
-                match sent.await {
-                    Ok(_) => Ok(false),
-                    Err(err)
-                        if err.as_service_error().is_some_and(|e| {
-                            e.is_lifecycle_event_already_completed_exception()
-                        }) =>
-                    {
-                        Ok(true)
-                    }
-                    Err(err) => Err(Error::aws(OPERATION, err)),
-                }
-            }
+            put_status(codedeploy, verdict, wire_status.clone())
         })
         .await;
     let status = verdict.status.as_str();
@@ -94,5 +76,32 @@ pub(crate) async fn deliver(
             elapsed: started.elapsed(),
             last_error: Box::new(last),
         }),
+    }
+}
+
+/// One `PutLifecycleEventHookExecutionStatus`: `Ok(true)` when CodeDeploy already had a
+/// status for the execution (`LifecycleEventAlreadyCompletedException`).
+async fn put_status(
+    codedeploy: &aws_sdk_codedeploy::Client,
+    verdict: &Verdict<'_>,
+    status: LifecycleEventStatus,
+) -> Result<bool, Error> {
+    let sent = codedeploy
+        .put_lifecycle_event_hook_execution_status()
+        .deployment_id(verdict.deployment_id)
+        .lifecycle_event_hook_execution_id(verdict.execution_id)
+        .status(status)
+        .send()
+        .await;
+    match sent {
+        Ok(_) => Ok(false),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_lifecycle_event_already_completed_exception()) =>
+        {
+            Ok(true)
+        }
+        Err(err) => Err(Error::aws(OPERATION, err)),
     }
 }

@@ -97,23 +97,9 @@ pub(crate) async fn resolve(
 ) -> Result<Resolved, Error> {
     let given = given_target(known)?;
     let mut warnings = Vec::new();
-    let spec = match (deployment_id, &given) {
-        (Some(id), None) => Some(read_appspec(reading, id, reading.deadline, None).await?),
-        (Some(id), Some(_)) => {
-            // The version is known; the AppSpec only cross-checks it (and may name the
-            // alias). It gets a bounded slice of the time, and its failure is a warning: a
-            // hook role without codedeploy:GetDeployment still works.
-            let (deadline, attempts) = cross_check_budget(reading);
-            match read_appspec(reading, id, Some(deadline), Some(attempts)).await {
-                Ok(spec) => Some(spec),
-                Err(err) => {
-                    warn!(error = %err, "could not read the deployment to cross-check the target version; going on with the configured one");
-                    warnings.push(format!("the deployment could not be read: {err}"));
-                    None
-                }
-            }
-        }
-        (None, _) => None,
+    let spec = match deployment_id {
+        Some(id) => read_for(reading, id, given.is_some(), &mut warnings).await?,
+        None => None,
     };
     let spec_function = spec
         .as_ref()
@@ -158,6 +144,31 @@ pub(crate) async fn resolve(
         deployment,
         warnings,
     })
+}
+
+/// The deployment's AppSpec. When the version is known already, the AppSpec only
+/// cross-checks it (and may name the alias): it gets a bounded slice of the time, and its
+/// failure is a warning, so a hook role without codedeploy:GetDeployment still works.
+async fn read_for(
+    reading: &Reading<'_>,
+    deployment_id: &str,
+    version_known: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Option<AppSpec>, Error> {
+    if !version_known {
+        return read_appspec(reading, deployment_id, reading.deadline, None)
+            .await
+            .map(Some);
+    }
+    let (deadline, attempts) = cross_check_budget(reading);
+    match read_appspec(reading, deployment_id, Some(deadline), Some(attempts)).await {
+        Ok(spec) => Ok(Some(spec)),
+        Err(err) => {
+            warn!(error = %err, "could not read the deployment to cross-check the target version; going on with the configured one");
+            warnings.push(format!("the deployment could not be read: {err}"));
+            Ok(None)
+        }
+    }
 }
 
 /// The target named by code or the environment, validated; they must agree.
@@ -268,25 +279,35 @@ async fn read_appspec(
                 ))
             })?;
             let operation = "codedeploy:GetApplicationRevision";
-            let out = call(operation)
-                .run(|| async {
-                    let sent = codedeploy
-                        .get_application_revision()
-                        .application_name(application)
-                        .revision(revision.clone())
-                        .send();
-                    sent.await.map_err(|e| Error::aws(operation, e))
-                })
-                .await?;
-            out.revision()
-                .and_then(inline_content)
+            read_revision(call(operation), codedeploy, application, revision)
+                .await?
                 .ok_or_else(|| {
                     unusable(AppSpecProblem::NotReadable("neither GetDeployment nor GetApplicationRevision returned AppSpec content (S3 or GitHub revisions are not read)"))
                 })?
-                .to_owned()
         }
     };
     AppSpec::parse_content(&content).map_err(unusable)
+}
+
+/// The content GetApplicationRevision returns for a revision, if it is inline.
+async fn read_revision(
+    call: Call<'_>,
+    codedeploy: &aws_sdk_codedeploy::Client,
+    application: &str,
+    revision: &aws_sdk_codedeploy::types::RevisionLocation,
+) -> Result<Option<String>, Error> {
+    let operation = call.operation;
+    let out = call
+        .run(|| async {
+            let sent = codedeploy
+                .get_application_revision()
+                .application_name(application)
+                .revision(revision.clone())
+                .send();
+            sent.await.map_err(|e| Error::aws(operation, e))
+        })
+        .await?;
+    Ok(out.revision().and_then(inline_content).map(str::to_owned))
 }
 
 fn inline_content(revision: &aws_sdk_codedeploy::types::RevisionLocation) -> Option<&str> {

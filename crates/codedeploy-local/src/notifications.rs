@@ -73,68 +73,19 @@ impl Notifications {
         alarms: &BTreeMap<String, &Value>,
         topics: &BTreeSet<String>,
     ) -> Result<Notifications, Error> {
-        let mut notifications = Notifications::default();
-        for (i, trigger) in triggers
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            let place = format!("DeploymentPreference.TriggerConfigurations[{i}]");
-            let topic = topic_of(trigger.get("TriggerTargetArn"), topics).map_err(|why| {
-                Error::Notification {
-                    place: format!("{place}.TriggerTargetArn"),
-                    why,
-                }
-            })?;
-            let events: Vec<String> = trigger
-                .get("TriggerEvents")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect();
-            if let Some(unknown) = events
-                .iter()
-                .find(|e| !TRIGGER_EVENTS.contains(&e.as_str()))
-            {
-                return Err(Error::Notification {
-                    place: format!("{place}.TriggerEvents"),
-                    why: format!(
-                        "`{unknown}` is no CodeDeploy trigger event (one of {})",
-                        TRIGGER_EVENTS.join(", ")
-                    ),
-                });
-            }
-            let name = trigger
-                .get("TriggerName")
-                .and_then(Value::as_str)
-                .unwrap_or("unnamed");
-            notifications.triggers.push(Trigger {
-                name: name.to_owned(),
-                topic,
-                events,
-            });
-        }
+        let triggers = triggers.and_then(Value::as_array).into_iter().flatten();
+        let mut notifications = Notifications {
+            triggers: triggers
+                .enumerate()
+                .map(|(i, trigger)| read_trigger(i, trigger, topics))
+                .collect::<Result<_, _>>()?,
+            alarms: BTreeMap::new(),
+        };
         for (alarm, props) in alarms {
-            let read = |key: &str| -> Result<Vec<String>, Error> {
-                props
-                    .get(key)
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .map(|action| {
-                        topic_of(Some(action), topics).map_err(|why| Error::Notification {
-                            place: format!("alarm {alarm}: {key}"),
-                            why,
-                        })
-                    })
-                    .collect()
-            };
+            let actions = |key: &str| read_actions(alarm, props, key, topics);
             let topics = AlarmTopics {
-                alarm: read("AlarmActions")?,
-                ok: read("OKActions")?,
+                alarm: actions("AlarmActions")?,
+                ok: actions("OKActions")?,
             };
             if !(topics.alarm.is_empty() && topics.ok.is_empty()) {
                 notifications.alarms.insert(alarm.clone(), topics);
@@ -170,6 +121,66 @@ impl Notifications {
             .map(|topic| (topic.clone(), format!("alarm {alarm} is {name}")))
             .collect()
     }
+}
+
+/// One entry of `TriggerConfigurations`.
+fn read_trigger(i: usize, trigger: &Value, topics: &BTreeSet<String>) -> Result<Trigger, Error> {
+    let place = format!("DeploymentPreference.TriggerConfigurations[{i}]");
+    let topic =
+        topic_of(trigger.get("TriggerTargetArn"), topics).map_err(|why| Error::Notification {
+            place: format!("{place}.TriggerTargetArn"),
+            why,
+        })?;
+    let events: Vec<String> = trigger
+        .get("TriggerEvents")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect();
+    if let Some(unknown) = events
+        .iter()
+        .find(|e| !TRIGGER_EVENTS.contains(&e.as_str()))
+    {
+        return Err(Error::Notification {
+            place: format!("{place}.TriggerEvents"),
+            why: format!(
+                "`{unknown}` is no CodeDeploy trigger event (one of {})",
+                TRIGGER_EVENTS.join(", ")
+            ),
+        });
+    }
+    let name = trigger
+        .get("TriggerName")
+        .and_then(Value::as_str)
+        .unwrap_or("unnamed");
+    Ok(Trigger {
+        name: name.to_owned(),
+        topic,
+        events,
+    })
+}
+
+/// The topics of an alarm's `AlarmActions` or `OKActions`.
+fn read_actions(
+    alarm: &str,
+    props: &Value,
+    key: &str,
+    topics: &BTreeSet<String>,
+) -> Result<Vec<String>, Error> {
+    props
+        .get(key)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|action| {
+            topic_of(Some(action), topics).map_err(|why| Error::Notification {
+                place: format!("alarm {alarm}: {key}"),
+                why,
+            })
+        })
+        .collect()
 }
 
 /// The topic an action or target names: `Ref` of a topic of the template, or an SNS ARN.
