@@ -161,21 +161,22 @@ impl Call<'_> {
             let err = match self.one_attempt(attempt()).await {
                 Ok(value) => {
                     if attempts > 1 {
-                        self.record(attempts, None);
+                        self.record(false);
                     }
                     return Ok(value);
                 }
                 Err(err) => err,
             };
+            if let Some(log) = self.log {
+                log.failed_attempt(self.context, self.operation, &err);
+            }
             let pause = self.policy.pause_after(attempts);
             let time_left = self
                 .deadline
                 .is_none_or(|deadline| Instant::now() + pause < deadline);
             if !err.is_infrastructure() || attempts >= limit || !time_left {
                 let err = err.after_attempts(attempts);
-                if attempts > 1 || err.is_infrastructure() {
-                    self.record(attempts, Some(&err));
-                }
+                self.record(true);
                 return Err(err);
             }
             warn!(
@@ -208,9 +209,10 @@ impl Call<'_> {
         }
     }
 
-    fn record(&self, attempts: u32, error: Option<&Error>) {
+    /// A call that needed retries or failed has ended.
+    fn record(&self, failed: bool) {
         if let Some(log) = self.log {
-            log.record(self.context, self.operation, attempts, error);
+            log.finished(self.context, self.operation, failed);
         }
     }
 }
@@ -242,8 +244,35 @@ pub(crate) struct CallLog {
 }
 
 impl CallLog {
-    fn record(&self, context: &str, operation: &'static str, attempts: u32, error: Option<&Error>) {
+    /// An attempt failed (retried or not): counted, and its error kept as the last one. Noted
+    /// as it happens, so a check cancelled in the middle of retrying can say what failed.
+    fn failed_attempt(&self, context: &str, operation: &'static str, error: &Error) {
+        self.with_entry(context, operation, |entry| {
+            entry.attempts += 1;
+            entry.last_error = Some(crate::invocation::shorten(&error.to_string()).into_owned());
+        });
+    }
+
+    /// A call with failed attempts ended: in success (its last attempt counts too) or failure.
+    fn finished(&self, context: &str, operation: &'static str, failed: bool) {
+        self.with_entry(context, operation, |entry| {
+            entry.calls += 1;
+            if failed {
+                entry.failed += 1;
+            } else {
+                entry.attempts += 1;
+            }
+        });
+    }
+
+    fn with_entry(
+        &self,
+        context: &str,
+        operation: &'static str,
+        change: impl FnOnce(&mut RetriedCall),
+    ) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let context = crate::invocation::shorten(context);
         let index = match entries
             .iter()
             .position(|e| e.context == context && e.operation == operation)
@@ -251,7 +280,7 @@ impl CallLog {
             Some(index) => index,
             None => {
                 entries.push(RetriedCall {
-                    context: crate::invocation::shorten(context).into_owned(),
+                    context: context.into_owned(),
                     operation: operation.to_owned(),
                     calls: 0,
                     attempts: 0,
@@ -261,13 +290,17 @@ impl CallLog {
                 entries.len() - 1
             }
         };
-        let entry = &mut entries[index];
-        entry.calls += 1;
-        entry.attempts += attempts;
-        if let Some(error) = error {
-            entry.failed += 1;
-            entry.last_error = Some(crate::invocation::shorten(&error.to_string()).into_owned());
-        }
+        change(&mut entries[index]);
+    }
+
+    /// The last error of the calls made for `context`, with its operation.
+    pub(crate) fn last_error_of(&self, context: &str) -> Option<(String, String)> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .iter()
+            .rev()
+            .find(|e| e.context == context)
+            .and_then(|e| Some((e.operation.clone(), e.last_error.clone()?)))
     }
 
     /// What was recorded so far.

@@ -158,21 +158,10 @@ impl HookService {
             log: &log,
             deadline,
         };
+        // Every call of the read keeps to the deadline itself (one clock, no race with a
+        // second timeout): the error then names the operation that ran out of time.
         let resolved = match self.known(home.clone()) {
-            Ok(known) => {
-                let read = resolve::resolve(&reading, Some(deployment_id), &known);
-                match deadline {
-                    // The calls keep to the deadline themselves; this only bounds the parsing.
-                    Some(deadline) => tokio::time::timeout_at(deadline, read)
-                        .await
-                        .unwrap_or_else(|_| {
-                            Err(Error::TargetUnknown {
-                                reason: "reading the deployment did not finish before the checks' deadline".into(),
-                            })
-                        }),
-                    None => read.await,
-                }
-            }
+            Ok(known) => resolve::resolve(&reading, Some(deployment_id), &known).await,
             Err(err) => Err(err),
         };
         let mut summary = match resolved {
@@ -238,11 +227,8 @@ impl HookService {
             checks = hook.checks.len(),
             "running checks"
         );
-        let target = Target::new(deployment.clone(), self.inner.clients.clone()).with_calls(
-            self.inner.policy,
-            log.clone(),
-            deadline,
-        );
+        let target = Target::new(deployment.clone(), self.inner.clients.clone())
+            .with_calls(self.inner.policy, log.clone());
         let plan = Plan {
             filter,
             concurrency: hook.concurrency.unwrap_or(hook.checks.len()),

@@ -99,12 +99,14 @@ pub(crate) async fn run(
             report.unwrap_or_else(|| {
                 let check = &registered.check;
                 let (attempts, duration, message) = match state {
-                    Progress::Waiting => (0, Duration::ZERO, "never started: the hook ran out of time first".to_owned()),
-                    Progress::Running { since, attempt } => (
-                        attempt,
-                        now - since,
-                        "cancelled: the hook ran out of time (Lambda deadline minus the reporting reserve)".to_owned(),
+                    Progress::Waiting => (
+                        0,
+                        Duration::ZERO,
+                        "never started: the hook ran out of time first".to_owned(),
                     ),
+                    Progress::Running { since, attempt } => {
+                        (attempt, now - since, cancelled_message(target, &check.name))
+                    }
                 };
                 warn!(check = %check.name, "{message}");
                 CheckReport {
@@ -200,6 +202,17 @@ async fn run_one(
         );
         return report;
     }
+}
+
+/// Why a running check was cancelled, with what its AWS calls were failing with, if anything.
+fn cancelled_message(target: &Target, check: &str) -> String {
+    let mut message =
+        "cancelled: the hook ran out of time (Lambda deadline minus the reporting reserve)"
+            .to_owned();
+    if let Some((operation, error)) = target.call_log().last_error_of(check) {
+        message.push_str(&format!("; meanwhile {operation} kept failing: {error}"));
+    }
+    message
 }
 
 fn skipped(check: &Check) -> CheckReport {

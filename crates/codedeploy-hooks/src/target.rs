@@ -49,8 +49,6 @@ struct Shared {
     deployment: Deployment,
     clients: Clients,
     log: CallLog,
-    /// No call runs past the checks' deadline.
-    deadline: Option<tokio::time::Instant>,
 }
 
 impl Target {
@@ -61,26 +59,20 @@ impl Target {
                 deployment,
                 clients,
                 log: CallLog::default(),
-                deadline: None,
             }),
             check: Arc::from(""),
             policy: CallPolicy::default(),
         }
     }
 
-    /// The same target, calling under `policy`, recording retried calls in `log`, and
-    /// making no call past `deadline`.
-    pub(crate) fn with_calls(
-        self,
-        policy: CallPolicy,
-        log: CallLog,
-        deadline: Option<tokio::time::Instant>,
-    ) -> Self {
+    /// The same target, calling under `policy` and recording retried calls in `log`. The
+    /// checks' deadline is the runner's to enforce: it cancels the check, and says what the
+    /// check's calls were failing with (see [`CallLog::last_error_of`]).
+    pub(crate) fn with_calls(self, policy: CallPolicy, log: CallLog) -> Self {
         let shared = Shared {
             deployment: self.shared.deployment.clone(),
             clients: self.shared.clients.clone(),
             log,
-            deadline,
         };
         Target {
             shared: Arc::new(shared),
@@ -99,13 +91,18 @@ impl Target {
         }
     }
 
+    /// Where retried calls are recorded.
+    pub(crate) fn call_log(&self) -> &CallLog {
+        &self.shared.log
+    }
+
     /// A call of `operation` under this target's policy.
     fn call(&self, operation: &'static str, attempt_timeout: std::time::Duration) -> Call<'_> {
         Call {
             operation,
             attempt_timeout,
             max_attempts: Some(self.policy.max_attempts),
-            deadline: self.shared.deadline,
+            deadline: None,
             policy: &self.policy,
             log: Some(&self.shared.log),
             context: &self.check,
