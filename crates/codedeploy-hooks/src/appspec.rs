@@ -62,6 +62,15 @@ pub enum AppSpecProblem {
 }
 
 /// What a Lambda AppSpec says about the deployment.
+///
+/// ```
+/// use codedeploy_hooks::{appspec::AppSpec, Phase};
+///
+/// let spec = AppSpec::parse("Resources:\n  - Fn:\n      Type: AWS::Lambda::Function\n      Properties: {Name: hello, Alias: live, CurrentVersion: 3, TargetVersion: 4}\nHooks:\n  - BeforeAllowTraffic: CodeDeployHook_pre\n")?;
+/// assert_eq!((spec.function_name.as_str(), spec.target_version.as_str()), ("hello", "4"));
+/// assert_eq!(spec.phase_of("CodeDeployHook_pre"), Some(Phase::PreTraffic));
+/// # Ok::<(), codedeploy_hooks::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AppSpec {

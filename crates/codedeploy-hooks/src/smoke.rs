@@ -26,6 +26,14 @@ pub const CHECK_KEY: &str = "check";
 pub const DEPLOYMENT_KEY: &str = "deployment-id";
 
 /// Whether this invocation was sent by a check of a CodeDeploy hook.
+///
+/// ```
+/// use lambda_runtime::Context;
+///
+/// // In a target function's handler: e.g. keep smoke traffic out of business metrics.
+/// let ctx = Context::default(); // real traffic: no client context
+/// assert!(!codedeploy_hooks::smoke::is_smoke_traffic(&ctx));
+/// ```
 pub fn is_smoke_traffic(ctx: &Context) -> bool {
     ctx.client_context
         .as_ref()

@@ -131,6 +131,14 @@ impl Target {
 
     /// Invoke the target version synchronously with this JSON payload, asking for the log tail.
     ///
+    /// ```no_run
+    /// # async fn demo(t: codedeploy_hooks::Target) -> codedeploy_hooks::CheckResult {
+    /// let out = t.invoke(serde_json::json!({"name": "smoke"})).await?; // hello:<target version>
+    /// out.ensure_ok()?;
+    /// codedeploy_hooks::ensure!(out.latency() < std::time::Duration::from_secs(1));
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// [`Error::Payload`] when `payload` does not serialize; [`Error::Aws`] when the Invoke
     /// call fails (a *function* error is not an `Err`: see [`Invocation::ensure_ok`]).

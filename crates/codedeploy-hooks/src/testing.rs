@@ -97,6 +97,20 @@ struct Script {
 /// A fake function version under test, and a fake CodeDeploy around it.
 ///
 /// Cheap to clone; clones share the script and what was recorded.
+///
+/// ```
+/// use std::time::Duration;
+/// use codedeploy_hooks::testing::FakeTarget;
+/// use serde_json::json;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// // One check, alone: a slow answer (on tokio's paused clock, so the test does not wait).
+/// let fake = FakeTarget::new("hello", "4").returns(json!({"ok": true})).latency(Duration::from_secs(2));
+/// let out = fake.target().invoke(json!({})).await.unwrap();
+/// assert!(out.latency() >= Duration::from_secs(2));
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct FakeTarget {
     script: Arc<Mutex<Script>>,
