@@ -227,8 +227,12 @@ impl HookService {
             checks = hook.checks.len(),
             "running checks"
         );
-        let target = Target::new(deployment.clone(), self.inner.clients.clone())
-            .with_calls(self.inner.policy, log.clone());
+        let target = Target::with_calls(
+            deployment.clone(),
+            self.inner.clients.clone(),
+            self.inner.policy,
+            log.clone(),
+        );
         let plan = Plan {
             filter,
             concurrency: hook.concurrency.unwrap_or(hook.checks.len()),

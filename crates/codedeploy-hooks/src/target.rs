@@ -54,29 +54,30 @@ struct Shared {
 impl Target {
     /// The target of `deployment`, called through `clients`.
     pub fn new(deployment: Deployment, clients: Clients) -> Self {
+        Self::with_calls(
+            deployment,
+            clients,
+            CallPolicy::default(),
+            CallLog::default(),
+        )
+    }
+
+    /// The target of `deployment`, calling under `policy` and recording retried calls in
+    /// `log`. The checks' deadline is the runner's to enforce: it cancels the check, and says
+    /// what the check's calls were failing with (see [`CallLog::last_error_of`]).
+    pub(crate) fn with_calls(
+        deployment: Deployment,
+        clients: Clients,
+        policy: CallPolicy,
+        log: CallLog,
+    ) -> Self {
         Target {
             shared: Arc::new(Shared {
                 deployment,
                 clients,
-                log: CallLog::default(),
+                log,
             }),
             check: Arc::from(""),
-            policy: CallPolicy::default(),
-        }
-    }
-
-    /// The same target, calling under `policy` and recording retried calls in `log`. The
-    /// checks' deadline is the runner's to enforce: it cancels the check, and says what the
-    /// check's calls were failing with (see [`CallLog::last_error_of`]).
-    pub(crate) fn with_calls(self, policy: CallPolicy, log: CallLog) -> Self {
-        let shared = Shared {
-            deployment: self.shared.deployment.clone(),
-            clients: self.shared.clients.clone(),
-            log,
-        };
-        Target {
-            shared: Arc::new(shared),
-            check: self.check,
             policy,
         }
     }
