@@ -3,7 +3,6 @@
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::invocation::shorten;
 
 /// The longest id accepted. Neither the service model (botocore `codedeploy/2014-10-06`:
 /// `DeploymentId` and `LifecycleEventHookExecutionId` are plain strings) nor the API
@@ -58,7 +57,7 @@ pub(crate) fn parse(payload: Value) -> Result<Lifecycle, Error> {
 pub(crate) fn for_log(id: &str) -> String {
     match id.char_indices().nth(LOGGED_ID_CHARS) {
         Some((end, _)) => format!("{}…", &id[..end]),
-        None => shorten(id).into_owned(),
+        None => id.to_owned(),
     }
 }
 

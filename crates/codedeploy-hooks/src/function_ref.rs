@@ -6,6 +6,9 @@
 #[cfg(feature = "hook")]
 use std::fmt;
 
+#[cfg(feature = "hook")]
+use crate::invocation::shorten;
+
 /// The longest function name (`FunctionName`, max 64 for a name in the service model).
 const MAX_NAME: usize = 64;
 
@@ -103,8 +106,6 @@ pub(crate) struct FunctionRef {
     pub(crate) account: Option<String>,
     pub(crate) name: String,
     pub(crate) qualifier: Option<String>,
-    /// Given as a full ARN, which is then compared whole.
-    pub(crate) is_arn: bool,
 }
 
 #[cfg(feature = "hook")]
@@ -115,10 +116,10 @@ impl FunctionRef {
         let (partition, region, account, rest, is_arn) = match parts.as_slice() {
             ["arn", partition, service, region, account, rest @ ..] => {
                 if !partition.starts_with("aws") {
-                    return Err(TargetProblem::Partition(shorten(partition)));
+                    return Err(TargetProblem::Partition(shorten(partition).into_owned()));
                 }
                 if *service != "lambda" {
-                    return Err(TargetProblem::Service(shorten(service)));
+                    return Err(TargetProblem::Service(shorten(service).into_owned()));
                 }
                 (Some(*partition), Some(*region), Some(*account), rest, true)
             }
@@ -139,7 +140,7 @@ impl FunctionRef {
             _ => return Err(TargetProblem::TooManyParts),
         };
         if let Some(account) = account.filter(|a| !is_account(a)) {
-            return Err(TargetProblem::Account(shorten(account)));
+            return Err(TargetProblem::Account(shorten(account).into_owned()));
         }
         if name.is_empty()
             || name.len() > MAX_NAME
@@ -158,7 +159,6 @@ impl FunctionRef {
             account: account.map(str::to_owned),
             name: name.to_owned(),
             qualifier: qualifier.map(str::to_owned),
-            is_arn,
         })
     }
 
@@ -216,15 +216,6 @@ impl fmt::Display for FunctionRef {
 }
 
 #[cfg(feature = "hook")]
-/// A part of a reference as an error shows it: at most 64 characters.
-fn shorten(text: &str) -> String {
-    match text.char_indices().nth(64) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_owned(),
-    }
-}
-
-#[cfg(feature = "hook")]
 fn is_account(text: &str) -> bool {
     text.len() == 12 && text.chars().all(|c| c.is_ascii_digit())
 }
@@ -249,7 +240,7 @@ mod tests {
         let full =
             FunctionRef::parse("arn:aws:lambda:eu-west-1:123456789012:function:hello:7").unwrap();
         assert_eq!(full.region.as_deref(), Some("eu-west-1"));
-        assert!(full.is_arn);
+        assert_eq!(full.partition.as_deref(), Some("aws"), "a full ARN");
         assert_eq!(
             full.to_string(),
             "arn:aws:lambda:eu-west-1:123456789012:function:hello:7"
