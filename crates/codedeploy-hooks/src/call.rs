@@ -271,7 +271,7 @@ impl CallLog {
         operation: &'static str,
         change: impl FnOnce(&mut RetriedCall),
     ) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let mut entries = crate::lock(&self.entries);
         let context = crate::invocation::shorten(context);
         let index = match entries
             .iter()
@@ -295,7 +295,7 @@ impl CallLog {
 
     /// The last error of the calls made for `context`, with its operation.
     pub(crate) fn last_error_of(&self, context: &str) -> Option<(String, String)> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let entries = crate::lock(&self.entries);
         entries
             .iter()
             .rev()
@@ -305,10 +305,7 @@ impl CallLog {
 
     /// What was recorded so far.
     pub(crate) fn snapshot(&self) -> Vec<RetriedCall> {
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        crate::lock(&self.entries).clone()
     }
 }
 

@@ -153,6 +153,13 @@ pub use crate::{
 #[cfg(feature = "hook")]
 pub use codedeploy_hooks_macros::ensure;
 
+/// Lock a mutex, recovering it if a thread panicked while holding it: no code here panics
+/// while holding one (user checks run outside every lock), so the data stays consistent.
+#[cfg(feature = "hook")]
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Not public API: what the `ensure!` macro expands to.
 #[cfg(feature = "hook")]
 #[doc(hidden)]

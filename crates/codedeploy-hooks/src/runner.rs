@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use tracing::{info, warn, Instrument as _};
 
 use crate::check::{Check, CheckFn, FailureKind};
+use crate::lock;
 use crate::summary::{CheckReport, Outcome};
 use crate::target::Target;
 
@@ -243,11 +244,6 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
 
 fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-/// Locks never stay poisoned here: no code panics while holding them.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

@@ -267,7 +267,7 @@ impl FakeTarget {
     }
 
     fn script(&self) -> std::sync::MutexGuard<'_, Script> {
-        self.script.lock().unwrap_or_else(|p| p.into_inner())
+        crate::lock(&self.script)
     }
 
     /// The answer to one request, by operation.
