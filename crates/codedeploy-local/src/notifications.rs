@@ -70,7 +70,7 @@ impl Notifications {
     /// event CodeDeploy does not know.
     pub fn from_template(
         triggers: Option<&Value>,
-        alarms: &BTreeMap<String, &Value>,
+        alarms: &[(&str, &Value)],
         topics: &BTreeSet<String>,
     ) -> Result<Notifications, Error> {
         let triggers = triggers.and_then(Value::as_array).into_iter().flatten();
@@ -81,14 +81,14 @@ impl Notifications {
                 .collect::<Result<_, _>>()?,
             alarms: BTreeMap::new(),
         };
-        for (alarm, props) in alarms {
+        for &(alarm, props) in alarms {
             let actions = |key: &str| read_actions(alarm, props, key, topics);
             let topics = AlarmTopics {
                 alarm: actions("AlarmActions")?,
                 ok: actions("OKActions")?,
             };
             if !(topics.alarm.is_empty() && topics.ok.is_empty()) {
-                notifications.alarms.insert(alarm.clone(), topics);
+                notifications.alarms.insert(alarm.to_owned(), topics);
             }
         }
         Ok(notifications)
@@ -220,7 +220,7 @@ mod tests {
         let triggers = json!([{"TriggerName": "problems", "TriggerTargetArn": {"Ref": "Topic"},
             "TriggerEvents": ["DeploymentFailure", "DeploymentRollback"]}]);
         let alarm = json!({"AlarmActions": [{"Ref": "Topic"}], "OKActions": [{"Ref": "Topic"}]});
-        let alarms = BTreeMap::from([("Errors".to_owned(), &alarm)]);
+        let alarms = [("Errors", &alarm)];
         let n = Notifications::from_template(Some(&triggers), &alarms, &topics()).unwrap();
         assert_eq!(
             n.of_deployment("DeploymentFailure", "hook failed")[0].0,
@@ -236,15 +236,14 @@ mod tests {
     #[test]
     fn wiring_that_points_at_nothing_is_an_error_naming_it() {
         let triggers = json!([{"TriggerTargetArn": {"Ref": "Nowhere"}, "TriggerEvents": ["DeploymentFailure"]}]);
-        let err =
-            Notifications::from_template(Some(&triggers), &BTreeMap::new(), &topics()).unwrap_err();
+        let err = Notifications::from_template(Some(&triggers), &[], &topics()).unwrap_err();
         assert!(
             err.to_string()
                 .contains("TriggerConfigurations[0].TriggerTargetArn refers to Nowhere"),
             "{err}"
         );
         let alarm = json!({"AlarmActions": [{"Ref": "Missing"}]});
-        let alarms = BTreeMap::from([("Errors".to_owned(), &alarm)]);
+        let alarms = [("Errors", &alarm)];
         let err = Notifications::from_template(None, &alarms, &topics()).unwrap_err();
         assert!(
             err.to_string()
@@ -252,8 +251,7 @@ mod tests {
             "{err}"
         );
         let bad_event = json!([{"TriggerTargetArn": {"Ref": "Topic"}, "TriggerEvents": ["DeploymentExploded"]}]);
-        let err = Notifications::from_template(Some(&bad_event), &BTreeMap::new(), &topics())
-            .unwrap_err();
+        let err = Notifications::from_template(Some(&bad_event), &[], &topics()).unwrap_err();
         assert!(
             err.to_string()
                 .contains("`DeploymentExploded` is no CodeDeploy trigger event"),

@@ -201,7 +201,7 @@ pub async fn prepare(
         }
     }
 
-    let alarms = preference
+    let watched = preference
         .alarms
         .iter()
         .map(|id| {
@@ -209,8 +209,12 @@ pub async fn prepare(
                 .alarms
                 .get(id)
                 .ok_or_else(|| bad(format!("the deployment preference names alarm {id}, which is not an AWS::CloudWatch::Alarm of the template")))?;
-            Alarm::from_template(id, props, &resolver)
+            Ok((id.as_str(), props))
         })
+        .collect::<Result<Vec<_>, Error>>()?;
+    let alarms = watched
+        .iter()
+        .map(|(id, props)| Alarm::from_template(id, props, &resolver))
         .collect::<Result<Vec<_>, Error>>()?;
     let config_name = match &options.deployment_type {
         Some(t) => t.clone(),
@@ -221,13 +225,8 @@ pub async fn prepare(
     let config: TrafficConfig = config_name.parse()?;
     let mut plan = DeploymentPlan::new(spec, config, options.time_scale);
     plan.alarms = alarms;
-    let alarm_props = preference
-        .alarms
-        .iter()
-        .filter_map(|id| Some((id.clone(), template.alarms.get(id)?)))
-        .collect();
     plan.notifications =
-        Notifications::from_template(preference.triggers.as_ref(), &alarm_props, &template.topics)?;
+        Notifications::from_template(preference.triggers.as_ref(), &watched, &template.topics)?;
     plan.hook_timeout = options.hook_timeout;
     plan.traffic = options.traffic.clone();
     Ok(plan)
