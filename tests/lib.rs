@@ -163,6 +163,14 @@ pub fn template() -> codedeploy_local::Template {
     codedeploy_local::Template::load(&path).expect("template.yaml parses")
 }
 
+/// A loopback address where nothing listens: it was free a moment ago, so connecting to it
+/// is refused (for tests of what a client does then; no traffic leaves loopback).
+pub fn closed_loopback_address() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+}
+
 /// The folder of the built binaries.
 pub fn bin_dir() -> PathBuf {
     binary("hello").parent().expect("a folder").to_owned()

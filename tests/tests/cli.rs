@@ -222,9 +222,7 @@ async fn missing_aws_setup_exits_2_before_any_check_runs() {
 /// colour codes go to a pipe. The metadata endpoint is a closed loopback port.
 #[tokio::test]
 async fn missing_region_says_only_that_with_no_colour_codes() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port");
+    let closed = e2e::closed_loopback_address();
     let output = tokio::process::Command::new(binary("pre-traffic"))
         .args(["--function", "hello", "--qualifier", "4"])
         .env_clear()

@@ -5,14 +5,9 @@ use codedeploy_hooks::{Clients, Deployment, Target};
 
 #[tokio::test]
 async fn a_refused_connection_is_retried_then_named() {
-    // A port that was free a moment ago: nothing listens there now.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
     let config = aws_config::SdkConfig::builder()
         .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(format!("http://127.0.0.1:{port}"))
+        .endpoint_url(format!("http://{}", e2e::closed_loopback_address()))
         .credentials_provider(aws_sdk_lambda::config::SharedCredentialsProvider::new(
             aws_sdk_lambda::config::Credentials::for_tests(),
         ))
