@@ -8,7 +8,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use codedeploy_local::{DeploymentSpec, InvokeResult, Options, RevisionForm, StandIn, VersionSpec};
+use codedeploy_local::{
+    DeploymentSpec, InvocationLog, InvokeResult, Options, RevisionForm, StandIn, VersionSpec,
+};
 use serde_json::Value;
 
 /// The hook functions' names, as the template names them.
@@ -42,7 +44,7 @@ pub struct Setup {
     pub fault: Option<&'static str>,
     /// The hooks' function timeout (the Lambda deadline they see).
     pub hook_timeout: Duration,
-    /// How GetDeployment shows the AppSpec.
+    /// The revision's type (GetDeployment gives only its sha256 either way).
     pub revision_form: RevisionForm,
     /// Environment variables of both hooks (e.g. `CODEDEPLOY_HOOKS_TARGET`).
     pub hook_env: Vec<(String, String)>,
@@ -65,6 +67,8 @@ pub struct Rehearsal {
     pub local: StandIn,
     /// The deployment of hello 3 -> 4.
     pub deployment_id: String,
+    /// Every invocation since the start.
+    pub invocations: InvocationLog,
 }
 
 impl Rehearsal {
@@ -73,6 +77,7 @@ impl Rehearsal {
         let local = StandIn::start(Options::default())
             .await
             .expect("the stand-in starts");
+        let invocations = local.record_invocations();
         let hello = binary("hello");
         let timeout = Duration::from_secs(30);
         local
@@ -99,6 +104,7 @@ impl Rehearsal {
         Rehearsal {
             local,
             deployment_id,
+            invocations,
         }
     }
 

@@ -109,7 +109,11 @@ class AwsCliTest(unittest.TestCase):
             time.sleep(0.2)
         self.assertEqual(info["status"], "Succeeded", info)
         self.assertEqual(info["deploymentConfigName"], "CodeDeployDefault.LambdaCanary10Percent5Minutes")
-        self.assertEqual(json.loads(info["revision"]["appSpecContent"]["content"])["Resources"][0]["HelloFunction"]["Properties"]["TargetVersion"], "2")
+        # As AWS: GetDeployment gives the revision's sha256 only; GetApplicationRevision its content.
+        self.assertNotIn("content", info["revision"]["appSpecContent"])
+        revision = self.aws("deploy", "get-application-revision", "--application-name", "ServerlessDeploymentApplication",
+                            "--revision", json.dumps(info["revision"]))["revision"]
+        self.assertEqual(json.loads(revision["appSpecContent"]["content"])["Resources"][0]["HelloFunction"]["Properties"]["TargetVersion"], "2")
         alias = self.aws("lambda", "get-alias", "--function-name", "HelloFunction", "--name", "live")
         self.assertEqual(alias["FunctionVersion"], "2")
         listed = self.aws("deploy", "list-deployments", "--application-name", "ServerlessDeploymentApplication")

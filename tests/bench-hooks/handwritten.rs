@@ -1,5 +1,6 @@
 //! The benchmark's baseline: the same hook written by hand with the AWS SDK for Rust and
-//! lambda_runtime - GetDeployment (the AppSpec names the target), Invoke, report. No
+//! lambda_runtime - GetDeployment and GetApplicationRevision (the AppSpec names the
+//! target; GetDeployment gives only its sha256, as in AWS), Invoke, report. No
 //! timeouts, retries, panic containment or logs: the bare minimum the framework must be
 //! compared against.
 use aws_config::BehaviorVersion;
@@ -29,9 +30,15 @@ async fn main() -> Result<(), Error> {
                 .deployment_id(&deployment_id)
                 .send()
                 .await?;
-            let content = deployment
-                .deployment_info()
-                .and_then(|i| i.revision())
+            let info = deployment.deployment_info();
+            let revision = codedeploy
+                .get_application_revision()
+                .application_name(info.and_then(|i| i.application_name()).unwrap_or_default())
+                .set_revision(info.and_then(|i| i.revision()).cloned())
+                .send()
+                .await?;
+            let content = revision
+                .revision()
                 .and_then(|r| r.app_spec_content())
                 .and_then(|c| c.content())
                 .unwrap_or("{}");

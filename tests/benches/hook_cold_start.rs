@@ -1,7 +1,7 @@
 //! A hook's whole run, cold: process start -> status reported, one invoke check, for the
 //! same hook written four ways, side by side in one run:
 //! - `codedeploy-hooks` (tests/bench-hooks/framework.rs),
-//! - the three SDK calls by hand in Rust (tests/bench-hooks/handwritten.rs),
+//! - the four SDK calls by hand in Rust (tests/bench-hooks/handwritten.rs),
 //! - Node.js with the AWS SDK v3, and Python with boto3 (tests/bench-hooks/{node,python}).
 //!
 //! Each run is a new process under the stand-in's Lambda Runtime API (a cold start), with the

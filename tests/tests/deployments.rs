@@ -71,12 +71,8 @@ async fn a_wrong_body_fails_pre_traffic_and_no_request_reaches_the_new_version_t
         "the hook's reason is shown: {message}"
     );
     assert!(!events(&outcome).contains(&"TrafficShifted"));
-    let through_alias_to_new = local
-        .invocations()
-        .iter()
-        .filter(|r| r.alias.as_deref() == Some("live") && r.executed_version == "2")
-        .count();
-    assert_eq!(through_alias_to_new, 0);
+    assert!(outcome.requests_through_alias > 0, "the traffic ran");
+    assert_eq!(outcome.target_requests_through_alias, 0);
     assert_eq!(
         local
             .alias("HelloFunction", "live")

@@ -18,7 +18,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use codedeploy_local::{Fault, HookStatus, Operation, RevisionForm, ALWAYS};
+use codedeploy_local::{Fault, HookStatus, Operation, ALWAYS};
 use e2e::{Rehearsal, Setup, POST_HOOK, PRE_HOOK};
 use tokio::sync::Semaphore;
 
@@ -125,8 +125,6 @@ async fn run_cell(cell: Cell) -> Seen {
     }
     let rehearsal = Rehearsal::start(Setup {
         hook_timeout: HOOK_TIMEOUT,
-        // As AWS: GetDeployment never carries the content, GetApplicationRevision does.
-        revision_form: RevisionForm::NotInline,
         hook_env,
         ..Setup::default()
     })

@@ -32,8 +32,8 @@ async fn passing_checks_report_succeeded_and_only_ever_call_the_new_version() {
     );
     assert_eq!(rehearsal.reported(&run), Some(HookStatus::Succeeded));
     let hello: Vec<_> = rehearsal
-        .local
-        .invocations()
+        .invocations
+        .records()
         .into_iter()
         .filter(|i| i.function_name == "hello")
         .collect();
@@ -159,9 +159,9 @@ async fn a_duplicate_delivery_is_harmless() {
 }
 
 #[tokio::test]
-async fn an_appspec_without_inline_content_is_read_from_the_application_revision() {
+async fn a_string_revision_is_read_from_the_application_revision_too() {
     let rehearsal = Rehearsal::start(Setup {
-        revision_form: RevisionForm::NotInline,
+        revision_form: RevisionForm::String,
         ..Setup::default()
     })
     .await;

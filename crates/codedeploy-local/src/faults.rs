@@ -1,24 +1,15 @@
 //! Fault injection into any operation the stand-in serves: throttling, a 5xx, a late answer,
 //! a stall, or a connection dropped before the answer; a number of times, or always.
 //!
-//! One axum middleware ([`inject`]) sits in front of every route, so no handler knows about
-//! faults.
+//! Each API calls one helper (`api::faults::before`) with the operation it serves, before
+//! anything else; that is the only place faults are served.
 
 use std::collections::{HashMap, VecDeque};
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::sync::Mutex;
+use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-
-use crate::functions::{split_name, InvocationRecord};
 use crate::lock;
-use crate::wire::ApiError;
-use crate::Shared;
 
 /// How long a stalled call waits before it is served after all: longer than any Lambda
 /// function may run, so to a client it never answers.
@@ -113,11 +104,11 @@ impl Operation {
             .map_or("", |e| e.2)
     }
 
-    fn from_api_name(name: &str) -> Option<Operation> {
+    pub(crate) fn from_api_name(name: &str) -> Option<Operation> {
         OPERATIONS.iter().find(|e| e.1 == name).map(|e| e.0)
     }
 
-    fn is_codedeploy(self) -> bool {
+    pub(crate) fn is_codedeploy(self) -> bool {
         !matches!(
             self,
             Operation::Invoke
@@ -249,135 +240,6 @@ impl Faults {
     }
 }
 
-/// The middleware: serve the next queued fault of the request's operation, if any.
-pub(crate) async fn inject(
-    State(shared): State<Arc<Shared>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let Some(operation) = operation_of(&request) else {
-        return next.run(request).await;
-    };
-    let Some(fault) = shared.faults.take(operation) else {
-        return next.run(request).await;
-    };
-    tracing::debug!(
-        operation = operation.api_name(),
-        ?fault,
-        "injecting a fault"
-    );
-    match fault {
-        Fault::Throttle => {
-            if operation == Operation::Invoke {
-                record_throttled_invoke(&shared, &request);
-            }
-            throttled(operation).into_response()
-        }
-        Fault::ServerError => server_error(operation).into_response(),
-        Fault::Delay(delay) => {
-            tokio::time::sleep(delay).await;
-            next.run(request).await
-        }
-        Fault::Stall => {
-            tokio::time::sleep(STALL).await;
-            next.run(request).await
-        }
-        Fault::Reset => dropped_connection(),
-    }
-}
-
-fn throttled(operation: Operation) -> ApiError {
-    if operation.is_codedeploy() {
-        ApiError::codedeploy("ThrottlingException", "Rate exceeded")
-    } else {
-        ApiError::lambda(
-            StatusCode::TOO_MANY_REQUESTS,
-            "TooManyRequestsException",
-            "Rate Exceeded.",
-        )
-    }
-}
-
-fn server_error(operation: Operation) -> ApiError {
-    let message = "injected fault: the service failed";
-    if operation.is_codedeploy() {
-        ApiError::codedeploy("InternalFailure", message)
-            .with_status(StatusCode::INTERNAL_SERVER_ERROR)
-    } else {
-        ApiError::lambda(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "ServiceException",
-            message,
-        )
-    }
-}
-
-/// A response whose body fails at once: hyper drops the connection, and the client sees it
-/// close before the answer is complete, as after a reset.
-fn dropped_connection() -> Response {
-    let failing = futures::stream::once(async {
-        Err::<bytes::Bytes, std::io::Error>(std::io::Error::new(
-            std::io::ErrorKind::ConnectionReset,
-            "injected fault: connection reset",
-        ))
-    });
-    Response::new(Body::from_stream(failing))
-}
-
-/// A throttled invocation counts in the `Throttles` metric that alarms watch.
-fn record_throttled_invoke(shared: &Shared, request: &Request) {
-    let Some(name) = invoked_name(request.uri().path()) else {
-        return;
-    };
-    let (function_name, _) = split_name(&name);
-    let qualifier = request.uri().query().and_then(|q| {
-        form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == "Qualifier")
-            .map(|(_, v)| v.into_owned())
-    });
-    shared.registry.record(InvocationRecord {
-        at: SystemTime::now(),
-        function_name: function_name.to_owned(),
-        alias: qualifier.filter(|q| !q.chars().all(|c| c.is_ascii_digit())),
-        executed_version: String::new(),
-        duration: Duration::ZERO,
-        error: false,
-        throttled: true,
-        smoke: false,
-    });
-}
-
-/// Which operation a request is: `X-Amz-Target` for CodeDeploy, method and path for Lambda.
-fn operation_of(request: &Request) -> Option<Operation> {
-    if let Some(target) = request.headers().get("x-amz-target") {
-        let name = target.to_str().ok()?.strip_prefix("CodeDeploy_20141006.")?;
-        return Operation::from_api_name(name);
-    }
-    let path = request.uri().path();
-    let rest = path.strip_prefix("/2015-03-31/functions/")?;
-    let mut segments = rest.split('/').skip(1);
-    match (request.method(), segments.next(), segments.next()) {
-        (&Method::POST, Some("invocations"), None) => Some(Operation::Invoke),
-        (&Method::GET, Some("aliases"), Some(_)) => Some(Operation::GetAlias),
-        (&Method::PUT, Some("aliases"), Some(_)) => Some(Operation::UpdateAlias),
-        (&Method::GET, Some("versions"), None) => Some(Operation::ListVersionsByFunction),
-        _ => None,
-    }
-}
-
-/// The function name of an Invoke path, percent-decoded (SDKs encode an ARN's `:`).
-fn invoked_name(path: &str) -> Option<String> {
-    let encoded = path
-        .strip_prefix("/2015-03-31/functions/")?
-        .split('/')
-        .next()?;
-    Some(
-        percent_encoding::percent_decode_str(encoded)
-            .decode_utf8_lossy()
-            .into_owned(),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,36 +286,5 @@ mod tests {
         let err = "get-everything:throttle".parse::<FaultSpec>().unwrap_err();
         assert!(err.contains("get-application-revision"), "{err}");
         assert!("invoke:5xx:twice".parse::<FaultSpec>().is_err());
-    }
-
-    #[test]
-    fn lambda_paths_name_their_operation() {
-        let request = |method: Method, uri: &str| {
-            Request::builder()
-                .method(method)
-                .uri(uri)
-                .body(Body::empty())
-                .unwrap()
-        };
-        let invoke = request(Method::POST, "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Ahello/invocations");
-        assert_eq!(operation_of(&invoke), Some(Operation::Invoke));
-        assert_eq!(
-            invoked_name(invoke.uri().path()).as_deref(),
-            Some("arn:aws:lambda:us-east-1:000000000000:function:hello")
-        );
-        let alias = request(Method::GET, "/2015-03-31/functions/hello/aliases/live");
-        assert_eq!(operation_of(&alias), Some(Operation::GetAlias));
-        let versions = request(Method::GET, "/2015-03-31/functions/hello/versions");
-        assert_eq!(
-            operation_of(&versions),
-            Some(Operation::ListVersionsByFunction)
-        );
-        let cd = Request::builder()
-            .method(Method::POST)
-            .uri("/")
-            .header("x-amz-target", "CodeDeploy_20141006.GetApplicationRevision")
-            .body(Body::empty())
-            .unwrap();
-        assert_eq!(operation_of(&cd), Some(Operation::GetApplicationRevision));
     }
 }

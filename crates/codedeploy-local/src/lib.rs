@@ -7,6 +7,10 @@
 //! for real: each version is its binary in its own process, speaking the Lambda Runtime API
 //! that the stand-in serves.
 //!
+//! The code is laid out by service: `lambda` (functions, their processes and
+//! the Runtime API), `codedeploy` (deployments and the engine), `alarms`, `sam` (templates and
+//! rehearsals) and `api` (the HTTP face: wire formats, errors, faults).
+//!
 //! ```no_run
 //! use codedeploy_local::{Options, StandIn, VersionSpec};
 //!
@@ -21,44 +25,43 @@
 //! ```
 
 mod alarms;
-mod codedeploy_api;
-mod config;
-mod deployments;
-mod endpoint;
-mod engine;
+mod api;
+mod codedeploy;
 mod error;
 mod faults;
-mod functions;
-mod lambda_api;
-mod notifications;
-mod rehearsal;
-mod runtime;
-mod template;
-mod wire;
+mod lambda;
+mod sam;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::routing::{get, post};
-use axum::Router;
 use serde_json::Value;
 
 pub use crate::alarms::{Alarm, AlarmState};
-pub use crate::config::{Step, TrafficConfig};
-pub use crate::deployments::{DeploymentSpec, DeploymentStatus, HookStatus, RevisionForm};
-pub use crate::engine::{
+pub use crate::codedeploy::config::{Step, TrafficConfig};
+pub use crate::codedeploy::deployments::{
+    DeploymentSpec, DeploymentStatus, HookStatus, RevisionForm,
+};
+pub use crate::codedeploy::notifications::{AlarmTopics, Notifications, Trigger};
+pub use crate::codedeploy::plan::{
     DeploymentOutcome, DeploymentPlan, Progress, TimelineEvent, Traffic, HOOK_TIMEOUT,
 };
 pub use crate::error::Error;
 pub use crate::faults::{Fault, FaultSpec, Faults, Operation, ALWAYS, STALL};
-pub use crate::functions::{Alias, InvocationRecord};
-pub use crate::notifications::{AlarmTopics, Notifications, Trigger};
-pub use crate::rehearsal::{prepare, Binaries, RehearsalOptions, CURRENT_VERSION, TARGET_VERSION};
-pub use crate::runtime::{InvokeResult, VersionSpec};
-pub use crate::template::{Preference, Resolver, Template, TemplateApi, TemplateFunction};
+pub use crate::lambda::{
+    Alias, InvocationLog, InvocationRecord, InvokeResult, VersionSpec, LATEST,
+};
+pub use crate::sam::rehearsal::{
+    prepare, Binaries, RehearsalOptions, CURRENT_VERSION, TARGET_VERSION,
+};
+pub use crate::sam::template::{Preference, Resolver, Template, TemplateApi, TemplateFunction};
+
+use crate::codedeploy::plan::DeploymentPlan as Plan;
+use crate::codedeploy::CodeDeploy;
+use crate::lambda::runtime_api::new_request_id;
+use crate::lambda::Lambda;
 
 /// Where and as what the stand-in runs.
 #[derive(Debug, Clone)]
@@ -72,6 +75,12 @@ pub struct Options {
     pub account_id: String,
     /// A folder for the functions' logs, one file per function; none by default.
     pub log_dir: Option<PathBuf>,
+    /// Most API connections open at once (default 512); more wait to be accepted, so held
+    /// sockets cannot use up the file descriptors functions need.
+    pub max_connections: usize,
+    /// How long an API connection may sit without sending a request (idle keep-alive, or a
+    /// half-sent request head) before it is closed (default 30 s).
+    pub idle_timeout: Duration,
 }
 
 impl Default for Options {
@@ -81,6 +90,8 @@ impl Default for Options {
             region: "us-east-1".into(),
             account_id: "000000000000".into(),
             log_dir: None,
+            max_connections: 512,
+            idle_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -91,20 +102,12 @@ pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// What the HTTP handlers share.
-pub(crate) struct Shared {
-    pub(crate) registry: functions::Registry,
-    pub(crate) deployments: deployments::Deployments,
-    pub(crate) faults: Faults,
-    /// Deployment groups `(application, group)` -> how `CreateDeployment` runs in them.
-    pub(crate) groups: std::sync::Mutex<BTreeMap<(String, String), DeploymentPlan>>,
-}
-
 /// A running stand-in. Dropping it stops the server and every function process.
 pub struct StandIn {
     endpoint: String,
-    log_dir: Option<PathBuf>,
-    shared: Arc<Shared>,
+    lambda: Arc<Lambda>,
+    codedeploy: Arc<CodeDeploy>,
+    faults: Arc<Faults>,
     server: tokio::task::JoinHandle<()>,
     http_endpoints: std::sync::Mutex<Vec<(String, tokio::task::JoinHandle<()>)>>,
 }
@@ -124,51 +127,38 @@ impl StandIn {
     /// # Errors
     /// [`Error::Bind`] when the address cannot be listened on.
     pub async fn start(options: Options) -> Result<StandIn, Error> {
-        let listener = tokio::net::TcpListener::bind(options.address)
-            .await
-            .map_err(|source| Error::Bind {
-                address: options.address.to_string(),
-                source,
-            })?;
-        let address = listener.local_addr().map_err(|source| Error::Bind {
+        let bind_error = |source| Error::Bind {
             address: options.address.to_string(),
             source,
-        })?;
-        let shared = Arc::new(Shared {
-            registry: functions::Registry::new(options.region, options.account_id),
-            deployments: deployments::Deployments::default(),
-            faults: Faults::default(),
-            groups: std::sync::Mutex::new(BTreeMap::new()),
+        };
+        let listener = tokio::net::TcpListener::bind(options.address)
+            .await
+            .map_err(bind_error)?;
+        let address = listener.local_addr().map_err(bind_error)?;
+        let endpoint = format!("http://{address}");
+        let lambda = Arc::new(Lambda::new(
+            options.region,
+            options.account_id,
+            endpoint.clone(),
+            options.log_dir,
+        ));
+        let codedeploy = Arc::new(CodeDeploy::new(Arc::clone(&lambda)));
+        let faults = Arc::new(Faults::default());
+        let router = api::router(api::AppState {
+            lambda: Arc::clone(&lambda),
+            codedeploy: Arc::clone(&codedeploy),
+            faults: Arc::clone(&faults),
         });
-        let router = Router::new()
-            .route("/", post(codedeploy_api::dispatch))
-            .route(
-                "/2015-03-31/functions/{name}/invocations",
-                post(lambda_api::invoke),
-            )
-            .route(
-                "/2015-03-31/functions/{name}/aliases/{alias}",
-                get(lambda_api::get_alias).put(lambda_api::update_alias),
-            )
-            .route(
-                "/2015-03-31/functions/{name}/versions",
-                get(lambda_api::list_versions),
-            )
-            .fallback(unknown_operation)
-            .layer(axum::middleware::from_fn_with_state(
-                Arc::clone(&shared),
-                faults::inject,
-            ))
-            .with_state(Arc::clone(&shared));
-        let server = tokio::spawn(async move {
-            if let Err(err) = axum::serve(listener, router).await {
-                tracing::error!(error = %err, "the stand-in's server stopped");
-            }
-        });
+        let limits = api::Limits {
+            max_connections: options.max_connections,
+            idle_timeout: options.idle_timeout,
+        };
+        let server = tokio::spawn(api::serve(listener, router, limits));
         Ok(StandIn {
-            endpoint: format!("http://{address}"),
-            log_dir: options.log_dir,
-            shared,
+            endpoint,
+            lambda,
+            codedeploy,
+            faults,
             server,
             http_endpoints: std::sync::Mutex::new(Vec::new()),
         })
@@ -176,10 +166,8 @@ impl StandIn {
 
     /// The region and account id in ARNs.
     pub fn region_and_account(&self) -> (String, String) {
-        (
-            self.shared.registry.region.clone(),
-            self.shared.registry.account_id.clone(),
-        )
+        let registry = &self.lambda.registry;
+        (registry.region.clone(), registry.account_id.clone())
     }
 
     /// The base URL to give SDKs as `AWS_ENDPOINT_URL`.
@@ -187,8 +175,8 @@ impl StandIn {
         &self.endpoint
     }
 
-    /// Publish a version of a function (creating the function on its first version). Its
-    /// process starts on the first invocation.
+    /// Publish a version of a function (creating the function on its first version); its
+    /// code becomes `$LATEST`'s too. Its process starts on the first invocation.
     ///
     /// # Errors
     /// [`Error::MissingBinary`] when the binary does not exist; [`Error::Version`] when the
@@ -199,13 +187,7 @@ impl StandIn {
         version: &str,
         spec: VersionSpec,
     ) -> Result<(), Error> {
-        self.shared.registry.publish(
-            function_name,
-            version,
-            spec,
-            &self.endpoint,
-            self.log_dir.clone(),
-        )
+        self.lambda.publish(function_name, version, spec)
     }
 
     /// Point an alias at a version, with no traffic split.
@@ -218,9 +200,9 @@ impl StandIn {
         alias: &str,
         version: &str,
     ) -> Result<Alias, Error> {
-        self.shared
+        self.lambda
             .registry
-            .set_alias(function_name, alias, version, BTreeMap::new(), None)
+            .set_alias(function_name, alias, version, Default::default(), None)
             .map_err(|_| Error::NotFound {
                 what: format!("function {function_name} version {version}"),
                 hint: "publish the version first".into(),
@@ -229,7 +211,7 @@ impl StandIn {
 
     /// An alias as it is now.
     pub fn alias(&self, function_name: &str, alias: &str) -> Option<Alias> {
-        self.shared.registry.alias(function_name, alias)
+        self.lambda.registry.alias(function_name, alias)
     }
 
     /// Invoke a function synchronously, as Lambda `Invoke` with `RequestResponse`.
@@ -243,21 +225,28 @@ impl StandIn {
         payload: Vec<u8>,
     ) -> Result<InvokeResult, Error> {
         let resolved = self
-            .shared
+            .lambda
             .registry
             .resolve(function_name, qualifier)
             .map_err(|e| Error::NotFound {
-                what: e.arn,
+                what: e.to_string(),
                 hint: "publish the function's version first".into(),
             })?;
-        Ok(resolved
-            .invoke(&self.shared.registry, payload.into(), None)
+        Ok(self
+            .lambda
+            .invoke(resolved, payload.into(), None, new_request_id())
             .await)
     }
 
-    /// Create a deployment (status `Created`); hooks are run by opening hook executions.
+    /// Create a deployment (status `Created`) without running it: hooks are run by opening
+    /// hook executions. Its application and deployment group are registered if new.
     pub fn create_deployment(&self, spec: DeploymentSpec) -> String {
-        self.shared.deployments.create(spec)
+        self.codedeploy.register_group_if_absent(&Plan::new(
+            spec.clone(),
+            TrafficConfig::AllAtOnce,
+            1.0,
+        ));
+        self.codedeploy.deployments.create(spec).0
     }
 
     /// Open a hook execution for a lifecycle event of a deployment, and get the event that
@@ -270,9 +259,10 @@ impl StandIn {
         deployment_id: &str,
         lifecycle_event: &str,
     ) -> Result<(String, Value), Error> {
-        self.shared
+        self.codedeploy
             .deployments
             .start_execution(deployment_id, lifecycle_event)
+            .map(|opened| (opened.execution_id, opened.event))
             .ok_or_else(|| Error::NotFound {
                 what: format!("deployment {deployment_id}"),
                 hint: "create it with create_deployment".into(),
@@ -281,17 +271,17 @@ impl StandIn {
 
     /// The status a hook reported for an execution, if any yet.
     pub fn hook_status(&self, deployment_id: &str, execution_id: &str) -> Option<HookStatus> {
-        self.shared
+        self.codedeploy
             .deployments
             .read(deployment_id, |r| {
-                r.executions.get(execution_id).and_then(|e| e.status)
+                r.executions.get(execution_id).and_then(|e| e.status())
             })
             .flatten()
     }
 
     /// How many reports arrived for an execution (a refused second report counts).
     pub fn hook_reports(&self, deployment_id: &str, execution_id: &str) -> u32 {
-        self.shared
+        self.codedeploy
             .deployments
             .read(deployment_id, |r| {
                 r.executions.get(execution_id).map_or(0, |e| e.reports)
@@ -304,36 +294,15 @@ impl StandIn {
         &self,
         deployment_id: &str,
     ) -> Vec<(String, String, Option<HookStatus>)> {
-        self.shared
+        self.codedeploy
             .deployments
             .read(deployment_id, |r| {
                 r.executions
                     .iter()
-                    .map(|(id, e)| (id.clone(), e.lifecycle_event.clone(), e.status))
+                    .map(|(id, e)| (id.clone(), e.lifecycle_event.clone(), e.status()))
                     .collect()
             })
             .unwrap_or_default()
-    }
-
-    /// Wait until a hook reports for an execution, or `timeout` passes.
-    pub async fn wait_for_hook(
-        &self,
-        deployment_id: &str,
-        execution_id: &str,
-        timeout: Duration,
-    ) -> Option<HookStatus> {
-        let mut changes = self.shared.deployments.subscribe();
-        let wait = async {
-            loop {
-                if let Some(status) = self.hook_status(deployment_id, execution_id) {
-                    return status;
-                }
-                if changes.changed().await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            }
-        };
-        tokio::time::timeout(timeout, wait).await.ok()
     }
 
     /// Serve `function:alias` over HTTP on a new loopback port, as API Gateway (HTTP API,
@@ -346,7 +315,7 @@ impl StandIn {
         function_name: &str,
         alias: &str,
     ) -> Result<String, Error> {
-        let (url, task) = endpoint::serve(Arc::clone(&self.shared), function_name, alias)
+        let (url, task) = api::endpoint::serve(Arc::clone(&self.lambda), function_name, alias)
             .await
             .map_err(|source| Error::Bind {
                 address: "127.0.0.1:0".into(),
@@ -366,58 +335,39 @@ impl StandIn {
     }
 
     /// Run a deployment to its end: hooks, traffic steps, alarms, rollback. `observer` is
-    /// called with the progress at every step and tick.
+    /// called with the progress at every event and alarm evaluation. Its application and
+    /// deployment group are registered if new.
     pub async fn deploy(
         &self,
         mut plan: DeploymentPlan,
         observer: &mut (dyn FnMut(&Progress) + Send),
     ) -> DeploymentOutcome {
         plan.spec.config_name = format!("CodeDeployDefault.Lambda{}", plan.config);
-        let id = self.shared.deployments.create(plan.spec.clone());
-        engine::run(&self.shared, &plan, id, observer).await
+        self.codedeploy.register_group_if_absent(&plan);
+        self.codedeploy.run(plan, observer).await
     }
 
     /// Register a deployment group, so that `CreateDeployment` in it runs with the plan's
     /// configuration, alarms and time scale (the function, versions and hooks come from the
     /// AppSpec of each `CreateDeployment`).
     pub fn register_deployment_group(&self, plan: &DeploymentPlan) {
-        let key = (
-            plan.spec.application_name.clone(),
-            plan.spec.group_name.clone(),
-        );
-        lock(&self.shared.groups).insert(key, plan.clone());
+        self.codedeploy.register_group(plan);
     }
 
     /// The process ids running a function version (one per started execution environment),
     /// e.g. to measure their memory.
     pub fn pids(&self, function_name: &str, version: &str) -> Vec<u32> {
-        self.shared.registry.pids(function_name, version)
+        self.lambda.registry.pids(function_name, version)
     }
 
-    /// Every invocation served so far.
-    pub fn invocations(&self) -> Vec<InvocationRecord> {
-        self.shared.registry.invocations()
+    /// Record every invocation served from now on, while the log is held. With no log open
+    /// the stand-in keeps no record of invocations, so its memory stays flat under load.
+    pub fn record_invocations(&self) -> InvocationLog {
+        self.lambda.invocations.open(None)
     }
 
     /// Faults to inject into the APIs.
     pub fn faults(&self) -> &Faults {
-        &self.shared.faults
+        &self.faults
     }
-}
-
-async fn unknown_operation(
-    method: axum::http::Method,
-    uri: axum::http::Uri,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    wire::ApiError::lambda(
-        axum::http::StatusCode::NOT_FOUND,
-        "UnknownOperationException",
-        format!(
-            "codedeploy-local does not serve {method} {}; it serves Lambda Invoke, GetAlias, UpdateAlias, \
-             ListVersionsByFunction and CodeDeploy (POST / with X-Amz-Target)",
-            uri.path()
-        ),
-    )
-    .into_response()
 }

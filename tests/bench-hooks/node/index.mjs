@@ -1,6 +1,6 @@
-// The benchmark's hook in Node.js (AWS SDK v3): GetDeployment, Invoke, report, behind a
+// The benchmark's hook in Node.js (AWS SDK v3): GetDeployment, GetApplicationRevision, Invoke, report, behind a
 // minimal Lambda Runtime API loop (what the managed nodejs runtime does for a handler).
-import { CodeDeployClient, GetDeploymentCommand, PutLifecycleEventHookExecutionStatusCommand } from "@aws-sdk/client-codedeploy";
+import { CodeDeployClient, GetApplicationRevisionCommand, GetDeploymentCommand, PutLifecycleEventHookExecutionStatusCommand } from "@aws-sdk/client-codedeploy";
 import { LambdaClient, InvokeCommand } from "@aws-sdk/client-lambda";
 
 const codedeploy = new CodeDeployClient({});
@@ -9,8 +9,12 @@ const api = `http://${process.env.AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/inv
 
 async function handler(event) {
   const { DeploymentId, LifecycleEventHookExecutionId } = event;
-  const deployment = await codedeploy.send(new GetDeploymentCommand({ deploymentId: DeploymentId }));
-  const appspec = JSON.parse(deployment.deploymentInfo.revision.appSpecContent.content);
+  const { deploymentInfo } = await codedeploy.send(new GetDeploymentCommand({ deploymentId: DeploymentId }));
+  // GetDeployment gives the AppSpec's sha256 only, as in AWS.
+  const { revision } = await codedeploy.send(new GetApplicationRevisionCommand({
+    applicationName: deploymentInfo.applicationName, revision: deploymentInfo.revision,
+  }));
+  const appspec = JSON.parse(revision.appSpecContent.content);
   const props = Object.values(appspec.Resources[0])[0].Properties;
   const out = await lambda.send(new InvokeCommand({
     FunctionName: props.Name, Qualifier: props.TargetVersion, Payload: Buffer.from('{"name": "bench"}'),

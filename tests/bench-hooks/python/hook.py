@@ -1,4 +1,4 @@
-"""The benchmark's hook in Python (boto3): GetDeployment, Invoke, report, behind a minimal
+"""The benchmark's hook in Python (boto3): GetDeployment, GetApplicationRevision, Invoke, report, behind a minimal
 Lambda Runtime API loop (what the managed python runtime does for a handler)."""
 import json
 import os
@@ -12,8 +12,10 @@ API = "http://%s/2018-06-01/runtime/invocation" % os.environ["AWS_LAMBDA_RUNTIME
 
 
 def handler(event):
-    deployment = codedeploy.get_deployment(deploymentId=event["DeploymentId"])
-    appspec = json.loads(deployment["deploymentInfo"]["revision"]["appSpecContent"]["content"])
+    info = codedeploy.get_deployment(deploymentId=event["DeploymentId"])["deploymentInfo"]
+    # GetDeployment gives the AppSpec's sha256 only, as in AWS.
+    revision = codedeploy.get_application_revision(applicationName=info["applicationName"], revision=info["revision"])
+    appspec = json.loads(revision["revision"]["appSpecContent"]["content"])
     props = list(appspec["Resources"][0].values())[0]["Properties"]
     out = lambda_client.invoke(FunctionName=props["Name"], Qualifier=props["TargetVersion"], Payload=b'{"name": "bench"}')
     status = "Failed" if out.get("FunctionError") else "Succeeded"

@@ -9,24 +9,25 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use codedeploy_hooks::apigw::{self, Flavor};
 
-use crate::Shared;
+use crate::lambda::runtime_api::new_request_id;
+use crate::lambda::Lambda;
 
 struct Endpoint {
-    shared: Arc<Shared>,
+    lambda: Arc<Lambda>,
     function: String,
     alias: String,
 }
 
 /// Serve `function:alias` on a new loopback port; returns the base URL and the server task.
 pub(crate) async fn serve(
-    shared: Arc<Shared>,
+    lambda: Arc<Lambda>,
     function: &str,
     alias: &str,
 ) -> std::io::Result<(String, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     let state = Arc::new(Endpoint {
-        shared,
+        lambda,
         function: function.to_owned(),
         alias: alias.to_owned(),
     });
@@ -50,21 +51,20 @@ async fn handle(State(endpoint): State<Arc<Endpoint>>, request: Request) -> Resp
         }
     };
     let request = http::Request::from_parts(parts, body.to_vec());
-    let event = apigw::event(&request, Flavor::HttpApi, &crate::runtime::new_request_id());
+    let request_id = new_request_id();
+    let event = apigw::event(&request, Flavor::HttpApi, &request_id);
     let resolved = match endpoint
-        .shared
+        .lambda
         .registry
         .resolve(&endpoint.function, Some(&endpoint.alias))
     {
         Ok(r) => r,
         Err(e) => return (axum::http::StatusCode::NOT_FOUND, e.to_string()).into_response(),
     };
-    let result = resolved
-        .invoke(
-            &endpoint.shared.registry,
-            event.to_string().into_bytes().into(),
-            None,
-        )
+    let payload = event.to_string().into_bytes().into();
+    let result = endpoint
+        .lambda
+        .invoke(resolved, payload, None, request_id)
         .await;
     let response = apigw::response(
         &result.payload,

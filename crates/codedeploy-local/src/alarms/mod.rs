@@ -7,8 +7,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::functions::InvocationRecord;
-use crate::template::Resolver;
+use crate::lambda::InvocationRecord;
+use crate::sam::template::Resolver;
 
 /// A metric of `AWS/Lambda`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,15 +224,31 @@ impl Alarm {
         })
     }
 
+    /// How far back the alarm looks, in real time at `time_scale`: its evaluation periods.
+    pub(crate) fn window(&self, time_scale: f64) -> Duration {
+        self.period.div_f64(time_scale.max(f64::MIN_POSITIVE)) * self.evaluation_periods
+    }
+
+    /// The end of the period in progress at `elapsed` (real time since `start`), when the
+    /// alarm's state can next change.
+    pub(crate) fn next_period_end(&self, elapsed: Duration, time_scale: f64) -> Duration {
+        let period = self.period.div_f64(time_scale.max(f64::MIN_POSITIVE));
+        let completed = (elapsed.as_secs_f64() / period.as_secs_f64()).floor();
+        period.mul_f64(completed + 1.0)
+    }
+
     /// The alarm's state at `now`, from the periods completed since `start`, with the
     /// clock `time_scale` times faster than real (a 60 s period lasts 60/scale s).
-    pub fn evaluate(
+    pub fn evaluate<'r, I>(
         &self,
-        records: &[InvocationRecord],
+        records: I,
         start: SystemTime,
         now: SystemTime,
         time_scale: f64,
-    ) -> AlarmState {
+    ) -> AlarmState
+    where
+        I: IntoIterator<Item = &'r InvocationRecord> + Clone,
+    {
         let period = self.period.div_f64(time_scale.max(f64::MIN_POSITIVE));
         let elapsed = now.duration_since(start).unwrap_or_default();
         let completed = (elapsed.as_secs_f64() / period.as_secs_f64()).floor() as u64;
@@ -242,7 +258,8 @@ impl Alarm {
             let from = start + period.mul_f64(index as f64);
             let to = from + period;
             let values: Vec<f64> = records
-                .iter()
+                .clone()
+                .into_iter()
                 .filter(|r| r.at >= from && r.at < to && self.matches(r))
                 .filter_map(|r| self.value(r))
                 .collect();

@@ -8,14 +8,14 @@ use std::time::Duration;
 use serde_json::Value;
 use tracing::info;
 
+use super::template::{Resolver, Template, TemplateFunction};
 use crate::alarms::Alarm;
-use crate::config::TrafficConfig;
-use crate::deployments::DeploymentSpec;
-use crate::engine::{DeploymentPlan, Traffic, HOOK_TIMEOUT};
+use crate::codedeploy::config::TrafficConfig;
+use crate::codedeploy::deployments::DeploymentSpec;
+use crate::codedeploy::notifications::Notifications;
+use crate::codedeploy::plan::{DeploymentPlan, Traffic, HOOK_TIMEOUT};
 use crate::error::Error;
-use crate::notifications::Notifications;
-use crate::runtime::VersionSpec;
-use crate::template::{Resolver, Template, TemplateFunction};
+use crate::lambda::VersionSpec;
 use crate::StandIn;
 
 /// The version numbers the rehearsal publishes: the current one, and the new one.

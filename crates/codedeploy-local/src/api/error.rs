@@ -1,5 +1,6 @@
 //! AWS errors in each service's own wire form, so SDKs raise their typed errors.
 
+use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -11,6 +12,8 @@ pub(crate) enum Protocol {
     Json11,
     /// restJson1 (Lambda): `{"Type": "User", "message": ...}` and `x-amzn-ErrorType`.
     RestJson,
+    /// No answer at all: the connection drops (an injected fault).
+    DroppedConnection,
 }
 
 /// A service error as the service would send it.
@@ -23,6 +26,7 @@ pub(crate) struct ApiError {
 }
 
 impl ApiError {
+    /// A CodeDeploy error (HTTP 400).
     pub(crate) fn codedeploy(code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status: StatusCode::BAD_REQUEST,
@@ -32,6 +36,7 @@ impl ApiError {
         }
     }
 
+    /// A Lambda error.
     pub(crate) fn lambda(
         status: StatusCode,
         code: &'static str,
@@ -45,6 +50,30 @@ impl ApiError {
         }
     }
 
+    /// Lambda's `InvalidParameterValueException` (400).
+    pub(crate) fn invalid_parameter(message: impl Into<String>) -> Self {
+        ApiError::lambda(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameterValueException",
+            message,
+        )
+    }
+
+    /// Lambda's `ResourceNotFoundException` (404).
+    pub(crate) fn resource_not_found(message: impl Into<String>) -> Self {
+        ApiError::lambda(StatusCode::NOT_FOUND, "ResourceNotFoundException", message)
+    }
+
+    /// The connection is dropped before the answer is complete, as after a reset.
+    pub(crate) fn dropped_connection() -> Self {
+        ApiError {
+            status: StatusCode::OK,
+            code: "",
+            message: String::new(),
+            protocol: Protocol::DroppedConnection,
+        }
+    }
+
     pub(crate) fn with_status(mut self, status: StatusCode) -> Self {
         self.status = status;
         self
@@ -53,20 +82,23 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = match self.protocol {
-            Protocol::Json11 => json!({"__type": self.code, "message": self.message}),
+        let (body, content_type) = match self.protocol {
+            Protocol::Json11 => (
+                json!({"__type": self.code, "message": self.message}),
+                "application/x-amz-json-1.1",
+            ),
             Protocol::RestJson => {
                 let kind = if self.status.is_server_error() {
                     "Service"
                 } else {
                     "User"
                 };
-                json!({"Type": kind, "message": self.message})
+                (
+                    json!({"Type": kind, "message": self.message}),
+                    "application/json",
+                )
             }
-        };
-        let content_type = match self.protocol {
-            Protocol::Json11 => "application/x-amz-json-1.1",
-            Protocol::RestJson => "application/json",
+            Protocol::DroppedConnection => return failing_body(),
         };
         let mut response = (self.status, body.to_string()).into_response();
         let headers = response.headers_mut();
@@ -76,4 +108,16 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// A response whose body fails at once: hyper drops the connection, and the client sees it
+/// close before the answer is complete.
+fn failing_body() -> Response {
+    let failing = futures::stream::once(async {
+        Err::<bytes::Bytes, std::io::Error>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "injected fault: connection reset",
+        ))
+    });
+    Response::new(Body::from_stream(failing))
 }

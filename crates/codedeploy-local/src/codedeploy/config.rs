@@ -39,7 +39,31 @@ pub struct Step {
     pub percent: u32,
 }
 
+/// The predefined Lambda deployment configurations, after `CodeDeployDefault.Lambda`.
+pub(crate) const PREDEFINED: [&str; 9] = [
+    "Canary10Percent5Minutes",
+    "Canary10Percent10Minutes",
+    "Canary10Percent15Minutes",
+    "Canary10Percent30Minutes",
+    "Linear10PercentEvery1Minute",
+    "Linear10PercentEvery2Minutes",
+    "Linear10PercentEvery3Minutes",
+    "Linear10PercentEvery10Minutes",
+    "AllAtOnce",
+];
+
 impl TrafficConfig {
+    /// A deployment configuration as the CodeDeploy API names it: one of the predefined
+    /// `CodeDeployDefault.Lambda*` (the stand-in has no custom ones: no
+    /// CreateDeploymentConfig).
+    pub(crate) fn predefined(name: &str) -> Option<TrafficConfig> {
+        let short = name.strip_prefix("CodeDeployDefault.Lambda")?;
+        PREDEFINED
+            .contains(&short)
+            .then(|| short.parse().ok())
+            .flatten()
+    }
+
     /// The shift, step by step; the last step is 100 %.
     pub fn steps(&self) -> Vec<Step> {
         let minute = Duration::from_secs(60);
@@ -165,18 +189,6 @@ impl fmt::Display for TrafficConfig {
 mod tests {
     use super::*;
 
-    const PREDEFINED: [&str; 9] = [
-        "Canary10Percent5Minutes",
-        "Canary10Percent10Minutes",
-        "Canary10Percent15Minutes",
-        "Canary10Percent30Minutes",
-        "Linear10PercentEvery1Minute",
-        "Linear10PercentEvery2Minutes",
-        "Linear10PercentEvery3Minutes",
-        "Linear10PercentEvery10Minutes",
-        "AllAtOnce",
-    ];
-
     #[test]
     fn the_predefined_configurations_parse_and_print_back() {
         for name in PREDEFINED {
@@ -184,7 +196,20 @@ mod tests {
             assert_eq!(config.to_string(), name);
             let long: TrafficConfig = format!("CodeDeployDefault.Lambda{name}").parse().unwrap();
             assert_eq!(long, config);
+            assert_eq!(
+                TrafficConfig::predefined(&format!("CodeDeployDefault.Lambda{name}")),
+                Some(config)
+            );
+            assert_eq!(
+                TrafficConfig::predefined(name),
+                None,
+                "the API wants the full name"
+            );
         }
+        assert_eq!(
+            TrafficConfig::predefined("CodeDeployDefault.LambdaCanary25Percent5Minutes"),
+            None
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! CodeDeploy's side: deployments, their AppSpec revision, and hook executions waiting for
-//! a status.
+//! CodeDeploy's records: deployments, their AppSpec revision, and hook executions, each with
+//! a `watch` that wakes whoever waits for its report.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -7,20 +7,18 @@ use std::time::SystemTime;
 
 use base64::Engine as _;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
-/// How the deployment's revision is shown by `GetDeployment`.
+/// How the deployment's revision was given: its `revisionType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub enum RevisionForm {
-    /// `revisionType: String`, content in `string.content`.
+    /// `revisionType: String` (the deprecated `RawString`).
     String,
-    /// `revisionType: AppSpecContent`, content in `appSpecContent.content`.
+    /// `revisionType: AppSpecContent`.
     AppSpecContent,
-    /// `AppSpecContent` with only the `sha256`: the content is read with `GetApplicationRevision`.
-    NotInline,
 }
 
 /// What to deploy.
@@ -43,7 +41,8 @@ pub struct DeploymentSpec {
     pub target_version: String,
     /// `(lifecycle event, hook function name)`, e.g. `("BeforeAllowTraffic", "CodeDeployHook_pre")`.
     pub hooks: Vec<(String, String)>,
-    /// How `GetDeployment` shows the revision.
+    /// The revision's `revisionType`. Either way, `GetDeployment` gives only its sha256, and
+    /// hooks read the content with `GetApplicationRevision`, as in AWS.
     pub revision_form: RevisionForm,
     /// The AppSpec content as given to `CreateDeployment`; generated from the fields when
     /// `None`.
@@ -52,7 +51,7 @@ pub struct DeploymentSpec {
 
 impl DeploymentSpec {
     /// A deployment of `function_name`'s `alias` from `current` to `target`, all at once,
-    /// with no hooks and the revision inline as `AppSpecContent`.
+    /// with no hooks and the revision as `AppSpecContent`.
     pub fn new(function_name: &str, alias: &str, current: &str, target: &str) -> Self {
         DeploymentSpec {
             application_name: "local-app".into(),
@@ -75,7 +74,7 @@ impl DeploymentSpec {
         self
     }
 
-    /// How `GetDeployment` shows the revision.
+    /// The revision's `revisionType`.
     pub fn revision_form(mut self, form: RevisionForm) -> Self {
         self.revision_form = form;
         self
@@ -102,6 +101,14 @@ impl DeploymentSpec {
         })
         .to_string()
     }
+
+    /// The hook function of a lifecycle event, if any.
+    pub(crate) fn hook_for(&self, lifecycle_event: &str) -> Option<&str> {
+        self.hooks
+            .iter()
+            .find(|(e, _)| e == lifecycle_event)
+            .map(|(_, f)| f.as_str())
+    }
 }
 
 /// A deployment's state, as `GetDeployment` reports it.
@@ -120,6 +127,16 @@ pub enum DeploymentStatus {
     Stopped,
 }
 
+impl DeploymentStatus {
+    /// Whether the deployment has not ended.
+    pub fn is_active(self) -> bool {
+        matches!(
+            self,
+            DeploymentStatus::Created | DeploymentStatus::InProgress
+        )
+    }
+}
+
 /// A hook's reported status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
@@ -132,6 +149,8 @@ pub enum HookStatus {
 
 pub(crate) struct Record {
     pub(crate) id: String,
+    /// Creation order, for listing.
+    pub(crate) seq: u64,
     pub(crate) spec: DeploymentSpec,
     pub(crate) content: String,
     pub(crate) sha256: String,
@@ -139,30 +158,34 @@ pub(crate) struct Record {
     pub(crate) created: SystemTime,
     pub(crate) completed: Option<SystemTime>,
     pub(crate) error: Option<(String, String)>,
-    pub(crate) stop_requested: bool,
+    stop: watch::Sender<bool>,
     pub(crate) executions: BTreeMap<String, Execution>,
 }
 
 pub(crate) struct Execution {
     pub(crate) lifecycle_event: String,
-    pub(crate) status: Option<HookStatus>,
+    status: watch::Sender<Option<HookStatus>>,
     /// Reports received, accepted or not (a second one is refused).
     pub(crate) reports: u32,
 }
 
-/// All deployments; `changed` ticks on every change so waiters wake up.
-pub(crate) struct Deployments {
-    records: Mutex<BTreeMap<String, Record>>,
-    changed: watch::Sender<u64>,
+impl Execution {
+    pub(crate) fn status(&self) -> Option<HookStatus> {
+        *self.status.borrow()
+    }
 }
 
-impl Default for Deployments {
-    fn default() -> Self {
-        Deployments {
-            records: Mutex::new(BTreeMap::new()),
-            changed: watch::Sender::new(0),
-        }
-    }
+/// A hook execution just opened: its id, the event for the hook, and its status to wait on.
+pub(crate) struct Opened {
+    pub(crate) execution_id: String,
+    pub(crate) event: serde_json::Value,
+    pub(crate) status: watch::Receiver<Option<HookStatus>>,
+}
+
+/// All deployments.
+#[derive(Default)]
+pub(crate) struct Deployments {
+    records: Mutex<BTreeMap<String, Record>>,
 }
 
 /// Why a status report was refused, in CodeDeploy's words.
@@ -172,13 +195,23 @@ pub(crate) enum ReportError {
     AlreadyCompleted,
 }
 
+/// Why a stop was refused.
+pub(crate) enum StopError {
+    NoDeployment,
+    AlreadyCompleted,
+}
+
 impl Deployments {
-    pub(crate) fn create(&self, spec: DeploymentSpec) -> String {
+    /// Record a new deployment (status `Created`) and give its id and its stop signal.
+    pub(crate) fn create(&self, spec: DeploymentSpec) -> (String, watch::Receiver<bool>) {
         let id = format!("d-{}", random_id(9));
         let content = spec.appspec();
         let sha256 = hex::encode(Sha256::digest(content.as_bytes()));
+        let (stop, stopped) = watch::channel(false);
+        let mut records = self.lock();
         let record = Record {
             id: id.clone(),
+            seq: records.len() as u64,
             spec,
             content,
             sha256,
@@ -186,59 +219,74 @@ impl Deployments {
             created: SystemTime::now(),
             completed: None,
             error: None,
-            stop_requested: false,
+            stop,
             executions: BTreeMap::new(),
         };
-        self.lock().insert(id.clone(), record);
-        self.bump();
-        id
+        records.insert(id.clone(), record);
+        (id, stopped)
     }
 
     pub(crate) fn with<R>(&self, id: &str, f: impl FnOnce(&mut Record) -> R) -> Option<R> {
-        let result = self.lock().get_mut(id).map(f);
-        self.bump();
-        result
+        self.lock().get_mut(id).map(f)
     }
 
     pub(crate) fn read<R>(&self, id: &str, f: impl FnOnce(&Record) -> R) -> Option<R> {
         self.lock().get(id).map(f)
     }
 
+    /// The ids of the deployments that pass `filter`, newest first.
     pub(crate) fn ids(&self, filter: impl Fn(&Record) -> bool) -> Vec<String> {
-        self.lock()
-            .values()
-            .filter(|r| filter(r))
-            .map(|r| r.id.clone())
-            .collect()
+        let records = self.lock();
+        let mut chosen: Vec<&Record> = records.values().filter(|r| filter(r)).collect();
+        chosen.sort_by_key(|r| std::cmp::Reverse(r.seq));
+        chosen.into_iter().map(|r| r.id.clone()).collect()
     }
 
-    /// Open a hook execution and give the event CodeDeploy sends the hook.
+    /// The active deployment of a deployment group, if any.
+    pub(crate) fn active_in(&self, application: &str, group: &str) -> Option<String> {
+        self.lock()
+            .values()
+            .find(|r| {
+                r.status.is_active()
+                    && r.spec.application_name == application
+                    && r.spec.group_name == group
+            })
+            .map(|r| r.id.clone())
+    }
+
+    /// Open a hook execution.
     pub(crate) fn start_execution(
         &self,
         deployment_id: &str,
         lifecycle_event: &str,
-    ) -> Option<(String, Value)> {
+    ) -> Option<Opened> {
         let opaque = json!({
             "encryptedData": base64::engine::general_purpose::STANDARD.encode(random_id(48)),
             "ivParameterSpec": base64::engine::general_purpose::STANDARD.encode(random_id(12)),
             "materialSetSerial": 1,
         });
         let execution_id = base64::engine::general_purpose::STANDARD.encode(opaque.to_string());
+        let (sender, status) = watch::channel(None);
         self.with(deployment_id, |record| {
             record.executions.insert(
                 execution_id.clone(),
                 Execution {
                     lifecycle_event: lifecycle_event.to_owned(),
-                    status: None,
+                    status: sender,
                     reports: 0,
                 },
             );
         })?;
         let event =
             json!({"DeploymentId": deployment_id, "LifecycleEventHookExecutionId": execution_id});
-        Some((execution_id, event))
+        Some(Opened {
+            execution_id,
+            event,
+            status,
+        })
     }
 
+    /// A hook's report: the first one counts, and wakes whoever waits on the execution.
     pub(crate) fn report(
         &self,
         deployment_id: &str,
@@ -254,17 +302,22 @@ impl Deployments {
             .get_mut(execution_id)
             .ok_or(ReportError::NoExecution)?;
         execution.reports += 1;
-        if execution.status.is_some() {
+        if execution.status().is_some() {
             return Err(ReportError::AlreadyCompleted);
         }
-        execution.status = Some(status);
-        drop(records);
-        self.bump();
+        execution.status.send_replace(Some(status));
         Ok(())
     }
 
-    pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
-        self.changed.subscribe()
+    /// `StopDeployment`: signal the running deployment.
+    pub(crate) fn request_stop(&self, id: &str) -> Result<(), StopError> {
+        let records = self.lock();
+        let record = records.get(id).ok_or(StopError::NoDeployment)?;
+        if !record.status.is_active() {
+            return Err(StopError::AlreadyCompleted);
+        }
+        record.stop.send_replace(true);
+        Ok(())
     }
 
     /// Content of a revision of an application, by its sha256.
@@ -278,62 +331,18 @@ impl Deployments {
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Record>> {
         crate::lock(&self.records)
     }
-
-    fn bump(&self) {
-        self.changed.send_modify(|n| *n += 1);
-    }
 }
 
-impl Record {
-    /// `deploymentInfo` as `GetDeployment` returns it.
-    pub(crate) fn info(&self) -> Value {
-        let seconds = |t: SystemTime| {
-            t.duration_since(SystemTime::UNIX_EPOCH)
-                .map(|d| d.as_secs_f64())
-                .unwrap_or_default()
-        };
-        let revision = self.revision(false);
-        let mut info = json!({
-            "applicationName": self.spec.application_name,
-            "deploymentGroupName": self.spec.group_name,
-            "deploymentConfigName": self.spec.config_name,
-            "deploymentId": self.id,
-            "status": self.status,
-            "createTime": seconds(self.created),
-            "startTime": seconds(self.created),
-            "creator": "user",
-            "computePlatform": "Lambda",
-            "deploymentStyle": {"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
-            "revision": revision,
-        });
-        if let Some(done) = self.completed {
-            info["completeTime"] = json!(seconds(done));
-        }
-        if let Some((code, message)) = &self.error {
-            info["errorInformation"] = json!({"code": code, "message": message});
-        }
-        info
-    }
-
-    /// The revision location; `force_inline` for `GetApplicationRevision`.
-    pub(crate) fn revision(&self, force_inline: bool) -> Value {
-        let form = if force_inline {
-            RevisionForm::String
-        } else {
-            self.spec.revision_form
-        };
-        match form {
-            RevisionForm::String => {
-                json!({"revisionType": "String", "string": {"content": self.content, "sha256": self.sha256}})
-            }
-            RevisionForm::AppSpecContent => {
-                json!({"revisionType": "AppSpecContent", "appSpecContent": {"content": self.content, "sha256": self.sha256}})
-            }
-            RevisionForm::NotInline => {
-                json!({"revisionType": "AppSpecContent", "appSpecContent": {"sha256": self.sha256}})
-            }
-        }
-    }
+/// Whether an id is in the form CodeDeploy gives deployment ids: `d-` and nine uppercase
+/// letters or digits (e.g. `d-A1B2C3D4E`). The form is AWS's observed one; the service model
+/// sets no pattern.
+pub(crate) fn is_deployment_id(id: &str) -> bool {
+    id.strip_prefix("d-").is_some_and(|rest| {
+        rest.len() == 9
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    })
 }
 
 fn random_id(len: usize) -> String {

@@ -1,0 +1,436 @@
+//! The CodeDeploy API (awsJson1.1, `X-Amz-Target: CodeDeploy_20141006.<Operation>`): each
+//! operation's input is a typed `Deserialize`, checked as the service model says.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use codedeploy_hooks::appspec::AppSpec;
+
+use super::codedeploy_shapes::{deployment_info, revision_with_content};
+use super::error::ApiError;
+use super::faults::before;
+use super::AppState;
+use crate::codedeploy::config::TrafficConfig;
+use crate::codedeploy::deployments::{
+    is_deployment_id, DeploymentSpec, HookStatus, ReportError, RevisionForm, StopError,
+};
+use crate::codedeploy::{CodeDeploy, CreateError};
+use crate::faults::{Faults, Operation};
+
+const TARGET_PREFIX: &str = "CodeDeploy_20141006.";
+/// How many ids a ListDeployments page holds. AWS does not document its page size.
+const DEPLOYMENTS_PAGE: usize = 100;
+/// `DeploymentStatus` of the service model.
+const DEPLOYMENT_STATUSES: [&str; 8] = [
+    "Created",
+    "Queued",
+    "InProgress",
+    "Baking",
+    "Succeeded",
+    "Failed",
+    "Stopped",
+    "Ready",
+];
+
+/// The CodeDeploy route: every operation is a `POST /`.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new().route("/", post(dispatch))
+}
+
+/// `POST /`: `X-Amz-Target` names the operation.
+async fn dispatch(
+    State(codedeploy): State<Arc<CodeDeploy>>,
+    State(faults): State<Arc<Faults>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let operation = target
+        .strip_prefix(TARGET_PREFIX)
+        .map(|name| {
+            Operation::from_api_name(name).filter(|op| op.is_codedeploy()).ok_or_else(|| {
+                ApiError::codedeploy(
+                    "UnknownOperationException",
+                    format!(
+                        "codedeploy-local does not implement CodeDeploy {name}; it serves PutLifecycleEventHookExecutionStatus, \
+                         GetDeployment, GetApplicationRevision, ListDeployments, CreateDeployment and StopDeployment"
+                    ),
+                )
+            })
+        })
+        .unwrap_or_else(|| {
+            Err(ApiError::codedeploy(
+                "UnknownOperationException",
+                format!("codedeploy-local serves CodeDeploy ({TARGET_PREFIX}*) and Lambda; X-Amz-Target `{target}` is neither"),
+            ))
+        })?;
+    before(&faults, operation).await?;
+    let cd = &codedeploy;
+    let output = match operation {
+        Operation::PutLifecycleEventHookExecutionStatus => put_status(cd, input(&body)?),
+        Operation::GetDeployment => get_deployment(cd, input(&body)?),
+        Operation::GetApplicationRevision => get_application_revision(cd, input(&body)?),
+        Operation::ListDeployments => list_deployments(cd, input(&body)?),
+        Operation::StopDeployment => stop_deployment(cd, input(&body)?),
+        _ => create_deployment(cd, input(&body)?),
+    }?;
+    let mut response = (StatusCode::OK, output.to_string()).into_response();
+    response.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    Ok(response)
+}
+
+/// An operation's input, or `SerializationException`.
+fn input<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let body = if body.is_empty() {
+        b"{}".as_slice()
+    } else {
+        body
+    };
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::codedeploy(
+            "SerializationException",
+            format!("the input does not match the operation: {e}"),
+        )
+    })
+}
+
+/// A required string member: missing or empty is `code`.
+fn required<'a>(
+    value: &'a Option<String>,
+    name: &str,
+    code: &'static str,
+) -> Result<&'a str, ApiError> {
+    value
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::codedeploy(code, format!("{name} is required")))
+}
+
+/// A deployment id: present (`DeploymentIdRequiredException`) and well formed
+/// (`InvalidDeploymentIdException`).
+fn deployment_id(value: &Option<String>) -> Result<&str, ApiError> {
+    let id = required(value, "deploymentId", "DeploymentIdRequiredException")?;
+    if !is_deployment_id(id) {
+        return Err(ApiError::codedeploy(
+            "InvalidDeploymentIdException",
+            format!("Specified DeploymentId is not in the valid format: {id}"),
+        ));
+    }
+    Ok(id)
+}
+
+fn no_deployment(id: &str) -> ApiError {
+    ApiError::codedeploy(
+        "DeploymentDoesNotExistException",
+        format!("The deployment {id} could not be found."),
+    )
+}
+
+fn no_application(name: &str) -> ApiError {
+    ApiError::codedeploy(
+        "ApplicationDoesNotExistException",
+        format!("No application found for name: {name}"),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PutStatusInput {
+    deployment_id: Option<String>,
+    lifecycle_event_hook_execution_id: Option<String>,
+    status: Option<String>,
+}
+
+fn put_status(cd: &CodeDeploy, input: PutStatusInput) -> Result<Value, ApiError> {
+    let deployment_id = deployment_id(&input.deployment_id)?;
+    let execution_id = required(
+        &input.lifecycle_event_hook_execution_id,
+        "lifecycleEventHookExecutionId",
+        "InvalidLifecycleEventHookExecutionIdException",
+    )?;
+    let status = match input.status.as_deref() {
+        Some("Succeeded") => HookStatus::Succeeded,
+        Some("Failed") => HookStatus::Failed,
+        other => {
+            return Err(ApiError::codedeploy(
+                "InvalidLifecycleEventHookExecutionStatusException",
+                format!("status {other:?} is not valid: a hook reports Succeeded or Failed"),
+            ))
+        }
+    };
+    cd.deployments.report(deployment_id, execution_id, status).map_err(|e| match e {
+        ReportError::NoDeployment => no_deployment(deployment_id),
+        ReportError::NoExecution => ApiError::codedeploy(
+            "InvalidLifecycleEventHookExecutionIdException",
+            format!("The lifecycle event hook execution id is not valid for deployment {deployment_id}."),
+        ),
+        ReportError::AlreadyCompleted => ApiError::codedeploy(
+            "LifecycleEventAlreadyCompletedException",
+            "An attempt to return the status of an already completed lifecycle event occurred.",
+        ),
+    })?;
+    Ok(json!({"lifecycleEventHookExecutionId": execution_id}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DeploymentIdInput {
+    deployment_id: Option<String>,
+}
+
+fn get_deployment(cd: &CodeDeploy, input: DeploymentIdInput) -> Result<Value, ApiError> {
+    let id = deployment_id(&input.deployment_id)?;
+    cd.deployments
+        .read(id, |r| json!({"deploymentInfo": deployment_info(r)}))
+        .ok_or_else(|| no_deployment(id))
+}
+
+fn stop_deployment(cd: &CodeDeploy, input: DeploymentIdInput) -> Result<Value, ApiError> {
+    let id = deployment_id(&input.deployment_id)?;
+    cd.deployments.request_stop(id).map_err(|e| match e {
+        StopError::NoDeployment => no_deployment(id),
+        StopError::AlreadyCompleted => ApiError::codedeploy(
+            "DeploymentAlreadyCompletedException",
+            format!("The deployment {id} is already completed."),
+        ),
+    })?;
+    Ok(
+        json!({"status": "Pending", "statusMessage": format!("Stop of {id} requested; the alias will be rolled back")}),
+    )
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RevisionLocation {
+    revision_type: Option<String>,
+    string: Option<RawContent>,
+    app_spec_content: Option<RawContent>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawContent {
+    content: Option<String>,
+    sha256: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GetRevisionInput {
+    application_name: Option<String>,
+    revision: Option<RevisionLocation>,
+}
+
+fn get_application_revision(cd: &CodeDeploy, input: GetRevisionInput) -> Result<Value, ApiError> {
+    let application = required(
+        &input.application_name,
+        "applicationName",
+        "ApplicationNameRequiredException",
+    )?;
+    if !cd.has_application(application) {
+        return Err(no_application(application));
+    }
+    let revision = input
+        .revision
+        .ok_or_else(|| ApiError::codedeploy("RevisionRequiredException", "revision is required"))?;
+    let form = match revision.revision_type.as_deref() {
+        Some("String") => RevisionForm::String,
+        _ => RevisionForm::AppSpecContent,
+    };
+    let sha256 = [revision.string, revision.app_spec_content]
+        .into_iter()
+        .flatten()
+        .find_map(|r| r.sha256)
+        .ok_or_else(|| {
+            ApiError::codedeploy(
+                "InvalidRevisionException",
+                "the revision has no sha256 to look up",
+            )
+        })?;
+    let content = cd
+        .deployments
+        .revision_content(application, &sha256)
+        .ok_or_else(|| {
+            ApiError::codedeploy(
+                "RevisionDoesNotExistException",
+                format!("No revision {sha256} in application {application}"),
+            )
+        })?;
+    Ok(json!({
+        "applicationName": application,
+        "revision": revision_with_content(form, &content, &sha256),
+        "revisionInfo": {"description": "", "deploymentGroups": []},
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListDeploymentsInput {
+    application_name: Option<String>,
+    deployment_group_name: Option<String>,
+    include_only_statuses: Option<Vec<String>>,
+    next_token: Option<String>,
+}
+
+fn list_deployments(cd: &CodeDeploy, input: ListDeploymentsInput) -> Result<Value, ApiError> {
+    let (application, group) = (
+        input.application_name.as_deref(),
+        input.deployment_group_name.as_deref(),
+    );
+    match (application, group) {
+        (Some(_), None) => {
+            return Err(ApiError::codedeploy(
+                "DeploymentGroupNameRequiredException",
+                "If applicationName is specified, then deploymentGroupName must be specified",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(ApiError::codedeploy(
+                "ApplicationNameRequiredException",
+                "If deploymentGroupName is specified, then applicationName must be specified",
+            ))
+        }
+        (Some(app), Some(_)) if !cd.has_application(app) => return Err(no_application(app)),
+        (Some(app), Some(group)) if !cd.has_group(app, group) => {
+            return Err(ApiError::codedeploy(
+                "DeploymentGroupDoesNotExistException",
+                format!("No Deployment Group found for name: {group}"),
+            ))
+        }
+        _ => {}
+    }
+    let statuses = input.include_only_statuses.unwrap_or_default();
+    if let Some(bad) = statuses
+        .iter()
+        .find(|s| !DEPLOYMENT_STATUSES.contains(&s.as_str()))
+    {
+        return Err(ApiError::codedeploy(
+            "InvalidDeploymentStatusException",
+            format!(
+                "`{bad}` is not a deployment status; use one of {}",
+                DEPLOYMENT_STATUSES.join(", ")
+            ),
+        ));
+    }
+    let ids = cd.deployments.ids(|r| {
+        application.is_none_or(|a| a == r.spec.application_name)
+            && group.is_none_or(|g| g == r.spec.group_name)
+            && (statuses.is_empty() || statuses.iter().any(|s| json!(r.status) == json!(s)))
+    });
+    let start = match input.next_token.as_deref() {
+        None => 0,
+        Some(token) => ids.iter().position(|id| id == token).ok_or_else(|| {
+            ApiError::codedeploy(
+                "InvalidNextTokenException",
+                "The next token was specified in an invalid format.",
+            )
+        })?,
+    };
+    let mut output =
+        json!({"deployments": ids.iter().skip(start).take(DEPLOYMENTS_PAGE).collect::<Vec<_>>()});
+    if let Some(next) = ids.get(start + DEPLOYMENTS_PAGE) {
+        output["nextToken"] = json!(next);
+    }
+    Ok(output)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateDeploymentInput {
+    application_name: Option<String>,
+    deployment_group_name: Option<String>,
+    revision: Option<RevisionLocation>,
+    deployment_config_name: Option<String>,
+}
+
+impl From<CreateError> for ApiError {
+    fn from(e: CreateError) -> Self {
+        let code = match e {
+            CreateError::NoApplication(_) => "ApplicationDoesNotExistException",
+            CreateError::NoGroup { .. } => "DeploymentGroupDoesNotExistException",
+            CreateError::GroupBusy { .. } => "DeploymentLimitExceededException",
+            CreateError::Revision(_) => "InvalidRevisionException",
+        };
+        ApiError::codedeploy(code, e.to_string())
+    }
+}
+
+/// `CreateDeployment` of a Lambda AppSpec in a registered deployment group: runs in the
+/// background with the group's configuration and alarms.
+fn create_deployment(
+    cd: &Arc<CodeDeploy>,
+    input: CreateDeploymentInput,
+) -> Result<Value, ApiError> {
+    let application = required(
+        &input.application_name,
+        "applicationName",
+        "ApplicationNameRequiredException",
+    )?;
+    let group = required(
+        &input.deployment_group_name,
+        "deploymentGroupName",
+        "DeploymentGroupNameRequiredException",
+    )?;
+    let mut plan = cd.group_plan(application, group)?;
+    let revision = input
+        .revision
+        .ok_or_else(|| ApiError::codedeploy("RevisionRequiredException", "revision is required"))?;
+    let invalid = |message: String| ApiError::codedeploy("InvalidRevisionException", message);
+    let (form, raw) = match revision.revision_type.as_deref() {
+        Some("String") => (RevisionForm::String, revision.string),
+        Some("AppSpecContent") => (RevisionForm::AppSpecContent, revision.app_spec_content),
+        other => {
+            return Err(invalid(format!(
+                "revisionType {other:?}: codedeploy-local takes String or AppSpecContent revisions with inline content"
+            )))
+        }
+    };
+    let content = raw
+        .and_then(|r| r.content)
+        .ok_or_else(|| invalid("the revision has no content".into()))?;
+    let appspec = AppSpec::parse(&content).map_err(|e| invalid(e.to_string()))?;
+    let alias = appspec
+        .alias
+        .clone()
+        .ok_or_else(|| invalid("the AppSpec names no Alias".into()))?;
+    let current = appspec
+        .current_version
+        .clone()
+        .ok_or_else(|| invalid("the AppSpec names no CurrentVersion".into()))?;
+    let function = codedeploy_hooks::function_name_of(&appspec.function_name).to_owned();
+    let mut spec = DeploymentSpec::new(&function, &alias, &current, &appspec.target_version)
+        .revision_form(form);
+    spec.application_name = application.to_owned();
+    spec.group_name = group.to_owned();
+    spec.hooks = appspec.hooks.clone();
+    spec.appspec_content = Some(content);
+    if let Some(name) = input.deployment_config_name.as_deref() {
+        plan.config = TrafficConfig::predefined(name).ok_or_else(|| {
+            ApiError::codedeploy(
+                "DeploymentConfigDoesNotExistException",
+                format!(
+                    "No deployment configuration found for name: {name}; use a predefined one, e.g. \
+                     CodeDeployDefault.LambdaCanary10Percent5Minutes"
+                ),
+            )
+        })?;
+    }
+    spec.config_name = format!("CodeDeployDefault.Lambda{}", plan.config);
+    cd.validate(&spec)?;
+    plan.spec = spec;
+    Ok(json!({"deploymentId": cd.start(plan)}))
+}

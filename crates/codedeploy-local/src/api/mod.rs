@@ -1,0 +1,95 @@
+//! The HTTP face of the stand-in: the AWS APIs in their wire formats ([`lambda`],
+//! [`codedeploy`]), one error type ([`error`]), faults ([`faults`]), HTTP endpoints for
+//! aliases ([`endpoint`]), and the server that bounds connections.
+//!
+//! Handlers are thin: they read a typed input, call the service, and shape its output.
+//! Each takes only the state it uses ([`FromRef`] substates of [`AppState`]).
+
+pub(crate) mod codedeploy;
+mod codedeploy_shapes;
+pub(crate) mod endpoint;
+pub(crate) mod error;
+pub(crate) mod faults;
+pub(crate) mod lambda;
+mod server;
+
+use std::sync::Arc;
+
+use axum::extract::{FromRef, Request};
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+
+pub(crate) use server::{serve, Limits};
+
+use crate::codedeploy::CodeDeploy;
+use crate::faults::Faults;
+use crate::lambda::runtime_api::new_request_id;
+use crate::lambda::Lambda;
+use error::ApiError;
+
+/// Everything the handlers share; each takes its part with `State<Arc<...>>`.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) lambda: Arc<Lambda>,
+    pub(crate) codedeploy: Arc<CodeDeploy>,
+    pub(crate) faults: Arc<Faults>,
+}
+
+impl FromRef<AppState> for Arc<Lambda> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.lambda)
+    }
+}
+
+impl FromRef<AppState> for Arc<CodeDeploy> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.codedeploy)
+    }
+}
+
+impl FromRef<AppState> for Arc<Faults> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.faults)
+    }
+}
+
+/// The request id of an API call, in `x-amzn-RequestId`; for a synchronous Invoke, also
+/// the invocation's (the one in the function's log lines), as in Lambda.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestId(pub(crate) String);
+
+/// The router of every API.
+pub(crate) fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(codedeploy::routes())
+        .merge(lambda::routes())
+        .fallback(unknown_operation)
+        .layer(axum::middleware::from_fn(request_id))
+        .with_state(state)
+}
+
+/// Give every call a request id, and every answer its `x-amzn-RequestId`.
+async fn request_id(mut request: Request, next: Next) -> Response {
+    let id = new_request_id();
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let mut response = next.run(request).await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-amzn-requestid", value);
+    }
+    response
+}
+
+async fn unknown_operation(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    ApiError::lambda(
+        axum::http::StatusCode::NOT_FOUND,
+        "UnknownOperationException",
+        format!(
+            "codedeploy-local does not serve {method} {}; it serves Lambda Invoke, GetAlias, UpdateAlias, \
+             ListVersionsByFunction and CodeDeploy (POST / with X-Amz-Target)",
+            uri.path()
+        ),
+    )
+    .into_response()
+}

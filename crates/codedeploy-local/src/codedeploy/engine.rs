@@ -1,0 +1,382 @@
+//! The deployment engine: BeforeAllowTraffic hook -> weight steps -> AfterAllowTraffic hook,
+//! watching the alarms throughout, and rolling the alias back on any failure, on a clock
+//! `time_scale` times faster than real.
+//!
+//! It is driven by events, not polling: it wakes when a hook reports (the execution's
+//! `watch`), when `StopDeployment` signals, at a traffic step, and at the end of an alarm
+//! period (when an alarm's state can change).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use super::deployments::{DeploymentStatus, HookStatus};
+use super::hook::HookRun;
+use super::plan::{DeploymentOutcome, DeploymentPlan, Progress, TimelineEvent};
+use super::traffic;
+use super::CodeDeploy;
+use crate::alarms::AlarmState;
+use crate::lambda::InvocationLog;
+
+/// How long after a period's end its alarms are evaluated: invocations are recorded when
+/// they end, so one that ends just after the boundary still counts in its period.
+const PERIOD_GRACE: Duration = Duration::from_millis(20);
+
+/// Why a deployment stops early.
+pub(crate) struct Stop {
+    pub(crate) status: DeploymentStatus,
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
+}
+
+impl Stop {
+    pub(crate) fn failed(code: &'static str, message: String) -> Stop {
+        Stop {
+            status: DeploymentStatus::Failed,
+            code,
+            message,
+        }
+    }
+}
+
+pub(crate) struct Run<'a> {
+    pub(crate) codedeploy: &'a Arc<CodeDeploy>,
+    pub(crate) plan: &'a DeploymentPlan,
+    pub(crate) id: String,
+    started: Instant,
+    started_at: SystemTime,
+    timeline: Vec<TimelineEvent>,
+    percent: u32,
+    pub(crate) phase: String,
+    alarm_states: Vec<(String, AlarmState)>,
+    observer: &'a mut (dyn FnMut(&Progress) + Send),
+    stop: watch::Receiver<bool>,
+    /// The invocations the alarms and the outcome need: the longest alarm window.
+    invocations: InvocationLog,
+}
+
+/// Run a deployment to its end. It is visible through `GetDeployment` from the start, and
+/// can be stopped with `StopDeployment`.
+pub(crate) async fn run(
+    codedeploy: &Arc<CodeDeploy>,
+    plan: &DeploymentPlan,
+    id: String,
+    stop: watch::Receiver<bool>,
+    observer: &mut (dyn FnMut(&Progress) + Send),
+) -> DeploymentOutcome {
+    codedeploy
+        .deployments
+        .with(&id, |r| r.status = DeploymentStatus::InProgress);
+    let window = plan
+        .alarms
+        .iter()
+        .map(|a| a.window(plan.time_scale))
+        .max()
+        .unwrap_or_default();
+    let mut run = Run {
+        codedeploy,
+        plan,
+        id: id.clone(),
+        started: Instant::now(),
+        started_at: SystemTime::now(),
+        timeline: Vec::new(),
+        percent: 0,
+        phase: "Starting".into(),
+        alarm_states: plan
+            .alarms
+            .iter()
+            .map(|a| (a.name.clone(), AlarmState::Ok))
+            .collect(),
+        observer,
+        stop,
+        invocations: codedeploy.lambda.invocations.open(Some(window * 2)),
+    };
+    let spec = &plan.spec;
+    run.event(
+        "DeploymentStarted",
+        format!(
+            "{} alias {} from version {} to {} ({}, time x{})",
+            spec.function_name,
+            spec.alias,
+            spec.current_version,
+            spec.target_version,
+            plan.config,
+            plan.time_scale
+        ),
+    );
+    let traffic = plan
+        .traffic
+        .clone()
+        .map(|t| traffic::spawn(Arc::clone(&codedeploy.lambda), spec, t));
+    run.notify_deployment("DeploymentStart", "the deployment started");
+    let result = run.steps().await;
+    if let Some(task) = traffic {
+        task.abort();
+    }
+    let (status, error) = run.conclude(result);
+    codedeploy.deployments.with(&id, |r| {
+        r.status = status;
+        r.error = error.clone();
+        r.completed = Some(SystemTime::now());
+    });
+    run.report();
+    let (through_alias, to_target) =
+        run.invocations
+            .alias_counts(&spec.function_name, &spec.alias, &spec.target_version);
+    DeploymentOutcome {
+        deployment_id: id,
+        status,
+        error,
+        timeline: run.timeline,
+        target_requests_through_alias: to_target,
+        requests_through_alias: through_alias,
+    }
+}
+
+impl Run<'_> {
+    async fn steps(&mut self) -> Result<(), Stop> {
+        let spec = self.plan.spec.clone();
+        if let Some(hook) = spec.hook_for("BeforeAllowTraffic") {
+            HookRun::new(self, "BeforeAllowTraffic", hook).run().await?;
+        }
+        self.phase = "Shifting traffic".into();
+        let shift_start = Instant::now();
+        for step in self.plan.config.steps() {
+            let at = shift_start + step.after.div_f64(self.plan.time_scale);
+            self.wait(Some(at), None).await?;
+            self.shift(step.percent)?;
+        }
+        if let Some(hook) = spec.hook_for("AfterAllowTraffic") {
+            HookRun::new(self, "AfterAllowTraffic", hook).run().await?;
+        }
+        Ok(())
+    }
+
+    /// The verdict: on success, the event and notification; on a stop, the rollback.
+    fn conclude(
+        &mut self,
+        result: Result<(), Stop>,
+    ) -> (DeploymentStatus, Option<(String, String)>) {
+        let spec = &self.plan.spec;
+        match result {
+            Ok(()) => {
+                let detail = format!(
+                    "alias {} now points at version {}",
+                    spec.alias, spec.target_version
+                );
+                self.event("DeploymentSucceeded", detail);
+                self.notify_deployment("DeploymentSuccess", "the deployment succeeded");
+                (DeploymentStatus::Succeeded, None)
+            }
+            Err(stop) => {
+                self.event(stop.code, stop.message.clone());
+                let event = match stop.status {
+                    DeploymentStatus::Stopped => "DeploymentStop",
+                    _ => "DeploymentFailure",
+                };
+                self.notify_deployment(event, &format!("{}: {}", stop.code, stop.message));
+                self.roll_back();
+                self.notify_deployment(
+                    "DeploymentRollback",
+                    "the alias points at the current version again",
+                );
+                (stop.status, Some((stop.code.to_owned(), stop.message)))
+            }
+        }
+    }
+
+    /// Wait until `until`, or until the hook reports when `hook` is given (its status is
+    /// returned), watching the alarms at their period ends and stop requests.
+    pub(crate) async fn wait(
+        &mut self,
+        until: Option<Instant>,
+        mut hook: Option<&mut watch::Receiver<Option<HookStatus>>>,
+    ) -> Result<Option<HookStatus>, Stop> {
+        loop {
+            if *self.stop.borrow_and_update() {
+                return Err(Stop {
+                    status: DeploymentStatus::Stopped,
+                    code: "MANUAL_STOP",
+                    message: "the deployment was stopped by StopDeployment".into(),
+                });
+            }
+            if let Some(status) = hook.as_deref_mut().and_then(|h| *h.borrow_and_update()) {
+                return Ok(Some(status));
+            }
+            let now = Instant::now();
+            if until.is_some_and(|u| now >= u) {
+                return Ok(None);
+            }
+            let alarms_at = self.next_alarm_evaluation();
+            let wake = [until, alarms_at].into_iter().flatten().min();
+            let sleep = async {
+                match wake {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let reported = async {
+                let changed = match hook.as_deref_mut() {
+                    Some(h) => h.changed().await.is_ok(),
+                    None => false,
+                };
+                if !changed {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                () = sleep => {}
+                () = reported => {}
+                _ = self.stop.changed() => {}
+            }
+            if alarms_at.is_some_and(|at| Instant::now() >= at) {
+                self.check_alarms()?;
+            }
+        }
+    }
+
+    /// When the next alarm period ends (plus the grace), if any alarm is watched.
+    fn next_alarm_evaluation(&self) -> Option<Instant> {
+        let elapsed = self.started.elapsed();
+        self.plan
+            .alarms
+            .iter()
+            .map(|a| a.next_period_end(elapsed.saturating_sub(PERIOD_GRACE), self.plan.time_scale))
+            .min()
+            .map(|end| self.started + end + PERIOD_GRACE)
+    }
+
+    fn check_alarms(&mut self) -> Result<(), Stop> {
+        let now = SystemTime::now();
+        let (plan, started_at) = (self.plan, self.started_at);
+        let states: Vec<AlarmState> = self.invocations.with(|records| {
+            plan.alarms
+                .iter()
+                .map(|alarm| alarm.evaluate(records.iter(), started_at, now, plan.time_scale))
+                .collect()
+        });
+        let mut active = Vec::new();
+        let mut changed = Vec::new();
+        for (state, now_state) in self.alarm_states.iter_mut().zip(states) {
+            if now_state != state.1 {
+                changed.push((state.0.clone(), now_state));
+            }
+            state.1 = now_state;
+            if now_state == AlarmState::Alarm {
+                active.push(state.0.clone());
+            }
+        }
+        for (alarm, state) in changed {
+            let notes = self.plan.notifications.of_alarm(&alarm, state);
+            self.publish(notes);
+        }
+        self.report();
+        if active.is_empty() {
+            return Ok(());
+        }
+        Err(Stop::failed(
+            "ALARM_ACTIVE",
+            format!(
+                "one or more alarms were activated and the deployment was stopped. Activated alarms: {}",
+                active.join(", ")
+            ),
+        ))
+    }
+
+    fn shift(&mut self, percent: u32) -> Result<(), Stop> {
+        let spec = &self.plan.spec;
+        let (version, weights) = if percent >= 100 {
+            (spec.target_version.clone(), BTreeMap::new())
+        } else {
+            (
+                spec.current_version.clone(),
+                BTreeMap::from([(spec.target_version.clone(), f64::from(percent) / 100.0)]),
+            )
+        };
+        self.codedeploy
+            .lambda
+            .registry
+            .set_alias(&spec.function_name, &spec.alias, &version, weights, None)
+            .map_err(|e| {
+                Stop::failed(
+                    "INTERNAL_ERROR",
+                    format!("cannot update alias {}: {e:?}", spec.alias),
+                )
+            })?;
+        self.percent = percent;
+        self.event(
+            "TrafficShifted",
+            format!(
+                "{percent}% of {} to version {}",
+                spec.alias, spec.target_version
+            ),
+        );
+        Ok(())
+    }
+
+    fn roll_back(&mut self) {
+        let spec = &self.plan.spec;
+        let registry = &self.codedeploy.lambda.registry;
+        match registry.set_alias(
+            &spec.function_name,
+            &spec.alias,
+            &spec.current_version,
+            BTreeMap::new(),
+            None,
+        ) {
+            Ok(_) => {
+                self.percent = 0;
+                let detail = format!(
+                    "alias {} points at version {} again",
+                    spec.alias, spec.current_version
+                );
+                self.event("RolledBack", detail);
+            }
+            Err(e) => warn!(error = ?e, "rollback failed"),
+        }
+    }
+
+    /// Show what CodeDeploy's triggers would publish for a deployment event.
+    fn notify_deployment(&mut self, event: &str, detail: &str) {
+        let notes = self.plan.notifications.of_deployment(event, detail);
+        self.publish(notes);
+    }
+
+    fn publish(&mut self, notes: Vec<(String, String)>) {
+        for (topic, what) in notes {
+            self.event("NotificationPublished", format!("to {topic}: {what}"));
+        }
+    }
+
+    pub(crate) fn event(&mut self, event: &str, detail: String) {
+        let real = self.started.elapsed();
+        let entry = TimelineEvent {
+            real_ms: real.as_millis() as u64,
+            deployment_seconds: (real.as_secs_f64() * self.plan.time_scale * 10.0).round() / 10.0,
+            event: event.to_owned(),
+            detail,
+        };
+        info!(deployment = %self.id, event = %entry.event, detail = %entry.detail, "deployment");
+        self.timeline.push(entry);
+        self.report();
+    }
+
+    fn report(&mut self) {
+        let progress = Progress {
+            phase: self.phase.clone(),
+            percent: self.percent,
+            alarms: self.alarm_states.clone(),
+            deployment_time: self.started.elapsed().mul_f64(self.plan.time_scale),
+            last_event: self.timeline.last().cloned(),
+        };
+        (self.observer)(&progress);
+    }
+
+    /// Real time until `deployment_time` has passed on the deployment's clock, from now.
+    pub(crate) fn scaled(&self, deployment_time: Duration) -> Duration {
+        deployment_time.div_f64(self.plan.time_scale)
+    }
+}

@@ -1,0 +1,174 @@
+//! One lifecycle hook of a deployment, run as CodeDeploy runs it: the hook function invoked
+//! asynchronously with its event (delivered again after a function error, as Lambda does),
+//! then the wait for its report.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use super::deployments::HookStatus;
+use super::engine::{Run, Stop};
+use crate::lambda::runtime_api::new_request_id;
+use crate::lambda::Lambda;
+
+/// When Lambda retries a failed asynchronous invocation: after about 1 and 2 more minutes.
+const ASYNC_RETRIES: [Duration; 2] = [Duration::from_secs(60), Duration::from_secs(120)];
+/// How long a failed report waits for the hook's own answer, which says why.
+const ANSWER_GRACE: Duration = Duration::from_secs(2);
+
+pub(crate) struct HookRun<'r, 'a> {
+    run: &'r mut Run<'a>,
+    lifecycle_event: &'r str,
+    hook: &'r str,
+}
+
+impl<'r, 'a> HookRun<'r, 'a> {
+    pub(crate) fn new(run: &'r mut Run<'a>, lifecycle_event: &'r str, hook: &'r str) -> Self {
+        HookRun {
+            run,
+            lifecycle_event,
+            hook,
+        }
+    }
+
+    pub(crate) async fn run(self) -> Result<(), Stop> {
+        let HookRun {
+            run,
+            lifecycle_event,
+            hook,
+        } = self;
+        run.phase = lifecycle_event.to_owned();
+        let lambda = Arc::clone(&run.codedeploy.lambda);
+        if !lambda.registry.has_function(hook) {
+            return Err(Stop::failed(
+                "HOOK_EXECUTION_FAILURE",
+                format!(
+                    "the {lifecycle_event} hook function {hook} does not exist; publish it, or fix the AppSpec's Hooks"
+                ),
+            ));
+        }
+        let Some(opened) = run
+            .codedeploy
+            .deployments
+            .start_execution(&run.id, lifecycle_event)
+        else {
+            return Err(Stop::failed(
+                "HOOK_EXECUTION_FAILURE",
+                format!("the deployment {} disappeared", run.id),
+            ));
+        };
+        let mut status = opened.status;
+        run.event("HookInvoked", format!("{lifecycle_event}: {hook}"));
+        let event = opened.event.to_string().into_bytes();
+        let deadline = Instant::now() + run.scaled(run.plan.hook_timeout);
+        let duplicate = run.plan.duplicate_deliveries.then(|| {
+            let (lambda, hook, event) = (Arc::clone(&lambda), hook.to_owned(), event.clone());
+            tokio::spawn(async move {
+                if let Ok(resolved) = lambda.registry.resolve(&hook, None) {
+                    lambda
+                        .invoke(resolved, event.into(), None, new_request_id())
+                        .await;
+                }
+            })
+        });
+        if duplicate.is_some() {
+            run.event(
+                "HookInvoked",
+                format!("{lifecycle_event}: {hook} (duplicate delivery)"),
+            );
+        }
+        let (answer_tx, mut answer) = watch::channel(None);
+        let delivery = tokio::spawn(deliver(
+            lambda,
+            hook.to_owned(),
+            event,
+            run.plan.time_scale,
+            answer_tx,
+            status.clone(),
+        ));
+        let result = match run.wait(Some(deadline), Some(&mut status)).await {
+            Ok(Some(HookStatus::Succeeded)) => {
+                run.event("HookSucceeded", format!("{lifecycle_event}: {hook} reported Succeeded"));
+                Ok(())
+            }
+            Ok(Some(HookStatus::Failed)) => {
+                // The hook's own answer, when it comes, says why (codedeploy-hooks answers
+                // with its summary).
+                let _ = tokio::time::timeout(ANSWER_GRACE, answer.wait_for(Option::is_some)).await;
+                let why = answer.borrow().clone().map(|r| format!(": {r}")).unwrap_or_default();
+                Err(Stop::failed(
+                    "HOOK_EXECUTION_FAILURE",
+                    format!("the {lifecycle_event} hook {hook} reported Failed{why}"),
+                ))
+            }
+            Ok(None) => Err(Stop::failed(
+                "TIMEOUT",
+                format!(
+                    "the {lifecycle_event} hook {hook} did not report within {:?} (deployment time): it must call \
+                     PutLifecycleEventHookExecutionStatus",
+                    run.plan.hook_timeout
+                ),
+            )),
+            Err(stop) => Err(stop),
+        };
+        match (duplicate, &result) {
+            (Some(duplicate), Ok(())) => {
+                // Let both deliveries finish (whichever ran second had its report refused as
+                // already completed), so the hook's report count is complete when the
+                // deployment ends. Both have answered once the hook has reported.
+                let _ = duplicate.await;
+                let _ = delivery.await;
+            }
+            (duplicate, _) => {
+                delivery.abort();
+                if let Some(task) = duplicate {
+                    task.abort();
+                }
+            }
+        }
+        result
+    }
+}
+
+/// Invoke the hook function asynchronously; after a function error, deliver again after ~1
+/// and ~2 minutes (scaled) unless the hook has reported by then.
+async fn deliver(
+    lambda: Arc<Lambda>,
+    hook: String,
+    event: Vec<u8>,
+    time_scale: f64,
+    answer: watch::Sender<Option<String>>,
+    reported: watch::Receiver<Option<HookStatus>>,
+) {
+    for attempt in 0..=ASYNC_RETRIES.len() {
+        if attempt > 0 {
+            tokio::time::sleep(ASYNC_RETRIES[attempt - 1].div_f64(time_scale)).await;
+            if reported.borrow().is_some() {
+                return;
+            }
+            info!(hook = %hook, attempt, "Lambda retries the asynchronous invocation of the hook");
+        }
+        let Ok(resolved) = lambda.registry.resolve(&hook, None) else {
+            warn!(hook = %hook, "the hook function does not exist");
+            return;
+        };
+        let result = lambda
+            .invoke(resolved, event.clone().into(), None, new_request_id())
+            .await;
+        let reason = serde_json::from_slice::<serde_json::Value>(&result.payload)
+            .ok()
+            .and_then(|v| {
+                let reason = v.get("reason").or_else(|| v.get("errorMessage"))?;
+                reason.as_str().map(str::to_owned)
+            });
+        answer.send_replace(Some(
+            reason.unwrap_or_else(|| "see the hook's log".to_owned()),
+        ));
+        if result.function_error.is_none() {
+            return;
+        }
+        warn!(hook = %hook, error = %String::from_utf8_lossy(&result.payload), "the hook function failed");
+    }
+}

@@ -1,0 +1,152 @@
+//! CodeDeploy: applications and deployment groups, deployments and their hook executions
+//! ([`deployments`]), and the engine that runs a deployment ([`engine`], [`hook`],
+//! [`traffic`]) from its plan ([`plan`], [`config`], [`notifications`]).
+
+pub(crate) mod config;
+pub(crate) mod deployments;
+pub(crate) mod engine;
+mod hook;
+pub(crate) mod notifications;
+pub(crate) mod plan;
+mod traffic;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use crate::lambda::Lambda;
+use crate::lock;
+use deployments::{DeploymentSpec, Deployments};
+use plan::{DeploymentOutcome, DeploymentPlan, Progress};
+
+/// The CodeDeploy service of the stand-in. It drives Lambda, as CodeDeploy does.
+pub(crate) struct CodeDeploy {
+    pub(crate) deployments: Deployments,
+    /// Application -> deployment group -> how deployments in it run.
+    groups: Mutex<BTreeMap<String, BTreeMap<String, DeploymentPlan>>>,
+    pub(crate) lambda: Arc<Lambda>,
+}
+
+/// Why `CreateDeployment` is refused, in CodeDeploy's terms.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CreateError {
+    #[error("No application found for name: {0}")]
+    NoApplication(String),
+    #[error("No Deployment Group found for name: {group} (application {application})")]
+    NoGroup { application: String, group: String },
+    #[error("The Deployment Group '{group}' already has an active Deployment '{active}'")]
+    GroupBusy { group: String, active: String },
+    #[error("{0}")]
+    Revision(String),
+}
+
+impl CodeDeploy {
+    pub(crate) fn new(lambda: Arc<Lambda>) -> Self {
+        CodeDeploy {
+            deployments: Deployments::default(),
+            groups: Mutex::new(BTreeMap::new()),
+            lambda,
+        }
+    }
+
+    /// Register a deployment group (and its application) with how deployments in it run.
+    pub(crate) fn register_group(&self, plan: &DeploymentPlan) {
+        let spec = &plan.spec;
+        lock(&self.groups)
+            .entry(spec.application_name.clone())
+            .or_default()
+            .insert(spec.group_name.clone(), plan.clone());
+    }
+
+    /// Register a deployment group unless it is registered already.
+    pub(crate) fn register_group_if_absent(&self, plan: &DeploymentPlan) {
+        let spec = &plan.spec;
+        lock(&self.groups)
+            .entry(spec.application_name.clone())
+            .or_default()
+            .entry(spec.group_name.clone())
+            .or_insert_with(|| plan.clone());
+    }
+
+    pub(crate) fn has_application(&self, application: &str) -> bool {
+        lock(&self.groups).contains_key(application)
+    }
+
+    pub(crate) fn has_group(&self, application: &str, group: &str) -> bool {
+        lock(&self.groups)
+            .get(application)
+            .is_some_and(|g| g.contains_key(group))
+    }
+
+    /// The registered plan of a deployment group.
+    pub(crate) fn group_plan(
+        &self,
+        application: &str,
+        group: &str,
+    ) -> Result<DeploymentPlan, CreateError> {
+        let groups = lock(&self.groups);
+        let app = groups
+            .get(application)
+            .ok_or_else(|| CreateError::NoApplication(application.to_owned()))?;
+        app.get(group).cloned().ok_or_else(|| CreateError::NoGroup {
+            application: application.to_owned(),
+            group: group.to_owned(),
+        })
+    }
+
+    /// Check what AWS checks before a deployment starts: one active deployment per group,
+    /// versions that are published. Hook functions are checked when their turn comes, as
+    /// CodeDeploy invokes them then.
+    pub(crate) fn validate(&self, spec: &DeploymentSpec) -> Result<(), CreateError> {
+        if let Some(active) = self
+            .deployments
+            .active_in(&spec.application_name, &spec.group_name)
+        {
+            return Err(CreateError::GroupBusy {
+                group: spec.group_name.clone(),
+                active,
+            });
+        }
+        if !self.lambda.registry.has_function(&spec.function_name) {
+            return Err(CreateError::Revision(format!(
+                "the AppSpec's function {} does not exist",
+                spec.function_name
+            )));
+        }
+        for (field, version) in [
+            ("CurrentVersion", &spec.current_version),
+            ("TargetVersion", &spec.target_version),
+        ] {
+            if !self
+                .lambda
+                .registry
+                .has_version(&spec.function_name, version)
+            {
+                return Err(CreateError::Revision(format!(
+                    "the AppSpec's {field} `{version}` is not a published version of {}",
+                    spec.function_name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Create a deployment of a plan and run it in the background; returns its id.
+    pub(crate) fn start(self: &Arc<Self>, plan: DeploymentPlan) -> String {
+        let (id, stop) = self.deployments.create(plan.spec.clone());
+        let (codedeploy, deployment_id) = (Arc::clone(self), id.clone());
+        tokio::spawn(async move {
+            engine::run(&codedeploy, &plan, deployment_id, stop, &mut |_| {}).await;
+        });
+        id
+    }
+
+    /// Create a deployment of a plan and run it to its end.
+    pub(crate) async fn run(
+        self: &Arc<Self>,
+        plan: DeploymentPlan,
+        observer: &mut (dyn FnMut(&Progress) + Send),
+    ) -> DeploymentOutcome {
+        let (id, stop) = self.deployments.create(plan.spec.clone());
+        engine::run(self, &plan, id, stop, observer).await
+    }
+}
