@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use bytes::Bytes;
 use serde_json::json;
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::{oneshot, watch};
 use tracing::{debug, warn};
 
 use super::log_pipe::LogPipe;
@@ -28,8 +28,9 @@ pub(crate) struct Environment {
     runtime: Weak<VersionRuntime>,
     current: Mutex<Option<Current>>,
     process: Mutex<Process>,
-    /// Stop the process (after a timeout).
-    pub(crate) kill: Notify,
+    /// When the current invocation times out, and its request id: one timer per
+    /// environment, reset per invocation (not a task per invocation).
+    deadline: watch::Sender<Option<(Instant, String)>>,
 }
 
 /// The environment's current process.
@@ -87,7 +88,7 @@ impl Environment {
             runtime,
             current: Mutex::new(None),
             process: Mutex::new(Process::default()),
-            kill: Notify::new(),
+            deadline: watch::Sender::new(None),
         })
     }
 
@@ -97,14 +98,17 @@ impl Environment {
             spawned: Some(Instant::now()),
             ..Process::default()
         };
+        self.deadline.send_replace(None);
     }
 
     pub(crate) fn set_pid(&self, pid: u32) {
         lock(&self.process).pid = Some(pid);
     }
 
-    pub(crate) fn served_since_start(&self) -> bool {
-        lock(&self.process).served
+    /// Whether the process finished its init: it asked for an event at least once.
+    pub(crate) fn initialized(&self) -> bool {
+        let process = lock(&self.process);
+        process.served || process.init_duration.is_some()
     }
 
     pub(crate) fn take_init_error(&self) -> Option<String> {
@@ -166,6 +170,54 @@ impl Environment {
         let pipes: Vec<(Arc<LogPipe>, Sink)> = lock(&self.process).pipes.clone();
         for (pipe, sink) in pipes {
             pipe.drain(&*sink);
+        }
+    }
+
+    /// Wait until the current invocation runs past the function timeout, and fail it as
+    /// Lambda does; the caller then stops the process. One timer, reset per invocation: a
+    /// cancelled timer's memory is only reclaimed at its deadline, so a new timer per
+    /// invocation would hold memory for a whole timeout's worth of invocations.
+    pub(crate) async fn timed_out(&self, runtime: &VersionRuntime) {
+        let mut deadline = self.deadline.subscribe();
+        let timer = tokio::time::sleep(Duration::from_secs(3600));
+        tokio::pin!(timer);
+        loop {
+            let next = deadline.borrow_and_update().clone();
+            if let Some((at, _)) = &next {
+                timer.as_mut().reset((*at).into());
+            }
+            let armed = next.map(|(_, id)| id);
+            tokio::select! {
+                () = &mut timer, if armed.is_some() => {}
+                changed = deadline.changed() => {
+                    if changed.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                    continue;
+                }
+            }
+            let Some(id) = armed else { continue };
+            self.drain_logs();
+            // Answered, or lost with its process, meanwhile: nothing to time out.
+            let Some(current) = self.take_if(&id) else {
+                self.deadline.send_if_modified(|d| {
+                    let stale = d.as_ref().is_some_and(|(_, i)| *i == id);
+                    if stale {
+                        *d = None;
+                    }
+                    stale
+                });
+                continue;
+            };
+            let timeout = runtime.spec.timeout;
+            let message = format!(
+                "RequestId: {id} Error: Task timed out after {:.2} seconds",
+                timeout.as_secs_f64()
+            );
+            let log = current.log_with_report(runtime, self.peak_memory_mb());
+            let failure = runtime.failure("Sandbox.Timedout", &message, &id, log, timeout);
+            let _ = current.reply.send(failure);
+            return;
         }
     }
 
@@ -291,35 +343,9 @@ async fn next(State(env): State<Arc<Environment>>) -> Response {
         requeued: pending.handed_to_dead_process,
         init_duration,
     });
-    watch_timeout(&env, &runtime, request_id, timeout);
+    env.deadline
+        .send_replace(Some((Instant::now() + timeout, request_id)));
     (StatusCode::OK, headers, payload).into_response()
-}
-
-/// The function timeout: stop the process and fail the invocation as Lambda does.
-fn watch_timeout(
-    env: &Arc<Environment>,
-    runtime: &Arc<VersionRuntime>,
-    id: String,
-    timeout: Duration,
-) {
-    let (env, runtime) = (Arc::clone(env), Arc::downgrade(runtime));
-    tokio::spawn(async move {
-        tokio::time::sleep(timeout).await;
-        let Some(runtime) = runtime.upgrade() else {
-            return;
-        };
-        env.drain_logs();
-        if let Some(current) = env.take_if(&id) {
-            let message = format!(
-                "RequestId: {id} Error: Task timed out after {:.2} seconds",
-                timeout.as_secs_f64()
-            );
-            let log = current.log_with_report(&runtime, env.peak_memory_mb());
-            let failure = runtime.failure("Sandbox.Timedout", &message, &id, log, timeout);
-            let _ = current.reply.send(failure);
-            env.kill.notify_one();
-        }
-    });
 }
 
 /// `POST /runtime/invocation/{id}/response`.
@@ -353,6 +379,7 @@ fn finish(env: &Environment, id: &str, body: Bytes, function_error: Option<Strin
             &format!("no invocation {id} is in progress (it may have timed out)"),
         );
     };
+    env.deadline.send_replace(None);
     let result = InvokeResult {
         payload: body,
         function_error,

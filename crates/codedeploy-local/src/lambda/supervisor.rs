@@ -171,7 +171,7 @@ impl VersionRuntime {
             self.attach_logs(&mut child, &env, &name);
             let status = tokio::select! {
                 status = child.wait() => status,
-                _ = env.kill.notified() => {
+                () = env.timed_out(&self) => {
                     let _ = child.kill().await;
                     child.wait().await
                 }
@@ -209,7 +209,7 @@ impl VersionRuntime {
                 );
                 let _ = current.reply.send(result);
             }
-            None if !env.served_since_start() => {
+            None if !env.initialized() => {
                 // It died during init: answer one waiting invocation with the reason, so
                 // callers are not left hanging, and start again only when there is work.
                 let reason = env

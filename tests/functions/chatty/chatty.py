@@ -1,0 +1,22 @@
+"""A function that prints, then answers: for the log-tail tests (tests/tests/stand_in.rs).
+
+The event says how many lines to print ({"lines": N}); the last line printed names the
+request, and is written just before the answer, which is where a log pump would miss it.
+"""
+import json
+import os
+import sys
+import urllib.request
+
+API = "http://%s/2018-06-01/runtime/invocation" % os.environ["AWS_LAMBDA_RUNTIME_API"]
+
+while True:
+    with urllib.request.urlopen(API + "/next") as response:
+        request_id = response.headers["lambda-runtime-aws-request-id"]
+        event = json.loads(response.read())
+    for k in range(int(event.get("lines", 1))):
+        print("line %d" % k)
+    print("last line of %s" % request_id)
+    sys.stdout.flush()
+    body = json.dumps({"printed": int(event.get("lines", 1)) + 1}).encode()
+    urllib.request.urlopen(urllib.request.Request(API + "/%s/response" % request_id, data=body, method="POST")).read()

@@ -1,0 +1,222 @@
+//! The stand-in under load and abuse: memory stays flat, held connections neither starve
+//! invokes nor use up file descriptors, a killed process is never handed another request,
+//! and log tails are complete. Bounded in count and time; loopback only.
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use codedeploy_local::{Options, StandIn, VersionSpec};
+use e2e::binary;
+
+/// The resident memory of this process (the stand-in runs in it), in KB.
+fn rss_kb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("Linux /proc");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+async fn hello_on_live(options: Options) -> Arc<StandIn> {
+    let local = StandIn::start(options).await.expect("the stand-in starts");
+    let spec = VersionSpec::new(binary("hello")).environments(2);
+    local.publish_version("hello", "1", spec).expect("hello 1");
+    local.set_alias("hello", "live", "1").expect("alias");
+    Arc::new(local)
+}
+
+/// `total` invokes of hello:live, `concurrency` at a time.
+async fn invoke_many(local: &Arc<StandIn>, total: usize, concurrency: usize) {
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (local, next) = (Arc::clone(local), Arc::clone(&next));
+            tokio::spawn(async move {
+                while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < total {
+                    let out = local
+                        .invoke("hello", Some("live"), br#"{"name":"load"}"#.to_vec())
+                        .await;
+                    assert_eq!(out.expect("hello exists").function_error, None);
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.expect("a worker");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_stays_flat_over_many_invokes() {
+    let local = hello_on_live(Options::default()).await;
+    // Warm up: processes started, buffers and pools at their working size.
+    invoke_many(&local, 5_000, 200).await;
+    let before = rss_kb();
+    invoke_many(&local, 30_000, 200).await;
+    let after = rss_kb();
+    eprintln!("RSS {before} KB -> {after} KB over 30,000 invokes at 200 concurrency");
+    assert!(
+        after < before + 4 * 1024,
+        "memory grew from {before} KB to {after} KB: something is kept per invocation"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_connections_time_out_and_cannot_starve_invokes_or_restarts() {
+    let mut options = Options::default();
+    options.max_connections = 16;
+    options.idle_timeout = Duration::from_millis(300);
+    let local = hello_on_live(options).await;
+    let address = local.endpoint().trim_start_matches("http://").to_owned();
+    // Idle connections, and half-open ones that never finish their request head.
+    let mut held: Vec<TcpStream> = (0..400)
+        .map(|i| {
+            let mut socket = TcpStream::connect(&address).expect("connect");
+            if i % 2 == 0 {
+                socket
+                    .write_all(b"POST / HTTP/1.1\r\nHost: x\r\n")
+                    .expect("a partial head");
+            }
+            socket
+        })
+        .collect();
+    let client = reqwest_like_invoke(&address);
+    let answer = tokio::time::timeout(Duration::from_secs(60), client).await;
+    assert_eq!(
+        answer.expect("the invoke is served once held connections time out"),
+        200
+    );
+    // The server closed the held connections (EOF), bounded in time by the read timeout.
+    let socket = &mut held[0];
+    socket
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut buf = [0u8; 512];
+    let read = socket.read(&mut buf).unwrap_or(0);
+    assert!(
+        read == 0 || String::from_utf8_lossy(&buf[..read]).contains("408"),
+        "an idle connection is closed"
+    );
+    // A function restart still gets its file descriptors.
+    for pid in local.pids("hello", "1") {
+        kill(pid);
+    }
+    let out = local
+        .invoke("hello", Some("live"), b"{}".to_vec())
+        .await
+        .expect("hello");
+    assert_eq!(
+        out.function_error,
+        None,
+        "{}",
+        String::from_utf8_lossy(&out.payload)
+    );
+}
+
+/// An Invoke over a new connection; its HTTP status.
+async fn reqwest_like_invoke(address: &str) -> u16 {
+    let address = address.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut socket = TcpStream::connect(&address).expect("connect");
+        socket.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
+        let body = br#"{"name":"through"}"#;
+        let head = format!(
+            "POST /2015-03-31/functions/hello/invocations?Qualifier=live HTTP/1.1\r\nHost: {address}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        socket.write_all(head.as_bytes()).expect("request head");
+        socket.write_all(body).expect("request body");
+        let mut answer = String::new();
+        let _ = socket.read_to_string(&mut answer);
+        answer
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)
+    })
+    .await
+    .expect("the client thread")
+}
+
+fn kill(pid: u32) {
+    let status = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -9 {pid}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_process_is_never_handed_another_request() {
+    let local = StandIn::start(Options::default()).await.expect("starts");
+    local
+        .publish_version("hello", "1", VersionSpec::new(binary("hello")))
+        .expect("hello 1");
+    for round in 0..40 {
+        let out = local
+            .invoke("hello", Some("1"), b"{}".to_vec())
+            .await
+            .expect("hello");
+        assert_eq!(out.function_error, None, "round {round}");
+        // Right after its answer, the process is waiting for the next event: kill it.
+        let pids = local.pids("hello", "1");
+        kill(pids[0]);
+        let out = local
+            .invoke("hello", Some("1"), b"{}".to_vec())
+            .await
+            .expect("hello");
+        assert_eq!(
+            out.function_error,
+            None,
+            "round {round}: the next invoke ran on the dead process: {}",
+            String::from_utf8_lossy(&out.payload)
+        );
+    }
+}
+
+fn chatty() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("functions/chatty/bootstrap")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_tails_hold_every_line_printed_before_the_answer_and_a_full_report() {
+    let local = StandIn::start(Options::default()).await.expect("starts");
+    let spec = VersionSpec::new(chatty());
+    local
+        .publish_version("chatty", "1", spec)
+        .expect("chatty 1");
+    for round in 0..150 {
+        let lines = round % 5;
+        let payload = format!(r#"{{"lines": {lines}}}"#).into_bytes();
+        let out = local
+            .invoke("chatty", Some("1"), payload)
+            .await
+            .expect("chatty");
+        let tail = out.log_tail();
+        let last = format!("last line of {}\n", out.request_id);
+        assert!(
+            tail.contains(&last),
+            "round {round}: the last line is missing from\n{tail}"
+        );
+        assert_eq!(
+            tail.matches("line ").count(),
+            lines + 1,
+            "round {round}:\n{tail}"
+        );
+        let report = tail.lines().last().expect("a REPORT line");
+        for field in [
+            "REPORT RequestId: ",
+            "\tDuration: ",
+            " ms\tBilled Duration: ",
+            " ms\tMemory Size: 128 MB\tMax Memory Used: ",
+        ] {
+            assert!(report.contains(field), "{field:?} missing from {report:?}");
+        }
+        assert_eq!(report.contains("Init Duration: "), round == 0, "{report}");
+    }
+}
