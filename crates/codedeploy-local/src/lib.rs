@@ -81,6 +81,8 @@ pub struct Options {
     /// How long an API connection may sit without sending a request (idle keep-alive, or a
     /// half-sent request head) before it is closed (default 30 s).
     pub idle_timeout: Duration,
+    /// Ids per `ListDeployments` page (default 100; AWS does not document its page size).
+    pub list_page_size: usize,
 }
 
 impl Default for Options {
@@ -92,6 +94,7 @@ impl Default for Options {
             log_dir: None,
             max_connections: 512,
             idle_timeout: Duration::from_secs(30),
+            list_page_size: 100,
         }
     }
 }
@@ -142,7 +145,7 @@ impl StandIn {
             endpoint.clone(),
             options.log_dir,
         ));
-        let codedeploy = Arc::new(CodeDeploy::new(Arc::clone(&lambda)));
+        let codedeploy = Arc::new(CodeDeploy::new(Arc::clone(&lambda), options.list_page_size));
         let faults = Arc::new(Faults::default());
         let router = api::router(api::AppState {
             lambda: Arc::clone(&lambda),

@@ -112,6 +112,10 @@ struct ServeArgs {
     /// An environment variable of the new version (2) only; repeatable.
     #[arg(long, value_name = "KEY=VAL", value_parser = parse_env)]
     target_env: Vec<(String, String)>,
+    /// Ids per ListDeployments page. AWS does not document its page size; 100 here, smaller
+    /// to test a pipeline's pagination.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    list_page_size: usize,
 }
 
 fn parse_env(text: &str) -> Result<(String, String), String> {
@@ -143,10 +147,15 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn start(common: &Common, port: u16) -> Result<StandIn, codedeploy_local::Error> {
+async fn start(
+    common: &Common,
+    port: u16,
+    list_page_size: usize,
+) -> Result<StandIn, codedeploy_local::Error> {
     std::fs::create_dir_all(&common.log_dir).ok();
     let mut options = Options::default();
     options.address.set_port(port);
+    options.list_page_size = list_page_size.max(1);
     options.log_dir = Some(common.log_dir.clone());
     let local = StandIn::start(options).await?;
     for spec in &common.fault {
@@ -175,7 +184,7 @@ async fn deploy(args: DeployArgs) -> Result<ExitCode, codedeploy_local::Error> {
         });
     }
     let template = Template::load(&args.common.template)?;
-    let local = start(&args.common, 0).await?;
+    let local = start(&args.common, 0, 100).await?;
     let mut options = RehearsalOptions::default();
     options.function = args.function.clone();
     options.deployment_type = args.deployment_type.clone();
@@ -271,7 +280,7 @@ fn print_outcome(outcome: &DeploymentOutcome, time_scale: f64, log_dir: &std::pa
 }
 
 async fn serve(args: ServeArgs) -> Result<ExitCode, codedeploy_local::Error> {
-    let local = start(&args.common, args.port).await?;
+    let local = start(&args.common, args.port, args.list_page_size).await?;
     if !args.no_functions && args.common.template.is_file() {
         // The rehearsal's set-up, without running it: versions 1 (current, on the alias) and
         // 2 (new) of the deployed function, the hooks, and its deployment group, so that

@@ -27,8 +27,6 @@ use crate::codedeploy::{CodeDeploy, CreateError};
 use crate::faults::{Faults, Operation};
 
 const TARGET_PREFIX: &str = "CodeDeploy_20141006.";
-/// How many ids a ListDeployments page holds. AWS does not document its page size.
-const DEPLOYMENTS_PAGE: usize = 100;
 /// `DeploymentStatus` of the service model.
 const DEPLOYMENT_STATUSES: [&str; 8] = [
     "Created",
@@ -341,8 +339,8 @@ fn list_deployments(cd: &CodeDeploy, input: ListDeploymentsInput) -> Result<Valu
         })?,
     };
     let mut output =
-        json!({"deployments": ids.iter().skip(start).take(DEPLOYMENTS_PAGE).collect::<Vec<_>>()});
-    if let Some(next) = ids.get(start + DEPLOYMENTS_PAGE) {
+        json!({"deployments": ids.iter().skip(start).take(cd.list_page_size).collect::<Vec<_>>()});
+    if let Some(next) = ids.get(start + cd.list_page_size) {
         output["nextToken"] = json!(next);
     }
     Ok(output)

@@ -24,6 +24,8 @@ pub(crate) struct CodeDeploy {
     /// Application -> deployment group -> how deployments in it run.
     groups: Mutex<BTreeMap<String, BTreeMap<String, DeploymentPlan>>>,
     pub(crate) lambda: Arc<Lambda>,
+    /// Ids per `ListDeployments` page.
+    pub(crate) list_page_size: usize,
 }
 
 /// Why `CreateDeployment` is refused, in CodeDeploy's terms.
@@ -40,11 +42,12 @@ pub(crate) enum CreateError {
 }
 
 impl CodeDeploy {
-    pub(crate) fn new(lambda: Arc<Lambda>) -> Self {
+    pub(crate) fn new(lambda: Arc<Lambda>, list_page_size: usize) -> Self {
         CodeDeploy {
             deployments: Deployments::default(),
             groups: Mutex::new(BTreeMap::new()),
             lambda,
+            list_page_size: list_page_size.max(1),
         }
     }
 

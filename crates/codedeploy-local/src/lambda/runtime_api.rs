@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use bytes::Bytes;
 use serde_json::json;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
 use tracing::{debug, warn};
 
 use super::log_pipe::LogPipe;
@@ -28,9 +28,6 @@ pub(crate) struct Environment {
     runtime: Weak<VersionRuntime>,
     current: Mutex<Option<Current>>,
     process: Mutex<Process>,
-    /// When the current invocation times out, and its request id: one timer per
-    /// environment, reset per invocation (not a task per invocation).
-    deadline: watch::Sender<Option<(Instant, String)>>,
 }
 
 /// The environment's current process.
@@ -44,12 +41,19 @@ struct Process {
     init_duration: Option<Duration>,
     init_error: Option<String>,
     pipes: Vec<(Arc<LogPipe>, Sink)>,
+    /// The last `VmHWM` read, and when: /proc is read at most every `PEAK_MEMORY_EVERY`.
+    peak_mb: Option<(Instant, u64)>,
 }
+
+/// How often the REPORT line's `Max Memory Used` is read again from /proc.
+const PEAK_MEMORY_EVERY: Duration = Duration::from_millis(100);
 
 /// The invocation an environment is running.
 pub(crate) struct Current {
     pub(crate) request_id: String,
     pub(crate) started: Instant,
+    /// When the function timeout ends it.
+    deadline: Instant,
     pub(crate) log: String,
     pub(crate) reply: oneshot::Sender<InvokeResult>,
     pub(crate) payload: Bytes,
@@ -88,7 +92,6 @@ impl Environment {
             runtime,
             current: Mutex::new(None),
             process: Mutex::new(Process::default()),
-            deadline: watch::Sender::new(None),
         })
     }
 
@@ -98,7 +101,6 @@ impl Environment {
             spawned: Some(Instant::now()),
             ..Process::default()
         };
-        self.deadline.send_replace(None);
     }
 
     pub(crate) fn set_pid(&self, pid: u32) {
@@ -117,7 +119,21 @@ impl Environment {
 
     /// The process's peak resident memory (Linux: `VmHWM`), in MB as Lambda rounds it.
     pub(crate) fn peak_memory_mb(&self) -> Option<u64> {
-        let pid = lock(&self.process).pid?;
+        let pid = {
+            let process = lock(&self.process);
+            if let Some((at, mb)) = process.peak_mb {
+                if at.elapsed() < PEAK_MEMORY_EVERY {
+                    return Some(mb);
+                }
+            }
+            process.pid?
+        };
+        let mb = Self::read_peak_memory_mb(pid)?;
+        lock(&self.process).peak_mb = Some((Instant::now(), mb));
+        Some(mb)
+    }
+
+    fn read_peak_memory_mb(pid: u32) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
         let kb: u64 = status
             .lines()
@@ -174,42 +190,36 @@ impl Environment {
     }
 
     /// Wait until the current invocation runs past the function timeout, and fail it as
-    /// Lambda does; the caller then stops the process. One timer, reset per invocation: a
-    /// cancelled timer's memory is only reclaimed at its deadline, so a new timer per
-    /// invocation would hold memory for a whole timeout's worth of invocations.
+    /// Lambda does; the caller then stops the process.
+    ///
+    /// One timer per environment, re-armed to the current invocation's deadline when it
+    /// fires (or a timeout later when idle): handing out an event costs no timer and no
+    /// wake-up, and no cancelled timers pile up (tokio frees one only at its deadline).
     pub(crate) async fn timed_out(&self, runtime: &VersionRuntime) {
-        let mut deadline = self.deadline.subscribe();
-        let timer = tokio::time::sleep(Duration::from_secs(3600));
+        let timeout = runtime.spec.timeout;
+        let timer = tokio::time::sleep(timeout);
         tokio::pin!(timer);
         loop {
-            let next = deadline.borrow_and_update().clone();
-            if let Some((at, _)) = &next {
-                timer.as_mut().reset((*at).into());
-            }
-            let armed = next.map(|(_, id)| id);
-            tokio::select! {
-                () = &mut timer, if armed.is_some() => {}
-                changed = deadline.changed() => {
-                    if changed.is_err() {
-                        std::future::pending::<()>().await;
-                    }
+            timer.as_mut().await;
+            let now = Instant::now();
+            let due = lock(&self.current)
+                .as_ref()
+                .map(|c| (c.deadline, c.request_id.clone()));
+            let id = match due {
+                Some((deadline, id)) if deadline <= now => id,
+                Some((deadline, _)) => {
+                    timer.as_mut().reset(deadline.into());
                     continue;
                 }
-            }
-            let Some(id) = armed else { continue };
+                None => {
+                    timer.as_mut().reset((now + timeout).into());
+                    continue;
+                }
+            };
             self.drain_logs();
-            // Answered, or lost with its process, meanwhile: nothing to time out.
             let Some(current) = self.take_if(&id) else {
-                self.deadline.send_if_modified(|d| {
-                    let stale = d.as_ref().is_some_and(|(_, i)| *i == id);
-                    if stale {
-                        *d = None;
-                    }
-                    stale
-                });
                 continue;
             };
-            let timeout = runtime.spec.timeout;
             let message = format!(
                 "RequestId: {id} Error: Task timed out after {:.2} seconds",
                 timeout.as_secs_f64()
@@ -334,8 +344,9 @@ async fn next(State(env): State<Arc<Environment>>) -> Response {
     headers.insert("content-type", HeaderValue::from_static("application/json"));
     let payload = pending.payload.clone();
     *lock(&env.current) = Some(Current {
-        request_id: request_id.clone(),
+        request_id,
         started: Instant::now(),
+        deadline: Instant::now() + timeout,
         log: String::new(),
         reply: pending.reply,
         payload: pending.payload,
@@ -343,8 +354,6 @@ async fn next(State(env): State<Arc<Environment>>) -> Response {
         requeued: pending.handed_to_dead_process,
         init_duration,
     });
-    env.deadline
-        .send_replace(Some((Instant::now() + timeout, request_id)));
     (StatusCode::OK, headers, payload).into_response()
 }
 
@@ -379,7 +388,6 @@ fn finish(env: &Environment, id: &str, body: Bytes, function_error: Option<Strin
             &format!("no invocation {id} is in progress (it may have timed out)"),
         );
     };
-    env.deadline.send_replace(None);
     let result = InvokeResult {
         payload: body,
         function_error,

@@ -1,0 +1,112 @@
+//! The stand-in's throughput and memory: `codedeploy-local serve` (release) with the
+//! template's functions, and 200 concurrent clients invoking `HelloFunction:live` over HTTP
+//! until 100,000 invokes are served. Prints invokes per second and the serve process's RSS
+//! before and after (memory must stay flat: nothing is kept per invocation).
+//!
+//! Run with `bash tests/bench-hooks/run.sh`, or after `cargo build --release --workspace --bins`:
+//! `cargo bench -p e2e --bench stand_in_throughput`. `CODEDEPLOY_LOCAL_BIN` runs another
+//! build of `codedeploy-local` (e.g. an older one, to compare); the functions stay these.
+
+use std::io::BufRead as _;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+const TOTAL: usize = 100_000;
+const CONCURRENCY: usize = 200;
+
+fn release_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release")
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+async fn invoke_all(client: &reqwest::Client, url: &str, total: usize) -> usize {
+    let next = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let workers: Vec<_> = (0..CONCURRENCY)
+        .map(|_| {
+            let (client, url, next, failed) = (
+                client.clone(),
+                url.to_owned(),
+                Arc::clone(&next),
+                Arc::clone(&failed),
+            );
+            tokio::spawn(async move {
+                while next.fetch_add(1, Ordering::Relaxed) < total {
+                    let ok = match client.post(&url).body(r#"{"name":"bench"}"#).send().await {
+                        Ok(r) => {
+                            r.status().is_success()
+                                && r.headers().get("x-amz-function-error").is_none()
+                        }
+                        Err(_) => false,
+                    };
+                    if !ok {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        let _ = w.await;
+    }
+    failed.load(Ordering::Relaxed)
+}
+
+#[tokio::main]
+async fn main() {
+    let bin = release_dir();
+    let stand_in = std::env::var_os("CODEDEPLOY_LOCAL_BIN")
+        .map_or_else(|| bin.join("codedeploy-local"), PathBuf::from);
+    let mut serve = Command::new(stand_in)
+        .args(["serve", "--port", "0", "--bin-dir"])
+        .arg(&bin)
+        .arg("--template")
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"))
+        .args(["--log-dir", "target/codedeploy-local/bench-logs"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("build first: cargo build --release --workspace --bins");
+    let mut first = String::new();
+    std::io::BufReader::new(serve.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("serve prints its endpoint");
+    let endpoint = first
+        .trim()
+        .trim_start_matches("AWS_ENDPOINT_URL=")
+        .to_owned();
+    let url = format!("{endpoint}/2015-03-31/functions/HelloFunction/invocations?Qualifier=live");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONCURRENCY)
+        .build()
+        .expect("client");
+    let pid = serve.id();
+    invoke_all(&client, &url, 5_000).await; // warm up: processes started, pools filled
+    let before = rss_kb(pid);
+    let started = Instant::now();
+    let failed = invoke_all(&client, &url, TOTAL).await;
+    let elapsed = started.elapsed();
+    let after = rss_kb(pid);
+    println!(
+        "stand-in: {TOTAL} invokes of HelloFunction:live, {CONCURRENCY} concurrent: {:.0} invokes/s ({failed} failed); \
+         serve RSS {:.1} MB -> {:.1} MB",
+        TOTAL as f64 / elapsed.as_secs_f64(),
+        before as f64 / 1024.0,
+        after as f64 / 1024.0
+    );
+    let _ = serve.kill();
+    let _ = serve.wait();
+}
