@@ -1,14 +1,14 @@
 //! CloudWatch alarms on `AWS/Lambda` metrics, evaluated from the invocations the stand-in
-//! really served, on the deployment's scaled clock.
+//! really served, on the deployment's scaled clock; `from_template` reads them from a
+//! template.
+
+mod from_template;
 
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
-use serde_json::Value;
 
-use crate::error::Error;
 use crate::lambda::InvocationRecord;
-use crate::sam::template::Resolver;
 
 /// A metric of `AWS/Lambda`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,164 +66,6 @@ pub struct Alarm {
 }
 
 impl Alarm {
-    /// Read an `AWS::CloudWatch::Alarm`'s properties, resolving intrinsics.
-    ///
-    /// # Errors
-    /// [`Error::UnsupportedAlarm`] naming the alarm and the field it cannot evaluate.
-    pub fn from_template(name: &str, props: &Value, resolver: &Resolver) -> Result<Alarm, Error> {
-        let unsupported = |field: &str, reason: String| Error::UnsupportedAlarm {
-            alarm: name.to_owned(),
-            field: field.to_owned(),
-            reason,
-        };
-        let text = |field: &str| -> Result<Option<String>, Error> {
-            props
-                .get(field)
-                .map(|v| resolver.string(v).map_err(|r| unsupported(field, r)))
-                .transpose()
-        };
-        let number = |field: &str, default: Option<f64>| -> Result<f64, Error> {
-            match text(field)? {
-                Some(t) => t
-                    .parse()
-                    .map_err(|_| unsupported(field, format!("`{t}` is not a number"))),
-                None => default.ok_or_else(|| unsupported(field, "is missing".into())),
-            }
-        };
-        if props.get("Metrics").is_some() {
-            return Err(unsupported(
-                "Metrics",
-                "(metric math) is not evaluated".into(),
-            ));
-        }
-        match text("Namespace")?.as_deref() {
-            Some("AWS/Lambda") => {}
-            other => {
-                return Err(unsupported(
-                    "Namespace",
-                    format!("{other:?} is not AWS/Lambda"),
-                ))
-            }
-        }
-        let metric = match text("MetricName")?.as_deref() {
-            Some("Errors") => Metric::Errors,
-            Some("Invocations") => Metric::Invocations,
-            Some("Throttles") => Metric::Throttles,
-            Some("Duration") => Metric::Duration,
-            other => {
-                return Err(unsupported(
-                    "MetricName",
-                    format!("{other:?} is not evaluated"),
-                ))
-            }
-        };
-        let statistic = match (text("Statistic")?, text("ExtendedStatistic")?) {
-            (Some(s), None) => match s.as_str() {
-                "Sum" => Statistic::Sum,
-                "Average" => Statistic::Average,
-                "Maximum" => Statistic::Maximum,
-                "Minimum" => Statistic::Minimum,
-                "SampleCount" => Statistic::SampleCount,
-                other => {
-                    return Err(unsupported(
-                        "Statistic",
-                        format!("`{other}` is not a statistic"),
-                    ))
-                }
-            },
-            (None, Some(p)) => {
-                let value = p
-                    .strip_prefix('p')
-                    .and_then(|n| n.parse::<f64>().ok())
-                    .filter(|n| (0.0..=100.0).contains(n))
-                    .ok_or_else(|| {
-                        unsupported(
-                            "ExtendedStatistic",
-                            format!("`{p}` is not a percentile like p99"),
-                        )
-                    })?;
-                Statistic::Percentile(value)
-            }
-            _ => {
-                return Err(unsupported(
-                    "Statistic",
-                    "needs exactly one of Statistic and ExtendedStatistic".into(),
-                ))
-            }
-        };
-        let comparison = match text("ComparisonOperator")?.as_deref() {
-            Some("GreaterThanThreshold") => Comparison::GreaterThan,
-            Some("GreaterThanOrEqualToThreshold") => Comparison::GreaterOrEqual,
-            Some("LessThanThreshold") => Comparison::LessThan,
-            Some("LessThanOrEqualToThreshold") => Comparison::LessOrEqual,
-            other => {
-                return Err(unsupported(
-                    "ComparisonOperator",
-                    format!("{other:?} is not evaluated"),
-                ))
-            }
-        };
-        let missing_breaches = match text("TreatMissingData")?.as_deref() {
-            None | Some("missing" | "notBreaching" | "ignore") => false,
-            Some("breaching") => true,
-            Some(other) => {
-                return Err(unsupported(
-                    "TreatMissingData",
-                    format!("`{other}` is not known"),
-                ))
-            }
-        };
-        let (mut function, mut resource, mut executed_version) = (None, None, None);
-        for dimension in props
-            .get("Dimensions")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let dim_name = dimension
-                .get("Name")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let value = dimension
-                .get("Value")
-                .map(|v| resolver.string(v).map_err(|r| unsupported("Dimensions", r)))
-                .transpose()?
-                .unwrap_or_default();
-            match dim_name {
-                "FunctionName" => function = Some(value),
-                "Resource" => resource = Some(value),
-                "ExecutedVersion" => executed_version = Some(value),
-                other => {
-                    return Err(unsupported(
-                        "Dimensions",
-                        format!("`{other}` is not FunctionName, Resource or ExecutedVersion"),
-                    ))
-                }
-            }
-        }
-        let period = number("Period", None)?;
-        if period < 1.0 {
-            return Err(unsupported("Period", "must be at least 1 second".into()));
-        }
-        let evaluation_periods = number("EvaluationPeriods", None)? as u32;
-        Ok(Alarm {
-            name: name.to_owned(),
-            metric,
-            statistic,
-            period: Duration::from_secs_f64(period),
-            evaluation_periods: evaluation_periods.max(1),
-            datapoints_to_alarm: (number("DatapointsToAlarm", Some(f64::from(evaluation_periods)))?
-                as u32)
-                .max(1),
-            threshold: number("Threshold", None)?,
-            comparison,
-            missing_breaches,
-            function,
-            resource,
-            executed_version,
-        })
-    }
-
     /// How far back the alarm looks, in real time at `time_scale`: its evaluation periods.
     pub(crate) fn window(&self, time_scale: f64) -> Duration {
         self.period.div_f64(time_scale.max(f64::MIN_POSITIVE)) * self.evaluation_periods
@@ -341,7 +183,9 @@ impl Alarm {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sam::template::Resolver;
     use serde_json::json;
+    use serde_json::Value;
 
     fn resolver() -> Resolver {
         Resolver {

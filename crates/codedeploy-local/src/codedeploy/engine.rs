@@ -70,30 +70,7 @@ pub(crate) async fn run(
     codedeploy
         .deployments
         .with(&id, |r| r.status = DeploymentStatus::InProgress);
-    let window = plan
-        .alarms
-        .iter()
-        .map(|a| a.window(plan.time_scale))
-        .max()
-        .unwrap_or_default();
-    let mut run = Run {
-        codedeploy,
-        plan,
-        id: id.clone(),
-        started: Instant::now(),
-        started_at: SystemTime::now(),
-        timeline: Vec::new(),
-        percent: 0,
-        phase: "Starting".into(),
-        alarm_states: plan
-            .alarms
-            .iter()
-            .map(|a| (a.name.clone(), AlarmState::Ok))
-            .collect(),
-        observer,
-        stop,
-        invocations: codedeploy.lambda.invocations.open(Some(window * 2)),
-    };
+    let mut run = Run::new(codedeploy, plan, id.clone(), stop, observer);
     let spec = &plan.spec;
     run.event(
         "DeploymentStarted",
@@ -133,6 +110,42 @@ pub(crate) async fn run(
         timeline: run.timeline,
         target_requests_through_alias: to_target,
         requests_through_alias: through_alias,
+    }
+}
+
+impl<'a> Run<'a> {
+    fn new(
+        codedeploy: &'a Arc<CodeDeploy>,
+        plan: &'a DeploymentPlan,
+        id: String,
+        stop: watch::Receiver<bool>,
+        observer: &'a mut (dyn FnMut(&Progress) + Send),
+    ) -> Self {
+        // Twice the longest alarm window: a period's records are read at its end.
+        let window = plan
+            .alarms
+            .iter()
+            .map(|a| a.window(plan.time_scale))
+            .max()
+            .unwrap_or_default();
+        Run {
+            codedeploy,
+            plan,
+            id,
+            started: Instant::now(),
+            started_at: SystemTime::now(),
+            timeline: Vec::new(),
+            percent: 0,
+            phase: "Starting".into(),
+            alarm_states: plan
+                .alarms
+                .iter()
+                .map(|a| (a.name.clone(), AlarmState::Ok))
+                .collect(),
+            observer,
+            stop,
+            invocations: codedeploy.lambda.invocations.open(Some(window * 2)),
+        }
     }
 }
 

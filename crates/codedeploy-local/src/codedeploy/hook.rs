@@ -61,43 +61,23 @@ impl<'r, 'a> HookRun<'r, 'a> {
         };
         let mut status = opened.status;
         run.event("HookInvoked", format!("{lifecycle_event}: {hook}"));
-        let event = opened.event.to_string().into_bytes();
-        let deadline = Instant::now() + run.scaled(run.plan.hook_timeout);
-        let duplicate = run.plan.duplicate_deliveries.then(|| {
-            let (lambda, hook, event) = (Arc::clone(&lambda), hook.to_owned(), event.clone());
-            tokio::spawn(async move {
-                if let Ok(resolved) = lambda.registry.resolve(&hook, None) {
-                    lambda
-                        .invoke(resolved, event.into(), None, new_request_id())
-                        .await;
-                }
-            })
-        });
-        if duplicate.is_some() {
+        let deliveries =
+            Deliveries::start(run, hook, opened.event.to_string().into_bytes(), &status);
+        if deliveries.duplicate.is_some() {
             run.event(
                 "HookInvoked",
                 format!("{lifecycle_event}: {hook} (duplicate delivery)"),
             );
         }
-        let (answer_tx, mut answer) = watch::channel(None);
-        let delivery = tokio::spawn(deliver(
-            lambda,
-            hook.to_owned(),
-            event,
-            run.plan.time_scale,
-            answer_tx,
-            status.clone(),
-        ));
-        let result = match run.wait(Some(deadline), Some(&mut status)).await {
+        let deadline = Instant::now() + run.scaled(run.plan.hook_timeout);
+        let waited = run.wait(Some(deadline), Some(&mut status)).await;
+        let result = match waited {
             Ok(Some(HookStatus::Succeeded)) => {
                 run.event("HookSucceeded", format!("{lifecycle_event}: {hook} reported Succeeded"));
                 Ok(())
             }
             Ok(Some(HookStatus::Failed)) => {
-                // The hook's own answer, when it comes, says why (codedeploy-hooks answers
-                // with its summary).
-                let _ = tokio::time::timeout(ANSWER_GRACE, answer.wait_for(Option::is_some)).await;
-                let why = answer.borrow().clone().map(|r| format!(": {r}")).unwrap_or_default();
+                let why = deliveries.reason().await;
                 Err(Stop::failed(
                     "HOOK_EXECUTION_FAILURE",
                     format!("the {lifecycle_event} hook {hook} reported Failed{why}"),
@@ -113,22 +93,78 @@ impl<'r, 'a> HookRun<'r, 'a> {
             )),
             Err(stop) => Err(stop),
         };
-        match (duplicate, &result) {
-            (Some(duplicate), Ok(())) => {
-                // Let both deliveries finish (whichever ran second had its report refused as
-                // already completed), so the hook's report count is complete when the
-                // deployment ends. Both have answered once the hook has reported.
+        deliveries.end(result.is_ok()).await;
+        result
+    }
+}
+
+/// The deliveries of a hook's event: Lambda's, with its retries, and a duplicate when asked.
+struct Deliveries {
+    delivery: tokio::task::JoinHandle<()>,
+    duplicate: Option<tokio::task::JoinHandle<()>>,
+    /// The hook's answer (its reason, or error message) from the latest delivery.
+    answer: watch::Receiver<Option<String>>,
+}
+
+impl Deliveries {
+    fn start(
+        run: &Run<'_>,
+        hook: &str,
+        event: Vec<u8>,
+        status: &watch::Receiver<Option<HookStatus>>,
+    ) -> Self {
+        let lambda = &run.codedeploy.lambda;
+        let duplicate = run.plan.duplicate_deliveries.then(|| {
+            let (lambda, hook, event) = (Arc::clone(lambda), hook.to_owned(), event.clone());
+            tokio::spawn(async move {
+                if let Ok(resolved) = lambda.registry.resolve(&hook, None) {
+                    lambda
+                        .invoke(resolved, event.into(), None, new_request_id())
+                        .await;
+                }
+            })
+        });
+        let (answer_tx, answer) = watch::channel(None);
+        let delivery = tokio::spawn(deliver(
+            Arc::clone(lambda),
+            hook.to_owned(),
+            event,
+            run.plan.time_scale,
+            answer_tx,
+            status.clone(),
+        ));
+        Deliveries {
+            delivery,
+            duplicate,
+            answer,
+        }
+    }
+
+    /// Why the hook failed, from its own answer when it comes soon (codedeploy-hooks
+    /// answers with its summary).
+    async fn reason(&self) -> String {
+        let mut answer = self.answer.clone();
+        let _ = tokio::time::timeout(ANSWER_GRACE, answer.wait_for(Option::is_some)).await;
+        let reason = answer.borrow().clone();
+        reason.map(|r| format!(": {r}")).unwrap_or_default()
+    }
+
+    /// After a success, let both deliveries finish (whichever ran second had its report
+    /// refused as already completed), so the hook's report count is complete when the
+    /// deployment ends; both have answered once the hook has reported. Otherwise stop them.
+    async fn end(self, succeeded: bool) {
+        match (self.duplicate, succeeded) {
+            (Some(duplicate), true) => {
                 let _ = duplicate.await;
-                let _ = delivery.await;
+                let _ = self.delivery.await;
             }
             (duplicate, _) => {
-                delivery.abort();
+                self.delivery.abort();
                 if let Some(task) = duplicate {
                     task.abort();
                 }
             }
         }
-        result
     }
 }
 

@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 use tracing::{debug, warn};
 
 use super::log_pipe::LogPipe;
-use super::supervisor::VersionRuntime;
+use super::supervisor::{Pending, VersionRuntime};
 use super::version::InvokeResult;
 use crate::lock;
 
@@ -322,26 +322,7 @@ async fn next(State(env): State<Arc<Environment>>) -> Response {
         }
     };
     let request_id = pending.request_id.clone();
-    let mut headers = HeaderMap::new();
-    let mut set = |name: &'static str, value: &str| {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            headers.insert(name, v);
-        }
-    };
-    set("lambda-runtime-aws-request-id", &request_id);
-    set("lambda-runtime-deadline-ms", &deadline_ms.to_string());
-    set(
-        "lambda-runtime-invoked-function-arn",
-        &runtime.identity.function_arn,
-    );
-    set(
-        "lambda-runtime-trace-id",
-        &format!("Root=1-{}", &request_id[..8.min(request_id.len())]),
-    );
-    if let Some(context) = &pending.client_context {
-        set("lambda-runtime-client-context", context);
-    }
-    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    let headers = event_headers(&runtime, &pending, deadline_ms);
     let payload = pending.payload.clone();
     *lock(&env.current) = Some(Current {
         request_id,
@@ -355,6 +336,32 @@ async fn next(State(env): State<Arc<Environment>>) -> Response {
         init_duration,
     });
     (StatusCode::OK, headers, payload).into_response()
+}
+
+/// The headers that come with an event: its request id, deadline, ARN, trace and context.
+fn event_headers(runtime: &VersionRuntime, pending: &Pending, deadline_ms: u128) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    let request_id = &pending.request_id;
+    let mut set = |name: &'static str, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            headers.insert(name, v);
+        }
+    };
+    set("lambda-runtime-aws-request-id", request_id);
+    set("lambda-runtime-deadline-ms", &deadline_ms.to_string());
+    set(
+        "lambda-runtime-invoked-function-arn",
+        &runtime.identity.function_arn,
+    );
+    set(
+        "lambda-runtime-trace-id",
+        &format!("Root=1-{}", &request_id[..8.min(request_id.len())]),
+    );
+    if let Some(context) = &pending.client_context {
+        set("lambda-runtime-client-context", context);
+    }
+    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    headers
 }
 
 /// `POST /runtime/invocation/{id}/response`.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tracing::info;
 
-use super::template::{Resolver, Template, TemplateFunction};
+use super::template::{Preference, Resolver, Template, TemplateFunction};
 use crate::alarms::Alarm;
 use crate::codedeploy::config::TrafficConfig;
 use crate::codedeploy::deployments::DeploymentSpec;
@@ -86,32 +86,76 @@ pub async fn prepare(
     template: &Template,
     options: &RehearsalOptions,
 ) -> Result<DeploymentPlan, Error> {
-    let bad = |reason: String| Error::Template {
-        path: template.path.clone(),
-        reason,
-    };
     let deployed = template.deployed_function(options.function.as_deref())?;
     let preference = deployed.deployment.as_ref().ok_or_else(|| {
-        bad(format!(
-            "{} has no DeploymentPreference",
-            deployed.logical_id
-        ))
+        bad(
+            template,
+            format!("{} has no DeploymentPreference", deployed.logical_id),
+        )
     })?;
     let alias = deployed.alias.clone().unwrap_or_else(|| "live".into());
-    let hook_function = |id: &Option<String>| -> Result<Option<&TemplateFunction>, Error> {
-        id.as_ref()
-            .map(|id| {
-                template.functions.get(id).ok_or_else(|| {
-                    bad(format!(
-                        "the hook {id} is not an AWS::Serverless::Function of the template"
-                    ))
-                })
-            })
-            .transpose()
+    let mut resolver = resolver_for(local, template)?;
+    resolver.versions.insert(
+        deployed.logical_id.clone(),
+        (alias.clone(), TARGET_VERSION.to_owned()),
+    );
+    let function_name = resolver.function_names[&deployed.logical_id].clone();
+    for api in template
+        .apis
+        .iter()
+        .filter(|a| a.function == deployed.logical_id)
+    {
+        let url = local.serve_alias_http(&function_name, &api.alias).await?;
+        info!(api = %api.logical_id, %url, "serving the alias over HTTP");
+        resolver.api_urls.insert(api.logical_id.clone(), url);
+    }
+    let publishing = Publishing {
+        local,
+        template,
+        options,
+        resolver: &resolver,
     };
-    let pre = hook_function(&preference.pre_traffic)?;
-    let post = hook_function(&preference.post_traffic)?;
+    let hooks = [
+        (
+            "BeforeAllowTraffic",
+            hook_function(template, &preference.pre_traffic)?,
+        ),
+        (
+            "AfterAllowTraffic",
+            hook_function(template, &preference.post_traffic)?,
+        ),
+    ];
+    let spec = publishing
+        .publish(deployed, &function_name, &alias, hooks)
+        .await?;
+    plan_of(template, options, preference, &resolver, spec)
+}
 
+fn bad(template: &Template, reason: String) -> Error {
+    Error::Template {
+        path: template.path.clone(),
+        reason,
+    }
+}
+
+fn hook_function<'t>(
+    template: &'t Template,
+    id: &Option<String>,
+) -> Result<Option<&'t TemplateFunction>, Error> {
+    id.as_ref()
+        .map(|id| {
+            template.functions.get(id).ok_or_else(|| {
+                bad(
+                    template,
+                    format!("the hook {id} is not an AWS::Serverless::Function of the template"),
+                )
+            })
+        })
+        .transpose()
+}
+
+/// A resolver of the template's intrinsics against the stand-in, with every function's name.
+fn resolver_for(local: &StandIn, template: &Template) -> Result<Resolver, Error> {
     let (region, account_id) = local.region_and_account();
     let mut resolver = Resolver {
         parameters: template.parameters.clone(),
@@ -124,103 +168,125 @@ pub async fn prepare(
         let name = match &f.function_name {
             Some(v) => resolver
                 .string(v)
-                .map_err(|r| bad(format!("{}.FunctionName: {r}", f.logical_id)))?,
+                .map_err(|r| bad(template, format!("{}.FunctionName: {r}", f.logical_id)))?,
             None => f.logical_id.clone(),
         };
         names.insert(f.logical_id.clone(), name);
     }
-    resolver.function_names = names.clone();
-    resolver.versions.insert(
-        deployed.logical_id.clone(),
-        (alias.clone(), TARGET_VERSION.to_owned()),
-    );
-    let function_name = names[&deployed.logical_id].clone();
-    for api in template
-        .apis
-        .iter()
-        .filter(|a| a.function == deployed.logical_id)
-    {
-        let url = local.serve_alias_http(&function_name, &api.alias).await?;
-        info!(api = %api.logical_id, %url, "serving the alias over HTTP");
-        resolver.api_urls.insert(api.logical_id.clone(), url);
+    resolver.function_names = names;
+    Ok(resolver)
+}
+
+/// Building and publishing the template's functions in the stand-in.
+struct Publishing<'a> {
+    local: &'a StandIn,
+    template: &'a Template,
+    options: &'a RehearsalOptions,
+    resolver: &'a Resolver,
+}
+
+impl Publishing<'_> {
+    /// Versions 1 (current, on the alias) and 2 of the deployed function, and the hooks;
+    /// returns the deployment of 1 to 2.
+    async fn publish(
+        &self,
+        deployed: &TemplateFunction,
+        function_name: &str,
+        alias: &str,
+        hooks: [(&str, Option<&TemplateFunction>); 2],
+    ) -> Result<DeploymentSpec, Error> {
+        let (local, options, root) = (self.local, self.options, &self.template.root);
+        let mut wanted: Vec<&str> = vec![deployed.binary.as_str()];
+        wanted.extend(
+            hooks
+                .iter()
+                .filter_map(|(_, f)| f.map(|f| f.binary.as_str())),
+        );
+        let binaries = locate(root, &options.binaries, &wanted).await?;
+        let current_binary = match &options.current_git_ref {
+            Some(reference) => build_at_ref(root, reference, &deployed.binary).await?,
+            None => binaries[&deployed.binary].clone(),
+        };
+        let current_env = self.environment(deployed)?;
+        let mut target_env = current_env.clone();
+        target_env.extend(options.target_env.iter().cloned());
+        let environments = options.environments;
+        let current =
+            version_spec(deployed, &current_binary, current_env).environments(environments);
+        local.publish_version(function_name, CURRENT_VERSION, current)?;
+        let target = version_spec(deployed, &binaries[&deployed.binary], target_env)
+            .environments(environments);
+        local.publish_version(function_name, TARGET_VERSION, target)?;
+        local.set_alias(function_name, alias, CURRENT_VERSION)?;
+        let mut spec = DeploymentSpec::new(function_name, alias, CURRENT_VERSION, TARGET_VERSION);
+        // The names SAM gives the CodeDeploy application and deployment group.
+        spec.application_name = "ServerlessDeploymentApplication".into();
+        spec.group_name = format!("{}DeploymentGroup", deployed.logical_id);
+        for (event, hook) in hooks {
+            if let Some(hook) = hook {
+                let name = &self.resolver.function_names[&hook.logical_id];
+                let hook_spec =
+                    version_spec(hook, &binaries[&hook.binary], self.environment(hook)?);
+                local.publish_version(name, "1", hook_spec)?;
+                spec = spec.hook(event, name);
+            }
+        }
+        Ok(spec)
     }
 
-    let mut wanted: Vec<&str> = vec![deployed.binary.as_str()];
-    wanted.extend(pre.iter().chain(post.iter()).map(|f| f.binary.as_str()));
-    let binaries = locate(&template.root, &options.binaries, &wanted).await?;
-    let current_binary = match &options.current_git_ref {
-        Some(reference) => build_at_ref(&template.root, reference, &deployed.binary).await?,
-        None => binaries[&deployed.binary].clone(),
-    };
-
-    let environment = |f: &TemplateFunction| -> Result<BTreeMap<String, String>, Error> {
+    /// A function's `Environment.Variables`, resolved.
+    fn environment(&self, f: &TemplateFunction) -> Result<BTreeMap<String, String>, Error> {
         f.environment
             .iter()
             .map(|(k, v)| {
-                let value = resolver
-                    .string(v)
-                    .map_err(|r| bad(format!("{}.Environment.Variables.{k}: {r}", f.logical_id)))?;
+                let value = self.resolver.string(v).map_err(|r| {
+                    bad(
+                        self.template,
+                        format!("{}.Environment.Variables.{k}: {r}", f.logical_id),
+                    )
+                })?;
                 Ok((k.clone(), value))
             })
             .collect()
-    };
-    let version = |f: &TemplateFunction, binary: &Path, env: BTreeMap<String, String>| {
-        let mut spec = VersionSpec::new(binary).timeout(Duration::from_secs(f.timeout_seconds));
-        spec.memory_mb = f.memory_mb;
-        spec.env = env;
-        spec
-    };
-    let current_env = environment(deployed)?;
-    let mut target_env = current_env.clone();
-    target_env.extend(options.target_env.iter().cloned());
-    local.publish_version(
-        &function_name,
-        CURRENT_VERSION,
-        version(deployed, &current_binary, current_env).environments(options.environments),
-    )?;
-    local.publish_version(
-        &function_name,
-        TARGET_VERSION,
-        version(deployed, &binaries[&deployed.binary], target_env)
-            .environments(options.environments),
-    )?;
-    local.set_alias(&function_name, &alias, CURRENT_VERSION)?;
-    let mut spec = DeploymentSpec::new(&function_name, &alias, CURRENT_VERSION, TARGET_VERSION);
-    // The names SAM gives the CodeDeploy application and deployment group.
-    spec.application_name = "ServerlessDeploymentApplication".into();
-    spec.group_name = format!("{}DeploymentGroup", deployed.logical_id);
-    for (event, hook) in [("BeforeAllowTraffic", pre), ("AfterAllowTraffic", post)] {
-        if let Some(hook) = hook {
-            let name = &names[&hook.logical_id];
-            local.publish_version(
-                name,
-                "1",
-                version(hook, &binaries[&hook.binary], environment(hook)?),
-            )?;
-            spec = spec.hook(event, name);
-        }
     }
+}
 
+fn version_spec(f: &TemplateFunction, binary: &Path, env: BTreeMap<String, String>) -> VersionSpec {
+    let mut spec = VersionSpec::new(binary).timeout(Duration::from_secs(f.timeout_seconds));
+    spec.memory_mb = f.memory_mb;
+    spec.env = env;
+    spec
+}
+
+/// The deployment plan: configuration, alarms and notifications of the preference.
+fn plan_of(
+    template: &Template,
+    options: &RehearsalOptions,
+    preference: &Preference,
+    resolver: &Resolver,
+    spec: DeploymentSpec,
+) -> Result<DeploymentPlan, Error> {
     let watched = preference
         .alarms
         .iter()
         .map(|id| {
-            let props = template
-                .alarms
-                .get(id)
-                .ok_or_else(|| bad(format!("the deployment preference names alarm {id}, which is not an AWS::CloudWatch::Alarm of the template")))?;
+            let props = template.alarms.get(id).ok_or_else(|| {
+                bad(template, format!(
+                    "the deployment preference names alarm {id}, which is not an AWS::CloudWatch::Alarm of the template"
+                ))
+            })?;
             Ok((id.as_str(), props))
         })
         .collect::<Result<Vec<_>, Error>>()?;
     let alarms = watched
         .iter()
-        .map(|(id, props)| Alarm::from_template(id, props, &resolver))
+        .map(|(id, props)| Alarm::from_template(id, props, resolver))
         .collect::<Result<Vec<_>, Error>>()?;
     let config_name = match &options.deployment_type {
         Some(t) => t.clone(),
         None => resolver
             .string(&preference.deployment_type)
-            .map_err(|r| bad(format!("DeploymentPreference.Type: {r}")))?,
+            .map_err(|r| bad(template, format!("DeploymentPreference.Type: {r}")))?,
     };
     let config: TrafficConfig = config_name.parse()?;
     let mut plan = DeploymentPlan::new(spec, config, options.time_scale);

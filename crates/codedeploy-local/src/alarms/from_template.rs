@@ -1,0 +1,200 @@
+//! An alarm from an `AWS::CloudWatch::Alarm` of the template, intrinsics resolved; what it
+//! cannot evaluate is an error naming the property.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{Alarm, Comparison, Metric, Statistic};
+use crate::error::Error;
+use crate::sam::template::Resolver;
+
+/// The alarm's properties, read one by one.
+struct Props<'a> {
+    name: &'a str,
+    props: &'a Value,
+    resolver: &'a Resolver,
+}
+
+impl Props<'_> {
+    fn unsupported(&self, field: &str, reason: impl Into<String>) -> Error {
+        Error::UnsupportedAlarm {
+            alarm: self.name.to_owned(),
+            field: field.to_owned(),
+            reason: reason.into(),
+        }
+    }
+
+    fn text(&self, field: &str) -> Result<Option<String>, Error> {
+        self.props
+            .get(field)
+            .map(|v| {
+                self.resolver
+                    .string(v)
+                    .map_err(|r| self.unsupported(field, r))
+            })
+            .transpose()
+    }
+
+    fn number(&self, field: &str, default: Option<f64>) -> Result<f64, Error> {
+        match self.text(field)? {
+            Some(t) => t
+                .parse()
+                .map_err(|_| self.unsupported(field, format!("`{t}` is not a number"))),
+            None => default.ok_or_else(|| self.unsupported(field, "is missing")),
+        }
+    }
+
+    fn metric(&self) -> Result<Metric, Error> {
+        if self.props.get("Metrics").is_some() {
+            return Err(self.unsupported("Metrics", "(metric math) is not evaluated"));
+        }
+        match self.text("Namespace")?.as_deref() {
+            Some("AWS/Lambda") => {}
+            other => {
+                return Err(self.unsupported("Namespace", format!("{other:?} is not AWS/Lambda")))
+            }
+        }
+        Ok(match self.text("MetricName")?.as_deref() {
+            Some("Errors") => Metric::Errors,
+            Some("Invocations") => Metric::Invocations,
+            Some("Throttles") => Metric::Throttles,
+            Some("Duration") => Metric::Duration,
+            other => {
+                return Err(self.unsupported("MetricName", format!("{other:?} is not evaluated")))
+            }
+        })
+    }
+
+    fn statistic(&self) -> Result<Statistic, Error> {
+        Ok(
+            match (self.text("Statistic")?, self.text("ExtendedStatistic")?) {
+                (Some(s), None) => match s.as_str() {
+                    "Sum" => Statistic::Sum,
+                    "Average" => Statistic::Average,
+                    "Maximum" => Statistic::Maximum,
+                    "Minimum" => Statistic::Minimum,
+                    "SampleCount" => Statistic::SampleCount,
+                    other => {
+                        return Err(
+                            self.unsupported("Statistic", format!("`{other}` is not a statistic"))
+                        )
+                    }
+                },
+                (None, Some(p)) => {
+                    let value = p
+                        .strip_prefix('p')
+                        .and_then(|n| n.parse::<f64>().ok())
+                        .filter(|n| (0.0..=100.0).contains(n))
+                        .ok_or_else(|| {
+                            self.unsupported(
+                                "ExtendedStatistic",
+                                format!("`{p}` is not a percentile like p99"),
+                            )
+                        })?;
+                    Statistic::Percentile(value)
+                }
+                _ => {
+                    return Err(self.unsupported(
+                        "Statistic",
+                        "needs exactly one of Statistic and ExtendedStatistic",
+                    ))
+                }
+            },
+        )
+    }
+
+    fn comparison(&self) -> Result<Comparison, Error> {
+        Ok(match self.text("ComparisonOperator")?.as_deref() {
+            Some("GreaterThanThreshold") => Comparison::GreaterThan,
+            Some("GreaterThanOrEqualToThreshold") => Comparison::GreaterOrEqual,
+            Some("LessThanThreshold") => Comparison::LessThan,
+            Some("LessThanOrEqualToThreshold") => Comparison::LessOrEqual,
+            other => {
+                return Err(
+                    self.unsupported("ComparisonOperator", format!("{other:?} is not evaluated"))
+                )
+            }
+        })
+    }
+
+    fn missing_breaches(&self) -> Result<bool, Error> {
+        match self.text("TreatMissingData")?.as_deref() {
+            None | Some("missing" | "notBreaching" | "ignore") => Ok(false),
+            Some("breaching") => Ok(true),
+            Some(other) => {
+                Err(self.unsupported("TreatMissingData", format!("`{other}` is not known")))
+            }
+        }
+    }
+
+    /// `(FunctionName, Resource, ExecutedVersion)` dimensions.
+    fn dimensions(&self) -> Result<[Option<String>; 3], Error> {
+        let mut found: [Option<String>; 3] = Default::default();
+        let dimensions = self.props.get("Dimensions").and_then(Value::as_array);
+        for dimension in dimensions.into_iter().flatten() {
+            let value = dimension
+                .get("Value")
+                .map(|v| {
+                    self.resolver
+                        .string(v)
+                        .map_err(|r| self.unsupported("Dimensions", r))
+                })
+                .transpose()?
+                .unwrap_or_default();
+            let slot = match dimension
+                .get("Name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+            {
+                "FunctionName" => 0,
+                "Resource" => 1,
+                "ExecutedVersion" => 2,
+                other => {
+                    return Err(self.unsupported(
+                        "Dimensions",
+                        format!("`{other}` is not FunctionName, Resource or ExecutedVersion"),
+                    ))
+                }
+            };
+            found[slot] = Some(value);
+        }
+        Ok(found)
+    }
+}
+
+impl Alarm {
+    /// Read an `AWS::CloudWatch::Alarm`'s properties, resolving intrinsics.
+    ///
+    /// # Errors
+    /// [`Error::UnsupportedAlarm`] naming the alarm and the field it cannot evaluate.
+    pub fn from_template(name: &str, props: &Value, resolver: &Resolver) -> Result<Alarm, Error> {
+        let p = Props {
+            name,
+            props,
+            resolver,
+        };
+        let (metric, statistic, comparison) = (p.metric()?, p.statistic()?, p.comparison()?);
+        let [function, resource, executed_version] = p.dimensions()?;
+        let period = p.number("Period", None)?;
+        if period < 1.0 {
+            return Err(p.unsupported("Period", "must be at least 1 second"));
+        }
+        let evaluation_periods = p.number("EvaluationPeriods", None)? as u32;
+        let datapoints = p.number("DatapointsToAlarm", Some(f64::from(evaluation_periods)))?;
+        Ok(Alarm {
+            name: name.to_owned(),
+            metric,
+            statistic,
+            period: Duration::from_secs_f64(period),
+            evaluation_periods: evaluation_periods.max(1),
+            datapoints_to_alarm: (datapoints as u32).max(1),
+            threshold: p.number("Threshold", None)?,
+            comparison,
+            missing_breaches: p.missing_breaches()?,
+            function,
+            resource,
+            executed_version,
+        })
+    }
+}
