@@ -11,24 +11,16 @@ Needs the workspace built (`cargo build --workspace --bins`), boto3 and awscli:
 
 import base64
 import json
-import os
-import pathlib
-import subprocess
-import tempfile
-import time
 import unittest
 
-import boto3
-import botocore.config
 import botocore.session
 from botocore.exceptions import ClientError
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-BIN_DIR = ROOT / "target" / "debug"
+from local_serve import Serve
+
 APP, GROUP, FUNCTION = "ServerlessDeploymentApplication", "HelloFunctionDeploymentGroup", "HelloFunction"
 PRE, POST = "CodeDeployHook_local_pre_traffic", "CodeDeployHook_local_post_traffic"
 MODELS = botocore.session.get_session()
-DEADLINE = 60  # seconds any wait for a deployment may take, at most
 
 
 def appspec(target="2", current="1", hooks=((("BeforeAllowTraffic", PRE),), (("AfterAllowTraffic", POST),))):
@@ -49,48 +41,6 @@ def model_error(service, operation, code):
     errors = [s.name for s in MODELS.get_service_model(service).operation_model(operation).error_shapes]
     assert code in errors, "%s %s: the model lists no %s (only %s)" % (service, operation, code, errors)
     return code
-
-
-class Serve:
-    """`codedeploy-local serve` with the template's functions, on a free port."""
-
-    def __init__(self, *extra):
-        self.logs = tempfile.TemporaryDirectory()
-        self.process = subprocess.Popen(
-            [str(BIN_DIR / "codedeploy-local"), "serve", "--port", "0", "--template", str(ROOT / "template.yaml"),
-             "--bin-dir", str(BIN_DIR), "--log-dir", self.logs.name, *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        first = self.process.stdout.readline().strip()
-        if not first.startswith("AWS_ENDPOINT_URL="):
-            self.process.kill()
-            raise RuntimeError("serve did not start: %r %s" % (first, self.process.stderr.read()))
-        self.endpoint = first.split("=", 1)[1]
-        self.env = {"PATH": os.environ["PATH"], "HOME": self.logs.name, "AWS_ACCESS_KEY_ID": "local",
-                    "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1"}
-        config = botocore.config.Config(retries={"max_attempts": 1}, read_timeout=60)
-        session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1")
-        self.codedeploy = session.client("codedeploy", endpoint_url=self.endpoint, config=config)
-        self.lambda_ = session.client("lambda", endpoint_url=self.endpoint, config=config)
-
-    def stop(self):
-        self.process.terminate()
-        self.process.wait(timeout=10)
-        self.process.stdout.close()
-        self.process.stderr.close()
-        self.logs.cleanup()
-
-    def aws(self, *args):
-        return subprocess.run(["aws", "--endpoint-url", self.endpoint, "--output", "json", *args],
-                              env=self.env, capture_output=True, text=True, timeout=60)
-
-    def wait_until_done(self, deployment_id):
-        deadline = time.monotonic() + DEADLINE
-        while time.monotonic() < deadline:
-            info = self.codedeploy.get_deployment(deploymentId=deployment_id)["deploymentInfo"]
-            if info["status"] not in ("Created", "InProgress"):
-                return info
-            time.sleep(0.05)  # polling a status, as a pipeline does; bounded by DEADLINE
-        raise AssertionError("deployment %s still running after %ss" % (deployment_id, DEADLINE))
 
 
 class ConformanceTest(unittest.TestCase):

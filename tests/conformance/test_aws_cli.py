@@ -2,19 +2,16 @@
 CodeDeploy deployment created, watched and stopped with `aws deploy`.
 
 Needs the workspace built (`cargo build --workspace --bins`) and `aws` (awscli) on PATH:
-    python3 -m unittest discover -s tests/aws_cli -v
+    python3 -m unittest discover -s tests/conformance -v
 """
 
 import json
-import os
 import pathlib
-import subprocess
-import tempfile
 import time
 import unittest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-BIN_DIR = ROOT / "target" / "debug"
+from local_serve import Serve
+
 APPSPEC = {
     "version": 0.0,
     "Resources": [
@@ -35,42 +32,15 @@ APPSPEC = {
 class AwsCliTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.logs = tempfile.TemporaryDirectory()
-        cls.server = subprocess.Popen(
-            [
-                str(BIN_DIR / "codedeploy-local"), "serve", "--port", "0", "--template", str(ROOT / "template.yaml"),
-                "--bin-dir", str(BIN_DIR), "--time-scale", "600", "--log-dir", cls.logs.name,
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        first = cls.server.stdout.readline().strip()
-        if not first.startswith("AWS_ENDPOINT_URL="):
-            cls.server.kill()
-            raise RuntimeError("serve did not start: %r %s" % (first, cls.server.stderr.read()))
-        cls.endpoint = first.split("=", 1)[1]
-        cls.env = {
-            "PATH": os.environ["PATH"],
-            "HOME": cls.logs.name,
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }
+        cls.serve = Serve("--time-scale", "600")
+        cls.logs = cls.serve.logs
 
     @classmethod
     def tearDownClass(cls):
-        cls.server.terminate()
-        cls.server.wait(timeout=10)
-        cls.server.stdout.close()
-        cls.server.stderr.close()
-        cls.logs.cleanup()
+        cls.serve.stop()
 
     def aws(self, *args, ok=True):
-        result = subprocess.run(
-            ["aws", "--endpoint-url", self.endpoint, "--output", "json", *args],
-            env=self.env, capture_output=True, text=True, timeout=60,
-        )
+        result = self.serve.aws(*args)
         if ok:
             self.assertEqual(result.returncode, 0, result.stderr)
             return json.loads(result.stdout) if result.stdout.strip() else None
@@ -116,7 +86,8 @@ class AwsCliTest(unittest.TestCase):
         self.assertEqual(json.loads(revision["appSpecContent"]["content"])["Resources"][0]["HelloFunction"]["Properties"]["TargetVersion"], "2")
         alias = self.aws("lambda", "get-alias", "--function-name", "HelloFunction", "--name", "live")
         self.assertEqual(alias["FunctionVersion"], "2")
-        listed = self.aws("deploy", "list-deployments", "--application-name", "ServerlessDeploymentApplication")
+        listed = self.aws("deploy", "list-deployments", "--application-name", "ServerlessDeploymentApplication",
+                          "--deployment-group-name", "HelloFunctionDeploymentGroup")
         self.assertIn(deployment_id, listed["deployments"])
         stopped = self.aws("deploy", "stop-deployment", "--deployment-id", deployment_id, ok=False)
         self.assertIn("DeploymentAlreadyCompletedException", stopped)
