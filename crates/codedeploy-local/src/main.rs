@@ -219,21 +219,37 @@ async fn deploy(args: DeployArgs) -> Result<ExitCode, codedeploy_local::Error> {
         .progress_chars("=> "),
     );
     bar.enable_steady_tick(Duration::from_millis(120));
+    // The engine reports on events only; the deployment clock shown ticks on its own.
+    let alarms = std::sync::Mutex::new(String::new());
+    let started = std::time::Instant::now();
+    let show = |alarms: &str| {
+        let t = started.elapsed().mul_f64(args.time_scale);
+        bar.set_message(format!(
+            "t={:.0?}  {alarms}",
+            Duration::from_secs(t.as_secs())
+        ));
+    };
     let mut observer = |p: &Progress| {
         bar.set_prefix(p.phase.clone());
         bar.set_position(u64::from(p.percent));
-        let alarms: Vec<String> = p
+        let states: Vec<String> = p
             .alarms
             .iter()
             .map(|(name, state)| format!("{name}: {state:?}"))
             .collect();
-        bar.set_message(format!(
-            "t={:.0?}  {}",
-            p.deployment_time,
-            alarms.join(", ")
-        ));
+        let mut shown = alarms.lock().unwrap_or_else(|e| e.into_inner());
+        *shown = states.join(", ");
+        show(&shown);
     };
-    let outcome = local.deploy(plan, &mut observer).await;
+    let deployment = local.deploy(plan, &mut observer);
+    tokio::pin!(deployment);
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut deployment => break outcome,
+            _ = tick.tick() => show(&alarms.lock().unwrap_or_else(|e| e.into_inner())),
+        }
+    };
     bar.finish_and_clear();
     print_outcome(&outcome, args.time_scale, &args.common.log_dir);
     if let Some(path) = &args.json {
