@@ -51,29 +51,7 @@ async fn dispatch(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let target = headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let operation = target
-        .strip_prefix(TARGET_PREFIX)
-        .map(|name| {
-            Operation::from_api_name(name).filter(|op| op.is_codedeploy()).ok_or_else(|| {
-                ApiError::codedeploy(
-                    "UnknownOperationException",
-                    format!(
-                        "codedeploy-local does not implement CodeDeploy {name}; it serves PutLifecycleEventHookExecutionStatus, \
-                         GetDeployment, GetApplicationRevision, ListDeployments, CreateDeployment and StopDeployment"
-                    ),
-                )
-            })
-        })
-        .unwrap_or_else(|| {
-            Err(ApiError::codedeploy(
-                "UnknownOperationException",
-                format!("codedeploy-local serves CodeDeploy ({TARGET_PREFIX}*) and Lambda; X-Amz-Target `{target}` is neither"),
-            ))
-        })?;
+    let operation = operation_of(&headers)?;
     before(&faults, operation).await?;
     let cd = &codedeploy;
     let output = match operation {
@@ -82,7 +60,11 @@ async fn dispatch(
         Operation::GetApplicationRevision => get_application_revision(cd, input(&body)?),
         Operation::ListDeployments => list_deployments(cd, input(&body)?),
         Operation::StopDeployment => stop_deployment(cd, input(&body)?),
-        _ => create_deployment(cd, input(&body)?),
+        Operation::CreateDeployment => create_deployment(cd, input(&body)?),
+        other => Err(ApiError::codedeploy(
+            "UnknownOperationException",
+            format!("{} is not a CodeDeploy operation", other.api_name()),
+        )),
     }?;
     let mut response = (StatusCode::OK, output.to_string()).into_response();
     response.headers_mut().insert(
@@ -90,6 +72,31 @@ async fn dispatch(
         HeaderValue::from_static("application/x-amz-json-1.1"),
     );
     Ok(response)
+}
+
+/// The CodeDeploy operation `X-Amz-Target` names, or `UnknownOperationException`.
+fn operation_of(headers: &HeaderMap) -> Result<Operation, ApiError> {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let Some(name) = target.strip_prefix(TARGET_PREFIX) else {
+        return Err(ApiError::codedeploy(
+            "UnknownOperationException",
+            format!("codedeploy-local serves CodeDeploy ({TARGET_PREFIX}*) and Lambda; X-Amz-Target `{target}` is neither"),
+        ));
+    };
+    Operation::from_api_name(name)
+        .filter(|op| op.is_codedeploy())
+        .ok_or_else(|| {
+            ApiError::codedeploy(
+                "UnknownOperationException",
+                format!(
+                    "codedeploy-local does not implement CodeDeploy {name}; it serves PutLifecycleEventHookExecutionStatus, \
+                     GetDeployment, GetApplicationRevision, ListDeployments, CreateDeployment and StopDeployment"
+                ),
+            )
+        })
 }
 
 /// An operation's input, or `SerializationException`.
