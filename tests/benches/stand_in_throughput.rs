@@ -4,7 +4,8 @@
 //! before and after (memory must stay flat: nothing is kept per invocation).
 //!
 //! Run with `bash tests/bench-hooks/run.sh`, or after `cargo build --release --workspace --bins`:
-//! `cargo bench -p e2e --bench stand_in_throughput`. `CODEDEPLOY_LOCAL_BIN` runs another
+//! `cargo bench -p e2e --bench stand_in_throughput`. It runs with 1, 2 and 4 execution
+//! environments (`STAND_IN_ENVIRONMENTS=1,2` to choose); `CODEDEPLOY_LOCAL_BIN` runs another
 //! build of `codedeploy-local` (e.g. an older one, to compare); the functions stay these.
 
 use std::io::BufRead as _;
@@ -67,6 +68,18 @@ async fn invoke_all(client: &reqwest::Client, url: &str, total: usize) -> usize 
 
 #[tokio::main]
 async fn main() {
+    // One execution environment (the stand-in's default), one per core, and more: Lambda
+    // runs as many as the concurrency needs; here they share the two cores with the client.
+    let counts: Vec<usize> = std::env::var("STAND_IN_ENVIRONMENTS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 2, 4]);
+    for environments in counts {
+        measure(environments).await;
+    }
+}
+
+async fn measure(environments: usize) {
     let bin = release_dir();
     let stand_in = std::env::var_os("CODEDEPLOY_LOCAL_BIN")
         .map_or_else(|| bin.join("codedeploy-local"), PathBuf::from);
@@ -76,6 +89,12 @@ async fn main() {
         .arg("--template")
         .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"))
         .args(["--log-dir", "target/codedeploy-local/bench-logs"])
+        // Only when asked: builds older than the flag serve one environment.
+        .args(if environments == 1 {
+            vec![]
+        } else {
+            vec!["--environments".to_owned(), environments.to_string()]
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -101,8 +120,8 @@ async fn main() {
     let elapsed = started.elapsed();
     let after = rss_kb(pid);
     println!(
-        "stand-in: {TOTAL} invokes of HelloFunction:live, {CONCURRENCY} concurrent: {:.0} invokes/s ({failed} failed); \
-         serve RSS {:.1} MB -> {:.1} MB",
+        "stand-in: {TOTAL} invokes of HelloFunction:live, {CONCURRENCY} concurrent, {environments} environment(s): \
+         {:.0} invokes/s ({failed} failed); serve RSS {:.1} MB -> {:.1} MB",
         TOTAL as f64 / elapsed.as_secs_f64(),
         before as f64 / 1024.0,
         after as f64 / 1024.0

@@ -112,6 +112,10 @@ struct ServeArgs {
     /// An environment variable of the new version (2) only; repeatable.
     #[arg(long, value_name = "KEY=VAL", value_parser = parse_env)]
     target_env: Vec<(String, String)>,
+    /// Execution environments (processes) per version of the deployed function: how many
+    /// invocations of it run at once.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    environments: usize,
     /// Ids per ListDeployments page. AWS does not document its page size; 100 here, smaller
     /// to test a pipeline's pagination.
     #[arg(long, default_value_t = 100, value_name = "N")]
@@ -306,6 +310,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, codedeploy_local::Error> {
         options.binaries = binaries(&args.common);
         options.time_scale = args.time_scale;
         options.target_env = args.target_env.clone();
+        options.environments = args.environments;
         let plan = prepare(&local, &template, &options).await?;
         local.register_deployment_group(&plan);
         let spec = &plan.spec;
