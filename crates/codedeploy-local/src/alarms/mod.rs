@@ -71,12 +71,23 @@ impl Alarm {
         self.period.div_f64(time_scale.max(f64::MIN_POSITIVE)) * self.evaluation_periods
     }
 
-    /// The end of the period in progress at `elapsed` (real time since `start`), when the
-    /// alarm's state can next change.
-    pub(crate) fn next_period_end(&self, elapsed: Duration, time_scale: f64) -> Duration {
-        let period = self.period.div_f64(time_scale.max(f64::MIN_POSITIVE));
-        let completed = (elapsed.as_secs_f64() / period.as_secs_f64()).floor();
-        period.mul_f64(completed + 1.0)
+    /// When to look at the alarm next, after `elapsed` (real time since the start): just
+    /// after each period ends, and again half a period later. Invocations are recorded when
+    /// they end, stamped with when they started, so one still running at a period's end
+    /// counts in that period only once it is recorded; the second look sees it.
+    pub(crate) fn next_evaluation(&self, elapsed: Duration, time_scale: f64) -> Duration {
+        let period = self
+            .period
+            .div_f64(time_scale.max(f64::MIN_POSITIVE))
+            .as_secs_f64();
+        let grace = (period / 10.0).min(0.02);
+        let now = elapsed.as_secs_f64();
+        let start = (now / period).floor() * period;
+        let next = [start + grace, start + period / 2.0, start + period + grace]
+            .into_iter()
+            .find(|t| *t > now)
+            .unwrap_or(start + period + grace);
+        Duration::from_secs_f64(next)
     }
 
     /// The alarm's state at `now`, from the periods completed since `start`, with the
@@ -234,6 +245,21 @@ mod tests {
             throttled: false,
             smoke: false,
         }
+    }
+
+    #[test]
+    fn alarms_are_looked_at_after_each_period_and_again_half_a_period_later() {
+        let alarm = errors_alarm(json!({}));
+        let ms = |n: u64| Duration::from_millis(n);
+        // Time scale 60: the 60 s period lasts 1 s; the grace is 20 ms.
+        let mut at = Duration::ZERO;
+        let mut seen = Vec::new();
+        for _ in 0..5 {
+            at = alarm.next_evaluation(at, 60.0);
+            seen.push(at.as_millis());
+        }
+        assert_eq!(seen, [20, 500, 1020, 1500, 2020]);
+        assert_eq!(alarm.next_evaluation(ms(1019), 60.0), ms(1020));
     }
 
     #[test]

@@ -21,10 +21,6 @@ use super::CodeDeploy;
 use crate::alarms::AlarmState;
 use crate::lambda::InvocationLog;
 
-/// How long after a period's end its alarms are evaluated: invocations are recorded when
-/// they end, so one that ends just after the boundary still counts in its period.
-const PERIOD_GRACE: Duration = Duration::from_millis(20);
-
 /// Why a deployment stops early.
 pub(crate) struct Stop {
     pub(crate) status: DeploymentStatus,
@@ -251,15 +247,15 @@ impl Run<'_> {
         }
     }
 
-    /// When the next alarm period ends (plus the grace), if any alarm is watched.
+    /// When the alarms are next looked at, if any is watched.
     fn next_alarm_evaluation(&self) -> Option<Instant> {
         let elapsed = self.started.elapsed();
         self.plan
             .alarms
             .iter()
-            .map(|a| a.next_period_end(elapsed.saturating_sub(PERIOD_GRACE), self.plan.time_scale))
+            .map(|a| a.next_evaluation(elapsed, self.plan.time_scale))
             .min()
-            .map(|end| self.started + end + PERIOD_GRACE)
+            .map(|at| self.started + at)
     }
 
     fn check_alarms(&mut self) -> Result<(), Stop> {
