@@ -23,6 +23,7 @@ use crate::codedeploy::config::TrafficConfig;
 use crate::codedeploy::deployments::{
     is_deployment_id, DeploymentSpec, HookStatus, ReportError, RevisionForm, StopError,
 };
+use crate::codedeploy::plan::DeploymentPlan;
 use crate::codedeploy::{CodeDeploy, CreateError};
 use crate::faults::{Faults, Operation};
 
@@ -146,13 +147,6 @@ fn no_deployment(id: &str) -> ApiError {
     )
 }
 
-fn no_application(name: &str) -> ApiError {
-    ApiError::codedeploy(
-        "ApplicationDoesNotExistException",
-        format!("No application found for name: {name}"),
-    )
-}
-
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct PutStatusInput {
@@ -246,9 +240,7 @@ fn get_application_revision(cd: &CodeDeploy, input: GetRevisionInput) -> Result<
         "applicationName",
         "ApplicationNameRequiredException",
     )?;
-    if !cd.has_application(application) {
-        return Err(no_application(application));
-    }
+    cd.check_application(application)?;
     let revision = input
         .revision
         .ok_or_else(|| ApiError::codedeploy("RevisionRequiredException", "revision is required"))?;
@@ -309,14 +301,10 @@ fn list_deployments(cd: &CodeDeploy, input: ListDeploymentsInput) -> Result<Valu
                 "If deploymentGroupName is specified, then applicationName must be specified",
             ))
         }
-        (Some(app), Some(_)) if !cd.has_application(app) => return Err(no_application(app)),
-        (Some(app), Some(group)) if !cd.has_group(app, group) => {
-            return Err(ApiError::codedeploy(
-                "DeploymentGroupDoesNotExistException",
-                format!("No Deployment Group found for name: {group}"),
-            ))
+        (Some(app), Some(group)) => {
+            cd.with_group(app, group, |_| ())?;
         }
-        _ => {}
+        (None, None) => {}
     }
     let statuses = input.include_only_statuses.unwrap_or_default();
     if let Some(bad) = statuses
@@ -390,7 +378,7 @@ fn create_deployment(
         "deploymentGroupName",
         "DeploymentGroupNameRequiredException",
     )?;
-    let mut plan = cd.group_plan(application, group)?;
+    let mut plan = cd.with_group(application, group, DeploymentPlan::clone)?;
     let revision = input
         .revision
         .ok_or_else(|| ApiError::codedeploy("RevisionRequiredException", "revision is required"))?;

@@ -28,7 +28,8 @@ pub(crate) struct CodeDeploy {
     pub(crate) list_page_size: usize,
 }
 
-/// Why `CreateDeployment` is refused, in CodeDeploy's terms.
+/// Why `CreateDeployment` (and, for an unknown application or group, `ListDeployments` and
+/// `GetApplicationRevision`) is refused, in CodeDeploy's terms.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CreateError {
     #[error("No application found for name: {0}")]
@@ -70,27 +71,26 @@ impl CodeDeploy {
             .or_insert_with(|| plan.clone());
     }
 
-    pub(crate) fn has_application(&self, application: &str) -> bool {
-        lock(&self.groups).contains_key(application)
+    /// That the application exists: `NoApplication` otherwise.
+    pub(crate) fn check_application(&self, application: &str) -> Result<(), CreateError> {
+        match lock(&self.groups).contains_key(application) {
+            true => Ok(()),
+            false => Err(CreateError::NoApplication(application.to_owned())),
+        }
     }
 
-    pub(crate) fn has_group(&self, application: &str, group: &str) -> bool {
-        lock(&self.groups)
-            .get(application)
-            .is_some_and(|g| g.contains_key(group))
-    }
-
-    /// The registered plan of a deployment group.
-    pub(crate) fn group_plan(
+    /// Look at a registered deployment group's plan: `NoApplication` or `NoGroup` when
+    /// there is none.
+    pub(crate) fn with_group<R>(
         &self,
         application: &str,
         group: &str,
-    ) -> Result<DeploymentPlan, CreateError> {
+        f: impl FnOnce(&DeploymentPlan) -> R,
+    ) -> Result<R, CreateError> {
+        self.check_application(application)?;
         let groups = lock(&self.groups);
-        let app = groups
-            .get(application)
-            .ok_or_else(|| CreateError::NoApplication(application.to_owned()))?;
-        app.get(group).cloned().ok_or_else(|| CreateError::NoGroup {
+        let plan = groups.get(application).and_then(|app| app.get(group));
+        plan.map(f).ok_or_else(|| CreateError::NoGroup {
             application: application.to_owned(),
             group: group.to_owned(),
         })
