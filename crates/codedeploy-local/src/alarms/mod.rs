@@ -66,9 +66,14 @@ pub struct Alarm {
 }
 
 impl Alarm {
+    /// A period in real time, on a clock `time_scale` times faster.
+    fn real_period(&self, time_scale: f64) -> Duration {
+        self.period.div_f64(time_scale.max(f64::MIN_POSITIVE))
+    }
+
     /// How far back the alarm looks, in real time at `time_scale`: its evaluation periods.
     pub(crate) fn window(&self, time_scale: f64) -> Duration {
-        self.period.div_f64(time_scale.max(f64::MIN_POSITIVE)) * self.evaluation_periods
+        self.real_period(time_scale) * self.evaluation_periods
     }
 
     /// When to look at the alarm next, after `elapsed` (real time since the start): just
@@ -76,10 +81,7 @@ impl Alarm {
     /// they end, stamped with when they started, so one still running at a period's end
     /// counts in that period only once it is recorded; the second look sees it.
     pub(crate) fn next_evaluation(&self, elapsed: Duration, time_scale: f64) -> Duration {
-        let period = self
-            .period
-            .div_f64(time_scale.max(f64::MIN_POSITIVE))
-            .as_secs_f64();
+        let period = self.real_period(time_scale).as_secs_f64();
         let grace = (period / 10.0).min(0.02);
         let now = elapsed.as_secs_f64();
         let start = (now / period).floor() * period;
@@ -102,7 +104,7 @@ impl Alarm {
     where
         I: IntoIterator<Item = &'r InvocationRecord> + Clone,
     {
-        let period = self.period.div_f64(time_scale.max(f64::MIN_POSITIVE));
+        let period = self.real_period(time_scale);
         let elapsed = now.duration_since(start).unwrap_or_default();
         let completed = (elapsed.as_secs_f64() / period.as_secs_f64()).floor() as u64;
         let first = completed.saturating_sub(u64::from(self.evaluation_periods));

@@ -182,10 +182,11 @@ impl Environment {
     }
 
     /// Read what the process has written so far into the current invocation's log.
+    /// Locks: process, then a pipe's, then (in the sink) current; nothing takes them the
+    /// other way round.
     pub(crate) fn drain_logs(&self) {
-        let pipes: Vec<(Arc<LogPipe>, Sink)> = lock(&self.process).pipes.clone();
-        for (pipe, sink) in pipes {
-            pipe.drain(&*sink);
+        for (pipe, sink) in &lock(&self.process).pipes {
+            pipe.drain(&**sink);
         }
     }
 
