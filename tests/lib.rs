@@ -200,3 +200,21 @@ pub async fn rehearse(
     let outcome = local.deploy(plan, &mut |_| {}).await;
     (local, outcome)
 }
+
+/// `hello` versions 1 on alias `live`, two execution environments, in a new stand-in.
+pub async fn hello_on_live(options: Options) -> std::sync::Arc<StandIn> {
+    let local = StandIn::start(options).await.expect("the stand-in starts");
+    let spec = VersionSpec::new(binary("hello")).environments(2);
+    local.publish_version("hello", "1", spec).expect("hello 1");
+    local.set_alias("hello", "live", "1").expect("alias");
+    std::sync::Arc::new(local)
+}
+
+/// A `kB` field of a process's `/proc/<pid>/status` (Linux), e.g. `VmRSS` or `VmHWM`.
+pub fn proc_status_kb(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?;
+    line.split_whitespace().next()?.parse().ok()
+}

@@ -75,9 +75,7 @@ fn hello() -> PathBuf {
 }
 
 fn peak_rss_kb(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+    e2e::proc_status_kb(pid, "VmHWM")
 }
 
 async fn one_run(subject: &Subject, hello: &Path) -> (Duration, Option<u64>) {

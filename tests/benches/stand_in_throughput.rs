@@ -23,14 +23,7 @@ fn release_dir() -> PathBuf {
 }
 
 fn rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
+    e2e::proc_status_kb(pid, "VmRSS").unwrap_or(0)
 }
 
 async fn invoke_all(client: &reqwest::Client, url: &str, total: usize) -> usize {

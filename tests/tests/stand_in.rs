@@ -1,69 +1,14 @@
-//! The stand-in under load and abuse: memory stays flat, held connections neither starve
-//! invokes nor use up file descriptors, a killed process is never handed another request,
+//! The stand-in under abuse: held connections neither starve invokes nor use up file
+//! descriptors, a killed process is never handed another request,
 //! and log tails are complete. Bounded in count and time; loopback only.
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use codedeploy_local::{Options, StandIn, VersionSpec};
-use e2e::binary;
-
-/// The resident memory of this process (the stand-in runs in it), in KB.
-fn rss_kb() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("Linux /proc");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
-
-async fn hello_on_live(options: Options) -> Arc<StandIn> {
-    let local = StandIn::start(options).await.expect("the stand-in starts");
-    let spec = VersionSpec::new(binary("hello")).environments(2);
-    local.publish_version("hello", "1", spec).expect("hello 1");
-    local.set_alias("hello", "live", "1").expect("alias");
-    Arc::new(local)
-}
-
-/// `total` invokes of hello:live, `concurrency` at a time.
-async fn invoke_many(local: &Arc<StandIn>, total: usize, concurrency: usize) {
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let workers: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let (local, next) = (Arc::clone(local), Arc::clone(&next));
-            tokio::spawn(async move {
-                while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < total {
-                    let out = local
-                        .invoke("hello", Some("live"), br#"{"name":"load"}"#.to_vec())
-                        .await;
-                    assert_eq!(out.expect("hello exists").function_error, None);
-                }
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.await.expect("a worker");
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn memory_stays_flat_over_100_000_alias_invokes() {
-    let local = hello_on_live(Options::default()).await;
-    // Warm up: processes started, buffers and pools at their working size.
-    invoke_many(&local, 5_000, 200).await;
-    let before = rss_kb();
-    invoke_many(&local, 100_000, 200).await;
-    let after = rss_kb();
-    eprintln!("RSS {before} KB -> {after} KB over 100,000 invokes at 200 concurrency");
-    assert!(
-        after < before + 4 * 1024,
-        "memory grew from {before} KB to {after} KB: something is kept per invocation"
-    );
-}
+use e2e::{binary, hello_on_live};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn held_connections_time_out_and_cannot_starve_invokes_or_restarts() {
