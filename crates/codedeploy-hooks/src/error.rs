@@ -116,6 +116,22 @@ pub enum Error {
         source: serde_json::Error,
     },
 
+    /// The PreTraffic hook could not start the shift's watch, so it fails: the shift must
+    /// not run unwatched.
+    #[error(
+        "could not start the shift's watch of deployment {deployment_id}: {source}; the hook \
+         fails so that the shift does not run unwatched (the hook's role needs \
+         lambda:InvokeFunction on its own function and lambda:GetAlias and lambda:UpdateAlias \
+         on its alias watch-lease, which the template must create)"
+    )]
+    WatchNotStarted {
+        /// The deployment.
+        deployment_id: String,
+        /// What failed.
+        #[source]
+        source: Box<Error>,
+    },
+
     /// No report could be delivered to CodeDeploy before the deadline.
     #[error(
         "could not report {status} for deployment {deployment_id} after {attempts} attempt(s) \

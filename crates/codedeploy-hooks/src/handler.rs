@@ -15,7 +15,7 @@ use tracing::{error, info, warn, Instrument as _};
 use crate::call::{CallLog, CallPolicy};
 use crate::clients::Clients;
 use crate::delivery::{self, Verdict};
-use crate::deployment::Deployment;
+use crate::deployment::{Deployment, Phase};
 use crate::error::Error;
 use crate::event::{self, Lifecycle};
 use crate::function_ref::Home;
@@ -24,6 +24,7 @@ use crate::resolve::{self, Known, Named, Reading};
 use crate::runner::{self, Plan};
 use crate::summary::{Delivery, Status, Summary};
 use crate::target::Target;
+use crate::watch::WatchEvent;
 
 pub(crate) struct Inner {
     pub(crate) hook: Hook,
@@ -86,6 +87,10 @@ impl HookService {
     /// reported then); [`Error::ReportUndelivered`] when CodeDeploy could not be told.
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Summary, Error> {
         let (payload, ctx) = event.into_parts();
+        if let Some(watch_event) = WatchEvent::of(&payload) {
+            let watch_event = watch_event.map_err(|reason| Error::MalformedEvent { reason })?;
+            return self.handle_watch(watch_event, ctx).await;
+        }
         let lifecycle = event::parse(payload)?;
         let span = tracing::info_span!(
             "hook",
@@ -117,8 +122,12 @@ impl HookService {
             Summary::not_run(err.to_string(), started)
         } else {
             let checks_deadline = lambda_deadline.map(|d| d - reserve);
-            self.read_and_check(&lifecycle.deployment_id, &home, checks_deadline, started)
-                .await
+            let mut summary = self
+                .read_and_check(&lifecycle.deployment_id, &home, checks_deadline, started)
+                .await;
+            self.start_watch(&mut summary, &lifecycle.deployment_id)
+                .await;
+            summary
         };
         // Stop retrying the report a little before Lambda stops the function.
         let report_deadline =
@@ -182,6 +191,109 @@ impl HookService {
         summary
     }
 
+    /// After a PreTraffic hook's checks pass, start the shift's watch, if it has one; the
+    /// hook fails when the watch cannot start (the shift must not run unwatched).
+    async fn start_watch(&self, summary: &mut Summary, deployment_id: &str) {
+        let inner = &self.inner;
+        let Some(watch) = &inner.hook.watch else {
+            return;
+        };
+        let pre_traffic = summary
+            .deployment
+            .as_ref()
+            .is_some_and(|d| d.phase == Phase::PreTraffic);
+        if summary.status != Status::Succeeded || !pre_traffic {
+            return;
+        }
+        let Some(function) = inner.settings.own_function_name.as_deref() else {
+            summary.status = Status::Failed;
+            summary.reason = Some(
+                "the shift's watch runs only inside Lambda (AWS_LAMBDA_FUNCTION_NAME is not set)"
+                    .into(),
+            );
+            return;
+        };
+        let log = CallLog::default();
+        let home = crate::watch::WatchHome {
+            clients: &inner.clients,
+            policy: &inner.policy,
+            log: &log,
+            function,
+            lease_alias: crate::watch::LEASE_ALIAS,
+        };
+        let time_scale = inner.settings.time_scale;
+        let started = crate::watch::start(&home, deployment_id, watch.interval, time_scale).await;
+        summary.retried_calls.extend(log.snapshot());
+        match started {
+            Ok(note) => summary.warnings.push(note),
+            Err(err) => {
+                let err = Error::WatchNotStarted {
+                    deployment_id: crate::event::for_log(deployment_id),
+                    source: Box::new(err),
+                };
+                error!(error = %err, "failing the hook");
+                summary.status = Status::Failed;
+                summary.reason = Some(err.to_string());
+            }
+        }
+    }
+
+    /// A watcher invocation (see [`Watch`](crate::Watch)): read the deployment, then watch it.
+    async fn handle_watch(
+        &self,
+        event: WatchEvent,
+        ctx: lambda_runtime::Context,
+    ) -> Result<Summary, Error> {
+        let span = tracing::info_span!(
+            "watch",
+            deployment_id = %event::for_log(&event.deployment_id),
+            generation = event.generation,
+            request_id = %event::for_log(&ctx.request_id),
+        );
+        async {
+            let inner = &self.inner;
+            let (Some(watch), Some(function)) =
+                (&inner.hook.watch, inner.settings.own_function_name.as_deref())
+            else {
+                return Err(Error::MalformedEvent {
+                    reason: "a watch event, but this hook has no Hook::watch (or runs outside Lambda)".into(),
+                });
+            };
+            let started = Instant::now();
+            let log = CallLog::default();
+            let reading = Reading {
+                codedeploy: &inner.clients.codedeploy,
+                policy: &inner.policy,
+                log: &log,
+                deadline: None,
+            };
+            let home = Home::from_own_arn(&ctx.invoked_function_arn, self.region());
+            let known = self.known(home)?;
+            let deployment = match resolve::resolve(&reading, Some(&event.deployment_id), &known).await {
+                Ok(resolved) => resolved.deployment,
+                Err(err) => {
+                    error!(error = %err, "cannot watch: the deployment could not be read");
+                    return Ok(Summary::not_run(err.to_string(), started));
+                }
+            };
+            let setup = crate::watch::Setup {
+                watch,
+                clients: &inner.clients,
+                policy: &inner.policy,
+                function,
+                namespace: &inner.hook.namespace,
+                time_scale: inner.settings.time_scale,
+                reserve: inner.hook.reserve,
+            };
+            let deadline = deadline_from_epoch_ms(ctx.deadline);
+            let summary = crate::watch::watch(&setup, deployment, &event, &ctx.request_id, deadline).await;
+            info!(status = %summary.status, reason = summary.reason.as_deref(), summary = %summary.table(), "watcher finished");
+            Ok(summary)
+        }
+        .instrument(span)
+        .await
+    }
+
     fn region(&self) -> Option<String> {
         let config = self.inner.clients.codedeploy.config();
         config.region().map(|r| r.to_string())
@@ -233,12 +345,22 @@ impl HookService {
             self.inner.policy,
             log.clone(),
         );
+        let mut checks = hook.checks().to_vec();
+        let watched_by = hook
+            .watched_by
+            .as_ref()
+            .or(self.inner.settings.watched_by.as_ref());
+        if let Some(function) = watched_by.filter(|_| {
+            deployment.phase == Phase::PostTraffic && deployment.deployment_id.is_some()
+        }) {
+            checks.push(crate::watch::evidence_check(function.clone()));
+        }
         let plan = Plan {
             filter,
-            concurrency: hook.concurrency.unwrap_or(hook.checks.len()),
+            concurrency: hook.concurrency.unwrap_or(checks.len()),
             deadline,
         };
-        let checks = runner::run(hook.checks(), &target, &plan).await;
+        let checks = runner::run(&checks, &target, &plan).await;
         Summary::of_checks(deployment, checks, filter.is_some(), started)
     }
 

@@ -15,6 +15,7 @@ use crate::handler::{HookService, Inner};
 use crate::resolve;
 use crate::runner::Registered;
 use crate::target::Target;
+use crate::watch::{Watch, TIME_SCALE_ENV, WATCHED_BY_ENV};
 
 /// The environment variable that, set to `true`, makes the hook report `Succeeded` without
 /// running any check: an emergency switch for when a broken check blocks an urgent release.
@@ -56,6 +57,8 @@ pub struct Hook {
     pub(crate) concurrency: Option<usize>,
     pub(crate) namespace: String,
     pub(crate) call_policy: CallPolicy,
+    pub(crate) watch: Option<Watch>,
+    pub(crate) watched_by: Option<String>,
 }
 
 impl Default for Hook {
@@ -76,6 +79,8 @@ impl Hook {
             concurrency: None,
             namespace: DEFAULT_NAMESPACE.to_owned(),
             call_policy: CallPolicy::default(),
+            watch: None,
+            watched_by: None,
         }
     }
 
@@ -157,6 +162,27 @@ impl Hook {
         self
     }
 
+    /// Watch the traffic shift with `watch` (see [`Watch`]): once this PreTraffic hook's
+    /// checks pass, it starts the watch (an asynchronous invocation of its own function) and
+    /// reports `Failed` if it cannot. The same function then serves the watcher's
+    /// invocations. Its role needs `lambda:InvokeFunction` on itself, `lambda:GetAlias` and
+    /// `lambda:UpdateAlias` on its alias [`LEASE_ALIAS`](crate::LEASE_ALIAS), and
+    /// `codedeploy:GetDeployment` and `codedeploy:StopDeployment` on the deployment group.
+    pub fn watch(mut self, watch: Watch) -> Self {
+        self.watch = Some(watch);
+        self
+    }
+
+    /// For the PostTraffic hook: fail unless the watch run by `function` (the PreTraffic
+    /// hook's function, name or ARN) watched this deployment's whole shift, so that a
+    /// watcher that died mid-shift cannot let a deployment through. The environment variable
+    /// [`WATCHED_BY_ENV`](crate::WATCHED_BY_ENV) sets it too. Needs `lambda:GetAlias` on that
+    /// function's alias [`LEASE_ALIAS`](crate::LEASE_ALIAS).
+    pub fn watched_by(mut self, function: impl Into<String>) -> Self {
+        self.watched_by = Some(function.into());
+        self
+    }
+
     /// The CloudWatch namespace of the metric record (default `CodeDeployHooks`).
     pub fn metrics_namespace(mut self, namespace: impl Into<String>) -> Self {
         self.namespace = namespace.into();
@@ -194,13 +220,30 @@ impl Hook {
 }
 
 /// What the environment says, read once per process.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct Settings {
     pub(crate) target: Option<String>,
     pub(crate) skip: bool,
     pub(crate) own_function_name: Option<String>,
     pub(crate) attempt_timeout: Option<Duration>,
     pub(crate) invoke_timeout: Option<Duration>,
+    /// How much faster than real the deployment's clock runs (a rehearsal's); 1 in AWS.
+    pub(crate) time_scale: f64,
+    pub(crate) watched_by: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            target: None,
+            skip: false,
+            own_function_name: None,
+            attempt_timeout: None,
+            invoke_timeout: None,
+            time_scale: 1.0,
+            watched_by: None,
+        }
+    }
 }
 
 impl Settings {
@@ -224,6 +267,23 @@ impl Settings {
             own_function_name: std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok(),
             attempt_timeout: millis_from_env(ATTEMPT_TIMEOUT_ENV),
             invoke_timeout: millis_from_env(INVOKE_TIMEOUT_ENV),
+            time_scale: time_scale_from_env(),
+            watched_by: std::env::var(WATCHED_BY_ENV)
+                .ok()
+                .filter(|v| !v.trim().is_empty()),
+        }
+    }
+}
+
+fn time_scale_from_env() -> f64 {
+    let Ok(value) = std::env::var(TIME_SCALE_ENV) else {
+        return 1.0;
+    };
+    match value.trim().parse::<f64>() {
+        Ok(scale) if scale.is_finite() && scale > 0.0 => scale,
+        _ => {
+            warn!(variable = TIME_SCALE_ENV, value = %value, "not a positive number; the watch keeps real time");
+            1.0
         }
     }
 }

@@ -103,6 +103,8 @@ mod target;
 mod test_support;
 #[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(feature = "hook")]
+mod watch;
 
 /// The crates whose types this crate's API takes or hands out, re-exported so that a hook
 /// names the very versions the framework was built with (a crate scaffolded by
@@ -133,8 +135,12 @@ pub use crate::{
     hook::{Hook, DEFAULT_NAMESPACE, DEFAULT_RESERVE, SKIP_ENV},
     invocation::Invocation,
     stats::{Load, LoadStats},
-    summary::{CheckReport, Delivery, Outcome, Status, Summary},
+    summary::{CheckReport, Delivery, Outcome, Status, Summary, WatchEnd, WatchReport},
     target::Target,
+    watch::{
+        Traffic, Watch, DEFAULT_FAILURES_TO_STOP, DEFAULT_INTERVAL, LEASE_ALIAS, MAX_GENERATIONS,
+        TIME_SCALE_ENV, WATCHED_BY_ENV, WATCH_EVENT_KEY,
+    },
 };
 
 /// Fail the check unless a condition holds; the message shows the condition and, for a

@@ -148,6 +148,54 @@ pub struct Summary {
     pub warnings: Vec<String>,
     /// The framework's AWS calls that needed retries or failed.
     pub retried_calls: Vec<RetriedCall>,
+    /// For an invocation that watched the shift: its rounds and how it ended (`checks` are
+    /// then the last round's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watch: Option<WatchReport>,
+}
+
+/// What one watcher invocation did (see [`Watch`](crate::Watch)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct WatchReport {
+    /// Which watcher invocation of the deployment this was (1 for the first; each hands
+    /// over to the next before its Lambda deadline).
+    pub generation: u32,
+    /// Rounds run for the deployment so far, earlier generations included.
+    pub rounds: u32,
+    /// Rounds of this invocation that failed.
+    pub failed_rounds: u32,
+    /// How this invocation ended.
+    pub end: WatchEnd,
+}
+
+impl WatchReport {
+    pub(crate) fn new(generation: u32) -> Self {
+        WatchReport {
+            generation,
+            rounds: 0,
+            failed_rounds: 0,
+            end: WatchEnd::Lost,
+        }
+    }
+}
+
+/// How a watcher invocation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum WatchEnd {
+    /// The deployment ended (succeeded, failed or was stopped by someone else).
+    DeploymentEnded,
+    /// Rounds kept failing: it stopped the deployment, with rollback.
+    StoppedDeployment,
+    /// Its Lambda deadline came near: a new invocation goes on.
+    HandedOver,
+    /// The lease was not its to take (a duplicate or stale delivery): it did nothing.
+    Refused,
+    /// It could not go on (the lease or a call failed); the reason says why, and the
+    /// PostTraffic hook fails the deployment when it sees the lease lapse.
+    Lost,
 }
 
 fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -166,6 +214,23 @@ impl Summary {
             report: Delivery::NotRequested,
             warnings: Vec::new(),
             retried_calls: Vec::new(),
+            watch: None,
+        }
+    }
+
+    /// What a watcher invocation did: the last round's checks and the watch's report.
+    pub(crate) fn of_watch(
+        deployment: Deployment,
+        last_round: Vec<CheckReport>,
+        report: WatchReport,
+        started: tokio::time::Instant,
+    ) -> Summary {
+        Summary {
+            status: Status::Succeeded,
+            deployment: Some(deployment),
+            checks: last_round,
+            watch: Some(report),
+            ..Summary::not_run(String::new(), started)
         }
     }
 
@@ -412,6 +477,7 @@ mod tests {
                 failed: 0,
                 last_error: None,
             }],
+            watch: None,
         }
     }
 

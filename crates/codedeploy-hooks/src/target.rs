@@ -42,6 +42,8 @@ pub struct Target {
     shared: Arc<Shared>,
     check: Arc<str>,
     policy: CallPolicy,
+    /// The alias the invocations go through, instead of the target version.
+    through_alias: Option<Arc<str>>,
 }
 
 #[derive(Debug)]
@@ -79,6 +81,7 @@ impl Target {
             }),
             check: Arc::from(""),
             policy,
+            through_alias: None,
         }
     }
 
@@ -89,6 +92,41 @@ impl Target {
             shared: Arc::clone(&self.shared),
             check: Arc::from(name),
             policy: policy.unwrap_or(self.policy),
+            through_alias: self.through_alias.clone(),
+        }
+    }
+
+    /// The same helpers, calling the alias being shifted instead of the target version:
+    /// what users get while traffic is split (either version may answer). For checks of a
+    /// [`Watch`](crate::Watch).
+    ///
+    /// ```no_run
+    /// # async fn demo(t: codedeploy_hooks::Target) -> codedeploy_hooks::CheckResult {
+    /// let out = t.through_alias()?.invoke(serde_json::json!({"name": "watch"})).await?;
+    /// out.ensure_ok()?; // no function error (either version may have run)
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::AliasUnknown`] when the deployment names no alias.
+    pub fn through_alias(&self) -> Result<Target, Error> {
+        let alias = self
+            .deployment()
+            .alias
+            .as_deref()
+            .ok_or(Error::AliasUnknown)?;
+        Ok(Target {
+            through_alias: Some(Arc::from(alias)),
+            ..self.clone()
+        })
+    }
+
+    /// `name:qualifier` of what the invocations call, and the version that must run.
+    fn invoked(&self) -> (&str, Option<&str>) {
+        let deployment = self.deployment();
+        match &self.through_alias {
+            Some(alias) => (alias, None),
+            None => (&deployment.target_version, Some(&deployment.target_version)),
         }
     }
 
@@ -161,6 +199,7 @@ impl Target {
     /// [`Error::Aws`] when the Invoke call fails for good.
     pub async fn invoke_bytes(&self, payload: impl Into<Vec<u8>>) -> Result<Invocation, Error> {
         let deployment = self.deployment();
+        let (qualifier, expected_version) = self.invoked();
         let payload: Vec<u8> = payload.into();
         let context = self.client_context();
         let operation = "lambda:Invoke";
@@ -171,7 +210,7 @@ impl Target {
                     .lambda()
                     .invoke()
                     .function_name(&deployment.function_name)
-                    .qualifier(&deployment.target_version)
+                    .qualifier(qualifier)
                     .invocation_type(InvocationType::RequestResponse)
                     .log_type(LogType::Tail)
                     .client_context(context.clone())
@@ -190,8 +229,8 @@ impl Target {
             .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
             .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
         let invocation = Invocation {
-            invoked: deployment.qualified_target(),
-            expected_version: deployment.target_version.clone(),
+            invoked: format!("{}:{qualifier}", deployment.function_name),
+            expected_version: expected_version.map(str::to_owned),
             status_code: out.status_code(),
             function_error: out.function_error().map(str::to_owned),
             executed_version: out.executed_version().map(str::to_owned),

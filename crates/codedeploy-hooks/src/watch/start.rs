@@ -1,0 +1,216 @@
+//! Starting the watch from the PreTraffic hook, and the PostTraffic hook's check that the
+//! shift was watched to its end.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::InvocationType;
+use tracing::info;
+
+use super::lease::{self, Lease, State};
+use super::{real, WatchEvent, LEASE_ALIAS};
+use crate::call::{Call, CallLog, CallPolicy};
+use crate::check::{Check, CheckError, CheckFn};
+use crate::clients::Clients;
+use crate::error::Error;
+use crate::runner::Registered;
+
+/// How late past its interval a round may renew the lease (deployment clock): time for the
+/// round's calls and the renewal itself.
+const RENEWAL_SLACK: Duration = Duration::from_secs(10);
+
+/// Epoch milliseconds now.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+/// When a lease written now must be renewed by: two intervals and some slack, in real time.
+pub(crate) fn due_ms(interval: Duration, time_scale: f64) -> u64 {
+    let margin = real(interval * 2 + RENEWAL_SLACK, time_scale);
+    now_ms() + margin.as_millis() as u64
+}
+
+/// Where the watch runs: the hook's own function and its lease alias.
+pub(crate) struct Home<'a> {
+    pub(crate) clients: &'a Clients,
+    pub(crate) policy: &'a CallPolicy,
+    pub(crate) log: &'a CallLog,
+    pub(crate) function: &'a str,
+    pub(crate) lease_alias: &'a str,
+}
+
+impl Home<'_> {
+    pub(crate) fn lease(&self) -> Lease<'_> {
+        Lease {
+            lambda: &self.clients.lambda,
+            function: self.function,
+            alias: self.lease_alias,
+            policy: self.policy,
+            log: self.log,
+        }
+    }
+
+    /// Invoke this function asynchronously with a watch event: Lambda queues it (and retries
+    /// it after a function error, which the lease then refuses).
+    pub(crate) async fn invoke_watcher(&self, event: &WatchEvent) -> Result<(), Error> {
+        let operation = "lambda:Invoke";
+        let payload = event.payload();
+        let call = Call {
+            operation,
+            attempt_timeout: self.policy.attempt_timeout,
+            max_attempts: Some(self.policy.max_attempts),
+            deadline: None,
+            policy: self.policy,
+            log: Some(self.log),
+            context: "starting the watcher",
+        };
+        call.run(|| {
+            let sent = self
+                .clients
+                .lambda
+                .invoke()
+                .function_name(self.function)
+                .invocation_type(InvocationType::Event)
+                .payload(Blob::new(payload.clone()))
+                .send();
+            async move { sent.await.map(|_| ()).map_err(|e| Error::aws(operation, e)) }
+        })
+        .await
+    }
+}
+
+/// Start watching `deployment_id`: write the lease (generation 1, unclaimed) and invoke the
+/// first watcher. A start already made (a duplicate delivery of the hook's event) is left
+/// alone. Returns what was done, for the summary.
+///
+/// # Errors
+/// The failing call: the PreTraffic hook then fails, so the shift never runs unwatched.
+pub(crate) async fn start(
+    home: &Home<'_>,
+    deployment_id: &str,
+    interval: Duration,
+    time_scale: f64,
+) -> Result<String, Error> {
+    let due = due_ms(interval, time_scale);
+    let begun = home
+        .lease()
+        .update(|r| lease::begin(r, deployment_id, due))
+        .await?;
+    match begun {
+        Ok(_) => {
+            let event = WatchEvent {
+                deployment_id: deployment_id.to_owned(),
+                generation: 1,
+            };
+            home.invoke_watcher(&event).await?;
+            info!(function = home.function, "the shift's watch is started");
+            Ok(format!("the shift's watch is started ({})", home.function))
+        }
+        Err(reason) => {
+            info!(%reason, "not starting the watch again");
+            Ok(reason)
+        }
+    }
+}
+
+/// The PostTraffic check that the watch of `function` guarded the whole shift: it started,
+/// was claimed, and kept renewing its lease.
+pub(crate) fn evidence_check(function: String) -> Arc<Registered> {
+    let name = format!("the shift was watched by {function}");
+    let function = Arc::<str>::from(function);
+    let run: CheckFn = Arc::new(move |t| {
+        let function = Arc::clone(&function);
+        Box::pin(async move {
+            let deployment_id = t.deployment().deployment_id.clone().ok_or_else(|| {
+                CheckError::assertion("no deployment id: the watch is checked in a deployment")
+            })?;
+            let lease = Lease {
+                lambda: t.lambda(),
+                function: &function,
+                alias: LEASE_ALIAS,
+                policy: &CallPolicy::default(),
+                log: t.call_log(),
+            };
+            let (record, _) = lease.read().await?;
+            judge(record.as_ref(), &deployment_id, &function, now_ms())
+                .map_err(CheckError::assertion)
+        })
+    });
+    Arc::new(Registered {
+        check: Check::named(name),
+        run,
+    })
+}
+
+/// Whether the lease shows a live watch of `deployment_id`.
+fn judge(
+    record: Option<&lease::Record>,
+    deployment_id: &str,
+    function: &str,
+    now: u64,
+) -> Result<(), String> {
+    let Some(r) = record.filter(|r| r.deployment_id == deployment_id) else {
+        return Err(format!(
+            "the shift of {deployment_id} was not watched: the lease of {function} names {}; was the watch started by the PreTraffic hook (Hook::watch)?",
+            record.map_or("no deployment".to_owned(), |r| r.deployment_id.clone())
+        ));
+    };
+    if r.state == State::Stopped {
+        return Err(format!("the watch stopped {deployment_id}"));
+    }
+    if r.owner.is_none() && r.generation == 1 {
+        return Err(format!(
+            "the watch of {deployment_id} was started but no watcher claimed it: its invocation of {function} never ran (see that function's logs and errors)"
+        ));
+    }
+    if now > r.due_ms {
+        return Err(format!(
+            "the watch of {deployment_id} stopped renewing its lease {:.1} s ago, after {} rounds (generation {}): the watcher died or could not hand over, so part of the shift went unwatched; see the logs of {function}",
+            (now - r.due_ms) as f64 / 1000.0,
+            r.rounds,
+            r.generation
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(owner: Option<&str>, due_ms: u64) -> lease::Record {
+        lease::Record {
+            deployment_id: "d-1".into(),
+            generation: 1,
+            owner: owner.map(str::to_owned),
+            rounds: 3,
+            failing: 0,
+            due_ms,
+            state: State::Watching,
+        }
+    }
+
+    #[test]
+    fn a_live_watch_passes_and_each_gap_is_named() {
+        assert_eq!(
+            judge(Some(&record(Some("a"), 2_000)), "d-1", "w", 1_000),
+            Ok(())
+        );
+        let dead = judge(Some(&record(Some("a"), 1_000)), "d-1", "w", 4_500).unwrap_err();
+        assert!(
+            dead.contains("stopped renewing its lease 3.5 s ago, after 3 rounds"),
+            "{dead}"
+        );
+        let unclaimed = judge(Some(&record(None, 9_000)), "d-1", "w", 1_000).unwrap_err();
+        assert!(unclaimed.contains("no watcher claimed it"), "{unclaimed}");
+        let other = judge(Some(&record(Some("a"), 9_000)), "d-2", "w", 1_000).unwrap_err();
+        assert!(other.contains("names d-1"), "{other}");
+        assert!(judge(None, "d-2", "w", 1)
+            .unwrap_err()
+            .contains("names no deployment"));
+    }
+}

@@ -1,0 +1,405 @@
+//! One watcher invocation: claim its generation of the lease, run rounds while the
+//! deployment is in progress, stop it when rounds keep failing, and hand over to a new
+//! invocation before the Lambda deadline.
+
+use std::time::Duration;
+
+use aws_sdk_codedeploy::types::DeploymentStatus;
+use tokio::time::Instant;
+use tracing::{error, info, warn};
+
+use super::lease::{self, State};
+use super::start::{due_ms, now_ms, Home};
+use super::{real, Watch, WatchEvent, MAX_GENERATIONS};
+use crate::call::{Call, CallLog, CallPolicy};
+use crate::clients::Clients;
+use crate::deployment::Deployment;
+use crate::error::Error;
+use crate::runner::{self, Plan};
+use crate::summary::{CheckReport, Status, Summary, WatchEnd, WatchReport};
+use crate::target::Target;
+
+/// What the watcher needs from the hook.
+pub(crate) struct Setup<'a> {
+    pub(crate) watch: &'a Watch,
+    pub(crate) clients: &'a Clients,
+    pub(crate) policy: &'a CallPolicy,
+    pub(crate) function: &'a str,
+    pub(crate) namespace: &'a str,
+    pub(crate) time_scale: f64,
+    /// Time kept back from the Lambda deadline (the hook's reserve).
+    pub(crate) reserve: Duration,
+}
+
+/// Watch `deployment` as the generation `event` names, until the deployment ends, the
+/// watch stops it, or it is time to hand over.
+pub(crate) async fn watch(
+    setup: &Setup<'_>,
+    deployment: Deployment,
+    event: &WatchEvent,
+    request_id: &str,
+    lambda_deadline: Option<Instant>,
+) -> Summary {
+    let started = Instant::now();
+    let log = CallLog::default();
+    let mut watcher = Watcher {
+        setup,
+        home: Home {
+            clients: setup.clients,
+            policy: setup.policy,
+            log: &log,
+            function: setup.function,
+            lease_alias: super::LEASE_ALIAS,
+        },
+        target: Target::with_calls(
+            deployment.clone(),
+            setup.clients.clone(),
+            *setup.policy,
+            log.clone(),
+        ),
+        event,
+        me: request_id,
+        interval: real(setup.watch.interval, setup.time_scale),
+        report: WatchReport::new(event.generation),
+        last_round: Vec::new(),
+    };
+    let (end, reason) = watcher.run(lambda_deadline).await;
+    let stopped = end == WatchEnd::StoppedDeployment;
+    let report = WatchReport {
+        end,
+        ..watcher.report
+    };
+    let mut summary = Summary::of_watch(deployment, watcher.last_round, report, started);
+    summary.status = if stopped {
+        Status::Failed
+    } else {
+        Status::Succeeded
+    };
+    summary.reason = reason;
+    summary.retried_calls = log.snapshot();
+    summary
+}
+
+struct Watcher<'a> {
+    setup: &'a Setup<'a>,
+    home: Home<'a>,
+    target: Target,
+    event: &'a WatchEvent,
+    me: &'a str,
+    interval: Duration,
+    report: WatchReport,
+    last_round: Vec<CheckReport>,
+}
+
+impl Watcher<'_> {
+    async fn run(&mut self, lambda_deadline: Option<Instant>) -> (WatchEnd, Option<String>) {
+        let (d, g) = (&self.event.deployment_id, self.event.generation);
+        let due = due_ms(self.setup.watch.interval, self.setup.time_scale);
+        let claimed = self
+            .home
+            .lease()
+            .update(|r| lease::claim(r, d, g, self.me, due))
+            .await;
+        let record = match claimed {
+            Ok(Ok(record)) => record,
+            Ok(Err(reason)) => {
+                warn!(%reason, "not watching");
+                return (WatchEnd::Refused, Some(reason));
+            }
+            Err(err) => return self.lost(format!("could not claim the lease: {err}")),
+        };
+        info!(generation = g, rounds = record.rounds, "watching the shift");
+        self.report.rounds = record.rounds;
+        let mut failing = record.failing;
+        loop {
+            let tick = Instant::now();
+            if let Some(deadline) = lambda_deadline {
+                let needed = self.interval * 2 + self.setup.reserve;
+                if deadline.saturating_duration_since(tick) < needed {
+                    return self.hand_over().await;
+                }
+            }
+            match self.in_progress().await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return self
+                        .finish(State::Ended, WatchEnd::DeploymentEnded, None)
+                        .await
+                }
+                Err(err) => {
+                    error!(error = %err, "could not read the deployment's status; trying again next round")
+                }
+            }
+            if self.shifting().await {
+                let verdict = self.round(tick).await;
+                failing = if verdict.is_some() { failing + 1 } else { 0 };
+                if let Some(reason) =
+                    verdict.filter(|_| failing >= self.setup.watch.failures_to_stop)
+                {
+                    return self.stop(reason).await;
+                }
+            }
+            if let Err(reason) = self.renew(failing).await {
+                return self.lost(reason);
+            }
+            tokio::time::sleep_until(tick + self.interval).await;
+        }
+    }
+
+    /// One round: the checks, under the interval as their deadline. `Some(reason)` when it
+    /// failed.
+    async fn round(&mut self, tick: Instant) -> Option<String> {
+        self.report.rounds += 1;
+        let watch = self.setup.watch;
+        let plan = Plan {
+            filter: None,
+            concurrency: watch.checks.len().max(1),
+            deadline: Some(tick + self.interval),
+        };
+        let reports = runner::run(&watch.checks, &self.target, &plan).await;
+        let failed: Vec<&CheckReport> = reports.iter().filter(|r| r.fails_hook()).collect();
+        let reason = failed.first().map(|first| {
+            format!(
+                "round {}: check `{}` failed: {}",
+                self.report.rounds,
+                first.name,
+                first.message.as_deref().unwrap_or("-")
+            )
+        });
+        if reason.is_some() {
+            self.report.failed_rounds += 1;
+            warn!(
+                round = self.report.rounds,
+                reason = reason.as_deref(),
+                "watch round failed"
+            );
+        } else {
+            info!(round = self.report.rounds, "watch round passed");
+        }
+        let verdict = if reason.is_some() { "failed" } else { "passed" };
+        println!(
+            "{}",
+            self.round_record(&reports, tick.elapsed(), verdict, reason.as_deref())
+        );
+        self.last_round = reports;
+        reason
+    }
+
+    /// Whether the deployment is still in progress (`GetDeployment`).
+    async fn in_progress(&self) -> Result<bool, Error> {
+        let operation = "codedeploy:GetDeployment";
+        let clients = self.setup.clients;
+        let out = self
+            .call(operation)
+            .run(|| {
+                let sent = clients
+                    .codedeploy
+                    .get_deployment()
+                    .deployment_id(&self.event.deployment_id)
+                    .send();
+                async move { sent.await.map_err(|e| Error::aws(operation, e)) }
+            })
+            .await?;
+        let status = out.deployment_info().and_then(|i| i.status());
+        Ok(!matches!(
+            status,
+            Some(
+                DeploymentStatus::Succeeded | DeploymentStatus::Failed | DeploymentStatus::Stopped
+            )
+        ))
+    }
+
+    /// Whether the alias sends the target version any traffic yet (rounds wait until then).
+    async fn shifting(&self) -> bool {
+        let target = &self.target.deployment().target_version;
+        match self.target.read_alias().await {
+            Ok(alias) => {
+                alias.function_version() == Some(target.as_str())
+                    || alias
+                        .routing_config()
+                        .and_then(|r| r.additional_version_weights())
+                        .is_some_and(|w| w.get(target).is_some_and(|weight| *weight > 0.0))
+            }
+            Err(err) => {
+                // Unknown: run the round anyway rather than skip a check of the shift.
+                warn!(error = %err, "could not read the alias; running the round anyway");
+                true
+            }
+        }
+    }
+
+    /// `StopDeployment` with rollback, then mark the lease stopped.
+    async fn stop(&mut self, reason: String) -> (WatchEnd, Option<String>) {
+        error!(%reason, "stopping the deployment and rolling it back");
+        let operation = "codedeploy:StopDeployment";
+        let clients = self.setup.clients;
+        let stopped = self
+            .call(operation)
+            .run(|| {
+                let sent = clients
+                    .codedeploy
+                    .stop_deployment()
+                    .deployment_id(&self.event.deployment_id)
+                    .auto_rollback_enabled(true)
+                    .send();
+                async move { sent.await.map_err(|e| Error::aws(operation, e)) }
+            })
+            .await;
+        if let Err(err) = stopped {
+            // The lease is not renewed either: the PostTraffic hook fails the deployment.
+            error!(error = %err, "could not stop the deployment; its PostTraffic hook will find the watch gone");
+            return self.lost(format!("{reason}; StopDeployment failed: {err}"));
+        }
+        println!(
+            "{}",
+            self.round_record(&self.last_round, Duration::ZERO, "stopped", Some(&reason))
+        );
+        self.finish(State::Stopped, WatchEnd::StoppedDeployment, Some(reason))
+            .await
+    }
+
+    async fn renew(&self, failing: u32) -> Result<(), String> {
+        let due = due_ms(self.setup.watch.interval, self.setup.time_scale);
+        let rounds = self.report.rounds;
+        let (d, g) = (&self.event.deployment_id, self.event.generation);
+        let renewed = self
+            .home
+            .lease()
+            .update(|r| {
+                lease::held(r, d, g, self.me, |r| {
+                    r.rounds = rounds;
+                    r.failing = failing;
+                    r.due_ms = due;
+                })
+            })
+            .await;
+        match renewed {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(reason)) => Err(reason),
+            Err(err) => Err(format!("could not renew the lease: {err}")),
+        }
+    }
+
+    /// Open the next generation of the lease and invoke it, before this invocation's time
+    /// runs out.
+    async fn hand_over(&mut self) -> (WatchEnd, Option<String>) {
+        let (d, g) = (&self.event.deployment_id, self.event.generation);
+        if g >= MAX_GENERATIONS {
+            return self.lost(format!(
+                "{MAX_GENERATIONS} watcher invocations in a row: not handing over again"
+            ));
+        }
+        let due = due_ms(self.setup.watch.interval, self.setup.time_scale);
+        let opened = self
+            .home
+            .lease()
+            .update(|r| {
+                lease::held(r, d, g, self.me, |r| {
+                    r.generation = g + 1;
+                    r.owner = None;
+                    r.due_ms = due;
+                })
+            })
+            .await;
+        let next = WatchEvent {
+            deployment_id: d.clone(),
+            generation: g + 1,
+        };
+        let result = match opened {
+            Ok(Ok(_)) => self.home.invoke_watcher(&next).await,
+            Ok(Err(reason)) => return self.lost(reason),
+            Err(err) => Err(err),
+        };
+        match result {
+            Ok(()) => {
+                info!(
+                    next_generation = g + 1,
+                    "handed the watch over to a new invocation"
+                );
+                (WatchEnd::HandedOver, None)
+            }
+            Err(err) => self.lost(format!("could not hand over: {err}")),
+        }
+    }
+
+    async fn finish(
+        &self,
+        state: State,
+        end: WatchEnd,
+        reason: Option<String>,
+    ) -> (WatchEnd, Option<String>) {
+        let (d, g) = (&self.event.deployment_id, self.event.generation);
+        let rounds = self.report.rounds;
+        let lease = self.home.lease();
+        let marked = lease
+            .update(|r| {
+                lease::held(r, d, g, self.me, |r| {
+                    r.state = state;
+                    r.rounds = rounds;
+                    r.due_ms = now_ms();
+                })
+            })
+            .await;
+        if let Err(err) = marked {
+            warn!(error = %err, "could not mark the lease");
+        }
+        info!(end = ?end, rounds, "the watch ends");
+        (end, reason)
+    }
+
+    fn lost(&self, reason: String) -> (WatchEnd, Option<String>) {
+        error!(%reason, "the watch ends early; the PostTraffic hook will see its lease lapse");
+        (WatchEnd::Lost, Some(reason))
+    }
+
+    fn call(&self, operation: &'static str) -> Call<'_> {
+        Call {
+            operation,
+            attempt_timeout: self.setup.policy.attempt_timeout,
+            max_attempts: Some(self.setup.policy.max_attempts),
+            deadline: None,
+            policy: self.setup.policy,
+            log: Some(self.home.log),
+            context: "the watch",
+        }
+    }
+
+    /// One line of EMF: the round as metrics (`WatchRounds`, `WatchRoundsFailed`) and its
+    /// details as properties. `codedeploy-local` picks these lines out for its timeline.
+    fn round_record(
+        &self,
+        reports: &[CheckReport],
+        took: Duration,
+        verdict: &str,
+        failure: Option<&str>,
+    ) -> String {
+        let d = self.target.deployment();
+        serde_json::json!({
+            "_aws": {
+                "Timestamp": now_ms(),
+                "CloudWatchMetrics": [{
+                    "Namespace": self.setup.namespace,
+                    "Dimensions": [["FunctionName", "Phase"]],
+                    "Metrics": [
+                        {"Name": "WatchRounds", "Unit": "Count"},
+                        {"Name": "WatchRoundsFailed", "Unit": "Count"},
+                        {"Name": "WatchRoundDuration", "Unit": "Milliseconds"}
+                    ]
+                }]
+            },
+            "codedeploy-hooks": "watch-round",
+            "FunctionName": d.function_name,
+            "Phase": "Watch",
+            "DeploymentId": self.event.deployment_id,
+            "Generation": self.event.generation,
+            "Round": self.report.rounds,
+            "WatchRounds": 1,
+            "WatchRoundsFailed": u8::from(failure.is_some()),
+            "WatchRoundDuration": took.as_secs_f64() * 1000.0,
+            "Verdict": verdict,
+            "Reason": failure.map(|r| crate::invocation::shorten(r).into_owned()),
+            "Checks": reports,
+        })
+        .to_string()
+    }
+}
