@@ -56,7 +56,9 @@ pub use crate::lambda::{
 pub use crate::sam::rehearsal::{
     prepare, Binaries, RehearsalOptions, CURRENT_VERSION, TARGET_VERSION,
 };
-pub use crate::sam::template::{Preference, Resolver, Template, TemplateApi, TemplateFunction};
+pub use crate::sam::template::{
+    Preference, Resolver, Template, TemplateAlias, TemplateApi, TemplateFunction,
+};
 
 use crate::codedeploy::plan::DeploymentPlan as Plan;
 use crate::codedeploy::CodeDeploy;
@@ -205,7 +207,14 @@ impl StandIn {
     ) -> Result<Alias, Error> {
         self.lambda
             .registry
-            .set_alias(function_name, alias, version, Default::default(), None)
+            .set_alias(
+                function_name,
+                alias,
+                version,
+                Default::default(),
+                None,
+                None,
+            )
             .map_err(|_| Error::NotFound {
                 what: format!("function {function_name} version {version}"),
                 hint: "publish the version first".into(),

@@ -167,10 +167,16 @@ async fn invoke(
     match headers.invocation_type {
         InvocationType::DryRun => Ok(StatusCode::NO_CONTENT.into_response()),
         InvocationType::Event => {
+            let qualifier = query.qualifier;
             tokio::spawn(async move {
-                lambda
-                    .invoke(resolved, payload, headers.client_context, request_id)
-                    .await;
+                let event = crate::lambda::AsyncEvent {
+                    name,
+                    qualifier,
+                    payload,
+                    client_context: headers.client_context,
+                    request_id,
+                };
+                lambda.invoke_async(event).await;
             });
             Ok(StatusCode::ACCEPTED.into_response())
         }
@@ -257,7 +263,11 @@ struct UpdateAlias {
     function_version: Option<String>,
     routing_config: Option<RoutingConfig>,
     revision_id: Option<String>,
+    description: Option<String>,
 }
+
+/// The longest alias description (botocore `lambda` model: `Description`, max 256).
+const MAX_DESCRIPTION: usize = 256;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -277,6 +287,16 @@ async fn update_alias(
     let (function_name, _) = lambda.registry.function_name(&name)?;
     let request: UpdateAlias = serde_json::from_slice(&body)
         .map_err(|e| invalid_content(format!("invalid UpdateAlias body: {e}")))?;
+    if let Some(d) = request
+        .description
+        .as_deref()
+        .filter(|d| d.chars().count() > MAX_DESCRIPTION)
+    {
+        return Err(ApiError::lambda(StatusCode::BAD_REQUEST, "ValidationException", format!(
+            "1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to {MAX_DESCRIPTION} (it has {})",
+            d.chars().count()
+        )));
+    }
     let existing = lambda
         .registry
         .alias(function_name, &alias)
@@ -291,7 +311,14 @@ async fn update_alias(
         });
     let updated = lambda
         .registry
-        .set_alias(function_name, &alias, &version, weights, request.revision_id.as_deref())
+        .set_alias(
+            function_name,
+            &alias,
+            &version,
+            weights,
+            request.revision_id.as_deref(),
+            request.description.as_deref(),
+        )
         .map_err(|e| match e {
             AliasError::NoFunction => not_found(&lambda, "Function", function_name, None),
             AliasError::NoVersion(v) => not_found(&lambda, "Function", function_name, Some(&v)),

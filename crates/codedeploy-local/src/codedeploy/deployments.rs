@@ -158,7 +158,7 @@ pub(crate) struct Record {
     pub(crate) created: SystemTime,
     pub(crate) completed: Option<SystemTime>,
     pub(crate) error: Option<(String, String)>,
-    stop: watch::Sender<bool>,
+    stop: watch::Sender<Option<StopRequest>>,
     pub(crate) executions: BTreeMap<String, Execution>,
 }
 
@@ -195,6 +195,13 @@ pub(crate) enum ReportError {
     AlreadyCompleted,
 }
 
+/// A `StopDeployment` request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StopRequest {
+    /// `autoRollbackEnabled`: shift the alias back to the current version.
+    pub(crate) auto_rollback: bool,
+}
+
 /// Why a stop was refused.
 pub(crate) enum StopError {
     NoDeployment,
@@ -203,11 +210,14 @@ pub(crate) enum StopError {
 
 impl Deployments {
     /// Record a new deployment (status `Created`) and give its id and its stop signal.
-    pub(crate) fn create(&self, spec: DeploymentSpec) -> (String, watch::Receiver<bool>) {
+    pub(crate) fn create(
+        &self,
+        spec: DeploymentSpec,
+    ) -> (String, watch::Receiver<Option<StopRequest>>) {
         let id = format!("d-{}", random_id(9));
         let content = spec.appspec();
         let sha256 = hex::encode(Sha256::digest(content.as_bytes()));
-        let (stop, stopped) = watch::channel(false);
+        let (stop, stopped) = watch::channel(None);
         let mut records = self.lock();
         let record = Record {
             id: id.clone(),
@@ -310,13 +320,13 @@ impl Deployments {
     }
 
     /// `StopDeployment`: signal the running deployment.
-    pub(crate) fn request_stop(&self, id: &str) -> Result<(), StopError> {
+    pub(crate) fn request_stop(&self, id: &str, request: StopRequest) -> Result<(), StopError> {
         let records = self.lock();
         let record = records.get(id).ok_or(StopError::NoDeployment)?;
         if !record.status.is_active() {
             return Err(StopError::AlreadyCompleted);
         }
-        record.stop.send_replace(true);
+        record.stop.send_replace(Some(request));
         Ok(())
     }
 

@@ -10,10 +10,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use tracing::{info, warn};
 
-use super::deployments::{DeploymentStatus, HookStatus};
+use super::deployments::{DeploymentStatus, HookStatus, StopRequest};
 use super::hook::HookRun;
 use super::plan::{DeploymentOutcome, DeploymentPlan, Progress, TimelineEvent};
 use super::traffic;
@@ -21,11 +21,17 @@ use super::CodeDeploy;
 use crate::alarms::AlarmState;
 use crate::lambda::InvocationLog;
 
+/// How long a stop waits for the watch's record of why it stopped the deployment.
+const WATCH_RECORD_GRACE: Duration = Duration::from_secs(2);
+
 /// Why a deployment stops early.
 pub(crate) struct Stop {
     pub(crate) status: DeploymentStatus,
     pub(crate) code: &'static str,
     pub(crate) message: String,
+    /// Shift the alias back to the current version (always, but for a stop without
+    /// `autoRollbackEnabled`).
+    pub(crate) roll_back: bool,
 }
 
 impl Stop {
@@ -34,6 +40,7 @@ impl Stop {
             status: DeploymentStatus::Failed,
             code,
             message,
+            roll_back: true,
         }
     }
 }
@@ -49,9 +56,14 @@ pub(crate) struct Run<'a> {
     pub(crate) phase: String,
     alarm_states: Vec<(String, AlarmState)>,
     observer: &'a mut (dyn FnMut(&Progress) + Send),
-    stop: watch::Receiver<bool>,
+    stop: watch::Receiver<Option<StopRequest>>,
     /// The invocations the alarms and the outcome need: the longest alarm window.
     invocations: InvocationLog,
+    /// The rounds of a codedeploy-hooks watch, as its function prints them.
+    watch_rounds: broadcast::Receiver<Arc<str>>,
+    /// Watch rounds seen, and whether the watch said it stops the deployment.
+    rounds_seen: bool,
+    watch_stopping: bool,
 }
 
 /// Run a deployment to its end. It is visible through `GetDeployment` from the start, and
@@ -60,7 +72,7 @@ pub(crate) async fn run(
     codedeploy: &Arc<CodeDeploy>,
     plan: &DeploymentPlan,
     id: String,
-    stop: watch::Receiver<bool>,
+    stop: watch::Receiver<Option<StopRequest>>,
     observer: &mut (dyn FnMut(&Progress) + Send),
 ) -> DeploymentOutcome {
     codedeploy
@@ -85,7 +97,10 @@ pub(crate) async fn run(
         .clone()
         .map(|t| traffic::spawn(Arc::clone(&codedeploy.lambda), spec, t));
     run.notify_deployment("DeploymentStart", "the deployment started");
-    let result = run.steps().await;
+    let mut result = run.steps().await;
+    if let Err(stop) = &mut result {
+        run.await_watch_stop(stop).await;
+    }
     if let Some(task) = traffic {
         task.abort();
     }
@@ -114,7 +129,7 @@ impl<'a> Run<'a> {
         codedeploy: &'a Arc<CodeDeploy>,
         plan: &'a DeploymentPlan,
         id: String,
-        stop: watch::Receiver<bool>,
+        stop: watch::Receiver<Option<StopRequest>>,
         observer: &'a mut (dyn FnMut(&Progress) + Send),
     ) -> Self {
         // Twice the longest alarm window: a period's records are read at its end.
@@ -141,6 +156,9 @@ impl<'a> Run<'a> {
             observer,
             stop,
             invocations: codedeploy.lambda.invocations.open(Some(window * 2)),
+            watch_rounds: codedeploy.lambda.watch_rounds.subscribe(),
+            rounds_seen: false,
+            watch_stopping: false,
         }
     }
 }
@@ -187,11 +205,13 @@ impl Run<'_> {
                     _ => "DeploymentFailure",
                 };
                 self.notify_deployment(event, &format!("{}: {}", stop.code, stop.message));
-                self.roll_back();
-                self.notify_deployment(
-                    "DeploymentRollback",
-                    "the alias points at the current version again",
-                );
+                if stop.roll_back {
+                    self.roll_back();
+                    self.notify_deployment(
+                        "DeploymentRollback",
+                        "the alias points at the current version again",
+                    );
+                }
                 (stop.status, Some((stop.code.to_owned(), stop.message)))
             }
         }
@@ -205,11 +225,17 @@ impl Run<'_> {
         mut hook: Option<&mut watch::Receiver<Option<HookStatus>>>,
     ) -> Result<Option<HookStatus>, Stop> {
         loop {
-            if *self.stop.borrow_and_update() {
+            if let Some(request) = *self.stop.borrow_and_update() {
+                let how = if request.auto_rollback {
+                    "with autoRollbackEnabled"
+                } else {
+                    "without rollback: the alias stays where it was"
+                };
                 return Err(Stop {
                     status: DeploymentStatus::Stopped,
                     code: "MANUAL_STOP",
-                    message: "the deployment was stopped by StopDeployment".into(),
+                    message: format!("the deployment was stopped by StopDeployment {how}"),
+                    roll_back: request.auto_rollback,
                 });
             }
             if let Some(status) = hook.as_deref_mut().and_then(|h| *h.borrow_and_update()) {
@@ -240,10 +266,67 @@ impl Run<'_> {
                 () = sleep => {}
                 () = reported => {}
                 _ = self.stop.changed() => {}
+                round = self.watch_rounds.recv() => self.watch_round(round),
             }
             if alarms_at.is_some_and(|at| Instant::now() >= at) {
                 self.check_alarms()?;
             }
+        }
+    }
+
+    /// A watch round of this deployment on the timeline: `WatchRound` (passed or failed) or
+    /// `WatchStopped` (the watch called StopDeployment).
+    fn watch_round(&mut self, round: Result<Arc<str>, broadcast::error::RecvError>) {
+        let Ok(line) = round else {
+            return; // lagged: the records are for show; the deployment's state is elsewhere
+        };
+        let Ok(record) = serde_json::from_str::<serde_json::Value>(&line) else {
+            return;
+        };
+        if record["DeploymentId"].as_str() != Some(self.id.as_str()) {
+            return;
+        }
+        self.rounds_seen = true;
+        let verdict = record["Verdict"].as_str().unwrap_or("?");
+        let round = record["Round"].as_u64().unwrap_or_default();
+        let reason = record["Reason"].as_str();
+        // A failure's reason names its round already.
+        let (event, detail) = match (verdict, reason) {
+            ("stopping", Some(reason)) => {
+                self.watch_stopping = true;
+                ("WatchStopped", reason.to_owned())
+            }
+            (_, Some(reason)) => ("WatchRound", reason.to_owned()),
+            _ => ("WatchRound", format!("round {round} {verdict}")),
+        };
+        self.event(event, detail);
+    }
+
+    /// After a StopDeployment while a watch ran: its record saying why (printed just before
+    /// it called StopDeployment) may still be in the function's pipe; give it a moment to
+    /// come through, and name the watch as the stopper.
+    async fn await_watch_stop(&mut self, stop: &mut Stop) {
+        if stop.code != "MANUAL_STOP" || !self.rounds_seen {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + WATCH_RECORD_GRACE;
+        while !self.watch_stopping {
+            match tokio::time::timeout_at(deadline, self.watch_rounds.recv()).await {
+                Ok(round) => self.watch_round(round),
+                Err(_) => return,
+            }
+        }
+        if let Some(last) = self
+            .timeline
+            .iter()
+            .rev()
+            .find(|e| e.event == "WatchStopped")
+        {
+            let how = if stop.roll_back { "with" } else { "without" };
+            stop.message = format!(
+                "the shift's watch stopped the deployment (StopDeployment {how} autoRollbackEnabled): {}",
+                last.detail
+            );
         }
     }
 
@@ -308,7 +391,14 @@ impl Run<'_> {
         self.codedeploy
             .lambda
             .registry
-            .set_alias(&spec.function_name, &spec.alias, &version, weights, None)
+            .set_alias(
+                &spec.function_name,
+                &spec.alias,
+                &version,
+                weights,
+                None,
+                None,
+            )
             .map_err(|e| {
                 Stop::failed(
                     "INTERNAL_ERROR",
@@ -334,6 +424,7 @@ impl Run<'_> {
             &spec.alias,
             &spec.current_version,
             BTreeMap::new(),
+            None,
             None,
         ) {
             Ok(_) => {

@@ -11,10 +11,8 @@ use tracing::{info, warn};
 use super::deployments::HookStatus;
 use super::engine::{Run, Stop};
 use crate::lambda::runtime_api::new_request_id;
-use crate::lambda::Lambda;
+use crate::lambda::{Lambda, ASYNC_RETRIES};
 
-/// When Lambda retries a failed asynchronous invocation: after about 1 and 2 more minutes.
-const ASYNC_RETRIES: [Duration; 2] = [Duration::from_secs(60), Duration::from_secs(120)];
 /// How long a failed report waits for the hook's own answer, which says why.
 const ANSWER_GRACE: Duration = Duration::from_secs(2);
 

@@ -10,9 +10,11 @@ pub(crate) mod supervisor;
 pub(crate) mod version;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use tracing::{info, warn};
 
 pub use invocations::{InvocationLog, InvocationRecord};
 pub use registry::{Alias, LATEST};
@@ -28,6 +30,53 @@ pub(crate) struct Lambda {
     /// The stand-in's endpoint, given to functions as `AWS_ENDPOINT_URL`.
     endpoint: String,
     log_dir: Option<PathBuf>,
+    /// How much faster than real the clock runs (an `f64`'s bits): Lambda's retry delays
+    /// of asynchronous invocations are compressed by it.
+    time_scale: AtomicU64,
+    /// The watch-round records functions print, for the deployment's timeline.
+    pub(crate) watch_rounds: WatchRounds,
+}
+
+/// The EMF records of a codedeploy-hooks watch's rounds, picked out of functions' output as
+/// they are printed (CloudWatch Logs would turn them into metrics; the stand-in shows them
+/// on the deployment's timeline).
+#[derive(Debug, Clone)]
+pub(crate) struct WatchRounds(tokio::sync::broadcast::Sender<std::sync::Arc<str>>);
+
+impl Default for WatchRounds {
+    fn default() -> Self {
+        WatchRounds(tokio::sync::broadcast::channel(256).0)
+    }
+}
+
+impl WatchRounds {
+    /// What marks a round's record (codedeploy-hooks' `watch` module writes it).
+    const MARKER: &'static str = r#""codedeploy-hooks":"watch-round""#;
+
+    /// Pass a line of a function's output on, if it is a round's record and anyone listens.
+    pub(crate) fn offer(&self, line: &str) {
+        if self.0.receiver_count() > 0 && line.contains(Self::MARKER) {
+            let _ = self.0.send(std::sync::Arc::from(line));
+        }
+    }
+
+    pub(crate) fn subscribe(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<str>> {
+        self.0.subscribe()
+    }
+}
+
+/// When Lambda retries a failed asynchronous invocation: after about 1 and 2 more minutes
+/// (the Lambda developer guide, "Asynchronous invocation": two retries by default).
+pub(crate) const ASYNC_RETRIES: [Duration; 2] = [Duration::from_secs(60), Duration::from_secs(120)];
+
+/// An invocation with `InvocationType: Event`, as Lambda queues it.
+pub(crate) struct AsyncEvent {
+    pub(crate) name: String,
+    pub(crate) qualifier: Option<String>,
+    pub(crate) payload: Bytes,
+    pub(crate) client_context: Option<String>,
+    /// Kept across retries, as Lambda keeps it.
+    pub(crate) request_id: String,
 }
 
 impl Lambda {
@@ -42,6 +91,51 @@ impl Lambda {
             invocations: invocations::Invocations::default(),
             endpoint,
             log_dir,
+            time_scale: AtomicU64::new(1f64.to_bits()),
+            watch_rounds: WatchRounds::default(),
+        }
+    }
+
+    /// The clock's speed, for the retry delays of asynchronous invocations.
+    pub(crate) fn set_time_scale(&self, time_scale: f64) {
+        self.time_scale
+            .store(time_scale.to_bits(), Ordering::Relaxed);
+    }
+
+    fn time_scale(&self) -> f64 {
+        f64::from_bits(self.time_scale.load(Ordering::Relaxed))
+    }
+
+    /// Run an asynchronous invocation; after a function error, run it again after ~1 and ~2
+    /// minutes (scaled), as Lambda does. The function must exist still at each attempt.
+    pub(crate) async fn invoke_async(&self, event: AsyncEvent) {
+        for attempt in 0..=ASYNC_RETRIES.len() {
+            if attempt > 0 {
+                tokio::time::sleep(ASYNC_RETRIES[attempt - 1].div_f64(self.time_scale())).await;
+                info!(function = %event.name, attempt, request_id = %event.request_id, "Lambda retries the asynchronous invocation");
+            }
+            let resolved = match self
+                .registry
+                .resolve(&event.name, event.qualifier.as_deref())
+            {
+                Ok(resolved) => resolved,
+                Err(err) => {
+                    warn!(function = %event.name, error = %err, "the asynchronous invocation's function is gone");
+                    return;
+                }
+            };
+            let result = self
+                .invoke(
+                    resolved,
+                    event.payload.clone(),
+                    event.client_context.clone(),
+                    event.request_id.clone(),
+                )
+                .await;
+            if result.function_error.is_none() {
+                return;
+            }
+            warn!(function = %event.name, request_id = %event.request_id, error = %String::from_utf8_lossy(&result.payload), "the asynchronous invocation failed");
         }
     }
 
@@ -62,6 +156,7 @@ impl Lambda {
             log_dir: self.log_dir.clone(),
             published: SystemTime::now(),
             revision_id: String::new(),
+            watch_rounds: self.watch_rounds.clone(),
         };
         self.registry.publish(base, version, spec)
     }

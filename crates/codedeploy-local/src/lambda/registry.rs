@@ -155,6 +155,7 @@ impl Registry {
         version: &str,
         weights: BTreeMap<String, f64>,
         expected_revision: Option<&str>,
+        description: Option<&str>,
     ) -> Result<Alias, AliasError> {
         let mut functions = lock(&self.functions);
         let function = functions
@@ -189,7 +190,10 @@ impl Registry {
             function_version: version.to_owned(),
             additional_weights: weights,
             revision_id: new_request_id(),
-            description: existing.map(|a| a.description.clone()).unwrap_or_default(),
+            description: match description {
+                Some(d) => d.to_owned(),
+                None => existing.map(|a| a.description.clone()).unwrap_or_default(),
+            },
         };
         function.aliases.insert(alias.to_owned(), updated.clone());
         Ok(updated)

@@ -87,6 +87,7 @@ pub async fn prepare(
     options: &RehearsalOptions,
 ) -> Result<DeploymentPlan, Error> {
     let deployed = template.deployed_function(options.function.as_deref())?;
+    local.lambda.set_time_scale(options.time_scale);
     let preference = deployed.deployment.as_ref().ok_or_else(|| {
         bad(
             template,
@@ -231,11 +232,31 @@ impl Publishing<'_> {
                 spec = spec.hook(event, name);
             }
         }
+        self.create_aliases()?;
         Ok(spec)
     }
 
-    /// A function's `Environment.Variables`, resolved.
+    /// The template's `AWS::Lambda::Alias`es of the functions just published (e.g. a
+    /// watch's lease on its hook function).
+    fn create_aliases(&self) -> Result<(), Error> {
+        for alias in &self.template.aliases {
+            let Some(name) = self.resolver.function_names.get(&alias.function) else {
+                continue;
+            };
+            if self.local.lambda.registry.has_function(name) {
+                self.local.set_alias(name, &alias.name, &alias.version)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A function's `Environment.Variables`, resolved, and the rehearsal's clock for the
+    /// framework's watch ([`codedeploy_hooks::TIME_SCALE_ENV`]).
     fn environment(&self, f: &TemplateFunction) -> Result<BTreeMap<String, String>, Error> {
+        let scale = (
+            codedeploy_hooks::TIME_SCALE_ENV.to_owned(),
+            self.options.time_scale.to_string(),
+        );
         f.environment
             .iter()
             .map(|(k, v)| {
@@ -247,6 +268,7 @@ impl Publishing<'_> {
                 })?;
                 Ok((k.clone(), value))
             })
+            .chain(std::iter::once(Ok(scale)))
             .collect()
     }
 }

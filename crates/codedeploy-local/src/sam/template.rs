@@ -78,6 +78,31 @@ pub struct Template {
     pub apis: Vec<TemplateApi>,
     /// Logical ids of the `AWS::SNS::Topic`s.
     pub topics: std::collections::BTreeSet<String>,
+    /// `AWS::Lambda::Alias`es of the template's functions, e.g. a watch's lease.
+    pub aliases: Vec<TemplateAlias>,
+}
+
+/// An `AWS::Lambda::Alias` of a function of the template (`FunctionName: !Ref F`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TemplateAlias {
+    /// The function's logical id.
+    pub function: String,
+    /// The alias name.
+    pub name: String,
+    /// `FunctionVersion`: `$LATEST` or a version number.
+    pub version: String,
+}
+
+impl TemplateAlias {
+    /// An alias of `!Ref F` with a literal name and version; `None` for any other form.
+    fn read(props: &Value) -> Option<TemplateAlias> {
+        Some(TemplateAlias {
+            function: props.pointer("/FunctionName/Ref")?.as_str()?.to_owned(),
+            name: props.get("Name")?.as_str()?.to_owned(),
+            version: props.get("FunctionVersion")?.as_str()?.to_owned(),
+        })
+    }
 }
 
 impl Template {
@@ -126,6 +151,7 @@ impl Template {
         let mut alarms = BTreeMap::new();
         let mut apis = Vec::new();
         let mut topics = std::collections::BTreeSet::new();
+        let mut aliases = Vec::new();
         for (logical_id, resource) in resources {
             let kind = resource
                 .get("Type")
@@ -159,6 +185,13 @@ impl Template {
                 "AWS::SNS::Topic" => {
                     topics.insert(logical_id.clone());
                 }
+                "AWS::Lambda::Alias" => match TemplateAlias::read(&props) {
+                    Some(alias) => aliases.push(alias),
+                    None => tracing::warn!(
+                        alias = %logical_id,
+                        "not rehearsed: only an alias with FunctionName: !Ref F, a literal Name and FunctionVersion is"
+                    ),
+                },
                 "AWS::Serverless::HttpApi" | "AWS::ApiGatewayV2::Api" => {
                     let body = props.get("DefinitionBody").or_else(|| props.get("Body"));
                     if let Some((function, alias)) = body.and_then(find_integration) {
@@ -183,6 +216,7 @@ impl Template {
             alarms,
             apis,
             topics,
+            aliases,
         })
     }
 
