@@ -9,6 +9,11 @@ use serde::Serialize;
 /// or `NAME:VERSION`.
 pub const TARGET_ENV: &str = "CODEDEPLOY_HOOKS_TARGET";
 
+/// The environment variable that tells a [`Watch`](crate::Watch) its clock runs this many
+/// times faster than real: `codedeploy-local` sets it to its time scale, so that a 30 s
+/// interval lasts 0.5 s in a rehearsal at x60. Unset (1) in AWS.
+pub const TIME_SCALE_ENV: &str = "CODEDEPLOY_HOOKS_TIME_SCALE";
+
 /// When the hook runs, relative to the traffic shift.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[non_exhaustive]

@@ -11,11 +11,12 @@ use crate::call::{CallPolicy, ATTEMPT_TIMEOUT_ENV, INVOKE_TIMEOUT_ENV};
 use crate::check::{Check, CheckFn, CheckResult};
 use crate::clients::Clients;
 use crate::deployment::Phase;
+use crate::deployment::TIME_SCALE_ENV;
 use crate::handler::{HookService, Inner};
 use crate::resolve;
 use crate::runner::Registered;
 use crate::target::Target;
-use crate::watch::{Watch, TIME_SCALE_ENV, WATCHED_BY_ENV};
+use crate::watch::{Watch, WATCHED_BY_ENV};
 
 /// The environment variable that, set to `true`, makes the hook report `Succeeded` without
 /// running any check: an emergency switch for when a broken check blocks an urgent release.

@@ -121,7 +121,7 @@ pub use {aws_config, aws_sdk_codedeploy, aws_sdk_lambda};
 struct ReadmeExamples;
 
 pub use crate::{
-    deployment::{function_name_of, Deployment, Phase, TARGET_ENV},
+    deployment::{function_name_of, Deployment, Phase, TARGET_ENV, TIME_SCALE_ENV},
     error::{AwsErrorKind, Error},
     function_ref::TargetProblem,
 };
@@ -139,7 +139,7 @@ pub use crate::{
     target::Target,
     watch::{
         Traffic, Watch, DEFAULT_FAILURES_TO_STOP, DEFAULT_INTERVAL, LEASE_ALIAS, MAX_GENERATIONS,
-        TIME_SCALE_ENV, WATCHED_BY_ENV, WATCH_EVENT_KEY,
+        WATCHED_BY_ENV, WATCH_EVENT_KEY,
     },
 };
 

@@ -50,11 +50,6 @@ pub const LEASE_ALIAS: &str = "watch-lease";
 /// for the PostTraffic hook: see [`Hook::watched_by`](crate::Hook::watched_by).
 pub const WATCHED_BY_ENV: &str = "CODEDEPLOY_HOOKS_WATCHED_BY";
 
-/// The environment variable that tells the watch its clock runs this many times faster than
-/// real: `codedeploy-local` sets it to its time scale, so that a 30 s interval lasts 0.5 s
-/// in a rehearsal at x60. Unset (1) in AWS.
-pub const TIME_SCALE_ENV: &str = "CODEDEPLOY_HOOKS_TIME_SCALE";
-
 /// The default time between rounds.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -123,9 +118,9 @@ impl Watch {
         self
     }
 
-    /// Add a check to every round, as [`Hook::check`](crate::Hook::check) does. A round's
-    /// checks share its interval: one still running when the next round is due is cancelled
-    /// and fails the round.
+    /// Add a check to every round, as [`Hook::check`](crate::Hook::check) does. Each check
+    /// keeps its own timeout ([`Check::timeout`]); a round that takes longer than the
+    /// interval delays the next one.
     pub fn check<F, Fut>(mut self, check: impl Into<Check>, run: F) -> Self
     where
         F: Fn(Target) -> Fut + Send + Sync + 'static,

@@ -16,7 +16,7 @@ use crate::clients::Clients;
 use crate::deployment::Deployment;
 use crate::error::Error;
 use crate::runner::{self, Plan};
-use crate::summary::{CheckReport, Status, Summary, WatchEnd, WatchReport};
+use crate::summary::{CheckReport, Outcome, Status, Summary, WatchEnd, WatchReport};
 use crate::target::Target;
 
 /// What the watcher needs from the hook.
@@ -62,6 +62,7 @@ pub(crate) async fn watch(
         interval: real(setup.watch.interval, setup.time_scale),
         report: WatchReport::new(event.generation),
         last_round: Vec::new(),
+        last_took: Duration::ZERO,
     };
     let (end, reason) = watcher.run(lambda_deadline).await;
     let stopped = end == WatchEnd::StoppedDeployment;
@@ -89,12 +90,23 @@ struct Watcher<'a> {
     interval: Duration,
     report: WatchReport,
     last_round: Vec<CheckReport>,
+    /// How long the last round took, in real time.
+    last_took: Duration,
+}
+
+/// How a round went.
+enum Round {
+    Passed,
+    /// A check failed; the reason names the round and the check.
+    Failed(String),
+    /// Cut short by the Lambda deadline: says nothing of the new version.
+    Cut,
 }
 
 impl Watcher<'_> {
     async fn run(&mut self, lambda_deadline: Option<Instant>) -> (WatchEnd, Option<String>) {
         let (d, g) = (&self.event.deployment_id, self.event.generation);
-        let due = due_ms(self.setup.watch.interval, self.setup.time_scale);
+        let due = self.due();
         let claimed = self
             .home
             .lease()
@@ -111,11 +123,19 @@ impl Watcher<'_> {
         info!(generation = g, rounds = record.rounds, "watching the shift");
         self.report.rounds = record.rounds;
         let mut failing = record.failing;
+        let mut first = true;
         loop {
             let tick = Instant::now();
             if let Some(deadline) = lambda_deadline {
-                let needed = self.interval * 2 + self.setup.reserve;
-                if deadline.saturating_duration_since(tick) < needed {
+                let needed = self.interval * 2 + self.last_took + self.setup.reserve;
+                let left = deadline.saturating_duration_since(tick);
+                if left < needed && first {
+                    // Handing over at once would only start a chain of empty invocations.
+                    return self.lost(format!(
+                        "the function's timeout leaves {left:?}, less than two round intervals and the reserve ({needed:?}): raise it"
+                    ));
+                }
+                if left < needed {
                     return self.hand_over().await;
                 }
             }
@@ -131,58 +151,74 @@ impl Watcher<'_> {
                 }
             }
             if self.shifting().await {
-                let verdict = self.round(tick).await;
-                failing = if verdict.is_some() { failing + 1 } else { 0 };
-                if let Some(reason) =
-                    verdict.filter(|_| failing >= self.setup.watch.failures_to_stop)
-                {
-                    return self.stop(reason).await;
+                match self.round(tick, lambda_deadline).await {
+                    Round::Passed => failing = 0,
+                    Round::Failed(reason) => {
+                        failing += 1;
+                        if failing >= self.setup.watch.failures_to_stop {
+                            return self.stop(reason).await;
+                        }
+                    }
+                    Round::Cut => {}
                 }
             }
             if let Err(reason) = self.renew(failing).await {
                 return self.lost(reason);
             }
+            first = false;
             tokio::time::sleep_until(tick + self.interval).await;
         }
     }
 
-    /// One round: the checks, under the interval as their deadline. `Some(reason)` when it
-    /// failed.
-    async fn round(&mut self, tick: Instant) -> Option<String> {
+    /// One round: the checks, each under its own timeout, all under the Lambda deadline
+    /// minus the reserve. A round longer than the interval delays the next.
+    async fn round(&mut self, tick: Instant, lambda_deadline: Option<Instant>) -> Round {
         self.report.rounds += 1;
         let watch = self.setup.watch;
         let plan = Plan {
             filter: None,
             concurrency: watch.checks.len().max(1),
-            deadline: Some(tick + self.interval),
+            deadline: lambda_deadline.map(|d| d - self.setup.reserve),
         };
         let reports = runner::run(&watch.checks, &self.target, &plan).await;
-        let failed: Vec<&CheckReport> = reports.iter().filter(|r| r.fails_hook()).collect();
-        let reason = failed.first().map(|first| {
-            format!(
-                "round {}: check `{}` failed: {}",
-                self.report.rounds,
+        self.last_took = tick.elapsed();
+        let round = self.report.rounds;
+        let (verdict, reason) = if reports.iter().any(|r| r.outcome == Outcome::Cancelled) {
+            // Cut by this invocation's deadline, not by the new version: not counted.
+            warn!(
+                round,
+                "watch round cut short by the Lambda deadline; not counted"
+            );
+            (Round::Cut, None)
+        } else if let Some(first) = reports.iter().find(|r| r.fails_hook()) {
+            let reason = format!(
+                "round {round}: check `{}` failed: {}",
                 first.name,
                 first.message.as_deref().unwrap_or("-")
-            )
-        });
-        if reason.is_some() {
-            self.report.failed_rounds += 1;
-            warn!(
-                round = self.report.rounds,
-                reason = reason.as_deref(),
-                "watch round failed"
             );
+            self.report.failed_rounds += 1;
+            warn!(round, reason = %reason, "watch round failed");
+            (Round::Failed(reason.clone()), Some(reason))
         } else {
-            info!(round = self.report.rounds, "watch round passed");
-        }
-        let verdict = if reason.is_some() { "failed" } else { "passed" };
-        println!(
-            "{}",
-            self.round_record(&reports, tick.elapsed(), verdict, reason.as_deref())
-        );
+            info!(round, "watch round passed");
+            (Round::Passed, None)
+        };
+        let label = match verdict {
+            Round::Passed => "passed",
+            Round::Failed(_) => "failed",
+            Round::Cut => "cut",
+        };
+        let record = self.round_record(&reports, self.last_took, label, reason.as_deref());
+        println!("{record}");
         self.last_round = reports;
-        reason
+        verdict
+    }
+
+    /// When the lease must be renewed by: two intervals, slack, and twice the last round's
+    /// real duration (checks run in real time, even on a rehearsal's fast clock).
+    fn due(&self) -> u64 {
+        due_ms(self.setup.watch.interval, self.setup.time_scale)
+            + 2 * self.last_took.as_millis() as u64
     }
 
     /// Whether the deployment is still in progress (`GetDeployment`).
@@ -231,6 +267,9 @@ impl Watcher<'_> {
     /// `StopDeployment` with rollback, then mark the lease stopped.
     async fn stop(&mut self, reason: String) -> (WatchEnd, Option<String>) {
         error!(%reason, "stopping the deployment and rolling it back");
+        // Printed first: whoever reads the log sees why before the deployment stops.
+        let record = self.round_record(&self.last_round, Duration::ZERO, "stopping", Some(&reason));
+        println!("{record}");
         let operation = "codedeploy:StopDeployment";
         let clients = self.setup.clients;
         let stopped = self
@@ -259,7 +298,7 @@ impl Watcher<'_> {
     }
 
     async fn renew(&self, failing: u32) -> Result<(), String> {
-        let due = due_ms(self.setup.watch.interval, self.setup.time_scale);
+        let due = self.due();
         let rounds = self.report.rounds;
         let (d, g) = (&self.event.deployment_id, self.event.generation);
         let renewed = self
@@ -289,7 +328,7 @@ impl Watcher<'_> {
                 "{MAX_GENERATIONS} watcher invocations in a row: not handing over again"
             ));
         }
-        let due = due_ms(self.setup.watch.interval, self.setup.time_scale);
+        let due = self.due();
         let opened = self
             .home
             .lease()
