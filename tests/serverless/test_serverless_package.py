@@ -102,8 +102,23 @@ class ServerlessPackageTest(unittest.TestCase):
         for action in ("codedeploy:PutLifecycleEventHookExecutionStatus", "codedeploy:GetDeployment"):
             (resource,) = granted[action]
             self.assertTrue(resource.endswith(":" + group), "%s on %s" % (action, resource))
-        (invoke,) = granted["lambda:InvokeFunction"]
-        self.assertTrue(invoke.endswith(":function:hello-dev-hello:*"), invoke)
+        (stop,) = granted["codedeploy:StopDeployment"]
+        self.assertTrue(stop.endswith(":" + group), stop)
+        pre_traffic = ":function:CodeDeployHook_hello-dev-pre-traffic"
+        invoke = sorted(granted["lambda:InvokeFunction"])
+        self.assertEqual(len(invoke), 2, invoke)
+        self.assertTrue(invoke[0].endswith(pre_traffic), invoke)
+        self.assertTrue(invoke[1].endswith(":function:hello-dev-hello:*"), invoke)
+        (lease,) = granted["lambda:UpdateAlias"]
+        self.assertTrue(lease.endswith(pre_traffic + ":watch-lease"), lease)
+
+    def test_the_watch_has_its_lease_and_the_post_traffic_hook_checks_it(self):
+        lease = self.resources["PreTrafficWatchLease"]["Properties"]
+        self.assertEqual(lease["FunctionName"], {"Ref": "PreTrafficHookLambdaFunction"})
+        self.assertEqual((lease["Name"], lease["FunctionVersion"]), ("watch-lease", "$LATEST"))
+        post = self.resources["PostTrafficHookLambdaFunction"]["Properties"]
+        self.assertEqual(post["Environment"]["Variables"]["CODEDEPLOY_HOOKS_WATCHED_BY"], "CodeDeployHook_hello-dev-pre-traffic")
+        self.assertGreaterEqual(self.resources["PreTrafficHookLambdaFunction"]["Properties"]["Timeout"], 2 * 30 + 3 + 60)
 
 
     def test_notifications_reach_the_alerts_topic(self):

@@ -84,7 +84,7 @@ def is_ref(value, logical_id):
 
 def hook_functions(resources):
     """The hook functions named in the alias update policy, by logical id."""
-    alias = next(r for r in resources.values() if r["Type"] == "AWS::Lambda::Alias")
+    alias = next(r for r in resources.values() if r["Type"] == "AWS::Lambda::Alias" and "UpdatePolicy" in r)
     update = alias.get("UpdatePolicy", {}).get("CodeDeployLambdaAliasUpdate", {})
     return {key: update.get(key, {}).get("Ref") for key in HOOKS}
 
@@ -176,6 +176,33 @@ def as_list(value):
 
 
 VERSION_UNDER_TEST = "arn:aws:lambda:eu-west-1:123456789012:function:hello:<version under test>"
+LIVE_ALIAS = "arn:aws:lambda:eu-west-1:123456789012:function:hello:live"
+PRE_TRAFFIC = "arn:aws:lambda:eu-west-1:123456789012:function:CodeDeployHook_%s_pre_traffic" % STACK_NAME
+WATCH_LEASE = PRE_TRAFFIC + ":watch-lease"
+GROUP_ARN = "arn:aws:codedeploy:eu-west-1:123456789012:deploymentgroup:APP/GROUP"
+APP_ARN = "arn:aws:codedeploy:eu-west-1:123456789012:application:APP"
+
+# Least privilege, per hook: every action it is granted, and on exactly which resources.
+# The PreTraffic hook runs the shift's watch too: it stops the deployment, calls the alias,
+# invokes itself and holds the lease; the PostTraffic hook reads the lease.
+ALLOWED = {
+    "PreTrafficHook": {
+        "codedeploy:PutLifecycleEventHookExecutionStatus": {GROUP_ARN},
+        "codedeploy:GetDeployment": {GROUP_ARN},
+        "codedeploy:StopDeployment": {GROUP_ARN},
+        "codedeploy:GetApplicationRevision": {APP_ARN},
+        "lambda:InvokeFunction": {VERSION_UNDER_TEST, LIVE_ALIAS, PRE_TRAFFIC},
+        "lambda:GetAlias": {LIVE_ALIAS, WATCH_LEASE},
+        "lambda:UpdateAlias": {WATCH_LEASE},
+    },
+    "PostTrafficHook": {
+        "codedeploy:PutLifecycleEventHookExecutionStatus": {GROUP_ARN},
+        "codedeploy:GetDeployment": {GROUP_ARN},
+        "codedeploy:GetApplicationRevision": {APP_ARN},
+        "lambda:InvokeFunction": {VERSION_UNDER_TEST},
+        "lambda:GetAlias": {LIVE_ALIAS, WATCH_LEASE},
+    },
+}
 
 
 def iam_problems(resources):
@@ -188,20 +215,14 @@ def iam_problems(resources):
         "AWS::Partition": "aws",
         "AWS::Region": "eu-west-1",
         "AWS::AccountId": "123456789012",
+        "AWS::StackName": STACK_NAME,
         "ServerlessDeploymentApplication": "APP",
         "HelloFunctionDeploymentGroup": "GROUP",
         "HelloFunction.Arn": "arn:aws:lambda:eu-west-1:123456789012:function:hello",
+        "PreTrafficHook.Arn": PRE_TRAFFIC,
     }
-    group_arn = "arn:aws:codedeploy:eu-west-1:123456789012:deploymentgroup:APP/GROUP"
-    app_arn = "arn:aws:codedeploy:eu-west-1:123456789012:application:APP"
-    allowed = {
-        "codedeploy:PutLifecycleEventHookExecutionStatus": {group_arn},
-        "codedeploy:GetDeployment": {group_arn},
-        "codedeploy:GetApplicationRevision": {app_arn},
-        "lambda:InvokeFunction": {VERSION_UNDER_TEST},
-    }
-    for logical_id in HOOKS.values():
-        granted = {action: set() for action in allowed}
+    for logical_id, allowed in ALLOWED.items():
+        granted = {}
         for statement in statements(resources, logical_id):
             if statement.get("Effect") != "Allow":
                 continue
@@ -211,15 +232,35 @@ def iam_problems(resources):
                     problems.append("%s grants %s on Resource \"*\"" % (logical_id, action))
                 if action in ("*", "codedeploy:*", "lambda:*"):
                     problems.append("%s grants the wildcard action %s" % (logical_id, action))
-                if action in allowed:
-                    granted[action] |= resources_of
+                granted.setdefault(action, set()).update(resources_of)
+        for action in sorted(set(granted) - set(allowed)):
+            problems.append("%s may %s, which it does not need" % (logical_id, action))
         for action, expected in allowed.items():
-            if not granted[action]:
+            if not granted.get(action):
                 problems.append("%s may not %s" % (logical_id, action))
             elif granted[action] != expected:
                 problems.append(
                     "%s may %s on %s; least privilege is %s" % (logical_id, action, sorted(granted[action]), sorted(expected))
                 )
+    return problems
+
+
+def watch_problems(resources):
+    """The shift's watch runs in the PreTraffic hook: its lease alias exists, its timeout
+    leaves room for rounds, and the PostTraffic hook checks that it watched."""
+    problems = []
+    leases = [
+        r["Properties"] for r in resources.values()
+        if r["Type"] == "AWS::Lambda::Alias" and r["Properties"].get("Name") == "watch-lease"
+    ]
+    if not any(is_ref(p.get("FunctionName"), "PreTrafficHook") and p.get("FunctionVersion") == "$LATEST" for p in leases):
+        problems.append("PreTrafficHook has no alias watch-lease on $LATEST: the watch has nowhere to keep its lease")
+    timeout = resources.get("PreTrafficHook", {}).get("Properties", {}).get("Timeout", 3)
+    if timeout < 2 * 30 + 3 + 60:
+        problems.append("PreTrafficHook's timeout of %s s leaves the watch too little time per invocation" % timeout)
+    post_vars = resources.get("PostTrafficHook", {}).get("Properties", {}).get("Environment", {}).get("Variables", {})
+    if not is_ref(post_vars.get("CODEDEPLOY_HOOKS_WATCHED_BY"), "PreTrafficHook"):
+        problems.append("PostTrafficHook does not check the watch (CODEDEPLOY_HOOKS_WATCHED_BY: !Ref PreTrafficHook)")
     return problems
 
 
@@ -320,6 +361,7 @@ def all_problems(template, deployment_type="Canary10Percent5Minutes"):
         + alarm_problems(resources)
         + hook_problems(resources)
         + iam_problems(resources)
+        + watch_problems(resources)
         + notification_problems(resources, translated.get("Conditions", {}))
         + dashboard_problems(resources)
     )
@@ -444,6 +486,32 @@ class MutationTest(unittest.TestCase):
             resources["HelloDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"] = [body.replace("HookDuration", "Nothing"), names]
 
         self.assertCaught(self.broken(drop), "the hooks' HookDuration")
+
+    def test_a_watch_without_its_lease_is_caught(self):
+        def drop(resources):
+            del resources["PreTrafficWatchLease"]
+
+        self.assertCaught(self.broken(drop), "no alias watch-lease")
+
+    def test_a_post_traffic_hook_that_does_not_check_the_watch_is_caught(self):
+        def drop(resources):
+            del resources["PostTrafficHook"]["Properties"]["Environment"]["Variables"]["CODEDEPLOY_HOOKS_WATCHED_BY"]
+
+        self.assertCaught(self.broken(drop), "does not check the watch")
+
+    def test_stopping_any_deployment_is_caught(self):
+        def widen(resources):
+            statement = resources["PreTrafficHook"]["Properties"]["Policies"][0]["Statement"][0]
+            statement["Resource"] = {"Fn::Sub": "arn:${AWS::Partition}:codedeploy:${AWS::Region}:${AWS::AccountId}:deploymentgroup:*"}
+
+        self.assertCaught(self.broken(widen), "may codedeploy:StopDeployment on")
+
+    def test_a_post_traffic_hook_that_may_stop_deployments_is_caught(self):
+        def grant(resources):
+            statement = resources["PostTrafficHook"]["Properties"]["Policies"][0]["Statement"][0]
+            statement["Action"].append("codedeploy:StopDeployment")
+
+        self.assertCaught(self.broken(grant), "PostTrafficHook may codedeploy:StopDeployment, which it does not need")
 
     def test_a_missing_report_permission_is_caught(self):
         def drop(resources):

@@ -15,8 +15,15 @@ fn options(time_scale: f64, fault: Option<&str>) -> RehearsalOptions {
     options
 }
 
+/// The timeline's events, without the watch's rounds (their number depends on timing; the
+/// watch has its own tests in `watch.rs`).
 fn events(outcome: &DeploymentOutcome) -> Vec<&str> {
-    outcome.timeline.iter().map(|e| e.event.as_str()).collect()
+    outcome
+        .timeline
+        .iter()
+        .map(|e| e.event.as_str())
+        .filter(|e| *e != "WatchRound")
+        .collect()
 }
 
 fn error_code(outcome: &DeploymentOutcome) -> Option<&str> {
@@ -52,9 +59,9 @@ async fn a_good_release_ends_with_the_alias_on_the_new_version() {
             .function_version,
         "2"
     );
-    assert_eq!(
-        outcome.target_requests_through_alias, 1,
-        "the post-traffic hook called the public URL"
+    assert!(
+        outcome.target_requests_through_alias >= 1,
+        "the post-traffic hook called the public URL (and the watch the alias)"
     );
 }
 

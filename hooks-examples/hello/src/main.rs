@@ -8,8 +8,12 @@
 //! - `wrong-body`: answers 200 with the wrong message;
 //! - `slow`: answers after 10 s;
 //! - `error-unmarked`: fails only for traffic *not* marked as smoke traffic, a bug the
-//!   hook's checks cannot see and only the alarms catch.
+//!   hook's checks cannot see and only the alarms catch;
+//! - `wrong-body-after:N`: answers right for its first N invocations (per execution
+//!   environment, as a leak or a filling cache would), then the wrong message with status
+//!   200: it passes the PreTraffic hook, no alarm sees it, and only the shift's watch can.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
@@ -25,7 +29,11 @@ enum Fault {
     WrongBody,
     Slow,
     ErrorUnmarked,
+    WrongBodyAfter(u64),
 }
+
+/// Invocations this execution environment has served.
+static SERVED: AtomicU64 = AtomicU64::new(0);
 
 impl Fault {
     fn from_env() -> Result<Fault, String> {
@@ -35,9 +43,21 @@ impl Fault {
             "wrong-body" => Ok(Fault::WrongBody),
             "slow" => Ok(Fault::Slow),
             "error-unmarked" => Ok(Fault::ErrorUnmarked),
-            other => Err(format!(
-                "HELLO_FAULT={other} is not a fault; use error, wrong-body, slow or error-unmarked"
-            )),
+            other => match other.strip_prefix("wrong-body-after:").map(str::parse::<u64>) {
+                Some(Ok(n)) => Ok(Fault::WrongBodyAfter(n)),
+                _ => Err(format!(
+                    "HELLO_FAULT={other} is not a fault; use error, wrong-body, slow, error-unmarked or wrong-body-after:N (N a whole number)"
+                )),
+            },
+        }
+    }
+
+    /// The fault of this invocation, the `served`-th of its environment (from 1).
+    fn now(self, served: u64) -> Fault {
+        match self {
+            Fault::WrongBodyAfter(n) if served > n => Fault::WrongBody,
+            Fault::WrongBodyAfter(_) => Fault::None,
+            fault => fault,
         }
     }
 }
@@ -50,6 +70,7 @@ async fn main() -> Result<(), Error> {
 
 async fn handle(event: LambdaEvent<Value>, fault: Fault) -> Result<Value, Error> {
     let (payload, ctx) = event.into_parts();
+    let fault = fault.now(SERVED.fetch_add(1, Ordering::Relaxed) + 1);
     // Smoke traffic from the hooks could be kept out of business metrics here.
     let is_smoke = smoke::is_smoke_traffic(&ctx);
     match fault {
@@ -99,5 +120,19 @@ fn greeting(name: &str, fault: Fault) -> String {
     match fault {
         Fault::WrongBody => format!("goodbye {name}"),
         _ => format!("hello {name}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Fault;
+
+    #[test]
+    fn wrong_body_after_n_answers_right_n_times_then_wrong() {
+        let fault = Fault::WrongBodyAfter(2);
+        assert_eq!(fault.now(1), Fault::None);
+        assert_eq!(fault.now(2), Fault::None);
+        assert_eq!(fault.now(3), Fault::WrongBody);
+        assert_eq!(Fault::Error.now(9), Fault::Error);
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! CodeDeploy runs it after all traffic has moved to the new version. It checks that the
 //! alias now points at the new version and, when `HELLO_API_URL` is set (the template
-//! passes the HTTP API's URL), that the public route answers.
+//! passes the HTTP API's URL), that the public route answers. With
+//! `CODEDEPLOY_HOOKS_WATCHED_BY` set (the template names the PreTraffic hook), it also fails
+//! when the shift's watch did not guard the whole shift (it never started, or died).
 
 use codedeploy_hooks::{ensure, Hook, Phase};
 use serde_json::Value;

@@ -4,15 +4,53 @@
 //! new version directly (`hello:<new version>`, never the alias); the framework finds that
 //! version, runs the checks, and reports the verdict. Run it from a laptop too:
 //! `pre-traffic --function hello --qualifier 7`.
+//!
+//! Once its checks pass it starts the shift's watch ([`watch`]): the same function, invoked
+//! again by itself, checks the new version and the alias every 30 s while traffic moves, and
+//! stops the deployment (with rollback) at the first round that fails.
 
 use std::time::Duration;
 
-use codedeploy_hooks::{ensure, Check, Hook, Load, Phase};
+use codedeploy_hooks::{ensure, Check, Hook, Load, Phase, Traffic, Watch};
 use serde_json::{json, Value};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    hook().run().await
+    hook().watch(watch()).run().await
+}
+
+/// The shift's watch: what users get must stay right while traffic moves.
+fn watch() -> Watch {
+    Watch::every(Duration::from_secs(30))
+        // A wrong answer is no transient (AWS's throttling is retried by the call policy
+        // before a check fails): stop at the first failed round.
+        .failures_to_stop(1)
+        // The canary itself, directly: a fault that shows only after a while (a leak, a
+        // filling cache) is seen within a round, however little traffic the alias sends it.
+        .check("the new version still greets by name", |t| async move {
+            let out = t.invoke(json!({ "name": "watch" })).await?;
+            out.ensure_ok()?;
+            ensure!(out.json::<Value>()?["message"] == "hello watch");
+            Ok(())
+        })
+        // What users get: the route through the alias, either version answering.
+        .check(
+            "the route answers right through the alias",
+            |t| async move {
+                let request = http::Request::get("/hello?name=watch").body(Vec::new())?;
+                let response = t.through_alias()?.http(request).await?;
+                ensure!(response.status() == 200);
+                let body: Value = serde_json::from_slice(response.body())?;
+                ensure!(body["message"] == "hello watch");
+                Ok(())
+            },
+        )
+        // A quiet function gives its canary no signal: send some, and bound it.
+        .traffic(
+            Traffic::per_round(10, json!({ "name": "synthetic" }))
+                .concurrency(5)
+                .p95_under(Duration::from_secs(1)),
+        )
 }
 
 /// The hook, apart from running it: the tests below drive it with a fake target.
