@@ -94,10 +94,16 @@ pub(crate) fn claim(
             r.deployment_id
         ));
     }
-    if r.generation != generation || r.state != State::Watching {
+    if r.state != State::Watching {
         return Decision::Refuse(format!(
-            "the lease is at generation {} ({:?}), not {generation}: a stale or duplicate delivery",
-            r.generation, r.state
+            "the watch of {deployment_id} is over ({:?})",
+            r.state
+        ));
+    }
+    if r.generation != generation {
+        return Decision::Refuse(format!(
+            "the lease is at generation {}, not {generation}: a stale or duplicate delivery",
+            r.generation
         ));
     }
     match &r.owner {

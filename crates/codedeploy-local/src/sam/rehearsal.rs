@@ -36,6 +36,12 @@ pub enum Binaries {
     Dir(PathBuf),
 }
 
+/// Execution environments of each hook function. Lambda runs concurrent invocations in
+/// environments of their own, and the stand-in does not scale them on demand: a hook's event
+/// delivered twice and a watch (which holds one environment for the whole shift) must not
+/// wait for each other.
+const HOOK_ENVIRONMENTS: usize = 3;
+
 /// How to rehearse a template's deployment.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -227,7 +233,8 @@ impl Publishing<'_> {
             if let Some(hook) = hook {
                 let name = &self.resolver.function_names[&hook.logical_id];
                 let hook_spec =
-                    version_spec(hook, &binaries[&hook.binary], self.environment(hook)?);
+                    version_spec(hook, &binaries[&hook.binary], self.environment(hook)?)
+                        .environments(HOOK_ENVIRONMENTS);
                 local.publish_version(name, "1", hook_spec)?;
                 spec = spec.hook(event, name);
             }
