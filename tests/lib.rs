@@ -96,6 +96,11 @@ impl Rehearsal {
             }
             local.publish_version(name, "1", spec).expect("hook");
         }
+        // The PreTraffic hook starts the shift's watch, whose lease is this alias (as
+        // template.yaml creates it).
+        local
+            .set_alias(PRE_HOOK, codedeploy_hooks::LEASE_ALIAS, "$LATEST")
+            .expect("the watch's lease alias");
         let spec = DeploymentSpec::new("hello", "live", "3", "4")
             .hook("BeforeAllowTraffic", PRE_HOOK)
             .hook("AfterAllowTraffic", POST_HOOK)

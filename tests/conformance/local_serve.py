@@ -48,6 +48,16 @@ class Serve:
         return subprocess.run(["aws", "--endpoint-url", self.endpoint, "--output", "json", *args],
                               env=self.env, capture_output=True, text=True, timeout=60)
 
+    def wait_until_split(self, function, alias):
+        """Until the alias sends an additional version traffic (a canary's first step)."""
+        deadline = time.monotonic() + DEADLINE
+        while time.monotonic() < deadline:
+            found = self.lambda_.get_alias(FunctionName=function, Name=alias)
+            if found.get("RoutingConfig", {}).get("AdditionalVersionWeights"):
+                return found
+            time.sleep(0.05)  # polling, as a pipeline would; bounded by DEADLINE
+        raise AssertionError("%s:%s never split within %ss" % (function, alias, DEADLINE))
+
     def wait_until_done(self, deployment_id):
         deadline = time.monotonic() + DEADLINE
         while time.monotonic() < deadline:

@@ -243,6 +243,39 @@ class ConformanceTest(unittest.TestCase):
         finally:
             lam.update_alias(FunctionName=FUNCTION, Name="live", FunctionVersion="1")
 
+    # 8. What the shift's watch relies on.
+    def test_update_alias_with_a_revision_id_is_compare_and_swap(self):
+        # The model's UpdateAlias RevisionId: "Only update the alias if the revision ID
+        # matches the ID that's specified"; Description is at most 256 characters.
+        lam = self.fast.lambda_
+        lease = lam.get_alias(FunctionName=PRE, Name="watch-lease")
+        first = lam.update_alias(FunctionName=PRE, Name="watch-lease", Description="mine",
+                                 RevisionId=lease["RevisionId"])
+        self.assertEqual(first["Description"], "mine")
+        self.assertEqual(first["FunctionVersion"], "$LATEST", "only the description changed")
+        self.assertError(model_error("lambda", "UpdateAlias", "PreconditionFailedException"),
+                         lam.update_alias, FunctionName=PRE, Name="watch-lease", Description="theirs",
+                         RevisionId=lease["RevisionId"])
+        self.assertEqual(lam.get_alias(FunctionName=PRE, Name="watch-lease")["Description"], "mine")
+        with self.assertRaises(Exception):  # botocore's own length check, or the service's
+            lam.update_alias(FunctionName=PRE, Name="watch-lease", Description="x" * 257)
+
+    def test_stop_deployment_rolls_back_only_with_auto_rollback_enabled(self):
+        # The model's StopDeployment autoRollbackEnabled: "whether instances that have been
+        # updated should be rolled back". What a Lambda alias does on a stop without it is
+        # undocumented; the stand-in leaves it where it was.
+        cd, lam = self.slow.codedeploy, self.slow.lambda_
+        for rollback in (True, False):
+            deployment_id = cd.create_deployment(applicationName=APP, deploymentGroupName=GROUP,
+                                                 revision=revision(appspec(hooks=())))["deploymentId"]
+            self.slow.wait_until_split(FUNCTION, "live")  # the canary's first step
+            answer = cd.stop_deployment(deploymentId=deployment_id, autoRollbackEnabled=rollback)
+            self.assertEqual(answer["status"], "Pending")
+            self.assertEqual(self.slow.wait_until_done(deployment_id)["status"], "Stopped")
+            weights = lam.get_alias(FunctionName=FUNCTION, Name="live").get("RoutingConfig", {}).get("AdditionalVersionWeights", {})
+            self.assertEqual(bool(weights), not rollback, weights)
+            lam.update_alias(FunctionName=FUNCTION, Name="live", FunctionVersion="1", RoutingConfig={"AdditionalVersionWeights": {}})
+
     # 7. The AWS CLI reads the same answers.
     def test_the_aws_cli_gets_typed_errors_and_pages(self):
         out = self.fast.aws("lambda", "list-versions-by-function", "--function-name", FUNCTION, "--max-items", "5")

@@ -1,6 +1,8 @@
 //! The fault matrix: every AWS operation the example hooks call x {throttle, 5xx, stall,
 //! reset} x {transient (twice), persistent} x {PreTraffic, PostTraffic}, with the real hook
-//! binaries under the stand-in. Plus the Serverless path (no `CODEDEPLOY_HOOKS_TARGET`, so
+//! binaries under the stand-in. The PreTraffic hook's calls include starting the shift's
+//! watch (its lease: GetAlias and UpdateAlias; invoking itself): it must fail when the watch
+//! cannot start. Plus the Serverless path (no `CODEDEPLOY_HOOKS_TARGET`, so
 //! reading the deployment is required) for the reads.
 //!
 //! Expected verdicts:
@@ -191,8 +193,11 @@ fn cells() -> Vec<Cell> {
         }
     };
     let reads = [Operation::GetDeployment, Operation::GetApplicationRevision];
+    // GetAlias and UpdateAlias: the PreTraffic hook starts the shift's watch (its lease).
     for operation in reads.iter().chain(&[
         Operation::Invoke,
+        Operation::GetAlias,
+        Operation::UpdateAlias,
         Operation::PutLifecycleEventHookExecutionStatus,
     ]) {
         add(Phase::Pre, true, *operation);
