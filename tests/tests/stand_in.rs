@@ -48,7 +48,7 @@ async fn held_connections_time_out_and_cannot_starve_invokes_or_restarts() {
     );
     // A function restart still gets its file descriptors.
     for pid in local.pids("hello", "1") {
-        kill(pid);
+        e2e::kill_9(pid);
     }
     let out = local
         .invoke("hello", Some("live"), b"{}".to_vec())
@@ -88,14 +88,6 @@ async fn reqwest_like_invoke(address: &str) -> u16 {
     .expect("the client thread")
 }
 
-fn kill(pid: u32) {
-    let status = std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success(), "kill -9 {pid}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_process_is_never_handed_another_request() {
     let local = StandIn::start(Options::default()).await.expect("starts");
@@ -110,7 +102,7 @@ async fn a_killed_process_is_never_handed_another_request() {
         assert_eq!(out.function_error, None, "round {round}");
         // Right after its answer, the process is waiting for the next event: kill it.
         let pids = local.pids("hello", "1");
-        kill(pids[0]);
+        e2e::kill_9(pids[0]);
         let out = local
             .invoke("hello", Some("1"), b"{}".to_vec())
             .await

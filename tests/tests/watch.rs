@@ -174,7 +174,7 @@ async fn a_watcher_killed_mid_shift_makes_the_post_traffic_hook_fail() {
             // watcher's), as a crash or an out-of-memory kill would.
             if kill_rx.recv().await.is_some() {
                 for pid in local.pids(PRE_TRAFFIC, "$LATEST") {
-                    kill(pid);
+                    e2e::kill_9(pid);
                 }
             }
         }
@@ -283,12 +283,4 @@ async fn a_deployment_longer_than_one_watcher_invocation_is_watched_to_its_end()
         rounds.windows(2).all(|w| w[1] == w[0] + 1),
         "the count goes on across invocations: {rounds:?}"
     );
-}
-
-fn kill(pid: u32) {
-    let status = std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success(), "kill -9 {pid}");
 }

@@ -137,6 +137,27 @@ pub(crate) struct Call<'a> {
     pub(crate) context: &'a str,
 }
 
+impl<'a> Call<'a> {
+    /// A control call (not `Invoke`) under `policy`'s attempt timeout and attempts, with no
+    /// deadline of its own, recorded in `log`.
+    pub(crate) fn control(
+        operation: &'static str,
+        policy: &'a CallPolicy,
+        log: &'a CallLog,
+        context: &'a str,
+    ) -> Self {
+        Call {
+            operation,
+            attempt_timeout: policy.attempt_timeout,
+            max_attempts: Some(policy.max_attempts),
+            deadline: None,
+            policy,
+            log: Some(log),
+            context,
+        }
+    }
+}
+
 /// Attempts without a deadline and without a limit of their own (a CLI's report).
 const MAX_ATTEMPTS_WITHOUT_DEADLINE: u32 = 6;
 

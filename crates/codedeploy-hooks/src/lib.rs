@@ -36,6 +36,11 @@
 //! }
 //! ```
 //!
+//! During the traffic shift, where CodeDeploy runs no hook, a [`Watch`] attached to the
+//! PreTraffic hook ([`Hook::watch`]) runs checks in rounds and stops the deployment, with
+//! rollback, when they keep failing; [`Hook::watched_by`] makes the PostTraffic hook fail
+//! when the watch did not guard the whole shift. See [`Watch`] for an example.
+//!
 //! The handler is a tower `Service` too ([`Hook::into_service`]), so a hook can be tested
 //! without a Lambda runtime. A runnable check, without AWS:
 //!

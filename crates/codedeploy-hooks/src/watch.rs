@@ -169,7 +169,8 @@ impl Watch {
 pub struct Traffic {
     calls: usize,
     concurrency: usize,
-    payload: Value,
+    /// The payload, or why it does not serialize (the round's check then says so).
+    payload: Result<Value, String>,
     max_errors: usize,
     p95_under: Option<Duration>,
 }
@@ -181,7 +182,8 @@ impl Traffic {
         Traffic {
             calls: calls.max(1),
             concurrency: 10,
-            payload: serde_json::to_value(payload).unwrap_or(Value::Null),
+            payload: serde_json::to_value(payload)
+                .map_err(|e| format!("the synthetic traffic's payload does not serialize: {e}")),
             max_errors: 0,
             p95_under: None,
         }
@@ -208,7 +210,8 @@ impl Traffic {
 
     async fn judge(&self, t: &Target) -> CheckResult {
         let load = Load::total(self.calls).concurrency(self.concurrency);
-        let stats = t.through_alias()?.invoke_many(&self.payload, load).await?;
+        let payload = self.payload.as_ref().map_err(CheckError::assertion)?;
+        let stats = t.through_alias()?.invoke_many(payload, load).await?;
         if stats.errors() > self.max_errors {
             let first = stats.first_errors().first().map_or("-", String::as_str);
             return Err(CheckError::assertion(format!(

@@ -247,15 +247,7 @@ impl Lease<'_> {
     }
 
     fn call(&self, operation: &'static str) -> Call<'_> {
-        Call {
-            operation,
-            attempt_timeout: self.policy.attempt_timeout,
-            max_attempts: Some(self.policy.max_attempts),
-            deadline: None,
-            policy: self.policy,
-            log: Some(self.log),
-            context: "the watch's lease",
-        }
+        Call::control(operation, self.policy, self.log, "the watch's lease")
     }
 }
 

@@ -59,15 +59,7 @@ impl Home<'_> {
     pub(crate) async fn invoke_watcher(&self, event: &WatchEvent) -> Result<(), Error> {
         let operation = "lambda:Invoke";
         let payload = event.payload();
-        let call = Call {
-            operation,
-            attempt_timeout: self.policy.attempt_timeout,
-            max_attempts: Some(self.policy.max_attempts),
-            deadline: None,
-            policy: self.policy,
-            log: Some(self.log),
-            context: "starting the watcher",
-        };
+        let call = Call::control(operation, self.policy, self.log, "starting the watcher");
         call.run(|| {
             let sent = self
                 .clients

@@ -104,7 +104,8 @@ enum Round {
 }
 
 impl Watcher<'_> {
-    async fn run(&mut self, lambda_deadline: Option<Instant>) -> (WatchEnd, Option<String>) {
+    /// Claim this generation of the lease: the end of the invocation when it cannot.
+    async fn claim(&mut self) -> Result<lease::Record, (WatchEnd, Option<String>)> {
         let (d, g) = (&self.event.deployment_id, self.event.generation);
         let due = self.due();
         let claimed = self
@@ -112,17 +113,25 @@ impl Watcher<'_> {
             .lease()
             .update(|r| lease::claim(r, d, g, self.me, due))
             .await;
-        let record = match claimed {
-            Ok(Ok(record)) => record,
+        match claimed {
+            Ok(Ok(record)) => {
+                info!(generation = g, rounds = record.rounds, "watching the shift");
+                self.report.rounds = record.rounds;
+                Ok(record)
+            }
             Ok(Err(reason)) => {
                 warn!(%reason, "not watching");
-                return (WatchEnd::Refused, Some(reason));
+                Err((WatchEnd::Refused, Some(reason)))
             }
-            Err(err) => return self.lost(format!("could not claim the lease: {err}")),
+            Err(err) => Err(self.lost(format!("could not claim the lease: {err}"))),
+        }
+    }
+
+    async fn run(&mut self, lambda_deadline: Option<Instant>) -> (WatchEnd, Option<String>) {
+        let mut failing = match self.claim().await {
+            Ok(record) => record.failing,
+            Err(end) => return end,
         };
-        info!(generation = g, rounds = record.rounds, "watching the shift");
-        self.report.rounds = record.rounds;
-        let mut failing = record.failing;
         let mut first = true;
         loop {
             let tick = Instant::now();
@@ -392,15 +401,7 @@ impl Watcher<'_> {
     }
 
     fn call(&self, operation: &'static str) -> Call<'_> {
-        Call {
-            operation,
-            attempt_timeout: self.setup.policy.attempt_timeout,
-            max_attempts: Some(self.setup.policy.max_attempts),
-            deadline: None,
-            policy: self.setup.policy,
-            log: Some(self.home.log),
-            context: "the watch",
-        }
+        Call::control(operation, self.setup.policy, self.home.log, "the watch")
     }
 
     /// One line of EMF: the round as metrics (`WatchRounds`, `WatchRoundsFailed`) and its
