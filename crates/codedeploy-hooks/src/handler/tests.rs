@@ -786,3 +786,166 @@ async fn a_deadline_that_is_no_epoch_time_is_taken_as_the_time_left() {
     assert_eq!(summary.status, Status::Succeeded, "{}", summary.table());
     assert_eq!(summary.checks[0].outcome, Outcome::Passed);
 }
+
+// --- the shift's watch ---------------------------------------------------------------
+
+fn with_watch(hook: Hook) -> Hook {
+    hook.watch(crate::Watch::every(Duration::from_secs(30)).check("answers", |_| async { Ok(()) }))
+}
+
+/// The lease alias of the hook's own function: empty (never used), at revision r1.
+fn lease_unused() -> Rule {
+    mock!(Lambda::get_alias)
+        .match_requests(|r| {
+            r.function_name() == Some("CodeDeployHook_pre_traffic")
+                && r.name() == Some(crate::LEASE_ALIAS)
+        })
+        .sequence()
+        .output(|| {
+            aws_sdk_lambda::operation::get_alias::GetAliasOutput::builder()
+                .name(crate::LEASE_ALIAS)
+                .function_version("$LATEST")
+                .description("")
+                .revision_id("r1")
+                .build()
+        })
+        .repeatedly()
+        .build()
+}
+
+/// Writes the lease only over revision r1, for this deployment's first generation.
+fn lease_written() -> Rule {
+    mock!(Lambda::update_alias)
+        .match_requests(|r| {
+            r.revision_id() == Some("r1")
+                && r.description().is_some_and(|d| {
+                    d.contains(r#""watch":"d-AB12CD34E""#) && d.contains(r#""gen":1"#)
+                })
+        })
+        .sequence()
+        .output(|| {
+            aws_sdk_lambda::operation::update_alias::UpdateAliasOutput::builder()
+                .revision_id("r2")
+                .build()
+        })
+        .repeatedly()
+        .build()
+}
+
+/// The hook invoking itself asynchronously with the watch event of generation 1.
+fn watcher_invoked() -> Rule {
+    mock!(Lambda::invoke)
+        .match_requests(|r| {
+            r.function_name() == Some("CodeDeployHook_pre_traffic")
+                && r.invocation_type() == Some(&aws_sdk_lambda::types::InvocationType::Event)
+                && r.payload().is_some_and(|p| {
+                    let event: Value = serde_json::from_slice(p.as_ref()).unwrap_or_default();
+                    event[crate::WATCH_EVENT_KEY]
+                        == json!({"deploymentId": "d-AB12CD34E", "generation": 1})
+                })
+        })
+        .sequence()
+        .output(|| InvokeOutput::builder().status_code(202).build())
+        .repeatedly()
+        .build()
+}
+
+#[tokio::test]
+async fn a_pre_traffic_hook_starts_its_watch_once_its_checks_pass() {
+    let (deployment, report, hello) = (
+        get_deployment(),
+        report_accepts(LifecycleEventStatus::Succeeded),
+        hello_ok(),
+    );
+    let (lease, written, watcher) = (lease_unused(), lease_written(), watcher_invoked());
+    let summary = serve(
+        with_watch(greets(Hook::new())),
+        &[&deployment, &report],
+        &[&hello, &lease, &written, &watcher],
+        as_hook(),
+        Some(Duration::from_secs(30)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.status, Status::Succeeded, "{}", summary.table());
+    assert_eq!(written.num_calls(), 1, "the lease is written once");
+    assert_eq!(watcher.num_calls(), 1, "the watcher is invoked once");
+    assert!(summary
+        .warnings
+        .iter()
+        .any(|w| w.contains("watch is started")));
+}
+
+#[tokio::test]
+async fn a_watch_that_cannot_start_fails_the_pre_traffic_hook() {
+    let (deployment, report, hello) = (
+        get_deployment(),
+        report_accepts(LifecycleEventStatus::Failed),
+        hello_ok(),
+    );
+    // The template did not create the lease alias.
+    let no_lease = mock!(Lambda::get_alias)
+        .sequence()
+        .http_status(
+            404,
+            Some(r#"{"Type": "User", "Message": "Alias not found"}"#.to_owned()),
+        )
+        .repeatedly()
+        .build();
+    let watcher = watcher_invoked();
+    let summary = serve(
+        with_watch(greets(Hook::new())),
+        &[&deployment, &report],
+        &[&hello, &no_lease, &watcher],
+        as_hook(),
+        Some(Duration::from_secs(30)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.status, Status::Failed);
+    let reason = summary.reason.unwrap_or_default();
+    assert!(
+        reason.contains("could not start the shift's watch") && reason.contains("lambda:GetAlias"),
+        "{reason}"
+    );
+    assert_eq!(report.num_calls(), 1, "Failed is reported");
+    assert_eq!(watcher.num_calls(), 0, "no watcher without a lease");
+}
+
+#[tokio::test]
+async fn a_failing_pre_traffic_hook_starts_no_watch() {
+    let (deployment, report) = (
+        get_deployment(),
+        report_accepts(LifecycleEventStatus::Failed),
+    );
+    let (lease, watcher) = (lease_unused(), watcher_invoked());
+    let wrong = mock!(Lambda::invoke)
+        .match_requests(|r| r.qualifier() == Some("4"))
+        .sequence()
+        .output(|| answer(r#"{"message": "goodbye smoke"}"#))
+        .repeatedly()
+        .build();
+    let summary = serve(
+        with_watch(greets(Hook::new())),
+        &[&deployment, &report],
+        &[&wrong, &lease, &watcher],
+        as_hook(),
+        Some(Duration::from_secs(30)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.status, Status::Failed);
+    assert_eq!((lease.num_calls(), watcher.num_calls()), (0, 0));
+}
+
+#[tokio::test]
+async fn a_watch_event_for_a_hook_without_a_watch_is_a_clear_error() {
+    let clients = test_support::clients(test_support::codedeploy(&[]), test_support::lambda(&[]));
+    let event = json!({crate::WATCH_EVENT_KEY: {"deploymentId": "d-AB12CD34E", "generation": 2}});
+    let err = greets(Hook::new())
+        .into_service_with(clients, as_hook())
+        .oneshot(LambdaEvent::new(event, Context::default()))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no Hook::watch"), "{err}");
+}
