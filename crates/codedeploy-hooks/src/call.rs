@@ -156,6 +156,12 @@ impl<'a> Call<'a> {
             context,
         }
     }
+
+    /// The same call, with no attempt running past `deadline` (when there is one).
+    pub(crate) fn until(mut self, deadline: Option<Instant>) -> Self {
+        self.deadline = deadline;
+        self
+    }
 }
 
 /// Attempts without a deadline and without a limit of their own (a CLI's report).

@@ -125,7 +125,7 @@ impl HookService {
             let mut summary = self
                 .read_and_check(&lifecycle.deployment_id, &home, checks_deadline, started)
                 .await;
-            self.start_watch(&mut summary, &lifecycle.deployment_id)
+            self.start_watch(&mut summary, &lifecycle.deployment_id, checks_deadline)
                 .await;
             summary
         };
@@ -192,8 +192,14 @@ impl HookService {
     }
 
     /// After a PreTraffic hook's checks pass, start the shift's watch, if it has one; the
-    /// hook fails when the watch cannot start (the shift must not run unwatched).
-    async fn start_watch(&self, summary: &mut Summary, deployment_id: &str) {
+    /// hook fails when the watch cannot start (the shift must not run unwatched). Its calls
+    /// keep to the checks' deadline, so the report keeps its reserve.
+    async fn start_watch(
+        &self,
+        summary: &mut Summary,
+        deployment_id: &str,
+        deadline: Option<Instant>,
+    ) {
         let inner = &self.inner;
         let Some(watch) = &inner.hook.watch else {
             return;
@@ -219,7 +225,7 @@ impl HookService {
             policy: &inner.policy,
             log: &log,
             function,
-            lease_alias: crate::watch::LEASE_ALIAS,
+            deadline,
         };
         let time_scale = inner.settings.time_scale;
         let started = crate::watch::start(&home, deployment_id, watch.interval, time_scale).await;

@@ -159,6 +159,8 @@ pub(crate) struct Lease<'a> {
     pub(crate) alias: &'a str,
     pub(crate) policy: &'a CallPolicy,
     pub(crate) log: &'a CallLog,
+    /// No call runs past it: the hook's reporting reserve stays whole.
+    pub(crate) deadline: Option<tokio::time::Instant>,
 }
 
 impl Lease<'_> {
@@ -247,7 +249,7 @@ impl Lease<'_> {
     }
 
     fn call(&self, operation: &'static str) -> Call<'_> {
-        Call::control(operation, self.policy, self.log, "the watch's lease")
+        Call::control(operation, self.policy, self.log, "the watch's lease").until(self.deadline)
     }
 }
 

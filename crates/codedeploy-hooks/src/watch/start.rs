@@ -40,7 +40,8 @@ pub(crate) struct Home<'a> {
     pub(crate) policy: &'a CallPolicy,
     pub(crate) log: &'a CallLog,
     pub(crate) function: &'a str,
-    pub(crate) lease_alias: &'a str,
+    /// No call runs past it (the checks' deadline: the report keeps its reserve).
+    pub(crate) deadline: Option<tokio::time::Instant>,
 }
 
 impl Home<'_> {
@@ -48,9 +49,10 @@ impl Home<'_> {
         Lease {
             lambda: &self.clients.lambda,
             function: self.function,
-            alias: self.lease_alias,
+            alias: LEASE_ALIAS,
             policy: self.policy,
             log: self.log,
+            deadline: self.deadline,
         }
     }
 
@@ -59,7 +61,8 @@ impl Home<'_> {
     pub(crate) async fn invoke_watcher(&self, event: &WatchEvent) -> Result<(), Error> {
         let operation = "lambda:Invoke";
         let payload = event.payload();
-        let call = Call::control(operation, self.policy, self.log, "starting the watcher");
+        let call = Call::control(operation, self.policy, self.log, "starting the watcher")
+            .until(self.deadline);
         call.run(|| {
             let sent = self
                 .clients
@@ -126,6 +129,7 @@ pub(crate) fn evidence_check(function: String) -> Arc<Registered> {
                 alias: LEASE_ALIAS,
                 policy: &CallPolicy::default(),
                 log: t.call_log(),
+                deadline: None, // the runner cancels the check at the hook's deadline
             };
             let (record, _) = lease.read().await?;
             judge(record.as_ref(), &deployment_id, &function, now_ms())

@@ -49,7 +49,7 @@ pub(crate) async fn watch(
             policy: setup.policy,
             log: &log,
             function: setup.function,
-            lease_alias: super::LEASE_ALIAS,
+            deadline: lambda_deadline.map(|d| d - setup.reserve),
         },
         target: Target::with_calls(
             deployment.clone(),
@@ -402,6 +402,7 @@ impl Watcher<'_> {
 
     fn call(&self, operation: &'static str) -> Call<'_> {
         Call::control(operation, self.setup.policy, self.home.log, "the watch")
+            .until(self.home.deadline)
     }
 
     /// One line of EMF: the round as metrics (`WatchRounds`, `WatchRoundsFailed`) and its
