@@ -11,6 +11,7 @@ use tracing::debug;
 
 use crate::call::{Call, CallLog, CallPolicy};
 use crate::error::Error;
+use crate::watch::LEASE_ALIAS;
 
 /// An alias description is at most 256 characters (botocore `lambda` model, `Description`).
 const MAX_DESCRIPTION: usize = 256;
@@ -156,7 +157,6 @@ pub(crate) fn parse(description: Option<&str>) -> Option<Record> {
 pub(crate) struct Lease<'a> {
     pub(crate) lambda: &'a aws_sdk_lambda::Client,
     pub(crate) function: &'a str,
-    pub(crate) alias: &'a str,
     pub(crate) policy: &'a CallPolicy,
     pub(crate) log: &'a CallLog,
     /// No call runs past it: the hook's reporting reserve stays whole.
@@ -174,7 +174,7 @@ impl Lease<'_> {
                     .lambda
                     .get_alias()
                     .function_name(self.function)
-                    .name(self.alias)
+                    .name(LEASE_ALIAS)
                     .send();
                 async move { sent.await.map_err(|e| Error::aws(operation, e)) }
             })
@@ -201,13 +201,12 @@ impl Lease<'_> {
                 return Ok(Ok(next));
             }
             debug!(
-                alias = self.alias,
+                alias = LEASE_ALIAS,
                 "the lease changed while deciding; reading it again"
             );
         }
         Ok(Err(format!(
-            "the lease alias {} kept changing under {CAS_ATTEMPTS} attempts to update it",
-            self.alias
+            "the lease alias {LEASE_ALIAS} kept changing under {CAS_ATTEMPTS} attempts to update it"
         )))
     }
 
@@ -227,7 +226,7 @@ impl Lease<'_> {
                     .lambda
                     .update_alias()
                     .function_name(self.function)
-                    .name(self.alias)
+                    .name(LEASE_ALIAS)
                     .description(description.clone())
                     .set_revision_id(revision.clone())
                     .send();

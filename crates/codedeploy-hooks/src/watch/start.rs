@@ -9,7 +9,7 @@ use aws_sdk_lambda::types::InvocationType;
 use tracing::info;
 
 use super::lease::{self, Lease, State};
-use super::{real, WatchEvent, LEASE_ALIAS};
+use super::{real, WatchEvent};
 use crate::call::{Call, CallLog, CallPolicy};
 use crate::check::{Check, CheckError, CheckFn};
 use crate::clients::Clients;
@@ -49,7 +49,6 @@ impl Home<'_> {
         Lease {
             lambda: &self.clients.lambda,
             function: self.function,
-            alias: LEASE_ALIAS,
             policy: self.policy,
             log: self.log,
             deadline: self.deadline,
@@ -126,7 +125,6 @@ pub(crate) fn evidence_check(function: String) -> Arc<Registered> {
             let lease = Lease {
                 lambda: t.lambda(),
                 function: &function,
-                alias: LEASE_ALIAS,
                 policy: &CallPolicy::default(),
                 log: t.call_log(),
                 deadline: None, // the runner cancels the check at the hook's deadline
