@@ -25,6 +25,10 @@ pub struct Clients {
     pub codedeploy: aws_sdk_codedeploy::Client,
     /// Invokes the target version.
     pub lambda: aws_sdk_lambda::Client,
+    /// Reads metrics for the canary analysis (feature `canary`); `None` in clients built
+    /// with [`Clients::new`] until [`Clients::with_cloudwatch`].
+    #[cfg(feature = "canary")]
+    pub cloudwatch: Option<aws_sdk_cloudwatch::Client>,
     /// For checks that call URLs; built on first use (see [`Clients::http`]).
     http: Arc<OnceLock<reqwest::Client>>,
 }
@@ -52,6 +56,12 @@ impl Clients {
         Clients {
             codedeploy: aws_sdk_codedeploy::Client::from_conf(codedeploy),
             lambda: aws_sdk_lambda::Client::from_conf(lambda),
+            #[cfg(feature = "canary")]
+            cloudwatch: Some(aws_sdk_cloudwatch::Client::from_conf(
+                aws_sdk_cloudwatch::config::Builder::from(config)
+                    .retry_config(RetryConfig::disabled())
+                    .build(),
+            )),
             http: Arc::new(OnceLock::new()),
         }
     }
@@ -65,8 +75,18 @@ impl Clients {
         Clients {
             codedeploy,
             lambda,
+            #[cfg(feature = "canary")]
+            cloudwatch: None,
             http: Arc::new(OnceLock::from(http)),
         }
+    }
+
+    /// The same clients with a CloudWatch client, for the canary analysis (e.g. a mocked one
+    /// in tests).
+    #[cfg(feature = "canary")]
+    pub fn with_cloudwatch(mut self, cloudwatch: aws_sdk_cloudwatch::Client) -> Self {
+        self.cloudwatch = Some(cloudwatch);
+        self
     }
 
     /// An HTTP client, for checks that call URLs (e.g. the public API after the shift).

@@ -116,6 +116,13 @@ pub enum Error {
         source: serde_json::Error,
     },
 
+    /// A canary analysis cannot run: something it needs is unknown.
+    #[error("the canary analysis cannot run: {reason}")]
+    CanaryUnavailable {
+        /// What is missing and where it comes from.
+        reason: String,
+    },
+
     /// The PreTraffic hook could not start the shift's watch, so it fails: the shift must
     /// not run unwatched.
     #[error(

@@ -367,7 +367,13 @@ impl HookService {
             deadline,
         };
         let checks = runner::run(&checks, &target, &plan).await;
-        Summary::of_checks(deployment, checks, filter.is_some(), started)
+        #[allow(unused_mut)] // without the canary feature
+        let mut summary = Summary::of_checks(deployment, checks, filter.is_some(), started);
+        #[cfg(feature = "canary")]
+        {
+            summary.canary = target.take_analyses();
+        }
+        summary
     }
 
     /// Deliver the verdict to CodeDeploy under the hook's call policy.

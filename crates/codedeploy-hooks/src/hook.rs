@@ -163,6 +163,23 @@ impl Hook {
         self
     }
 
+    /// Judge the new version against the current one with a canary analysis (feature
+    /// `canary`): a check named [`ANALYSIS_CHECK`](crate::canary::ANALYSIS_CHECK) that
+    /// fails when the analysis fails, and, unless the analysis says otherwise, when it is
+    /// inconclusive. Its report is in the summary, the logs and the metric record. Meant for
+    /// the PostTraffic hook, when both versions have served traffic. The role needs
+    /// `cloudwatch:GetMetricData` and `codedeploy:GetDeployment`.
+    #[cfg(feature = "canary")]
+    pub fn analyse(self, analysis: crate::canary::Analysis) -> Self {
+        let analysis = Arc::new(analysis);
+        let check =
+            Check::named(crate::canary::ANALYSIS_CHECK).timeout(crate::watch::ANALYSIS_TIMEOUT);
+        self.check(check, move |t| {
+            let analysis = Arc::clone(&analysis);
+            async move { crate::canary::check(t, &analysis, false).await }
+        })
+    }
+
     /// Watch the traffic shift with `watch` (see [`Watch`]): once this PreTraffic hook's
     /// checks pass, it starts the watch (an asynchronous invocation of its own function) and
     /// reports `Failed` if it cannot. The same function then serves the watcher's

@@ -74,6 +74,8 @@ pub mod smoke;
 
 #[cfg(feature = "hook")]
 mod call;
+#[cfg(feature = "canary")]
+pub mod canary;
 #[cfg(feature = "hook")]
 mod check;
 #[cfg(feature = "hook")]
@@ -116,6 +118,9 @@ mod watch;
 /// `cargo lambda new` pins its own `lambda_runtime`, which then does not match).
 pub use {http, lambda_runtime, serde_json};
 
+/// The CloudWatch SDK behind the canary analysis, re-exported (see above).
+#[cfg(feature = "canary")]
+pub use aws_sdk_cloudwatch;
 /// The AWS SDK crates behind [`Clients`] and [`Target::lambda`], re-exported (see above).
 #[cfg(feature = "hook")]
 pub use {aws_config, aws_sdk_codedeploy, aws_sdk_lambda};

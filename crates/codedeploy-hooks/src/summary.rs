@@ -152,6 +152,10 @@ pub struct Summary {
     /// then the last round's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub watch: Option<WatchReport>,
+    /// The canary analyses the checks ran (feature `canary`), in the order they ended.
+    #[cfg(feature = "canary")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub canary: Vec<crate::canary::CanaryReport>,
 }
 
 /// What one watcher invocation did (see [`Watch`](crate::Watch)).
@@ -215,6 +219,8 @@ impl Summary {
             warnings: Vec::new(),
             retried_calls: Vec::new(),
             watch: None,
+            #[cfg(feature = "canary")]
+            canary: Vec::new(),
         }
     }
 
@@ -394,6 +400,10 @@ impl Summary {
                 notes.join("; "),
             );
         }
+        #[cfg(feature = "canary")]
+        for report in &self.canary {
+            out.push_str(&report.table());
+        }
         out
     }
 
@@ -405,7 +415,8 @@ impl Summary {
             Some(d) => (d.function_name.clone(), d.phase.to_string()),
             None => ("unknown".to_owned(), "Unknown".to_owned()),
         };
-        serde_json::json!({
+        #[allow(unused_mut)] // without the canary feature
+        let mut record = serde_json::json!({
             "_aws": {
                 "Timestamp": timestamp_ms,
                 "CloudWatchMetrics": [{
@@ -426,8 +437,12 @@ impl Summary {
             "ChecksFailed": self.failed(),
             "HookDuration": self.duration.as_secs_f64() * 1000.0,
             "RetriedCalls": self.retried_calls.iter().map(|c| c.calls).sum::<u32>(),
-        })
-        .to_string()
+        });
+        #[cfg(feature = "canary")]
+        if !self.canary.is_empty() {
+            record["Canary"] = self.canary.iter().map(|r| r.emf_properties()).collect();
+        }
+        record.to_string()
     }
 }
 
@@ -478,6 +493,8 @@ mod tests {
                 last_error: None,
             }],
             watch: None,
+            #[cfg(feature = "canary")]
+            canary: Vec::new(),
         }
     }
 

@@ -51,6 +51,9 @@ struct Shared {
     deployment: Deployment,
     clients: Clients,
     log: CallLog,
+    /// The canary reports the checks produced, for the summary.
+    #[cfg(feature = "canary")]
+    analyses: std::sync::Mutex<Vec<crate::canary::CanaryReport>>,
 }
 
 impl Target {
@@ -78,6 +81,8 @@ impl Target {
                 deployment,
                 clients,
                 log,
+                #[cfg(feature = "canary")]
+                analyses: std::sync::Mutex::default(),
             }),
             check: Arc::from(""),
             policy,
@@ -133,6 +138,39 @@ impl Target {
     /// Where retried calls are recorded.
     pub(crate) fn call_log(&self) -> &CallLog {
         &self.shared.log
+    }
+
+    /// A control call (not `Invoke`) of `operation` under this target's policy.
+    #[cfg(feature = "canary")]
+    pub(crate) fn control_call(&self, operation: &'static str) -> Call<'_> {
+        self.call(operation, self.policy.attempt_timeout)
+    }
+
+    /// The CloudWatch client, if the hook has one.
+    #[cfg(feature = "canary")]
+    pub(crate) fn cloudwatch(&self) -> Option<&aws_sdk_cloudwatch::Client> {
+        self.shared.clients.cloudwatch.as_ref()
+    }
+
+    /// Keep a canary report for the summary, and log it.
+    #[cfg(feature = "canary")]
+    pub(crate) fn record_analysis(&self, report: &crate::canary::CanaryReport) {
+        let table = report.table();
+        match report.verdict {
+            crate::canary::Verdict::Pass => {
+                tracing::info!(verdict = "Pass", report = %table, "canary analysis")
+            }
+            verdict => {
+                tracing::warn!(verdict = verdict.as_str(), report = %table, "canary analysis")
+            }
+        }
+        crate::lock(&self.shared.analyses).push(report.clone());
+    }
+
+    /// The canary reports recorded since the last call.
+    #[cfg(feature = "canary")]
+    pub(crate) fn take_analyses(&self) -> Vec<crate::canary::CanaryReport> {
+        std::mem::take(&mut *crate::lock(&self.shared.analyses))
     }
 
     /// A call of `operation` under this target's policy.

@@ -101,6 +101,10 @@ pub struct Watch {
     pub(crate) checks: Vec<Arc<Registered>>,
 }
 
+/// How long one analysis may take: a few `GetMetricData` pages under the call policy.
+#[cfg(feature = "canary")]
+pub(crate) const ANALYSIS_TIMEOUT: Duration = Duration::from_secs(20);
+
 impl Watch {
     /// A watch whose rounds start this often (on the deployment's clock), with no checks yet.
     pub fn every(interval: Duration) -> Self {
@@ -132,6 +136,20 @@ impl Watch {
             run,
         }));
         self
+    }
+
+    /// Run a canary analysis in every round (feature `canary`): a round fails when the
+    /// analysis does; an inconclusive one carries on unless
+    /// [`Analysis::on_inconclusive`](crate::canary::Analysis::on_inconclusive) says
+    /// otherwise, as early rounds have little data. Each round's report is in its record.
+    #[cfg(feature = "canary")]
+    pub fn analyse(self, analysis: crate::canary::Analysis) -> Self {
+        let analysis = Arc::new(analysis);
+        let check = Check::named(crate::canary::ANALYSIS_CHECK).timeout(ANALYSIS_TIMEOUT);
+        self.check(check, move |t| {
+            let analysis = Arc::clone(&analysis);
+            async move { crate::canary::check(t, &analysis, true).await }
+        })
     }
 
     /// Send synthetic traffic through the alias in every round, so that a quiet function

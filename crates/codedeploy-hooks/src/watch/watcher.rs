@@ -415,7 +415,8 @@ impl Watcher<'_> {
         failure: Option<&str>,
     ) -> String {
         let d = self.target.deployment();
-        serde_json::json!({
+        #[allow(unused_mut)] // without the canary feature
+        let mut record = serde_json::json!({
             "_aws": {
                 "Timestamp": now_ms(),
                 "CloudWatchMetrics": [{
@@ -440,7 +441,14 @@ impl Watcher<'_> {
             "Verdict": verdict,
             "Reason": failure.map(|r| crate::invocation::shorten(r).into_owned()),
             "Checks": reports,
-        })
-        .to_string()
+        });
+        #[cfg(feature = "canary")]
+        {
+            let analyses = self.target.take_analyses();
+            if !analyses.is_empty() {
+                record["Canary"] = analyses.iter().map(|r| r.emf_properties()).collect();
+            }
+        }
+        record.to_string()
     }
 }

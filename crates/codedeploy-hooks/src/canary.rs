@@ -1,0 +1,506 @@
+//! Canary analysis: judge the new version against the current one from the metrics
+//! CloudWatch keeps per executed version of an alias, with statistics instead of fixed
+//! thresholds (feature `canary`).
+//!
+//! An alarm on "Errors > 0" is useless for a function with a baseline error rate, and a
+//! looser threshold lets real regressions through. The analysis compares the versions
+//! *with each other*, over the same window, through the same alias (Lambda's
+//! `ExecutedVersion` dimension):
+//! - **rates** (errors, throttles): Fisher's exact test, one-sided (is the new version
+//!   worse?), at a significance (default 0.05), failing only when the difference is also at
+//!   least a minimum effect (default 0.5 percentage points);
+//! - **values** (a latency percentile, custom metrics): the new version's value against the
+//!   current one's times a ratio, plus an absolute allowance;
+//! - **too little data** (fewer requests than [`Analysis::min_requests`] on either side) is
+//!   *inconclusive*, never a pass; what that does is [`Analysis::on_inconclusive`]'s.
+//!
+//! ```no_run
+//! use codedeploy_hooks::canary::Analysis;
+//! use codedeploy_hooks::Hook;
+//!
+//! # async fn demo() -> std::process::ExitCode {
+//! Hook::new()
+//!     .analyse(Analysis::new().errors().latency(99.0, 1.25))
+//!     .run()
+//!     .await
+//! # }
+//! ```
+//!
+//! The window starts when the deployment was created (or at [`Analysis::since`]) and ends
+//! now. CloudWatch publishes Lambda's metrics a minute or more late, so the last minute may
+//! be missing for both versions alike: less data, not a bias. The role needs
+//! `cloudwatch:GetMetricData`, which takes no resource (the Service Authorization Reference
+//! lists no resource type for it), and `codedeploy:GetDeployment` for the window's start.
+
+mod judge;
+mod read;
+mod report;
+
+use std::time::{Duration, SystemTime};
+
+use crate::check::CheckError;
+use crate::error::Error;
+use crate::target::Target;
+
+pub use judge::Direction;
+pub use report::{CanaryReport, MetricReport, Verdict};
+
+use judge::{Counts, RateRule, RatioRule, Value};
+use read::Series;
+
+/// The default significance of the rate tests.
+pub const DEFAULT_SIGNIFICANCE: f64 = 0.05;
+/// The default minimum effect: a rate at least half a percentage point worse.
+pub const DEFAULT_MIN_EFFECT: f64 = 0.005;
+/// The default fewest requests per version under which a judgement is inconclusive.
+pub const DEFAULT_MIN_REQUESTS: u64 = 100;
+/// The default absolute allowance of latency bounds.
+pub const DEFAULT_LATENCY_ALLOWANCE: Duration = Duration::from_millis(5);
+
+/// What an inconclusive analysis does to the check that ran it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OnInconclusive {
+    /// Fail: not enough evidence that the new version is good (the default in a hook).
+    Fail,
+    /// Carry on: only a failure fails (the default in a watch round, where later rounds
+    /// will have more data).
+    Pass,
+}
+
+/// A metric of the user's, read per version, judged by ratio.
+///
+/// ```
+/// use codedeploy_hooks::canary::{CustomMetric, Direction};
+///
+/// // Orders placed per invocation, from the function's EMF records, with a dimension
+/// // `Version` that each version fills with its own AWS_LAMBDA_FUNCTION_VERSION.
+/// let orders = CustomMetric::new("Shop", "OrdersPlaced", "Average")
+///     .dimension("Service", "checkout")
+///     .version_dimension("Version")
+///     .direction(Direction::LowerIsWorse)
+///     .max_ratio(1.1);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct CustomMetric {
+    namespace: String,
+    name: String,
+    stat: String,
+    dimensions: Vec<(String, String)>,
+    version_dimension: Option<String>,
+    rule: RatioRule,
+}
+
+impl CustomMetric {
+    /// The metric `name` in `namespace`, read with `stat` (`Average`, `p99`, `Sum`, ...),
+    /// higher is worse, at most 1.2 times the current version's, no allowance.
+    pub fn new(
+        namespace: impl Into<String>,
+        name: impl Into<String>,
+        stat: impl Into<String>,
+    ) -> Self {
+        CustomMetric {
+            namespace: namespace.into(),
+            name: name.into(),
+            stat: stat.into(),
+            dimensions: Vec::new(),
+            version_dimension: None,
+            rule: RatioRule {
+                max_ratio: 1.2,
+                allowance: 0.0,
+                direction: Direction::HigherIsWorse,
+                min_samples: DEFAULT_MIN_REQUESTS,
+            },
+        }
+    }
+
+    /// A dimension with the same value for both versions.
+    pub fn dimension(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.dimensions.push((name.into(), value.into()));
+        self
+    }
+
+    /// The dimension whose value is the version (required: without it the versions'
+    /// data cannot be told apart).
+    pub fn version_dimension(mut self, name: impl Into<String>) -> Self {
+        self.version_dimension = Some(name.into());
+        self
+    }
+
+    /// Which way is worse (default: higher).
+    pub fn direction(mut self, direction: Direction) -> Self {
+        self.rule.direction = direction;
+        self
+    }
+
+    /// How much worse the new version may be, as a ratio (default 1.2).
+    pub fn max_ratio(mut self, ratio: f64) -> Self {
+        self.rule.max_ratio = ratio.max(1.0);
+        self
+    }
+
+    /// An absolute allowance on top of the ratio, in the metric's unit (default 0).
+    pub fn allowance(mut self, allowance: f64) -> Self {
+        self.rule.allowance = allowance.max(0.0);
+        self
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Judged {
+    Rate { metric: &'static str },
+    Latency { percentile: f64, rule: RatioRule },
+    Custom(CustomMetric),
+}
+
+/// What to compare and how strictly: built once, run by [`Target::analyse`] or
+/// [`Hook::analyse`](crate::Hook::analyse).
+#[derive(Debug, Clone, PartialEq)]
+#[must_use = "an analysis does nothing until a hook or a check runs it"]
+pub struct Analysis {
+    judged: Vec<Judged>,
+    significance: f64,
+    min_effect: f64,
+    min_requests: u64,
+    since: Option<SystemTime>,
+    on_inconclusive: Option<OnInconclusive>,
+}
+
+impl Default for Analysis {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Analysis {
+    /// An analysis of nothing yet; add metrics with [`errors`](Self::errors),
+    /// [`throttles`](Self::throttles), [`latency`](Self::latency) and
+    /// [`custom`](Self::custom).
+    pub fn new() -> Self {
+        Analysis {
+            judged: Vec::new(),
+            significance: DEFAULT_SIGNIFICANCE,
+            min_effect: DEFAULT_MIN_EFFECT,
+            min_requests: DEFAULT_MIN_REQUESTS,
+            since: None,
+            on_inconclusive: None,
+        }
+    }
+
+    /// Judge the error rate (`AWS/Lambda` `Errors` over `Invocations`).
+    pub fn errors(mut self) -> Self {
+        self.judged.push(Judged::Rate { metric: "Errors" });
+        self
+    }
+
+    /// Judge the throttle rate (`Throttles` over `Invocations` plus `Throttles`). Whether
+    /// Lambda publishes `Throttles` per `ExecutedVersion` is undocumented; without data the
+    /// metric is inconclusive.
+    pub fn throttles(mut self) -> Self {
+        self.judged.push(Judged::Rate {
+            metric: "Throttles",
+        });
+        self
+    }
+
+    /// Judge a percentile of `Duration` (e.g. 99.0): the new version's may be at most
+    /// `max_ratio` times the current one's plus [`DEFAULT_LATENCY_ALLOWANCE`].
+    pub fn latency(self, percentile: f64, max_ratio: f64) -> Self {
+        self.latency_with_allowance(percentile, max_ratio, DEFAULT_LATENCY_ALLOWANCE)
+    }
+
+    /// [`latency`](Self::latency) with an allowance of your own: a p99 of 2 ms against 1 ms
+    /// is twice as slow and seldom matters.
+    pub fn latency_with_allowance(
+        mut self,
+        percentile: f64,
+        max_ratio: f64,
+        allowance: Duration,
+    ) -> Self {
+        self.judged.push(Judged::Latency {
+            percentile: percentile.clamp(0.0, 100.0),
+            rule: RatioRule {
+                max_ratio: max_ratio.max(1.0),
+                allowance: allowance.as_secs_f64() * 1000.0,
+                direction: Direction::HigherIsWorse,
+                min_samples: 0,
+            },
+        });
+        self
+    }
+
+    /// Judge a metric of your own.
+    pub fn custom(mut self, metric: CustomMetric) -> Self {
+        self.judged.push(Judged::Custom(metric));
+        self
+    }
+
+    /// The significance of the rate tests (default 0.05): the most often a good canary
+    /// may fail on chance.
+    pub fn significance(mut self, alpha: f64) -> Self {
+        self.significance = alpha.clamp(1e-9, 0.5);
+        self
+    }
+
+    /// The smallest rate difference that fails (default 0.005, half a percentage point):
+    /// a smaller one passes even when significant.
+    pub fn min_effect(mut self, effect: f64) -> Self {
+        self.min_effect = effect.clamp(0.0, 1.0);
+        self
+    }
+
+    /// The fewest requests per version to judge at all (default 100); fewer is
+    /// inconclusive. Also the fewest samples of latency and custom metrics.
+    pub fn min_requests(mut self, n: u64) -> Self {
+        self.min_requests = n.max(1);
+        self
+    }
+
+    /// Start the window here instead of at the deployment's creation.
+    pub fn since(mut self, start: SystemTime) -> Self {
+        self.since = Some(start);
+        self
+    }
+
+    /// What an inconclusive verdict does (default: fail in a hook, carry on in a watch).
+    pub fn on_inconclusive(mut self, what: OnInconclusive) -> Self {
+        self.on_inconclusive = Some(what);
+        self
+    }
+
+    /// Whether an inconclusive verdict fails, `in_watch` or not.
+    pub(crate) fn inconclusive_fails(&self, in_watch: bool) -> bool {
+        match self.on_inconclusive {
+            Some(OnInconclusive::Fail) => true,
+            Some(OnInconclusive::Pass) => false,
+            None => !in_watch,
+        }
+    }
+
+    /// The series to read for one version of `function` through `alias`.
+    fn series(&self, function: &str, alias: &str, version: &str) -> Vec<Series> {
+        let lambda = |name: &str, stat: String| Series {
+            namespace: "AWS/Lambda".into(),
+            name: name.into(),
+            dimensions: vec![
+                ("FunctionName".into(), function.into()),
+                ("Resource".into(), format!("{function}:{alias}")),
+                ("ExecutedVersion".into(), version.into()),
+            ],
+            stat,
+        };
+        let mut series = vec![lambda("Invocations", "Sum".into())];
+        for judged in &self.judged {
+            match judged {
+                Judged::Rate { metric } => series.push(lambda(metric, "Sum".into())),
+                Judged::Latency { percentile, .. } => {
+                    series.push(lambda("Duration", format!("p{percentile}")));
+                }
+                Judged::Custom(m) => {
+                    let mut dimensions = m.dimensions.clone();
+                    if let Some(name) = &m.version_dimension {
+                        dimensions.push((name.clone(), version.into()));
+                    }
+                    for stat in [m.stat.clone(), "SampleCount".into()] {
+                        series.push(Series {
+                            namespace: m.namespace.clone(),
+                            name: m.name.clone(),
+                            dimensions: dimensions.clone(),
+                            stat,
+                        });
+                    }
+                }
+            }
+        }
+        series
+    }
+
+    /// Judge each metric from the values read (in [`series`](Self::series) order) for
+    /// the current and the new version.
+    fn judge(&self, current: &[Option<f64>], new: &[Option<f64>]) -> Vec<MetricReport> {
+        let count = |v: &[Option<f64>], i: usize| v.get(i).copied().flatten().unwrap_or(0.0) as u64;
+        let invocations = (count(current, 0), count(new, 0));
+        let mut reports = Vec::new();
+        let mut at = 1;
+        for judged in &self.judged {
+            match judged {
+                Judged::Rate { metric } => {
+                    let with_bad = |inv: u64, bad: u64| Counts {
+                        bad,
+                        total: if *metric == "Throttles" {
+                            inv + bad
+                        } else {
+                            inv
+                        },
+                    };
+                    let (c, n) = (
+                        with_bad(invocations.0, count(current, at)),
+                        with_bad(invocations.1, count(new, at)),
+                    );
+                    at += 1;
+                    let rule = RateRule {
+                        significance: self.significance,
+                        min_effect: self.min_effect,
+                        min_samples: self.min_requests,
+                    };
+                    let j = judge::judge_rate(c, n, &rule);
+                    reports.push(MetricReport {
+                        metric: metric.to_ascii_lowercase(),
+                        verdict: j.verdict,
+                        current: c.rate(),
+                        new: n.rate(),
+                        current_samples: c.total,
+                        new_samples: n.total,
+                        p_value: j.p_value,
+                        ratio: None,
+                        explanation: j.why,
+                    });
+                }
+                Judged::Latency { percentile, rule } => {
+                    let rule = RatioRule {
+                        min_samples: self.min_requests,
+                        ..*rule
+                    };
+                    let value = |v: &[Option<f64>], inv| Value {
+                        value: v.get(at).copied().flatten(),
+                        samples: inv,
+                    };
+                    let (c, n) = (value(current, invocations.0), value(new, invocations.1));
+                    at += 1;
+                    let name = format!("p{percentile} latency");
+                    reports.push(ratio_report(name, c, n, &rule, "ms"));
+                }
+                Judged::Custom(m) => {
+                    let value = |v: &[Option<f64>]| Value {
+                        value: v.get(at).copied().flatten(),
+                        samples: count(v, at + 1),
+                    };
+                    let (c, n) = (value(current), value(new));
+                    at += 2;
+                    let name = format!("{}/{} {}", m.namespace, m.name, m.stat);
+                    reports.push(ratio_report(name, c, n, &m.rule, ""));
+                }
+            }
+        }
+        reports
+    }
+}
+
+fn ratio_report(metric: String, c: Value, n: Value, rule: &RatioRule, unit: &str) -> MetricReport {
+    let (verdict, ratio, explanation) = judge::judge_ratio(c, n, rule, unit);
+    MetricReport {
+        metric,
+        verdict,
+        current: c.value.unwrap_or(0.0),
+        new: n.value.unwrap_or(0.0),
+        current_samples: c.samples,
+        new_samples: n.samples,
+        p_value: None,
+        ratio,
+        explanation,
+    }
+}
+
+impl Target {
+    /// Run `analysis`: read both versions' metrics through the deployment's alias from
+    /// CloudWatch, judge them, and return the report. The hook's summary, logs and metric
+    /// record show every report its checks produced.
+    ///
+    /// ```no_run
+    /// use codedeploy_hooks::canary::{Analysis, Verdict};
+    /// # async fn demo(t: codedeploy_hooks::Target) -> codedeploy_hooks::CheckResult {
+    /// let report = t.analyse(&Analysis::new().errors()).await?;
+    /// codedeploy_hooks::ensure!(report.verdict != Verdict::Fail, "{}", report.table());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::AliasUnknown`] without an alias; [`Error::CanaryUnavailable`] when the
+    /// current version or the window's start is unknown, or there is no CloudWatch client;
+    /// [`Error::Aws`] when a call fails after its retries.
+    pub async fn analyse(&self, analysis: &Analysis) -> Result<CanaryReport, Error> {
+        let deployment = self.deployment();
+        let alias = deployment.alias.as_deref().ok_or(Error::AliasUnknown)?;
+        let unavailable = |reason: &str| Error::CanaryUnavailable {
+            reason: reason.to_owned(),
+        };
+        let current = deployment.current_version.as_deref().ok_or_else(|| {
+            unavailable("the current version is unknown (the deployment's AppSpec names it as CurrentVersion)")
+        })?;
+        let client = self.cloudwatch().ok_or_else(|| {
+            unavailable("the hook has no CloudWatch client (Clients::with_cloudwatch)")
+        })?;
+        let since = match analysis.since {
+            Some(since) => since,
+            None => self.deployment_created().await?,
+        };
+        let now = SystemTime::now();
+        let (start, period) = read::window(since, now);
+        let function = &deployment.function_name;
+        let (ours, theirs) = (
+            analysis.series(function, alias, current),
+            analysis.series(function, alias, &deployment.target_version),
+        );
+        let all: Vec<Series> = ours.iter().chain(&theirs).cloned().collect();
+        let call = self.control_call("cloudwatch:GetMetricData");
+        let values = read::read(client, call, &all, start, period).await?;
+        let (current_values, new_values) = values.split_at(ours.len());
+        let metrics = analysis.judge(current_values, new_values);
+        let report = CanaryReport {
+            verdict: Verdict::overall(metrics.iter().map(|m| m.verdict)),
+            function_name: function.clone(),
+            alias: alias.to_owned(),
+            current_version: current.to_owned(),
+            new_version: deployment.target_version.clone(),
+            start,
+            end: now,
+            metrics,
+        };
+        self.record_analysis(&report);
+        Ok(report)
+    }
+
+    /// When the deployment was created, from `GetDeployment`.
+    async fn deployment_created(&self) -> Result<SystemTime, Error> {
+        let Some(id) = self.deployment().deployment_id.as_deref() else {
+            return Err(Error::CanaryUnavailable {
+                reason: "there is no deployment to start the window at; set Analysis::since".into(),
+            });
+        };
+        let operation = "codedeploy:GetDeployment";
+        let out = self
+            .control_call(operation)
+            .run(|| {
+                let sent = self.codedeploy().get_deployment().deployment_id(id).send();
+                async move { sent.await.map_err(|e| Error::aws(operation, e)) }
+            })
+            .await?;
+        out.deployment_info()
+            .and_then(|info| info.create_time())
+            .and_then(|t| SystemTime::try_from(*t).ok())
+            .ok_or_else(|| Error::CanaryUnavailable {
+                reason: format!("GetDeployment of {id} has no createTime; set Analysis::since"),
+            })
+    }
+}
+
+/// The check a hook or a watch runs for an analysis: fails on a failing report (and on an
+/// inconclusive one when the analysis says so); the report itself goes to the summary.
+pub(crate) async fn check(
+    t: Target,
+    analysis: &Analysis,
+    in_watch: bool,
+) -> Result<(), CheckError> {
+    let report = t.analyse(analysis).await?;
+    match report.failure(analysis.inconclusive_fails(in_watch)) {
+        Some(message) => Err(CheckError::assertion(message)),
+        None => Ok(()),
+    }
+}
+
+/// The name of the check that runs a hook's or a watch's analysis.
+pub const ANALYSIS_CHECK: &str = "canary analysis";
+
+#[cfg(test)]
+mod tests;

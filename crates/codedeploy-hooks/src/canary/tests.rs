@@ -1,0 +1,186 @@
+//! The analysis through a mocked CloudWatch: what it asks for and how it judges the answer.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_config::retry::RetryConfig;
+use aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput;
+use aws_sdk_cloudwatch::types::MetricDataResult;
+use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+use super::*;
+use crate::deployment::{Deployment, Phase};
+use crate::test_support;
+
+type CloudWatch = aws_sdk_cloudwatch::Client;
+
+/// Per version (current "3", new "4"): invocations, errors, p99 in ms.
+const DATA: [(&str, f64, f64, f64); 2] = [("3", 10_000.0, 10.0, 40.0), ("4", 1_000.0, 12.0, 45.0)];
+
+/// A target of hello:4 through `live`, current version 3, whose CloudWatch answers from
+/// `DATA` and keeps the queries it was asked.
+fn target(asked: Arc<Mutex<Vec<String>>>) -> Target {
+    target_of(hello_4(), asked)
+}
+
+fn hello_4() -> Deployment {
+    let mut deployment = Deployment::new("hello", "4")
+        .with_phase(Phase::PostTraffic)
+        .with_alias("live");
+    deployment.current_version = Some("3".into());
+    deployment
+}
+
+fn target_of(deployment: Deployment, asked: Arc<Mutex<Vec<String>>>) -> Target {
+    let rule = mock!(CloudWatch::get_metric_data)
+        .match_requests(move |r| {
+            for q in r.metric_data_queries() {
+                let stat = q.metric_stat().expect("a metric, not an expression");
+                let metric = stat.metric().expect("metric");
+                let dims: Vec<String> = metric
+                    .dimensions()
+                    .iter()
+                    .map(|d| format!("{}={}", d.name().unwrap_or(""), d.value().unwrap_or("")))
+                    .collect();
+                crate::lock(&asked).push(format!(
+                    "{} {} {} {} [{}]",
+                    q.id().unwrap_or(""),
+                    metric.metric_name().unwrap_or(""),
+                    stat.stat().unwrap_or(""),
+                    stat.period().unwrap_or(0),
+                    dims.join(",")
+                ));
+            }
+            true
+        })
+        .then_output(|| {
+            // Queries m0.. are the current version's (Invocations, Errors, Duration p99),
+            // then the new one's, in the same order.
+            let results = DATA
+                .iter()
+                .flat_map(|(_, inv, err, p99)| [*inv, *err, *p99])
+                .enumerate()
+                .map(|(i, v)| {
+                    MetricDataResult::builder()
+                        .id(format!("m{i}"))
+                        .values(v)
+                        .build()
+                })
+                .collect();
+            GetMetricDataOutput::builder()
+                .set_metric_data_results(Some(results))
+                .build()
+        });
+    let cloudwatch: CloudWatch =
+        mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, &[&rule], |b| b
+            .retry_config(RetryConfig::disabled()));
+    let clients = test_support::clients(test_support::codedeploy(&[]), test_support::lambda(&[]))
+        .with_cloudwatch(cloudwatch);
+    Target::new(deployment, clients)
+}
+
+#[tokio::test]
+async fn reads_both_versions_through_the_alias_in_one_period_and_fails_a_worse_one() {
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let t = target(Arc::clone(&asked));
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let minute = now - now % 60 - 120;
+    let since = UNIX_EPOCH + Duration::from_secs(minute + 30);
+    let analysis = Analysis::new().errors().latency(99.0, 1.25).since(since);
+    let report = t.analyse(&analysis).await.expect("analysed");
+    assert_eq!(report.verdict, Verdict::Fail, "{}", report.table());
+    assert_eq!(report.start, UNIX_EPOCH + Duration::from_secs(minute));
+    let errors = &report.metrics[0];
+    assert_eq!(
+        (errors.metric.as_str(), errors.verdict),
+        ("errors", Verdict::Fail)
+    );
+    assert_eq!(
+        (errors.current_samples, errors.new_samples),
+        (10_000, 1_000)
+    );
+    assert!(
+        errors
+            .explanation
+            .contains("10 of 10000 (0.10%) now vs 12 of 1000 (1.20%)"),
+        "{}",
+        errors.explanation
+    );
+    let latency = &report.metrics[1];
+    // 45 ms against 40 ms x 1.25 + 5 ms = 55 ms: within.
+    assert_eq!(
+        (latency.metric.as_str(), latency.verdict),
+        ("p99 latency", Verdict::Pass)
+    );
+    let asked = crate::lock(&asked).clone();
+    let period = report
+        .end
+        .duration_since(report.start)
+        .unwrap()
+        .as_secs()
+        .div_ceil(60)
+        * 60;
+    let dims = |v: &str| format!("[FunctionName=hello,Resource=hello:live,ExecutedVersion={v}]");
+    assert_eq!(
+        asked,
+        [
+            format!("m0 Invocations Sum {period} {}", dims("3")),
+            format!("m1 Errors Sum {period} {}", dims("3")),
+            format!("m2 Duration p99 {period} {}", dims("3")),
+            format!("m3 Invocations Sum {period} {}", dims("4")),
+            format!("m4 Errors Sum {period} {}", dims("4")),
+            format!("m5 Duration p99 {period} {}", dims("4")),
+        ]
+    );
+    assert_eq!(t.take_analyses(), std::slice::from_ref(&report), "kept for the summary");
+    let failure = report.failure(true).expect("fails");
+    assert!(
+        failure.starts_with("canary analysis Fail (version 4 against 3): errors Fail"),
+        "{failure}"
+    );
+}
+
+#[tokio::test]
+async fn without_a_current_version_or_a_window_it_says_what_is_missing() {
+    let mut no_current = hello_4();
+    no_current.current_version = None;
+    let err = target_of(no_current, Arc::default())
+        .analyse(&Analysis::new().errors())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("the current version is unknown"), "{err}");
+    let err = target(Arc::default())
+        .analyse(&Analysis::new().errors())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("there is no deployment to start the window at; set Analysis::since"),
+        "{err}"
+    );
+}
+
+#[test]
+fn inconclusive_fails_a_hook_and_carries_on_in_a_watch_unless_told() {
+    let report = CanaryReport {
+        verdict: Verdict::Inconclusive,
+        function_name: "hello".into(),
+        alias: "live".into(),
+        current_version: "3".into(),
+        new_version: "4".into(),
+        start: SystemTime::UNIX_EPOCH,
+        end: SystemTime::UNIX_EPOCH,
+        metrics: Vec::new(),
+    };
+    let default = Analysis::new();
+    assert!(report.failure(default.inconclusive_fails(false)).is_some());
+    assert!(report.failure(default.inconclusive_fails(true)).is_none());
+    let strict = Analysis::new().on_inconclusive(OnInconclusive::Fail);
+    assert!(report.failure(strict.inconclusive_fails(true)).is_some());
+    let lenient = Analysis::new().on_inconclusive(OnInconclusive::Pass);
+    assert!(report.failure(lenient.inconclusive_fails(false)).is_none());
+}
