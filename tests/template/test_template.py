@@ -185,8 +185,14 @@ APP_ARN = "arn:aws:codedeploy:eu-west-1:123456789012:application:APP"
 # Least privilege, per hook: every action it is granted, and on exactly which resources.
 # The PreTraffic hook runs the shift's watch too: it stops the deployment, calls the alias,
 # invokes itself and holds the lease; the PostTraffic hook reads the lease.
+# Actions that take no resource: the Service Authorization Reference ("Actions defined by
+# Amazon CloudWatch") lists no resource type for GetMetricData, so a policy can only grant
+# it on "*". These, and only these, may have Resource "*".
+RESOURCELESS = {"cloudwatch:GetMetricData"}
+
 ALLOWED = {
     "PreTrafficHook": {
+        "cloudwatch:GetMetricData": {"*"},
         "codedeploy:PutLifecycleEventHookExecutionStatus": {GROUP_ARN},
         "codedeploy:GetDeployment": {GROUP_ARN},
         "codedeploy:StopDeployment": {GROUP_ARN},
@@ -196,6 +202,7 @@ ALLOWED = {
         "lambda:UpdateAlias": {WATCH_LEASE},
     },
     "PostTrafficHook": {
+        "cloudwatch:GetMetricData": {"*"},
         "codedeploy:PutLifecycleEventHookExecutionStatus": {GROUP_ARN},
         "codedeploy:GetDeployment": {GROUP_ARN},
         "codedeploy:GetApplicationRevision": {APP_ARN},
@@ -228,9 +235,9 @@ def iam_problems(resources):
                 continue
             resources_of = {sub(r, names) for r in as_list(statement.get("Resource", []))}
             for action in as_list(statement.get("Action", [])):
-                if "*" in resources_of:
+                if "*" in resources_of and action not in RESOURCELESS:
                     problems.append("%s grants %s on Resource \"*\"" % (logical_id, action))
-                if action in ("*", "codedeploy:*", "lambda:*"):
+                if action in ("*", "codedeploy:*", "lambda:*", "cloudwatch:*"):
                     problems.append("%s grants the wildcard action %s" % (logical_id, action))
                 granted.setdefault(action, set()).update(resources_of)
         for action in sorted(set(granted) - set(allowed)):
@@ -427,6 +434,21 @@ class MutationTest(unittest.TestCase):
             statement["Resource"] = "*"
 
         self.assertCaught(self.broken(widen), 'grants lambda:InvokeFunction on Resource "*"')
+
+    def test_an_action_added_to_the_resourceless_statement_is_caught(self):
+        def widen(resources):
+            statements = resources["PostTrafficHook"]["Properties"]["Policies"][0]["Statement"]
+            metrics = next(s for s in statements if "cloudwatch:GetMetricData" in as_list(s["Action"]))
+            metrics["Action"] = as_list(metrics["Action"]) + ["lambda:InvokeFunction"]
+
+        self.assertCaught(self.broken(widen), 'grants lambda:InvokeFunction on Resource "*"')
+
+    def test_a_hook_that_cannot_read_metrics_is_caught(self):
+        def drop(resources):
+            statements = resources["PreTrafficHook"]["Properties"]["Policies"][0]["Statement"]
+            statements[:] = [s for s in statements if "cloudwatch:GetMetricData" not in as_list(s["Action"])]
+
+        self.assertCaught(self.broken(drop), "PreTrafficHook may not cloudwatch:GetMetricData")
 
     def test_invoking_the_unqualified_function_is_caught(self):
         def unqualified(resources):

@@ -26,7 +26,8 @@
 //! # }
 //! ```
 //!
-//! The window starts when the deployment was created (or at [`Analysis::since`]) and ends
+//! The window starts when the deployment was created (or at [`Analysis::since`], or the
+//! CLI's `--since`) and ends
 //! now. CloudWatch publishes Lambda's metrics a minute or more late, so the last minute may
 //! be missing for both versions alike: less data, not a bias. The role needs
 //! `cloudwatch:GetMetricData`, which takes no resource (the Service Authorization Reference
@@ -431,7 +432,7 @@ impl Target {
         let client = self.cloudwatch().ok_or_else(|| {
             unavailable("the hook has no CloudWatch client (Clients::with_cloudwatch)")
         })?;
-        let since = match analysis.since {
+        let since = match analysis.since.or(deployment.created) {
             Some(since) => since,
             None => self.deployment_created().await?,
         };
@@ -455,6 +456,7 @@ impl Target {
             new_version: deployment.target_version.clone(),
             start,
             end: now,
+            period: Duration::from_secs(u64::try_from(period).unwrap_or(60)),
             metrics,
         };
         self.record_analysis(&report);

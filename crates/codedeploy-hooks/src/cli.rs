@@ -43,6 +43,16 @@ struct Args {
     #[arg(long, value_enum, default_value_t = Format::Pretty)]
     format: Format,
 
+    /// For a canary analysis: the version the alias pointed at before the deployment, the
+    /// one the version under test is compared with.
+    #[arg(long, value_name = "VERSION")]
+    current_version: Option<String>,
+
+    /// For a canary analysis: where its window starts, in RFC 3339 (e.g.
+    /// 2026-11-30T22:00:00Z); without it, when the deployment of --report was created.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    since: Option<std::time::SystemTime>,
+
     /// Also report the verdict to CodeDeploy for this hook execution, as the Lambda would.
     #[arg(long, value_name = "DEPLOYMENT_ID:EXECUTION_ID")]
     report: Option<String>,
@@ -126,6 +136,13 @@ pub(crate) async fn run(hook: Hook) -> ExitCode {
     }
 }
 
+fn parse_time(text: &str) -> Result<std::time::SystemTime, String> {
+    aws_smithy_types::DateTime::from_str(text, aws_smithy_types::date_time::Format::DateTime)
+        .ok()
+        .and_then(|t| std::time::SystemTime::try_from(t).ok())
+        .ok_or_else(|| format!("`{text}` is not an RFC 3339 time such as 2026-11-30T22:00:00Z"))
+}
+
 /// What the flags say to test, and the clients to test it with.
 async fn target(
     args: &Args,
@@ -145,6 +162,8 @@ async fn target(
         });
     deployment.alias = args.alias.clone();
     deployment.deployment_id = report.as_ref().map(|(d, _)| d.clone());
+    deployment.current_version = args.current_version.clone();
+    deployment.created = args.since;
     let clients = setup().await?;
     // The function is invoked by name in the configured region: an ARN of another region
     // would test a different function.

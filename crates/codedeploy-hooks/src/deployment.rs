@@ -82,6 +82,10 @@ pub struct Deployment {
     pub current_version: Option<String>,
     /// The version under test. Checks always invoke `function_name:target_version`.
     pub target_version: String,
+    /// When the deployment was created, when known without asking CodeDeploy (a CLI's
+    /// `--since`): where a canary analysis's window starts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<std::time::SystemTime>,
 }
 
 impl Deployment {
@@ -95,6 +99,7 @@ impl Deployment {
             alias: None,
             current_version: None,
             target_version: target_version.into(),
+            created: None,
         }
     }
 

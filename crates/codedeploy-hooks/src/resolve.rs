@@ -138,6 +138,7 @@ pub(crate) async fn resolve(
         alias: known.alias.clone().or_else(|| spec.as_ref()?.alias.clone()),
         current_version: spec.as_ref().and_then(|s| s.current_version.clone()),
         target_version,
+        created: None,
     };
     debug!(?deployment, "resolved the version under test");
     Ok(Resolved {

@@ -3,7 +3,8 @@
 //!
 //! [`FakeTarget`] answers `Invoke` with a canned payload (or a function error, a throttle,
 //! after a latency on tokio's clock), `GetAlias` with the alias, `GetDeployment` with an
-//! AppSpec naming the fake version, and records every report. Check one closure with
+//! AppSpec naming the fake version, `GetMetricData` (feature `canary`) with no data, and
+//! records every report. Check one closure with
 //! [`FakeTarget::target`], or a whole hook through its tower `Service`:
 //!
 //! ```
@@ -218,17 +219,27 @@ impl FakeTarget {
             .credentials_provider(credentials.clone())
             .http_client(client.clone())
             .build();
+        #[cfg(feature = "canary")]
+        let cloudwatch = aws_sdk_cloudwatch::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(credentials.clone())
+            .http_client(client.clone())
+            .build();
         let codedeploy = aws_sdk_codedeploy::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
             .credentials_provider(credentials)
             .http_client(client)
             .build();
-        Clients::new(
+        let clients = Clients::new(
             aws_sdk_codedeploy::Client::from_conf(codedeploy),
             aws_sdk_lambda::Client::from_conf(lambda),
             reqwest::Client::new(),
-        )
+        );
+        #[cfg(feature = "canary")]
+        let clients = clients.with_cloudwatch(aws_sdk_cloudwatch::Client::from_conf(cloudwatch));
+        clients
     }
 
     /// A [`Target`] for one check: call the check's closure with it.
@@ -283,7 +294,9 @@ impl FakeTarget {
             .bytes()
             .and_then(|b| serde_json::from_slice(b).ok())
             .unwrap_or(Value::Null);
-        if path.contains("/invocations") {
+        if path.contains("/operation/GetMetricData") {
+            no_metric_data()
+        } else if path.contains("/invocations") {
             self.invoke(body).await
         } else if path.contains("/aliases/") {
             self.get_alias()
@@ -358,7 +371,7 @@ impl FakeTarget {
                 response(
                     200,
                     &json!({"deploymentInfo": {"deploymentId": DEPLOYMENT_ID, "applicationName": "fake",
-                        "status": "InProgress", "computePlatform": "Lambda",
+                        "status": "InProgress", "computePlatform": "Lambda", "createTime": now_seconds(),
                         "revision": {"revisionType": "String", "string": {"content": appspec.to_string()}}}}),
                 )
             }
@@ -373,6 +386,30 @@ impl FakeTarget {
             ),
         }
     }
+}
+
+fn now_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// CloudWatch's answer with no data (`{"MetricDataResults": []}` in smithy-rpc-v2-cbor,
+/// written out: a map of one entry, a 17-byte text key, an empty array), so that a canary
+/// analysis in a fake run is inconclusive.
+fn no_metric_data() -> HttpResponse {
+    let mut body = vec![0xa1, 0x71];
+    body.extend_from_slice(b"MetricDataResults");
+    body.push(0x80);
+    let mut response =
+        HttpResponse::new(StatusCode::from(http::StatusCode::OK), SdkBody::from(body));
+    response
+        .headers_mut()
+        .insert("content-type", "application/cbor");
+    response
+        .headers_mut()
+        .insert("smithy-protocol", "rpc-v2-cbor");
+    response
 }
 
 fn response(status: u16, body: &Value) -> HttpResponse {

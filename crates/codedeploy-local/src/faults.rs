@@ -42,10 +42,12 @@ pub enum Operation {
     UpdateAlias,
     /// Lambda `ListVersionsByFunction`.
     ListVersionsByFunction,
+    /// CloudWatch `GetMetricData`.
+    GetMetricData,
 }
 
 /// `(operation, its name in the API, its name on the command line)`.
-const OPERATIONS: [(Operation, &str, &str); 10] = [
+const OPERATIONS: [(Operation, &str, &str); 11] = [
     (
         Operation::PutLifecycleEventHookExecutionStatus,
         "PutLifecycleEventHookExecutionStatus",
@@ -80,6 +82,7 @@ const OPERATIONS: [(Operation, &str, &str); 10] = [
         "ListVersionsByFunction",
         "list-versions-by-function",
     ),
+    (Operation::GetMetricData, "GetMetricData", "get-metric-data"),
 ];
 
 impl Operation {
@@ -115,7 +118,12 @@ impl Operation {
                 | Operation::GetAlias
                 | Operation::UpdateAlias
                 | Operation::ListVersionsByFunction
+                | Operation::GetMetricData
         )
+    }
+
+    pub(crate) fn is_cloudwatch(self) -> bool {
+        self == Operation::GetMetricData
     }
 }
 

@@ -26,6 +26,7 @@
 
 mod alarms;
 mod api;
+mod cloudwatch;
 mod codedeploy;
 mod error;
 mod faults;

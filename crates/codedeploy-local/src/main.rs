@@ -47,6 +47,10 @@ struct Common {
     /// a number (default 1) or `always`. E.g. put-status:throttle:2, invoke:stall:always.
     #[arg(long, value_name = "SPEC", value_parser = FaultSpec::from_str)]
     fault: Vec<FaultSpec>,
+    /// A template parameter's value instead of its default (e.g. ErrorsThreshold=1000, as
+    /// `sam deploy --parameter-overrides` sets it); repeatable.
+    #[arg(long, value_name = "KEY=VAL", value_parser = parse_env)]
+    parameter: Vec<(String, String)>,
     /// Where the functions' logs go (one file per function).
     #[arg(
         long,
@@ -72,6 +76,10 @@ struct DeployArgs {
     /// An environment variable of the new version only (e.g. HELLO_FAULT=error); repeatable.
     #[arg(long, value_name = "KEY=VAL", value_parser = parse_env)]
     target_env: Vec<(String, String)>,
+    /// An environment variable of the current version only (e.g. HELLO_FAULT=flaky:0.01, a
+    /// baseline for the canary analysis); repeatable.
+    #[arg(long, value_name = "KEY=VAL", value_parser = parse_env)]
+    current_env: Vec<(String, String)>,
     /// Invoke the alias this many times per second during the deployment.
     #[arg(long, value_name = "RATE")]
     traffic: Option<f64>,
@@ -112,6 +120,9 @@ struct ServeArgs {
     /// An environment variable of the new version (2) only; repeatable.
     #[arg(long, value_name = "KEY=VAL", value_parser = parse_env)]
     target_env: Vec<(String, String)>,
+    /// An environment variable of the current version (1) only; repeatable.
+    #[arg(long, value_name = "KEY=VAL", value_parser = parse_env)]
+    current_env: Vec<(String, String)>,
     /// Execution environments (processes) per version of the deployed function: how many
     /// invocations of it run at once.
     #[arg(long, default_value_t = 1, value_name = "N")]
@@ -120,6 +131,31 @@ struct ServeArgs {
     /// to test a pipeline's pagination.
     #[arg(long, default_value_t = 100, value_name = "N")]
     list_page_size: usize,
+}
+
+/// The template, with the parameters given on the command line. A number stays a number
+/// (as CloudFormation converts `Type: Number` parameters).
+fn load_template(common: &Common) -> Result<Template, codedeploy_local::Error> {
+    let mut template = Template::load(&common.template)?;
+    for (key, value) in &common.parameter {
+        if !template.parameters.contains_key(key) {
+            let known: Vec<&str> = template.parameters.keys().map(String::as_str).collect();
+            return Err(codedeploy_local::Error::Template {
+                path: common.template.clone(),
+                reason: format!(
+                    "--parameter {key}: it declares no such parameter with a default; it has {}",
+                    known.join(", ")
+                ),
+            });
+        }
+        let value = value
+            .parse::<f64>()
+            .ok()
+            .and_then(|n| serde_json::Number::from_f64(n).map(serde_json::Value::Number))
+            .unwrap_or_else(|| serde_json::Value::String(value.clone()));
+        template.parameters.insert(key.clone(), value);
+    }
+    Ok(template)
 }
 
 fn parse_env(text: &str) -> Result<(String, String), String> {
@@ -187,13 +223,14 @@ async fn deploy(args: DeployArgs) -> Result<ExitCode, codedeploy_local::Error> {
             why: "must be a positive number",
         });
     }
-    let template = Template::load(&args.common.template)?;
+    let template = load_template(&args.common)?;
     let local = start(&args.common, 0, 100).await?;
     let mut options = RehearsalOptions::default();
     options.function = args.function.clone();
     options.deployment_type = args.deployment_type.clone();
     options.time_scale = args.time_scale;
     options.target_env = args.target_env.clone();
+    options.current_env = args.current_env.clone();
     options.binaries = binaries(&args.common);
     options.current_git_ref = args.current_git_ref.clone();
     options.environments = args.environments;
@@ -305,11 +342,12 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, codedeploy_local::Error> {
         // The rehearsal's set-up, without running it: versions 1 (current, on the alias) and
         // 2 (new) of the deployed function, the hooks, and its deployment group, so that
         // `aws deploy create-deployment` runs the deployment as the template describes it.
-        let template = Template::load(&args.common.template)?;
+        let template = load_template(&args.common)?;
         let mut options = RehearsalOptions::default();
         options.binaries = binaries(&args.common);
         options.time_scale = args.time_scale;
         options.target_env = args.target_env.clone();
+        options.current_env = args.current_env.clone();
         options.environments = args.environments;
         let plan = prepare(&local, &template, &options).await?;
         local.register_deployment_group(&plan);

@@ -11,7 +11,10 @@
 //!   hook's checks cannot see and only the alarms catch;
 //! - `wrong-body-after:N`: answers right for its first N invocations (per execution
 //!   environment, as a leak or a filling cache would), then the wrong message with status
-//!   200: it passes the PreTraffic hook, no alarm sees it, and only the shift's watch can.
+//!   200: it passes the PreTraffic hook, no alarm sees it, and only the shift's watch can;
+//! - `flaky:P`: each invocation *not* marked as smoke traffic fails with probability P
+//!   (0 to 1), as a function with a baseline error rate does; the hooks' checks pass, and
+//!   only a comparison of the versions (the canary analysis) tells a flakier version apart.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -22,7 +25,7 @@ use codedeploy_hooks::smoke;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::{json, Value};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Fault {
     None,
     Error,
@@ -30,6 +33,7 @@ enum Fault {
     Slow,
     ErrorUnmarked,
     WrongBodyAfter(u64),
+    Flaky(f64),
 }
 
 /// Invocations this execution environment has served.
@@ -37,18 +41,31 @@ static SERVED: AtomicU64 = AtomicU64::new(0);
 
 impl Fault {
     fn from_env() -> Result<Fault, String> {
-        match std::env::var("HELLO_FAULT").unwrap_or_default().as_str() {
+        Fault::parse(&std::env::var("HELLO_FAULT").unwrap_or_default())
+    }
+
+    fn parse(value: &str) -> Result<Fault, String> {
+        match value {
             "" | "none" => Ok(Fault::None),
             "error" => Ok(Fault::Error),
             "wrong-body" => Ok(Fault::WrongBody),
             "slow" => Ok(Fault::Slow),
             "error-unmarked" => Ok(Fault::ErrorUnmarked),
-            other => match other.strip_prefix("wrong-body-after:").map(str::parse::<u64>) {
-                Some(Ok(n)) => Ok(Fault::WrongBodyAfter(n)),
-                _ => Err(format!(
-                    "HELLO_FAULT={other} is not a fault; use error, wrong-body, slow, error-unmarked or wrong-body-after:N (N a whole number)"
-                )),
-            },
+            other => {
+                if let Some(Ok(n)) = other
+                    .strip_prefix("wrong-body-after:")
+                    .map(str::parse::<u64>)
+                {
+                    return Ok(Fault::WrongBodyAfter(n));
+                }
+                match other.strip_prefix("flaky:").map(str::parse::<f64>) {
+                    Some(Ok(p)) if (0.0..=1.0).contains(&p) => Ok(Fault::Flaky(p)),
+                    _ => Err(format!(
+                        "HELLO_FAULT={other} is not a fault; use error, wrong-body, slow, error-unmarked, \
+                         wrong-body-after:N (N a whole number) or flaky:P (P from 0 to 1)"
+                    )),
+                }
+            }
         }
     }
 
@@ -77,6 +94,9 @@ async fn handle(event: LambdaEvent<Value>, fault: Fault) -> Result<Value, Error>
         Fault::Error => return Err("HELLO_FAULT=error: failing on purpose".into()),
         Fault::ErrorUnmarked if !is_smoke => {
             return Err("HELLO_FAULT=error-unmarked: failing real traffic on purpose".into())
+        }
+        Fault::Flaky(p) if !is_smoke && fastrand::f64() < p => {
+            return Err(format!("HELLO_FAULT=flaky:{p}: this call drew a failure").into())
         }
         Fault::Slow => tokio::time::sleep(Duration::from_secs(10)).await,
         _ => {}
@@ -134,5 +154,21 @@ mod tests {
         assert_eq!(fault.now(2), Fault::None);
         assert_eq!(fault.now(3), Fault::WrongBody);
         assert_eq!(Fault::Error.now(9), Fault::Error);
+    }
+
+    #[test]
+    fn flaky_takes_a_probability() {
+        for (value, expected) in [
+            ("flaky:0.08", Some(0.08)),
+            ("flaky:1", Some(1.0)),
+            ("flaky:2", None),
+            ("flaky:x", None),
+        ] {
+            let parsed = Fault::parse(value);
+            assert_eq!(parsed.clone().ok(), expected.map(Fault::Flaky), "{value}");
+            if expected.is_none() {
+                assert!(parsed.unwrap_err().contains("flaky:P (P from 0 to 1)"));
+            }
+        }
     }
 }

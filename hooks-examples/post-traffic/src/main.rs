@@ -5,7 +5,14 @@
 //! passes the HTTP API's URL), that the public route answers. With
 //! `CODEDEPLOY_HOOKS_WATCHED_BY` set (the template names the PreTraffic hook), it also fails
 //! when the shift's watch did not guard the whole shift (it never started, or died).
+//!
+//! Its canary analysis compares the new version with the current one through the alias
+//! (errors and p99 latency, from CloudWatch): a version that fails more often than the one
+//! it replaces fails the deployment, even when it stays under the alarms' thresholds.
 
+use std::time::Duration;
+
+use codedeploy_hooks::canary::{Analysis, OnInconclusive};
 use codedeploy_hooks::{ensure, Hook, Phase};
 use serde_json::Value;
 
@@ -17,11 +24,27 @@ async fn main() -> std::process::ExitCode {
     hook(std::env::var(API_URL_ENV).ok()).run().await
 }
 
+/// How the versions are compared: errors and p99 latency through the alias, since the
+/// deployment began.
+fn analysis() -> Analysis {
+    Analysis::new()
+        .errors()
+        .latency_with_allowance(99.0, 1.5, Duration::from_millis(25))
+        // hello's errors are rare: a difference under one percentage point is noise at the
+        // traffic a canary gets, and a 1% test would fail a good release now and then.
+        .significance(0.01)
+        .min_effect(0.01)
+        // A quiet function gives no evidence either way; hello's alarms stay the backstop.
+        // A busy function would keep the default (Fail): no evidence, no release.
+        .on_inconclusive(OnInconclusive::Pass)
+}
+
 /// The hook, apart from running it: the tests below drive it with a fake target.
 fn hook(api_url: Option<String>) -> Hook {
-    let hook = Hook::new().phase(Phase::PostTraffic).check(
-        "the alias runs the new version",
-        |t| async move {
+    let hook = Hook::new()
+        .phase(Phase::PostTraffic)
+        .analyse(analysis())
+        .check("the alias runs the new version", |t| async move {
             // GetAlias through the helper: throttling and stalls are retried like every call.
             let out = t.read_alias().await?;
             ensure!(out.function_version() == Some(t.deployment().target_version.as_str()));
@@ -33,8 +56,7 @@ fn hook(api_url: Option<String>) -> Hook {
                 "traffic still split: {extra_weights:?}"
             );
             Ok(())
-        },
-    );
+        });
     match api_url {
         Some(base) if !base.is_empty() => hook.check("the public URL answers", move |t| {
             let url = format!("{}/hello?name=post", base.trim_end_matches('/'));

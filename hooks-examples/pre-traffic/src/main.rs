@@ -7,10 +7,12 @@
 //!
 //! Once its checks pass it starts the shift's watch ([`watch`]): the same function, invoked
 //! again by itself, checks the new version and the alias every 30 s while traffic moves, and
-//! stops the deployment (with rollback) at the first round that fails.
+//! stops the deployment (with rollback) at the first round that fails, a canary analysis of
+//! the two versions' errors and latency included.
 
 use std::time::Duration;
 
+use codedeploy_hooks::canary::Analysis;
 use codedeploy_hooks::{ensure, Check, Hook, Load, Phase, Traffic, Watch};
 use serde_json::{json, Value};
 
@@ -44,6 +46,18 @@ fn watch() -> Watch {
                 ensure!(body["message"] == "hello watch");
                 Ok(())
             },
+        )
+        // The new version against the current one, as their traffic grows. Each round tests
+        // again, so each round's test is stricter (0.001, and 500 requests a side) than the
+        // PostTraffic hook's: over a shift of dozens of rounds, a good release is stopped by
+        // chance well under 1% of the time. Inconclusive rounds carry on.
+        .analyse(
+            Analysis::new()
+                .errors()
+                .latency_with_allowance(99.0, 1.5, Duration::from_millis(25))
+                .significance(0.001)
+                .min_effect(0.01)
+                .min_requests(500),
         )
         // A quiet function gives its canary no signal: send some, and bound it.
         .traffic(

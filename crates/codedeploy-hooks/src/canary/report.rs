@@ -97,11 +97,19 @@ pub struct CanaryReport {
     /// The window's start (CloudWatch rounds it down to the minute).
     #[serde(serialize_with = "epoch_seconds")]
     pub start: SystemTime,
-    /// The window's end.
+    /// The window's end (now, when it was read).
     #[serde(serialize_with = "epoch_seconds")]
     pub end: SystemTime,
+    /// The one period read from `start`: a multiple of 60 s that covers the window, so that
+    /// every statistic (percentiles too) is of the whole window.
+    #[serde(rename = "period_s", serialize_with = "seconds")]
+    pub period: std::time::Duration,
     /// One judgement per metric, in the analysis's order.
     pub metrics: Vec<MetricReport>,
+}
+
+fn seconds<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_secs())
 }
 
 fn epoch_seconds<S: serde::Serializer>(at: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
@@ -188,6 +196,8 @@ impl CanaryReport {
             .collect();
         serde_json::json!({
             "verdict": self.verdict.as_str(),
+            "start": self.start.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+            "period_s": self.period.as_secs(),
             "current_version": self.current_version,
             "new_version": self.new_version,
             "metrics": metrics,

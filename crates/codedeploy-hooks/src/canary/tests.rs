@@ -135,7 +135,11 @@ async fn reads_both_versions_through_the_alias_in_one_period_and_fails_a_worse_o
             format!("m5 Duration p99 {period} {}", dims("4")),
         ]
     );
-    assert_eq!(t.take_analyses(), std::slice::from_ref(&report), "kept for the summary");
+    assert_eq!(
+        t.take_analyses(),
+        std::slice::from_ref(&report),
+        "kept for the summary"
+    );
     let failure = report.failure(true).expect("fails");
     assert!(
         failure.starts_with("canary analysis Fail (version 4 against 3): errors Fail"),
@@ -174,6 +178,7 @@ fn inconclusive_fails_a_hook_and_carries_on_in_a_watch_unless_told() {
         new_version: "4".into(),
         start: SystemTime::UNIX_EPOCH,
         end: SystemTime::UNIX_EPOCH,
+        period: Duration::from_secs(60),
         metrics: Vec::new(),
     };
     let default = Analysis::new();

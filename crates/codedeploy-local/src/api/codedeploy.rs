@@ -3,12 +3,8 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::Router;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -18,7 +14,6 @@ use codedeploy_hooks::appspec::AppSpec;
 use super::codedeploy_shapes::{deployment_info, revision_with_content};
 use super::error::ApiError;
 use super::faults::before;
-use super::AppState;
 use crate::codedeploy::config::TrafficConfig;
 use crate::codedeploy::deployments::{
     is_deployment_id, DeploymentSpec, HookStatus, ReportError, RevisionForm, StopError, StopRequest,
@@ -40,28 +35,24 @@ const DEPLOYMENT_STATUSES: [&str; 8] = [
     "Ready",
 ];
 
-/// The CodeDeploy route: every operation is a `POST /`.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new().route("/", post(dispatch))
-}
-
-/// `POST /`: `X-Amz-Target` names the operation.
-async fn dispatch(
-    State(codedeploy): State<Arc<CodeDeploy>>,
-    State(faults): State<Arc<Faults>>,
-    headers: HeaderMap,
-    body: Bytes,
+/// A CodeDeploy call (`POST /`, which it shares with CloudWatch): `X-Amz-Target` names
+/// the operation.
+pub(crate) async fn dispatch(
+    codedeploy: &Arc<CodeDeploy>,
+    faults: &Faults,
+    headers: &HeaderMap,
+    body: &[u8],
 ) -> Result<Response, ApiError> {
-    let operation = operation_of(&headers)?;
-    before(&faults, operation).await?;
-    let cd = &codedeploy;
+    let operation = operation_of(headers)?;
+    before(faults, operation).await?;
+    let cd = codedeploy;
     let output = match operation {
-        Operation::PutLifecycleEventHookExecutionStatus => put_status(cd, input(&body)?),
-        Operation::GetDeployment => get_deployment(cd, input(&body)?),
-        Operation::GetApplicationRevision => get_application_revision(cd, input(&body)?),
-        Operation::ListDeployments => list_deployments(cd, input(&body)?),
-        Operation::StopDeployment => stop_deployment(cd, input(&body)?),
-        Operation::CreateDeployment => create_deployment(cd, input(&body)?),
+        Operation::PutLifecycleEventHookExecutionStatus => put_status(cd, input(body)?),
+        Operation::GetDeployment => get_deployment(cd, input(body)?),
+        Operation::GetApplicationRevision => get_application_revision(cd, input(body)?),
+        Operation::ListDeployments => list_deployments(cd, input(body)?),
+        Operation::StopDeployment => stop_deployment(cd, input(body)?),
+        Operation::CreateDeployment => create_deployment(cd, input(body)?),
         other => Err(ApiError::codedeploy(
             "UnknownOperationException",
             format!("{} is not a CodeDeploy operation", other.api_name()),

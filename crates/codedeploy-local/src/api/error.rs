@@ -12,8 +12,21 @@ pub(crate) enum Protocol {
     Json11,
     /// restJson1 (Lambda): `{"Type": "User", "message": ...}` and `x-amzn-ErrorType`.
     RestJson,
+    /// CloudWatch, in the protocol the request came in.
+    CloudWatch(CloudWatchWire),
     /// No answer at all: the connection drops (an injected fault).
     DroppedConnection,
+}
+
+/// The three protocols of CloudWatch's service model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CloudWatchWire {
+    /// smithy-rpc-v2-cbor: what aws-sdk-rust and boto3 speak today.
+    Cbor,
+    /// awsJson1.0 with `X-Amz-Target: GraniteServiceVersion20100801.*`.
+    Json,
+    /// The query protocol: form-encoded requests, XML answers.
+    Query,
 }
 
 /// A service error as the service would send it.
@@ -48,6 +61,28 @@ impl ApiError {
             message: message.into(),
             protocol: Protocol::RestJson,
         }
+    }
+
+    /// A CloudWatch error; its wire is set by the handler that answers it.
+    pub(crate) fn cloudwatch(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            protocol: Protocol::CloudWatch(CloudWatchWire::Json),
+        }
+    }
+
+    /// The same error in CloudWatch's `wire`, unless it is no answer at all.
+    pub(crate) fn on_wire(mut self, wire: CloudWatchWire) -> Self {
+        if self.protocol != Protocol::DroppedConnection {
+            self.protocol = Protocol::CloudWatch(wire);
+        }
+        self
     }
 
     /// Lambda's `InvalidParameterValueException` (400).
@@ -96,6 +131,14 @@ impl IntoResponse for ApiError {
                 (
                     json!({"Type": kind, "message": self.message}),
                     "application/json",
+                )
+            }
+            Protocol::CloudWatch(wire) => {
+                return super::cloudwatch_wire::error_response(
+                    wire,
+                    self.status,
+                    self.code,
+                    &self.message,
                 )
             }
             Protocol::DroppedConnection => return failing_body(),

@@ -35,7 +35,10 @@ pub(crate) async fn before(faults: &Faults, operation: Operation) -> Result<(), 
 }
 
 fn throttled(operation: Operation) -> ApiError {
-    if operation.is_codedeploy() {
+    if operation.is_cloudwatch() {
+        // CloudWatch's own code (its service model's awsQueryError names it too).
+        ApiError::cloudwatch(StatusCode::BAD_REQUEST, "Throttling", "Rate exceeded")
+    } else if operation.is_codedeploy() {
         ApiError::codedeploy("ThrottlingException", "Rate exceeded")
     } else {
         ApiError::lambda(
@@ -48,7 +51,13 @@ fn throttled(operation: Operation) -> ApiError {
 
 fn server_error(operation: Operation) -> ApiError {
     let message = "injected fault: the service failed";
-    if operation.is_codedeploy() {
+    if operation.is_cloudwatch() {
+        ApiError::cloudwatch(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServiceFault",
+            message,
+        )
+    } else if operation.is_codedeploy() {
         ApiError::codedeploy("InternalFailure", message)
             .with_status(StatusCode::INTERNAL_SERVER_ERROR)
     } else {

@@ -5,6 +5,8 @@
 //! Handlers are thin: they read a typed input, call the service, and shape its output.
 //! Each takes only the state it uses ([`FromRef`] substates of [`AppState`]).
 
+mod cloudwatch;
+mod cloudwatch_wire;
 pub(crate) mod codedeploy;
 mod codedeploy_shapes;
 pub(crate) mod endpoint;
@@ -23,6 +25,7 @@ use axum::Router;
 
 pub(crate) use server::{serve, Limits};
 
+use crate::cloudwatch::Metrics;
 use crate::codedeploy::CodeDeploy;
 use crate::faults::Faults;
 use crate::lambda::runtime_api::new_request_id;
@@ -55,6 +58,12 @@ impl FromRef<AppState> for Arc<Faults> {
     }
 }
 
+impl FromRef<AppState> for Arc<Metrics> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.lambda.metrics)
+    }
+}
+
 /// The request id of an API call, in `x-amzn-RequestId`; for a synchronous Invoke, also
 /// the invocation's (the one in the function's log lines), as in Lambda.
 #[derive(Debug, Clone)]
@@ -63,7 +72,8 @@ pub(crate) struct RequestId(pub(crate) String);
 /// The router of every API.
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
-        .merge(codedeploy::routes())
+        .route("/", axum::routing::post(post_root))
+        .merge(cloudwatch::routes())
         .merge(lambda::routes())
         .fallback(unknown_operation)
         .layer(axum::middleware::from_fn(request_id))
@@ -81,13 +91,38 @@ async fn request_id(mut request: Request, next: Next) -> Response {
     response
 }
 
+/// `POST /` is shared: CloudWatch's awsJson1.0 and query wires, and CodeDeploy.
+async fn post_root(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::Extension(request_id): axum::Extension<RequestId>,
+    headers: axum::http::HeaderMap,
+    body: bytes::Bytes,
+) -> Response {
+    match cloudwatch::wire_of(&headers, &body) {
+        Some((wire, operation)) => {
+            cloudwatch::serve(
+                &state.lambda.metrics,
+                &state.faults,
+                wire,
+                &operation,
+                &body,
+                &request_id,
+            )
+            .await
+        }
+        None => codedeploy::dispatch(&state.codedeploy, &state.faults, &headers, &body)
+            .await
+            .into_response(),
+    }
+}
+
 async fn unknown_operation(method: axum::http::Method, uri: axum::http::Uri) -> Response {
     ApiError::lambda(
         axum::http::StatusCode::NOT_FOUND,
         "UnknownOperationException",
         format!(
             "codedeploy-local does not serve {method} {}; it serves Lambda Invoke, GetAlias, UpdateAlias, \
-             ListVersionsByFunction and CodeDeploy (POST / with X-Amz-Target)",
+             ListVersionsByFunction, CodeDeploy (POST / with X-Amz-Target) and CloudWatch GetMetricData",
             uri.path()
         ),
     )

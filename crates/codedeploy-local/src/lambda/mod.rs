@@ -11,6 +11,7 @@ pub(crate) mod version;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -20,6 +21,7 @@ pub use invocations::{InvocationLog, InvocationRecord};
 pub use registry::{Alias, LATEST};
 pub use version::{InvokeResult, VersionSpec};
 
+use crate::cloudwatch::Metrics;
 use crate::error::Error;
 use registry::{Registry, Resolved};
 
@@ -35,6 +37,22 @@ pub(crate) struct Lambda {
     time_scale: AtomicU64,
     /// The watch-round records functions print, for the deployment's timeline.
     pub(crate) watch_rounds: WatchRounds,
+    /// The CloudWatch metrics of the invocations served and of the EMF records printed.
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+/// Who reads the lines functions print: the watch's rounds, and EMF records as metrics.
+#[derive(Debug, Clone)]
+pub(crate) struct LogTaps {
+    watch_rounds: WatchRounds,
+    metrics: Arc<Metrics>,
+}
+
+impl LogTaps {
+    pub(crate) fn offer(&self, line: &str) {
+        self.watch_rounds.offer(line);
+        self.metrics.offer_log_line(line);
+    }
 }
 
 /// The EMF records of a codedeploy-hooks watch's rounds, picked out of functions' output as
@@ -93,6 +111,7 @@ impl Lambda {
             log_dir,
             time_scale: AtomicU64::new(1f64.to_bits()),
             watch_rounds: WatchRounds::default(),
+            metrics: Arc::default(),
         }
     }
 
@@ -156,7 +175,10 @@ impl Lambda {
             log_dir: self.log_dir.clone(),
             published: SystemTime::now(),
             revision_id: String::new(),
-            watch_rounds: self.watch_rounds.clone(),
+            log_taps: LogTaps {
+                watch_rounds: self.watch_rounds.clone(),
+                metrics: Arc::clone(&self.metrics),
+            },
         };
         self.registry.publish(base, version, spec)
     }
@@ -175,34 +197,38 @@ impl Lambda {
             .version
             .invoke(payload, client_context, request_id)
             .await;
+        let record = InvocationRecord {
+            at,
+            function_name: resolved.function_name,
+            alias: resolved.alias,
+            executed_version: result.executed_version.clone(),
+            duration: result.duration,
+            error: result.function_error.is_some(),
+            throttled: false,
+            smoke,
+        };
+        self.metrics.record(&record);
         if self.invocations.is_open() {
-            self.invocations.record(InvocationRecord {
-                at,
-                function_name: resolved.function_name,
-                alias: resolved.alias,
-                executed_version: result.executed_version.clone(),
-                duration: result.duration,
-                error: result.function_error.is_some(),
-                throttled: false,
-                smoke,
-            });
+            self.invocations.record(record);
         }
         result
     }
 
     /// A throttled invocation: it did not run, but counts in the `Throttles` metric.
     pub(crate) fn record_throttled(&self, function_name: &str, alias: Option<String>) {
+        let record = InvocationRecord {
+            at: SystemTime::now(),
+            function_name: function_name.to_owned(),
+            alias,
+            executed_version: String::new(),
+            duration: Duration::ZERO,
+            error: false,
+            throttled: true,
+            smoke: false,
+        };
+        self.metrics.record(&record);
         if self.invocations.is_open() {
-            self.invocations.record(InvocationRecord {
-                at: SystemTime::now(),
-                function_name: function_name.to_owned(),
-                alias,
-                executed_version: String::new(),
-                duration: Duration::ZERO,
-                error: false,
-                throttled: true,
-                smoke: false,
-            });
+            self.invocations.record(record);
         }
     }
 }

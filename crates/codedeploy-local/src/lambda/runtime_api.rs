@@ -163,10 +163,10 @@ impl Environment {
                 .ok()
         });
         let file: Mutex<Option<File>> = Mutex::new(file);
-        let rounds = self
+        let taps = self
             .runtime
             .upgrade()
-            .map(|runtime| runtime.identity.watch_rounds.clone());
+            .map(|runtime| runtime.identity.log_taps.clone());
         let (env, name) = (Arc::downgrade(self), name.to_owned());
         let sink: Sink = Arc::new(move |line: &str| {
             use std::io::Write as _;
@@ -174,8 +174,8 @@ impl Environment {
                 let _ = writeln!(file, "[{name} {label}] {line}");
             }
             debug!(target: "codedeploy_local::function_log", function = %name, stream = label, "{line}");
-            if let Some(rounds) = &rounds {
-                rounds.offer(line);
+            if let Some(taps) = &taps {
+                taps.offer(line);
             }
             if let Some(env) = env.upgrade() {
                 if let Some(current) = lock(&env.current).as_mut() {

@@ -104,8 +104,8 @@ pub(crate) struct Identity {
     pub(crate) published: SystemTime,
     /// Changes with every publish, as Lambda's `RevisionId`.
     pub(crate) revision_id: String,
-    /// Where the watch-round records the function prints go (see [`super::WatchRounds`]).
-    pub(crate) watch_rounds: super::WatchRounds,
+    /// Who reads the lines the function prints (watch rounds, EMF metrics).
+    pub(crate) log_taps: super::LogTaps,
 }
 
 /// The binary's size and sha256, computed once, when first asked (a debug binary is tens of

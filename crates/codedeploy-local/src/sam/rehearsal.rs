@@ -54,6 +54,9 @@ pub struct RehearsalOptions {
     pub time_scale: f64,
     /// Environment overrides of the target version only (e.g. `HELLO_FAULT=error`).
     pub target_env: Vec<(String, String)>,
+    /// Environment overrides of the current version only (e.g. `HELLO_FAULT=flaky:0.01`,
+    /// a baseline error rate for a canary analysis to compare against).
+    pub current_env: Vec<(String, String)>,
     /// Synthetic load on the alias during the deployment.
     pub traffic: Option<Traffic>,
     /// Where the binaries come from.
@@ -73,6 +76,7 @@ impl Default for RehearsalOptions {
             deployment_type: None,
             time_scale: 60.0,
             target_env: Vec::new(),
+            current_env: Vec::new(),
             traffic: None,
             binaries: Binaries::Build { release: false },
             current_git_ref: None,
@@ -214,9 +218,11 @@ impl Publishing<'_> {
             Some(reference) => build_at_ref(root, reference, &deployed.binary).await?,
             None => binaries[&deployed.binary].clone(),
         };
-        let current_env = self.environment(deployed)?;
-        let mut target_env = current_env.clone();
+        let template_env = self.environment(deployed)?;
+        let mut target_env = template_env.clone();
         target_env.extend(options.target_env.iter().cloned());
+        let mut current_env = template_env;
+        current_env.extend(options.current_env.iter().cloned());
         let environments = options.environments;
         let current =
             version_spec(deployed, &current_binary, current_env).environments(environments);
