@@ -243,7 +243,7 @@ fn metric_query(
         _ => return Err(invalid("InvalidParameterValue", format!("query {}: give exactly one of MetricStat and Expression", q.id))),
     };
     let period = u64::try_from(stat.period).unwrap_or(0);
-    if !([1, 5, 10, 20, 30].contains(&period) || (period > 0 && period % 60 == 0)) {
+    if !([1, 5, 10, 20, 30].contains(&period) || (period > 0 && period.is_multiple_of(60))) {
         return Err(invalid(
             "InvalidParameterValue",
             format!(
@@ -284,7 +284,7 @@ fn metric_query(
 /// The start as CloudWatch rounds it for a recent window: down to the minute, or to the
 /// period for periods under a minute (the `StartTime` documentation of the service model).
 fn rounded_start(start: u64, period: u64) -> u64 {
-    let unit = if period % 60 == 0 { 60 } else { period.max(1) };
+    let unit = if period.is_multiple_of(60) { 60 } else { period.max(1) };
     start - start % unit
 }
 
