@@ -202,8 +202,10 @@ fn cells() -> Vec<Cell> {
     ]) {
         add(Phase::Pre, true, *operation);
     }
+    // GetMetricData: the PostTraffic hook's canary analysis.
     for operation in reads.iter().chain(&[
         Operation::GetAlias,
+        Operation::GetMetricData,
         Operation::PutLifecycleEventHookExecutionStatus,
     ]) {
         add(Phase::Post, true, *operation);
