@@ -33,21 +33,18 @@
 //! `cloudwatch:GetMetricData`, which takes no resource (the Service Authorization Reference
 //! lists no resource type for it), and `codedeploy:GetDeployment` for the window's start.
 
+mod analyse;
 mod judge;
 mod read;
 mod report;
 
 use std::time::{Duration, SystemTime};
 
-use crate::check::CheckError;
-use crate::error::Error;
-use crate::target::Target;
-
+pub(crate) use analyse::check;
 pub use judge::Direction;
 pub use report::{CanaryReport, MetricReport, Verdict};
 
-use judge::{Counts, RateRule, RatioRule, Value};
-use read::Series;
+use judge::RatioRule;
 
 /// The default significance of the rate tests.
 pub const DEFAULT_SIGNIFICANCE: f64 = 0.05;
@@ -155,7 +152,7 @@ enum Judged {
     Custom(CustomMetric),
 }
 
-/// What to compare and how strictly: built once, run by [`Target::analyse`] or
+/// What to compare and how strictly: built once, run by [`Target::analyse`](crate::Target::analyse) or
 /// [`Hook::analyse`](crate::Hook::analyse).
 #[derive(Debug, Clone, PartialEq)]
 #[must_use = "an analysis does nothing until a hook or a check runs it"]
@@ -277,227 +274,6 @@ impl Analysis {
             Some(OnInconclusive::Pass) => false,
             None => !in_watch,
         }
-    }
-
-    /// The series to read for one version of `function` through `alias`.
-    fn series(&self, function: &str, alias: &str, version: &str) -> Vec<Series> {
-        let lambda = |name: &str, stat: String| Series {
-            namespace: "AWS/Lambda".into(),
-            name: name.into(),
-            dimensions: vec![
-                ("FunctionName".into(), function.into()),
-                ("Resource".into(), format!("{function}:{alias}")),
-                ("ExecutedVersion".into(), version.into()),
-            ],
-            stat,
-        };
-        let mut series = vec![lambda("Invocations", "Sum".into())];
-        for judged in &self.judged {
-            match judged {
-                Judged::Rate { metric } => series.push(lambda(metric, "Sum".into())),
-                Judged::Latency { percentile, .. } => {
-                    series.push(lambda("Duration", format!("p{percentile}")));
-                }
-                Judged::Custom(m) => {
-                    let mut dimensions = m.dimensions.clone();
-                    if let Some(name) = &m.version_dimension {
-                        dimensions.push((name.clone(), version.into()));
-                    }
-                    for stat in [m.stat.clone(), "SampleCount".into()] {
-                        series.push(Series {
-                            namespace: m.namespace.clone(),
-                            name: m.name.clone(),
-                            dimensions: dimensions.clone(),
-                            stat,
-                        });
-                    }
-                }
-            }
-        }
-        series
-    }
-
-    /// Judge each metric from the values read (in [`series`](Self::series) order) for
-    /// the current and the new version.
-    fn judge(&self, current: &[Option<f64>], new: &[Option<f64>]) -> Vec<MetricReport> {
-        let count = |v: &[Option<f64>], i: usize| v.get(i).copied().flatten().unwrap_or(0.0) as u64;
-        let invocations = (count(current, 0), count(new, 0));
-        let mut reports = Vec::new();
-        let mut at = 1;
-        for judged in &self.judged {
-            match judged {
-                Judged::Rate { metric } => {
-                    let with_bad = |inv: u64, bad: u64| Counts {
-                        bad,
-                        total: if *metric == "Throttles" {
-                            inv + bad
-                        } else {
-                            inv
-                        },
-                    };
-                    let (c, n) = (
-                        with_bad(invocations.0, count(current, at)),
-                        with_bad(invocations.1, count(new, at)),
-                    );
-                    at += 1;
-                    let rule = RateRule {
-                        significance: self.significance,
-                        min_effect: self.min_effect,
-                        min_samples: self.min_requests,
-                    };
-                    let j = judge::judge_rate(c, n, &rule);
-                    reports.push(MetricReport {
-                        metric: metric.to_ascii_lowercase(),
-                        verdict: j.verdict,
-                        current: c.rate(),
-                        new: n.rate(),
-                        current_samples: c.total,
-                        new_samples: n.total,
-                        p_value: j.p_value,
-                        ratio: None,
-                        explanation: j.why,
-                    });
-                }
-                Judged::Latency { percentile, rule } => {
-                    let rule = RatioRule {
-                        min_samples: self.min_requests,
-                        ..*rule
-                    };
-                    let value = |v: &[Option<f64>], inv| Value {
-                        value: v.get(at).copied().flatten(),
-                        samples: inv,
-                    };
-                    let (c, n) = (value(current, invocations.0), value(new, invocations.1));
-                    at += 1;
-                    let name = format!("p{percentile} latency");
-                    reports.push(ratio_report(name, c, n, &rule, "ms"));
-                }
-                Judged::Custom(m) => {
-                    let value = |v: &[Option<f64>]| Value {
-                        value: v.get(at).copied().flatten(),
-                        samples: count(v, at + 1),
-                    };
-                    let (c, n) = (value(current), value(new));
-                    at += 2;
-                    let name = format!("{}/{} {}", m.namespace, m.name, m.stat);
-                    reports.push(ratio_report(name, c, n, &m.rule, ""));
-                }
-            }
-        }
-        reports
-    }
-}
-
-fn ratio_report(metric: String, c: Value, n: Value, rule: &RatioRule, unit: &str) -> MetricReport {
-    let (verdict, ratio, explanation) = judge::judge_ratio(c, n, rule, unit);
-    MetricReport {
-        metric,
-        verdict,
-        current: c.value.unwrap_or(0.0),
-        new: n.value.unwrap_or(0.0),
-        current_samples: c.samples,
-        new_samples: n.samples,
-        p_value: None,
-        ratio,
-        explanation,
-    }
-}
-
-impl Target {
-    /// Run `analysis`: read both versions' metrics through the deployment's alias from
-    /// CloudWatch, judge them, and return the report. The hook's summary, logs and metric
-    /// record show every report its checks produced.
-    ///
-    /// ```no_run
-    /// use codedeploy_hooks::canary::{Analysis, Verdict};
-    /// # async fn demo(t: codedeploy_hooks::Target) -> codedeploy_hooks::CheckResult {
-    /// let report = t.analyse(&Analysis::new().errors()).await?;
-    /// codedeploy_hooks::ensure!(report.verdict != Verdict::Fail, "{}", report.table());
-    /// # Ok(()) }
-    /// ```
-    ///
-    /// # Errors
-    /// [`Error::AliasUnknown`] without an alias; [`Error::CanaryUnavailable`] when the
-    /// current version or the window's start is unknown, or there is no CloudWatch client;
-    /// [`Error::Aws`] when a call fails after its retries.
-    pub async fn analyse(&self, analysis: &Analysis) -> Result<CanaryReport, Error> {
-        let deployment = self.deployment();
-        let alias = deployment.alias.as_deref().ok_or(Error::AliasUnknown)?;
-        let unavailable = |reason: &str| Error::CanaryUnavailable {
-            reason: reason.to_owned(),
-        };
-        let current = deployment.current_version.as_deref().ok_or_else(|| {
-            unavailable("the current version is unknown (the deployment's AppSpec names it as CurrentVersion)")
-        })?;
-        let client = self.cloudwatch().ok_or_else(|| {
-            unavailable("the hook has no CloudWatch client (Clients::with_cloudwatch)")
-        })?;
-        let since = match analysis.since.or(deployment.created) {
-            Some(since) => since,
-            None => self.deployment_created().await?,
-        };
-        let now = SystemTime::now();
-        let (start, period) = read::window(since, now);
-        let function = &deployment.function_name;
-        let (ours, theirs) = (
-            analysis.series(function, alias, current),
-            analysis.series(function, alias, &deployment.target_version),
-        );
-        let all: Vec<Series> = ours.iter().chain(&theirs).cloned().collect();
-        let call = self.control_call("cloudwatch:GetMetricData");
-        let values = read::read(client, call, &all, start, period).await?;
-        let (current_values, new_values) = values.split_at(ours.len());
-        let metrics = analysis.judge(current_values, new_values);
-        let report = CanaryReport {
-            verdict: Verdict::overall(metrics.iter().map(|m| m.verdict)),
-            function_name: function.clone(),
-            alias: alias.to_owned(),
-            current_version: current.to_owned(),
-            new_version: deployment.target_version.clone(),
-            start,
-            end: now,
-            period: Duration::from_secs(u64::try_from(period).unwrap_or(60)),
-            metrics,
-        };
-        self.record_analysis(&report);
-        Ok(report)
-    }
-
-    /// When the deployment was created, from `GetDeployment`.
-    async fn deployment_created(&self) -> Result<SystemTime, Error> {
-        let Some(id) = self.deployment().deployment_id.as_deref() else {
-            return Err(Error::CanaryUnavailable {
-                reason: "there is no deployment to start the window at; set Analysis::since".into(),
-            });
-        };
-        let operation = "codedeploy:GetDeployment";
-        let out = self
-            .control_call(operation)
-            .run(|| {
-                let sent = self.codedeploy().get_deployment().deployment_id(id).send();
-                async move { sent.await.map_err(|e| Error::aws(operation, e)) }
-            })
-            .await?;
-        out.deployment_info()
-            .and_then(|info| info.create_time())
-            .and_then(|t| SystemTime::try_from(*t).ok())
-            .ok_or_else(|| Error::CanaryUnavailable {
-                reason: format!("GetDeployment of {id} has no createTime; set Analysis::since"),
-            })
-    }
-}
-
-/// The check a hook or a watch runs for an analysis: fails on a failing report (and on an
-/// inconclusive one when the analysis says so); the report itself goes to the summary.
-pub(crate) async fn check(
-    t: Target,
-    analysis: &Analysis,
-    in_watch: bool,
-) -> Result<(), CheckError> {
-    let report = t.analyse(analysis).await?;
-    match report.failure(analysis.inconclusive_fails(in_watch)) {
-        Some(message) => Err(CheckError::assertion(message)),
-        None => Ok(()),
     }
 }
 

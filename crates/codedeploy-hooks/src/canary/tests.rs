@@ -11,6 +11,7 @@ use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use super::*;
 use crate::deployment::{Deployment, Phase};
 use crate::test_support;
+use crate::Target;
 
 type CloudWatch = aws_sdk_cloudwatch::Client;
 

@@ -284,7 +284,11 @@ fn metric_query(
 /// The start as CloudWatch rounds it for a recent window: down to the minute, or to the
 /// period for periods under a minute (the `StartTime` documentation of the service model).
 fn rounded_start(start: u64, period: u64) -> u64 {
-    let unit = if period.is_multiple_of(60) { 60 } else { period.max(1) };
+    let unit = if period.is_multiple_of(60) {
+        60
+    } else {
+        period.max(1)
+    };
     start - start % unit
 }
 

@@ -130,81 +130,95 @@ pub(crate) fn get_metric_data_response(
     request_id: &str,
 ) -> Response {
     match wire {
-        CloudWatchWire::Json => {
-            let results: Vec<Value> = results
-                .iter()
-                .map(|r| {
-                    json!({
-                        "Id": r.id, "Label": r.label, "StatusCode": "Complete", "Messages": [],
-                        "Timestamps": r.points.iter().map(|p| p.0).collect::<Vec<_>>(),
-                        "Values": r.points.iter().map(|p| p.1).collect::<Vec<_>>(),
-                    })
-                })
-                .collect();
-            let body = json!({"MetricDataResults": results, "Messages": []}).to_string();
-            respond(
-                StatusCode::OK,
-                body.into_bytes(),
-                "application/x-amz-json-1.0",
-                false,
-            )
-        }
+        CloudWatchWire::Json => respond(
+            StatusCode::OK,
+            json_body(results),
+            "application/x-amz-json-1.0",
+            false,
+        ),
         CloudWatchWire::Cbor => {
-            let text = |s: &str| Cbor::Text(s.to_owned());
-            let results = results
-                .iter()
-                .map(|r| {
-                    Cbor::Map(vec![
-                        (text("Id"), text(&r.id)),
-                        (text("Label"), text(&r.label)),
-                        (text("StatusCode"), text("Complete")),
-                        (text("Messages"), Cbor::Array(Vec::new())),
-                        (
-                            text("Timestamps"),
-                            Cbor::Array(
-                                r.points
-                                    .iter()
-                                    .map(|p| Cbor::Tag(1, Box::new(Cbor::Float(p.0 as f64))))
-                                    .collect(),
-                            ),
-                        ),
-                        (
-                            text("Values"),
-                            Cbor::Array(r.points.iter().map(|p| Cbor::Float(p.1)).collect()),
-                        ),
-                    ])
-                })
-                .collect();
-            let body = Cbor::Map(vec![
-                (text("MetricDataResults"), Cbor::Array(results)),
-                (text("Messages"), Cbor::Array(Vec::new())),
-            ]);
-            respond(StatusCode::OK, cbor_bytes(&body), "application/cbor", true)
+            respond(StatusCode::OK, cbor_body(results), "application/cbor", true)
         }
-        CloudWatchWire::Query => {
-            let mut xml = format!("<GetMetricDataResponse xmlns=\"{XML_NAMESPACE}\"><GetMetricDataResult><MetricDataResults>");
-            for r in results {
-                xml.push_str(&format!(
-                    "<member><Id>{}</Id><Label>{}</Label><StatusCode>Complete</StatusCode><Messages/><Timestamps>",
-                    escape(&r.id),
-                    escape(&r.label)
-                ));
-                for (at, _) in &r.points {
-                    xml.push_str(&format!("<member>{}</member>", iso(*at)));
-                }
-                xml.push_str("</Timestamps><Values>");
-                for (_, value) in &r.points {
-                    xml.push_str(&format!("<member>{value}</member>"));
-                }
-                xml.push_str("</Values></member>");
-            }
-            xml.push_str(&format!(
-                "</MetricDataResults><Messages/></GetMetricDataResult><ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata></GetMetricDataResponse>",
-                escape(request_id)
-            ));
-            respond(StatusCode::OK, xml.into_bytes(), "text/xml", false)
-        }
+        CloudWatchWire::Query => respond(
+            StatusCode::OK,
+            xml_body(results, request_id),
+            "text/xml",
+            false,
+        ),
     }
+}
+
+/// awsJson1.0: timestamps in epoch seconds.
+fn json_body(results: &[ResultOut]) -> Vec<u8> {
+    let results: Vec<Value> = results
+        .iter()
+        .map(|r| {
+            json!({
+                "Id": r.id, "Label": r.label, "StatusCode": "Complete", "Messages": [],
+                "Timestamps": r.points.iter().map(|p| p.0).collect::<Vec<_>>(),
+                "Values": r.points.iter().map(|p| p.1).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({"MetricDataResults": results, "Messages": []})
+        .to_string()
+        .into_bytes()
+}
+
+/// smithy-rpc-v2-cbor: timestamps as tag 1 (epoch seconds).
+fn cbor_body(results: &[ResultOut]) -> Vec<u8> {
+    let text = |s: &str| Cbor::Text(s.to_owned());
+    let timestamp = |at: u64| Cbor::Tag(1, Box::new(Cbor::Float(at as f64)));
+    let results = results
+        .iter()
+        .map(|r| {
+            Cbor::Map(vec![
+                (text("Id"), text(&r.id)),
+                (text("Label"), text(&r.label)),
+                (text("StatusCode"), text("Complete")),
+                (text("Messages"), Cbor::Array(Vec::new())),
+                (
+                    text("Timestamps"),
+                    Cbor::Array(r.points.iter().map(|p| timestamp(p.0)).collect()),
+                ),
+                (
+                    text("Values"),
+                    Cbor::Array(r.points.iter().map(|p| Cbor::Float(p.1)).collect()),
+                ),
+            ])
+        })
+        .collect();
+    cbor_bytes(&Cbor::Map(vec![
+        (text("MetricDataResults"), Cbor::Array(results)),
+        (text("Messages"), Cbor::Array(Vec::new())),
+    ]))
+}
+
+/// query: XML with `member` lists, timestamps in ISO 8601.
+fn xml_body(results: &[ResultOut], request_id: &str) -> Vec<u8> {
+    let mut xml = format!(
+        "<GetMetricDataResponse xmlns=\"{XML_NAMESPACE}\"><GetMetricDataResult><MetricDataResults>"
+    );
+    for r in results {
+        xml.push_str(&format!(
+            "<member><Id>{}</Id><Label>{}</Label><StatusCode>Complete</StatusCode><Messages/><Timestamps>",
+            escape(&r.id),
+            escape(&r.label)
+        ));
+        for (at, _) in &r.points {
+            xml.push_str(&format!("<member>{}</member>", iso(*at)));
+        }
+        xml.push_str("</Timestamps><Values>");
+        for (_, value) in &r.points {
+            xml.push_str(&format!("<member>{value}</member>"));
+        }
+        xml.push_str("</Values></member>");
+    }
+    xml.push_str(&format!(
+        "</MetricDataResults><Messages/></GetMetricDataResult><ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata></GetMetricDataResponse>",
+        escape(request_id)
+    ));
+    xml.into_bytes()
 }
 
 /// An error on `wire`: `__type` and `message` (CBOR, JSON; with `x-amzn-query-error`, as
