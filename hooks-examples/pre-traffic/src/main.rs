@@ -49,14 +49,14 @@ fn watch() -> Watch {
         )
         // The new version against the current one, as their traffic grows. Each round tests
         // again, so each round's test is stricter (0.001, and 500 requests a side) than the
-        // PostTraffic hook's: over a shift of dozens of rounds, a good release is stopped by
-        // chance well under 1% of the time. Inconclusive rounds carry on.
+        // PostTraffic hook's: over a shift of twenty rounds, a good release is stopped by
+        // chance about once in a few thousand shifts (simulated). Inconclusive rounds carry on.
         .analyse(
             Analysis::new()
                 .errors()
                 .latency_with_allowance(99.0, 1.5, Duration::from_millis(25))
                 .significance(0.001)
-                .min_effect(0.01)
+                .min_effect(0.02)
                 .min_requests(500),
         )
         // A quiet function gives its canary no signal: send some, and bound it.

@@ -314,6 +314,43 @@ mod tests {
         assert!(caught >= 190, "caught only {caught} of 200 bad canaries");
     }
 
+    /// What the example's settings (0.01, a minimum effect of two points) do with the
+    /// thousand or so calls a side a rehearsal's canary gets: a one-point minimum fails good
+    /// releases now and then, two points practically never, and 8% against 1% always.
+    #[test]
+    fn a_two_point_minimum_effect_spares_good_releases_of_a_thousand_calls() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        let mut draw = |n: u64, rate: f64| Counts {
+            bad: (0..n).filter(|_| rng.f64() < rate).count() as u64,
+            total: n,
+        };
+        let rule = |min_effect| RateRule {
+            significance: 0.01,
+            min_effect,
+            min_samples: 100,
+        };
+        let (mut one_point, mut two_points) = (0, 0);
+        for _ in 0..2_000 {
+            let (current, new) = (draw(1_000, 0.01), draw(1_000, 0.01));
+            one_point +=
+                usize::from(judge_rate(current, new, &rule(0.01)).verdict == Verdict::Fail);
+            two_points +=
+                usize::from(judge_rate(current, new, &rule(0.02)).verdict == Verdict::Fail);
+        }
+        assert!(
+            one_point > 0,
+            "a one-point minimum fails some good releases"
+        );
+        assert_eq!(
+            two_points, 0,
+            "two points: none of 2,000 good releases fails"
+        );
+        for _ in 0..100 {
+            let (current, new) = (draw(1_000, 0.01), draw(1_000, 0.08));
+            assert_eq!(judge_rate(current, new, &rule(0.02)).verdict, Verdict::Fail);
+        }
+    }
+
     #[test]
     fn ratios_fail_beyond_the_bound_and_its_allowance() {
         let rule = RatioRule {

@@ -15,13 +15,14 @@ use crate::Target;
 
 type CloudWatch = aws_sdk_cloudwatch::Client;
 
-/// Per version (current "3", new "4"): invocations, errors, p99 in ms.
-const DATA: [(&str, f64, f64, f64); 2] = [("3", 10_000.0, 10.0, 40.0), ("4", 1_000.0, 12.0, 45.0)];
+/// The values of queries m0, m1, ...: the current version's (invocations, errors, p99 in
+/// ms), then the new one's in the same order.
+const DATA: [f64; 6] = [10_000.0, 10.0, 40.0, 1_000.0, 12.0, 45.0];
 
 /// A target of hello:4 through `live`, current version 3, whose CloudWatch answers from
 /// `DATA` and keeps the queries it was asked.
 fn target(asked: Arc<Mutex<Vec<String>>>) -> Target {
-    target_of(hello_4(), asked)
+    target_of(hello_4(), asked, &DATA)
 }
 
 fn hello_4() -> Deployment {
@@ -32,7 +33,9 @@ fn hello_4() -> Deployment {
     deployment
 }
 
-fn target_of(deployment: Deployment, asked: Arc<Mutex<Vec<String>>>) -> Target {
+/// A target of `deployment` whose CloudWatch answers query m`i` with `values[i]`.
+fn target_of(deployment: Deployment, asked: Arc<Mutex<Vec<String>>>, values: &[f64]) -> Target {
+    let values = values.to_vec();
     let rule = mock!(CloudWatch::get_metric_data)
         .match_requests(move |r| {
             for q in r.metric_data_queries() {
@@ -54,12 +57,10 @@ fn target_of(deployment: Deployment, asked: Arc<Mutex<Vec<String>>>) -> Target {
             }
             true
         })
-        .then_output(|| {
-            // Queries m0.. are the current version's (Invocations, Errors, Duration p99),
-            // then the new one's, in the same order.
-            let results = DATA
+        .then_output(move || {
+            let results = values
                 .iter()
-                .flat_map(|(_, inv, err, p99)| [*inv, *err, *p99])
+                .copied()
                 .enumerate()
                 .map(|(i, v)| {
                     MetricDataResult::builder()
@@ -149,10 +150,55 @@ async fn reads_both_versions_through_the_alias_in_one_period_and_fails_a_worse_o
 }
 
 #[tokio::test]
+async fn a_custom_metric_is_read_per_version_and_judged_in_its_direction() {
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    // Per version: invocations, the average orders per call, its sample count.
+    let t = target_of(
+        hello_4(),
+        Arc::clone(&asked),
+        &[1_000.0, 10.0, 1_000.0, 500.0, 8.0, 500.0],
+    );
+    let orders = CustomMetric::new("Shop", "Orders", "Average")
+        .dimension("Service", "checkout")
+        .version_dimension("Version")
+        .direction(Direction::LowerIsWorse)
+        .max_ratio(1.1);
+    let since = SystemTime::now() - Duration::from_secs(300);
+    let report = t
+        .analyse(&Analysis::new().custom(orders).since(since))
+        .await
+        .unwrap();
+    let metric = &report.metrics[0];
+    assert_eq!(metric.metric, "Shop/Orders Average");
+    // 8 orders a call against 10 / 1.1 = 9.09: lower is worse, and it is.
+    assert_eq!(metric.verdict, Verdict::Fail, "{}", metric.explanation);
+    assert_eq!(
+        (metric.current, metric.new, metric.new_samples),
+        (10.0, 8.0, 500)
+    );
+    assert!(
+        metric.explanation.contains("below the bound 9.091"),
+        "{}",
+        metric.explanation
+    );
+    let asked = crate::lock(&asked).clone();
+    assert!(
+        asked[1].starts_with("m1 Orders Average")
+            && asked[1].ends_with("[Service=checkout,Version=3]"),
+        "{asked:?}"
+    );
+    assert!(asked[2].starts_with("m2 Orders SampleCount"), "{asked:?}");
+    assert!(
+        asked[4].ends_with("[Service=checkout,Version=4]"),
+        "{asked:?}"
+    );
+}
+
+#[tokio::test]
 async fn without_a_current_version_or_a_window_it_says_what_is_missing() {
     let mut no_current = hello_4();
     no_current.current_version = None;
-    let err = target_of(no_current, Arc::default())
+    let err = target_of(no_current, Arc::default(), &DATA)
         .analyse(&Analysis::new().errors())
         .await
         .unwrap_err()

@@ -237,16 +237,7 @@ mod tests {
         error: bool,
         ms: u64,
     ) -> InvocationRecord {
-        InvocationRecord {
-            at,
-            function_name: "hello".into(),
-            alias: alias.map(str::to_owned),
-            executed_version: version.into(),
-            duration: Duration::from_millis(ms),
-            error,
-            throttled: false,
-            smoke: false,
-        }
+        InvocationRecord::of_hello(at, alias, version, error, ms)
     }
 
     #[test]

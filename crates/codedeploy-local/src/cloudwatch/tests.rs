@@ -1,6 +1,6 @@
 //! The store: what each dimension set of `AWS/Lambda` selects, periods, EMF metrics.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use super::*;
 
@@ -13,16 +13,8 @@ fn invocation(
     error: bool,
     ms: u64,
 ) -> InvocationRecord {
-    InvocationRecord {
-        at: UNIX_EPOCH + Duration::from_secs(second) + Duration::from_millis(500),
-        function_name: "hello".into(),
-        alias: alias.map(str::to_owned),
-        executed_version: version.into(),
-        duration: Duration::from_millis(ms),
-        error,
-        throttled: false,
-        smoke: false,
-    }
+    let at = UNIX_EPOCH + Duration::from_secs(second) + Duration::from_millis(500);
+    InvocationRecord::of_hello(at, alias, version, error, ms)
 }
 
 fn query(name: &str, stat: &str, dimensions: &[(&str, &str)], period: u64) -> MetricQuery {
@@ -138,5 +130,4 @@ fn emf_records_become_metrics_and_old_data_is_dropped() {
     // Three hours and a minute later, a new record drops the old ones.
     metrics.offer_log_line(&line(T0 + 3 * 3600 + 61, 1));
     assert_eq!(metrics.datapoints(&orders, T0, T0 + 60), []);
-    let _ = SystemTime::now();
 }

@@ -35,6 +35,30 @@ pub struct InvocationRecord {
     pub smoke: bool,
 }
 
+#[cfg(test)]
+impl InvocationRecord {
+    /// A record of hello, for tests: when, through which alias, which version ran, whether
+    /// it failed, how long it took.
+    pub(crate) fn of_hello(
+        at: SystemTime,
+        alias: Option<&str>,
+        version: &str,
+        error: bool,
+        ms: u64,
+    ) -> Self {
+        InvocationRecord {
+            at,
+            function_name: "hello".into(),
+            alias: alias.map(str::to_owned),
+            executed_version: version.into(),
+            duration: Duration::from_millis(ms),
+            error,
+            throttled: false,
+            smoke: false,
+        }
+    }
+}
+
 /// A log of invocations, open while it is held.
 #[derive(Debug)]
 pub struct InvocationLog {
