@@ -209,7 +209,10 @@ impl Target {
             reason: reason.to_owned(),
         };
         let current = deployment.current_version.as_deref().ok_or_else(|| {
-            unavailable("the current version is unknown (the deployment's AppSpec names it as CurrentVersion)")
+            unavailable(
+                "the current version is unknown: in a hook the deployment's AppSpec names it \
+                 (CurrentVersion); from the CLI give --current-version",
+            )
         })?;
         let client = self.cloudwatch().ok_or_else(|| {
             unavailable("the hook has no CloudWatch client (Clients::with_cloudwatch)")
@@ -249,7 +252,9 @@ impl Target {
     async fn deployment_created(&self) -> Result<SystemTime, Error> {
         let Some(id) = self.deployment().deployment_id.as_deref() else {
             return Err(Error::CanaryUnavailable {
-                reason: "there is no deployment to start the window at; set Analysis::since".into(),
+                reason: "there is no deployment to start the window at; set Analysis::since \
+                         (from the CLI: --since, or --report with the deployment's id)"
+                    .into(),
             });
         };
         let operation = "codedeploy:GetDeployment";
