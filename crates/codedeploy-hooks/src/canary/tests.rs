@@ -118,13 +118,11 @@ async fn reads_both_versions_through_the_alias_in_one_period_and_fails_a_worse_o
         ("p99 latency", Verdict::Pass)
     );
     let asked = crate::lock(&asked).clone();
-    let period = report
-        .end
-        .duration_since(report.start)
-        .unwrap()
-        .as_secs()
-        .div_ceil(60)
-        * 60;
+    // The one period the analysis read: whole minutes from the minute `since` fell in, past
+    // now (the window covers 2 to 3 minutes here).
+    let period = report.period.as_secs();
+    assert!(matches!(period, 120 | 180), "{period}");
+    assert!(report.start + report.period >= report.end);
     let dims = |v: &str| format!("[FunctionName=hello,Resource=hello:live,ExecutedVersion={v}]");
     assert_eq!(
         asked,
@@ -235,4 +233,48 @@ fn inconclusive_fails_a_hook_and_carries_on_in_a_watch_unless_told() {
     assert!(report.failure(strict.inconclusive_fails(true)).is_some());
     let lenient = Analysis::new().on_inconclusive(OnInconclusive::Pass);
     assert!(report.failure(lenient.inconclusive_fails(false)).is_none());
+}
+
+/// Through the hook's tower Service, on the fake (which has no metric data): the analysis is
+/// inconclusive, which fails a hook by default, and its report is in the summary, its table
+/// and the EMF record.
+#[cfg(feature = "testing")]
+#[tokio::test]
+async fn a_hooks_analysis_is_in_its_summary_table_and_metric_record() {
+    use crate::testing::FakeTarget;
+    let fake = FakeTarget::new("hello", "4").alias("live", "3");
+    let hook = crate::Hook::new().analyse(Analysis::new().errors());
+    let summary = fake.run(hook).await.expect("a summary");
+    assert_eq!(summary.status, crate::Status::Failed, "{}", summary.table());
+    let report = &summary.canary[0];
+    assert_eq!(
+        (report.verdict, report.current_version.as_str()),
+        (Verdict::Inconclusive, "3")
+    );
+    let reason = summary.reason.clone().unwrap_or_default();
+    assert!(
+        reason.contains("canary analysis Inconclusive (version 4 against 3)"),
+        "{reason}"
+    );
+    assert!(
+        summary
+            .table()
+            .contains("canary analysis: Inconclusive (hello:live version 4 against 3"),
+        "{}",
+        summary.table()
+    );
+    let record: serde_json::Value = serde_json::from_str(&summary.metric_record("NS", 0)).unwrap();
+    assert_eq!(record["Canary"][0]["verdict"], "Inconclusive");
+    assert_eq!(record["Canary"][0]["metrics"]["errors"]["new_samples"], 0);
+    assert_eq!(fake.reported().as_deref(), Some("Failed"));
+    // Told to carry on when inconclusive, the same hook passes.
+    let lenient = crate::Hook::new().analyse(
+        Analysis::new()
+            .errors()
+            .on_inconclusive(OnInconclusive::Pass),
+    );
+    assert_eq!(
+        fake.run(lenient).await.unwrap().status,
+        crate::Status::Succeeded
+    );
 }
