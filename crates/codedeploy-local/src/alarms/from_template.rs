@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{Alarm, Comparison, Metric, Statistic};
+use super::{Alarm, Comparison, Metric};
+use crate::cloudwatch::Stat;
 use crate::error::Error;
 use crate::sam::template::Resolver;
 
@@ -66,42 +67,26 @@ impl Props<'_> {
         })
     }
 
-    fn statistic(&self) -> Result<Statistic, Error> {
-        Ok(
-            match (self.text("Statistic")?, self.text("ExtendedStatistic")?) {
-                (Some(s), None) => match s.as_str() {
-                    "Sum" => Statistic::Sum,
-                    "Average" => Statistic::Average,
-                    "Maximum" => Statistic::Maximum,
-                    "Minimum" => Statistic::Minimum,
-                    "SampleCount" => Statistic::SampleCount,
-                    other => {
-                        return Err(
-                            self.unsupported("Statistic", format!("`{other}` is not a statistic"))
-                        )
-                    }
-                },
-                (None, Some(p)) => {
-                    let value = p
-                        .strip_prefix('p')
-                        .and_then(|n| n.parse::<f64>().ok())
-                        .filter(|n| (0.0..=100.0).contains(n))
-                        .ok_or_else(|| {
-                            self.unsupported(
-                                "ExtendedStatistic",
-                                format!("`{p}` is not a percentile like p99"),
-                            )
-                        })?;
-                    Statistic::Percentile(value)
-                }
-                _ => {
-                    return Err(self.unsupported(
-                        "Statistic",
-                        "needs exactly one of Statistic and ExtendedStatistic",
-                    ))
-                }
+    /// `Statistic` (not a percentile) or `ExtendedStatistic` (a percentile such as `p99`),
+    /// parsed as `GetMetricData`'s `Stat` is.
+    fn statistic(&self) -> Result<Stat, Error> {
+        match (self.text("Statistic")?, self.text("ExtendedStatistic")?) {
+            (Some(s), None) => match Stat::parse(&s) {
+                Some(stat) if !matches!(stat, Stat::Percentile(_)) => Ok(stat),
+                _ => Err(self.unsupported("Statistic", format!("`{s}` is not a statistic"))),
             },
-        )
+            (None, Some(p)) => match Stat::parse(&p) {
+                Some(stat @ Stat::Percentile(_)) => Ok(stat),
+                _ => Err(self.unsupported(
+                    "ExtendedStatistic",
+                    format!("`{p}` is not a percentile like p99"),
+                )),
+            },
+            _ => Err(self.unsupported(
+                "Statistic",
+                "needs exactly one of Statistic and ExtendedStatistic",
+            )),
+        }
     }
 
     fn comparison(&self) -> Result<Comparison, Error> {

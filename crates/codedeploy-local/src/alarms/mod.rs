@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
+use crate::cloudwatch::Stat;
 use crate::lambda::InvocationRecord;
 
 /// A metric of `AWS/Lambda`.
@@ -17,16 +18,6 @@ enum Metric {
     Invocations,
     Throttles,
     Duration,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Statistic {
-    Sum,
-    Average,
-    Maximum,
-    Minimum,
-    SampleCount,
-    Percentile(f64),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +44,7 @@ pub struct Alarm {
     /// Its logical id in the template.
     pub name: String,
     metric: Metric,
-    statistic: Statistic,
+    statistic: Stat,
     period: Duration,
     evaluation_periods: u32,
     datapoints_to_alarm: u32,
@@ -178,12 +169,12 @@ impl Alarm {
         }
         let n = values.len() as f64;
         Some(match self.statistic {
-            Statistic::Sum => values.iter().sum(),
-            Statistic::Average => values.iter().sum::<f64>() / n,
-            Statistic::Maximum => values.iter().copied().fold(f64::MIN, f64::max),
-            Statistic::Minimum => values.iter().copied().fold(f64::MAX, f64::min),
-            Statistic::SampleCount => n,
-            Statistic::Percentile(p) => {
+            Stat::Sum => values.iter().sum(),
+            Stat::Average => values.iter().sum::<f64>() / n,
+            Stat::Maximum => values.iter().copied().fold(f64::MIN, f64::max),
+            Stat::Minimum => values.iter().copied().fold(f64::MAX, f64::min),
+            Stat::SampleCount => n,
+            Stat::Percentile(p) => {
                 let mut sorted = values.to_vec();
                 sorted.sort_by(f64::total_cmp);
                 let rank = ((p / 100.0) * n).ceil().max(1.0) as usize;
