@@ -47,7 +47,8 @@ pub use crate::codedeploy::deployments::{
 };
 pub use crate::codedeploy::notifications::{AlarmTopics, Notifications, Trigger};
 pub use crate::codedeploy::plan::{
-    DeploymentOutcome, DeploymentPlan, Progress, TimelineEvent, Traffic, HOOK_TIMEOUT,
+    About, DeploymentOutcome, DeploymentPlan, HookStep, Progress, TimelineEvent, Traffic,
+    HOOK_TIMEOUT,
 };
 pub use crate::error::Error;
 pub use crate::faults::{Fault, FaultSpec, Faults, Operation, ALWAYS, STALL};

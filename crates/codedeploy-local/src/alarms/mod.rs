@@ -28,14 +28,25 @@ enum Comparison {
     LessOrEqual,
 }
 
-/// An alarm's state.
+/// An alarm's state; serialized as CloudWatch's `StateValue` (`OK`, `ALARM`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
 #[non_exhaustive]
 pub enum AlarmState {
     /// Not breaching.
     Ok,
     /// Breaching: a deployment watching it stops and rolls back.
     Alarm,
+}
+
+impl AlarmState {
+    /// CloudWatch's name of the state: `OK` or `ALARM`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlarmState::Ok => "OK",
+            AlarmState::Alarm => "ALARM",
+        }
+    }
 }
 
 /// An alarm the stand-in can evaluate.

@@ -3,13 +3,15 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use base64::Engine as _;
 use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
+
+use super::plan::{DeploymentPlan, TimelineEvent};
 
 /// How the deployment's revision was given: its `revisionType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -160,6 +162,20 @@ pub(crate) struct Record {
     pub(crate) error: Option<(String, String)>,
     stop: watch::Sender<Option<StopRequest>>,
     pub(crate) executions: BTreeMap<String, Execution>,
+    /// Every event of its run, in order: the one timeline the outcome, the report and the
+    /// live view read.
+    pub(crate) timeline: Vec<TimelineEvent>,
+    /// How it runs, once the engine has started it (`None` for a deployment made with
+    /// `StandIn::create_deployment`, which nothing runs).
+    pub(crate) run: Option<RunInfo>,
+}
+
+/// What the engine runs a deployment with, and when it started.
+#[derive(Clone)]
+pub(crate) struct RunInfo {
+    pub(crate) plan: DeploymentPlan,
+    pub(crate) started: Instant,
+    pub(crate) started_at: SystemTime,
 }
 
 pub(crate) struct Execution {
@@ -231,6 +247,8 @@ impl Deployments {
             error: None,
             stop,
             executions: BTreeMap::new(),
+            timeline: Vec::new(),
+            run: None,
         };
         records.insert(id.clone(), record);
         (id, stopped)

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{broadcast, watch};
 use tracing::{info, warn};
 
-use super::deployments::{DeploymentStatus, HookStatus, StopRequest};
+use super::deployments::{DeploymentStatus, HookStatus, RunInfo, StopRequest};
 use super::hook::HookRun;
-use super::plan::{DeploymentOutcome, DeploymentPlan, Progress, TimelineEvent};
+use super::plan::{About, DeploymentOutcome, DeploymentPlan, Progress, TimelineEvent};
 use super::traffic;
 use super::CodeDeploy;
 use crate::alarms::AlarmState;
@@ -51,7 +51,8 @@ pub(crate) struct Run<'a> {
     pub(crate) id: String,
     started: Instant,
     started_at: SystemTime,
-    timeline: Vec<TimelineEvent>,
+    /// The latest event, for progress (the timeline itself is in the deployment's record).
+    last_event: Option<TimelineEvent>,
     percent: u32,
     pub(crate) phase: String,
     alarm_states: Vec<(String, AlarmState)>,
@@ -114,11 +115,15 @@ pub(crate) async fn run(
     let (through_alias, to_target) =
         run.invocations
             .alias_counts(&spec.function_name, &spec.alias, &spec.target_version);
+    let timeline = codedeploy
+        .deployments
+        .read(&id, |r| r.timeline.clone())
+        .unwrap_or_default();
     DeploymentOutcome {
         deployment_id: id,
         status,
         error,
-        timeline: run.timeline,
+        timeline,
         target_requests_through_alias: to_target,
         requests_through_alias: through_alias,
     }
@@ -139,13 +144,21 @@ impl<'a> Run<'a> {
             .map(|a| a.window(plan.time_scale))
             .max()
             .unwrap_or_default();
+        let (started, started_at) = (Instant::now(), SystemTime::now());
+        codedeploy.deployments.with(&id, |r| {
+            r.run = Some(RunInfo {
+                plan: plan.clone(),
+                started,
+                started_at,
+            });
+        });
         Run {
             codedeploy,
             plan,
             id,
-            started: Instant::now(),
-            started_at: SystemTime::now(),
-            timeline: Vec::new(),
+            started,
+            started_at,
+            last_event: None,
             percent: 0,
             phase: "Starting".into(),
             alarm_states: plan
@@ -194,12 +207,18 @@ impl Run<'_> {
                     "alias {} now points at version {}",
                     spec.alias, spec.target_version
                 );
-                self.event("DeploymentSucceeded", detail);
+                let verdict = About::Verdict {
+                    status: DeploymentStatus::Succeeded,
+                };
+                self.record("DeploymentSucceeded", detail, Some(verdict));
                 self.notify_deployment("DeploymentSuccess", "the deployment succeeded");
                 (DeploymentStatus::Succeeded, None)
             }
             Err(stop) => {
-                self.event(stop.code, stop.message.clone());
+                let verdict = About::Verdict {
+                    status: stop.status,
+                };
+                self.record(stop.code, stop.message.clone(), Some(verdict));
                 let event = match stop.status {
                     DeploymentStatus::Stopped => "DeploymentStop",
                     _ => "DeploymentFailure",
@@ -299,7 +318,11 @@ impl Run<'_> {
             (_, Some(reason)) => ("WatchRound", reason.to_owned()),
             _ => ("WatchRound", format!("round {round} {verdict}")),
         };
-        self.event(event, detail);
+        let about = About::WatchRound {
+            round,
+            verdict: verdict.to_owned(),
+        };
+        self.record(event, detail, Some(about));
     }
 
     /// After a StopDeployment while a watch ran: its record saying why (printed just before
@@ -316,16 +339,14 @@ impl Run<'_> {
                 Err(_) => return,
             }
         }
-        if let Some(last) = self
-            .timeline
-            .iter()
-            .rev()
-            .find(|e| e.event == "WatchStopped")
-        {
+        let why = self.codedeploy.deployments.read(&self.id, |r| {
+            let last = r.timeline.iter().rev().find(|e| e.event == "WatchStopped");
+            last.map(|e| e.detail.clone())
+        });
+        if let Some(why) = why.flatten() {
             let how = if stop.roll_back { "with" } else { "without" };
             stop.message = format!(
-                "the shift's watch stopped the deployment (StopDeployment {how} autoRollbackEnabled): {}",
-                last.detail
+                "the shift's watch stopped the deployment (StopDeployment {how} autoRollbackEnabled): {why}"
             );
         }
     }
@@ -362,6 +383,12 @@ impl Run<'_> {
             }
         }
         for (alarm, state) in changed {
+            let detail = format!("{alarm} is {}", state.as_str());
+            let about = About::Alarm {
+                alarm: alarm.clone(),
+                state,
+            };
+            self.record("AlarmStateChanged", detail, Some(about));
             let notes = self.plan.notifications.of_alarm(&alarm, state);
             self.publish(notes);
         }
@@ -406,13 +433,11 @@ impl Run<'_> {
                 )
             })?;
         self.percent = percent;
-        self.event(
-            "TrafficShifted",
-            format!(
-                "{percent}% of {} to version {}",
-                spec.alias, spec.target_version
-            ),
+        let detail = format!(
+            "{percent}% of {} to version {}",
+            spec.alias, spec.target_version
         );
+        self.record("TrafficShifted", detail, Some(About::Weight { percent }));
         Ok(())
     }
 
@@ -433,7 +458,7 @@ impl Run<'_> {
                     "alias {} points at version {} again",
                     spec.alias, spec.current_version
                 );
-                self.event("RolledBack", detail);
+                self.record("RolledBack", detail, Some(About::Weight { percent: 0 }));
             }
             Err(e) => warn!(error = ?e, "rollback failed"),
         }
@@ -452,15 +477,25 @@ impl Run<'_> {
     }
 
     pub(crate) fn event(&mut self, event: &str, detail: String) {
+        self.record(event, detail, None);
+    }
+
+    /// Put an event on the deployment's timeline (in its record, where `GetDeployment`'s
+    /// state is too, so the live view reads what the engine writes).
+    pub(crate) fn record(&mut self, event: &str, detail: String, about: Option<About>) {
         let real = self.started.elapsed();
         let entry = TimelineEvent {
             real_ms: real.as_millis() as u64,
             deployment_seconds: (real.as_secs_f64() * self.plan.time_scale * 10.0).round() / 10.0,
             event: event.to_owned(),
             detail,
+            about,
         };
         info!(deployment = %self.id, event = %entry.event, detail = %entry.detail, "deployment");
-        self.timeline.push(entry);
+        self.codedeploy
+            .deployments
+            .with(&self.id, |r| r.timeline.push(entry.clone()));
+        self.last_event = Some(entry);
         self.report();
     }
 
@@ -470,7 +505,7 @@ impl Run<'_> {
             percent: self.percent,
             alarms: self.alarm_states.clone(),
             deployment_time: self.started.elapsed().mul_f64(self.plan.time_scale),
-            last_event: self.timeline.last().cloned(),
+            last_event: self.last_event.clone(),
         };
         (self.observer)(&progress);
     }

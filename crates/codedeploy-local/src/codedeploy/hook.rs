@@ -10,6 +10,7 @@ use tracing::{info, warn};
 
 use super::deployments::HookStatus;
 use super::engine::{Run, Stop};
+use super::plan::{About, HookStep};
 use crate::lambda::runtime_api::new_request_id;
 use crate::lambda::{Lambda, ASYNC_RETRIES};
 
@@ -58,37 +59,50 @@ impl<'r, 'a> HookRun<'r, 'a> {
             ));
         };
         let mut status = opened.status;
-        run.event("HookInvoked", format!("{lifecycle_event}: {hook}"));
+        let about = |step| {
+            Some(About::Hook {
+                lifecycle_event: lifecycle_event.to_owned(),
+                function: hook.to_owned(),
+                step,
+            })
+        };
+        let invoked = format!("{lifecycle_event}: {hook}");
+        run.record("HookInvoked", invoked, about(HookStep::Invoked));
         let deliveries =
             Deliveries::start(run, hook, opened.event.to_string().into_bytes(), &status);
         if deliveries.duplicate.is_some() {
-            run.event(
-                "HookInvoked",
-                format!("{lifecycle_event}: {hook} (duplicate delivery)"),
-            );
+            let invoked = format!("{lifecycle_event}: {hook} (duplicate delivery)");
+            run.record("HookInvoked", invoked, about(HookStep::Invoked));
         }
         let deadline = Instant::now() + run.scaled(run.plan.hook_timeout);
         let waited = run.wait(Some(deadline), Some(&mut status)).await;
         let result = match waited {
             Ok(Some(HookStatus::Succeeded)) => {
-                run.event("HookSucceeded", format!("{lifecycle_event}: {hook} reported Succeeded"));
+                let detail = format!("{lifecycle_event}: {hook} reported Succeeded");
+                run.record("HookSucceeded", detail, about(HookStep::Succeeded));
                 Ok(())
             }
             Ok(Some(HookStatus::Failed)) => {
+                let detail = format!("{lifecycle_event}: {hook} reported Failed");
+                run.record("HookFailed", detail, about(HookStep::Failed));
                 let why = deliveries.reason().await;
                 Err(Stop::failed(
                     "HOOK_EXECUTION_FAILURE",
                     format!("the {lifecycle_event} hook {hook} reported Failed{why}"),
                 ))
             }
-            Ok(None) => Err(Stop::failed(
-                "TIMEOUT",
-                format!(
-                    "the {lifecycle_event} hook {hook} did not report within {:?} (deployment time): it must call \
-                     PutLifecycleEventHookExecutionStatus",
-                    run.plan.hook_timeout
-                ),
-            )),
+            Ok(None) => {
+                let detail = format!("{lifecycle_event}: {hook} did not report in time");
+                run.record("HookTimedOut", detail, about(HookStep::TimedOut));
+                Err(Stop::failed(
+                    "TIMEOUT",
+                    format!(
+                        "the {lifecycle_event} hook {hook} did not report within {:?} (deployment time): it must \
+                         call PutLifecycleEventHookExecutionStatus",
+                        run.plan.hook_timeout
+                    ),
+                ))
+            }
             Err(stop) => Err(stop),
         };
         deliveries.end(result.is_ok()).await;

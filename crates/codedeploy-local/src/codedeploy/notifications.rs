@@ -113,12 +113,17 @@ impl Notifications {
         let Some(topics) = self.alarms.get(alarm) else {
             return Vec::new();
         };
-        let (to, name) = match state {
-            AlarmState::Alarm => (&topics.alarm, "ALARM"),
-            AlarmState::Ok => (&topics.ok, "OK"),
+        let to = match state {
+            AlarmState::Alarm => &topics.alarm,
+            AlarmState::Ok => &topics.ok,
         };
         to.iter()
-            .map(|topic| (topic.clone(), format!("alarm {alarm} is {name}")))
+            .map(|topic| {
+                (
+                    topic.clone(),
+                    format!("alarm {alarm} is {}", state.as_str()),
+                )
+            })
             .collect()
     }
 }

@@ -102,6 +102,69 @@ pub struct TimelineEvent {
     pub event: String,
     /// Details.
     pub detail: String,
+    /// What the event is about, in fields a program can read (the picture of the
+    /// deployment is drawn from these); `None` for events only told in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub about: Option<About>,
+}
+
+/// What a timeline event is about.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+#[non_exhaustive]
+pub enum About {
+    /// The new version's share of the alias's traffic is now `percent` (a step of the
+    /// shift, or 0 after the rollback).
+    Weight {
+        /// Percent of the alias's traffic to the new version.
+        percent: u32,
+    },
+    /// An alarm changed state (every alarm starts `Ok`).
+    Alarm {
+        /// The alarm's name.
+        alarm: String,
+        /// Its new state.
+        state: AlarmState,
+    },
+    /// A step of a hook execution.
+    Hook {
+        /// `BeforeAllowTraffic` or `AfterAllowTraffic`.
+        lifecycle_event: String,
+        /// The hook function.
+        function: String,
+        /// Invoked, or how it ended.
+        step: HookStep,
+    },
+    /// A round of a codedeploy-hooks watch over the shift.
+    WatchRound {
+        /// The round's number.
+        round: u64,
+        /// `passed`, `failed`, `stopping`, ... as the watch printed it.
+        verdict: String,
+    },
+    /// The deployment ended.
+    Verdict {
+        /// How it ended.
+        status: DeploymentStatus,
+    },
+}
+
+/// A step of a hook execution on the timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub enum HookStep {
+    /// Its event was delivered (again, for a duplicate delivery).
+    Invoked,
+    /// It reported `Succeeded`.
+    Succeeded,
+    /// It reported `Failed`.
+    Failed,
+    /// It did not report in time.
+    TimedOut,
 }
 
 /// Where a running deployment stands, for progress displays.
