@@ -31,6 +31,7 @@ mod codedeploy;
 mod error;
 mod faults;
 mod lambda;
+mod picture;
 mod sam;
 
 use std::net::SocketAddr;
@@ -378,6 +379,32 @@ impl StandIn {
     /// the stand-in keeps no record of invocations, so its memory stays flat under load.
     pub fn record_invocations(&self) -> InvocationLog {
         self.lambda.invocations.open(None)
+    }
+
+    /// A deployment's picture as one self-contained HTML page (inline SVG and CSS, no
+    /// script, nothing fetched): the new version's traffic weight, each version's
+    /// invocations, errors and p99 duration through the alias, alarm states, hook executions
+    /// and watch rounds on the deployment's clock, the verdict, and what it ran with, to which
+    /// `options` (name, value) are added. Drawn from the deployment as it stands: call it
+    /// after [`StandIn::deploy`] returns for the whole story. `serve` shows the same picture
+    /// live at `/ui`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when the stand-in has no such deployment.
+    pub fn report(
+        &self,
+        deployment_id: &str,
+        options: &[(String, String)],
+    ) -> Result<String, Error> {
+        let mut picture =
+            picture::picture_of(&self.codedeploy, deployment_id).ok_or_else(|| {
+                Error::NotFound {
+                    what: format!("deployment {deployment_id}"),
+                    hint: "give the id StandIn::deploy returned in its outcome".into(),
+                }
+            })?;
+        picture.options.extend_from_slice(options);
+        Ok(picture::report(&picture))
     }
 
     /// Faults to inject into the APIs.

@@ -102,6 +102,10 @@ struct DeployArgs {
     /// Deliver each hook event twice, as Lambda sometimes does.
     #[arg(long)]
     duplicate_hook_deliveries: bool,
+    /// Write the deployment's picture to this file: one self-contained HTML page (traffic
+    /// weight, per-version invocations, errors and p99, alarms, hooks, the verdict).
+    #[arg(long, value_name = "PATH.html")]
+    report: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -302,11 +306,46 @@ async fn deploy(args: DeployArgs) -> Result<ExitCode, codedeploy_local::Error> {
             return Ok(ExitCode::from(2));
         }
     }
+    if let Some(path) = &args.report {
+        let command = ("command".to_owned(), command_line());
+        let written = local
+            .report(&outcome.deployment_id, &[command])
+            .map_err(|e| e.to_string())
+            .and_then(|html| std::fs::write(path, html).map_err(|e| e.to_string()));
+        match written {
+            Ok(()) => eprintln!("The picture: {}", path.display()),
+            Err(e) => {
+                eprintln!("error: cannot write the report {}: {e}", path.display());
+                return Ok(ExitCode::from(2));
+            }
+        }
+    }
     Ok(if outcome.status == DeploymentStatus::Succeeded {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The command line as run, for the report, with the values of variables and parameters
+/// whose names suggest a secret hidden.
+fn command_line() -> String {
+    let secret = |name: &str| {
+        let name = name.to_ascii_uppercase();
+        ["SECRET", "TOKEN", "PASSWORD", "KEY", "CREDENTIAL"]
+            .iter()
+            .any(|word| name.contains(word))
+    };
+    let args: Vec<String> = std::env::args()
+        .enumerate()
+        .map(|(i, arg)| match arg.split_once('=') {
+            Some((name, _)) if i > 0 && !name.starts_with('-') && secret(name) => {
+                format!("{name}=***")
+            }
+            _ => arg,
+        })
+        .collect();
+    args.join(" ")
 }
 
 fn print_outcome(outcome: &DeploymentOutcome, time_scale: f64, log_dir: &std::path::Path) {

@@ -1,6 +1,7 @@
 //! The HTTP face of the stand-in: the AWS APIs in their wire formats ([`lambda`],
 //! [`codedeploy`]), one error type ([`error`]), faults ([`faults`]), HTTP endpoints for
-//! aliases ([`endpoint`]), and the server that bounds connections.
+//! aliases ([`endpoint`]), the live view of deployments ([`ui`]), and the server that bounds
+//! connections.
 //!
 //! Handlers are thin: they read a typed input, call the service, and shape its output.
 //! Each takes only the state it uses ([`FromRef`] substates of [`AppState`]).
@@ -14,6 +15,7 @@ pub(crate) mod error;
 pub(crate) mod faults;
 pub(crate) mod lambda;
 mod server;
+mod ui;
 
 use std::sync::Arc;
 
@@ -75,6 +77,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/", axum::routing::post(post_root))
         .merge(cloudwatch::routes())
         .merge(lambda::routes())
+        .merge(ui::routes())
         .fallback(unknown_operation)
         .layer(axum::middleware::from_fn(request_id))
         .with_state(state)

@@ -1,0 +1,449 @@
+//! The picture drawn: panels stacked on one time axis (the new version's traffic weight; per
+//! version invocations, errors and p99 duration), then lanes (alarms, hooks, the watch), the
+//! axis and a legend. Nothing relies on colour alone: versions differ by marker and dash,
+//! states are written out and alarm bands are hatched.
+
+use super::model::{Bucket, Picture};
+use super::svg::{clock, Svg, TimeAxis, LEFT, WIDTH};
+use crate::alarms::AlarmState;
+use crate::codedeploy::plan::HookStep;
+
+const WEIGHT_HEIGHT: f64 = 110.0;
+const METRIC_HEIGHT: f64 = 66.0;
+const LANE_HEIGHT: f64 = 26.0;
+const GAP: f64 = 14.0;
+
+/// Patterns, and styles that hold when printed.
+const DEFS: &str = r##"<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" class="hatch-bg"/><line x1="0" y1="0" x2="0" y2="6" class="hatch-line"/></pattern></defs>"##;
+
+/// The whole drawing, as an `<svg>` element.
+pub(crate) fn draw(picture: &Picture) -> String {
+    // An ended deployment's axis runs a little past the verdict, so that what happened at
+    // the verdict (an alarm, the rollback) has width.
+    let end = match picture.status.is_active() {
+        true => picture.end,
+        false => picture.end * 1.08 + 1.0,
+    };
+    let axis = TimeAxis { end };
+    let mut body = Svg::default();
+    let mut y = 10.0;
+    y = weight_panel(&mut body, picture, axis, y) + GAP;
+    for metric in Metric::ALL {
+        y = metric_panel(&mut body, picture, axis, metric, y) + GAP;
+    }
+    y = alarm_lanes(&mut body, picture, axis, y);
+    y = hook_lanes(&mut body, picture, axis, y);
+    y = watch_lane(&mut body, picture, axis, y);
+    let bottom = y + 4.0;
+    verdict_line(&mut body, picture, axis, (10.0, bottom));
+    time_axis(&mut body, axis, (10.0, bottom));
+    legend(&mut body, picture, bottom + 40.0);
+    let height = bottom + 64.0;
+    format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height:.0}" width="{WIDTH}" height="{height:.0}" role="img" aria-labelledby="picture-title picture-desc" id="picture-svg"><title id="picture-title">{}</title><desc id="picture-desc">{}</desc>{DEFS}{}</svg>"#,
+        super::svg::esc(&format!(
+            "Deployment {} of {}",
+            picture.id, picture.function
+        )),
+        super::svg::esc(&describe(picture)),
+        body.finish()
+    )
+}
+
+/// What the picture shows, in words.
+fn describe(picture: &Picture) -> String {
+    let steps: Vec<String> = picture
+        .weight
+        .iter()
+        .map(|(t, p)| format!("{p}% at {}", clock(*t)))
+        .collect();
+    let mut text = format!(
+        "{:?}. Traffic to version {}: {}.",
+        picture.status,
+        picture.target_version,
+        steps.join(", ")
+    );
+    for lane in &picture.alarms {
+        for (start, end, _) in lane.spans.iter().filter(|s| s.2 == AlarmState::Alarm) {
+            text.push_str(&format!(
+                " Alarm {} in ALARM from {} to {}.",
+                lane.name,
+                clock(*start),
+                clock(*end)
+            ));
+        }
+    }
+    text
+}
+
+fn weight_panel(svg: &mut Svg, picture: &Picture, axis: TimeAxis, top: f64) -> f64 {
+    let bottom = top + WEIGHT_HEIGHT;
+    let y = |percent: u32| bottom - f64::from(percent) / 100.0 * WEIGHT_HEIGHT;
+    let label = format!("traffic to version {}", picture.target_version);
+    panel_frame(svg, axis, (top, bottom), &label, &["100%", "0%"]);
+    let mut points = Vec::new();
+    for (i, &(t, percent)) in picture.weight.iter().enumerate() {
+        if let Some(&(_, before)) = i.checked_sub(1).and_then(|j| picture.weight.get(j)) {
+            points.push((axis.x(t), y(before)));
+        }
+        points.push((axis.x(t), y(percent)));
+    }
+    let last = picture.weight.last().map_or(0, |w| w.1);
+    points.push((axis.right(), y(last)));
+    svg.polyline(&points, "weight-line");
+    for &(t, percent) in picture.weight.iter().skip(1) {
+        svg.group(
+            &[
+                ("data-kind", "weight-step".into()),
+                ("data-t", format!("{t}")),
+                ("data-percent", percent.to_string()),
+            ],
+            &format!(
+                "{percent}% of the traffic to the new version from {}",
+                clock(t)
+            ),
+        );
+        let point = (axis.x(t), y(percent));
+        svg.marker(point, false, "weight-point");
+        let label_y = if percent > 85 {
+            point.1 + 14.0
+        } else {
+            point.1 - 6.0
+        };
+        svg.text(
+            (point.0 + 4.0, label_y),
+            "start",
+            "step-label",
+            &format!("{percent}%"),
+        );
+        svg.end();
+    }
+    bottom
+}
+
+/// The per-version metrics drawn as panels.
+#[derive(Debug, Clone, Copy)]
+enum Metric {
+    Invocations,
+    Errors,
+    P99,
+}
+
+impl Metric {
+    const ALL: [Metric; 3] = [Metric::Invocations, Metric::Errors, Metric::P99];
+
+    fn label(self) -> &'static str {
+        match self {
+            Metric::Invocations => "invocations",
+            Metric::Errors => "errors",
+            Metric::P99 => "p99 duration (ms)",
+        }
+    }
+
+    fn value(self, bucket: &Bucket) -> Option<f64> {
+        match self {
+            Metric::Invocations => Some(bucket.invocations),
+            Metric::Errors => Some(bucket.errors),
+            Metric::P99 => bucket.p99_ms,
+        }
+    }
+}
+
+fn metric_panel(svg: &mut Svg, picture: &Picture, axis: TimeAxis, metric: Metric, top: f64) -> f64 {
+    let bottom = top + METRIC_HEIGHT;
+    let max = picture
+        .versions
+        .iter()
+        .flat_map(|s| s.buckets.iter().filter_map(|b| metric.value(b)))
+        .fold(0.0_f64, f64::max);
+    let scale = if max > 0.0 { max } else { 1.0 };
+    let top_label = format_value(max);
+    panel_frame(svg, axis, (top, bottom), metric.label(), &[&top_label, "0"]);
+    for (i, series) in picture.versions.iter().enumerate() {
+        let new = i == 1;
+        let role = if new { "new" } else { "current" };
+        let values: Vec<String> = series
+            .buckets
+            .iter()
+            .filter_map(|b| Some(format_value(metric.value(b)?)))
+            .collect();
+        svg.group(
+            &[
+                ("data-kind", "metric".into()),
+                ("data-metric", metric.label().into()),
+                ("data-version", series.version.clone()),
+                ("data-values", values.join(",")),
+            ],
+            &format!("{} of version {} ({role})", metric.label(), series.version),
+        );
+        let points: Vec<(f64, f64, f64)> = series
+            .buckets
+            .iter()
+            .filter_map(|b| {
+                let v = metric.value(b)?;
+                Some((
+                    axis.x((b.start + b.end) / 2.0),
+                    bottom - v / scale * METRIC_HEIGHT,
+                    v,
+                ))
+            })
+            .collect();
+        let line: Vec<(f64, f64)> = points.iter().map(|p| (p.0, p.1)).collect();
+        svg.polyline(&line, &format!("series series-{role}"));
+        for (x, y, _) in &points {
+            svg.marker((*x, *y), new, &format!("point point-{role}"));
+        }
+        svg.end();
+    }
+    bottom
+}
+
+fn format_value(v: f64) -> String {
+    if v >= 100.0 || v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+/// A panel's label, its top and bottom values, and the time grid.
+fn panel_frame(
+    svg: &mut Svg,
+    axis: TimeAxis,
+    (top, bottom): (f64, f64),
+    label: &str,
+    ends: &[&str],
+) {
+    svg.rect(LEFT, top, axis.right() - LEFT, bottom - top, "panel");
+    for t in axis.ticks() {
+        svg.line((axis.x(t), top), (axis.x(t), bottom), "grid");
+    }
+    svg.text(
+        (LEFT - 10.0, (top + bottom) / 2.0 + 4.0),
+        "end",
+        "panel-label",
+        label,
+    );
+    if let [high, low] = ends {
+        svg.text((LEFT - 10.0, top + 10.0), "end", "scale", high);
+        svg.text((LEFT - 10.0, bottom), "end", "scale", low);
+    }
+}
+
+fn lane_label(svg: &mut Svg, y: f64, label: &str) {
+    svg.text(
+        (LEFT - 10.0, y + LANE_HEIGHT / 2.0 + 4.0),
+        "end",
+        "lane-label",
+        label,
+    );
+}
+
+fn alarm_lanes(svg: &mut Svg, picture: &Picture, axis: TimeAxis, mut y: f64) -> f64 {
+    for lane in &picture.alarms {
+        lane_label(svg, y, &format!("alarm {}", lane.name));
+        for (i, &(start, end, state)) in lane.spans.iter().enumerate() {
+            // The last state holds past the verdict, as far as the stand-in knows: it stops
+            // evaluating alarms when the deployment ends.
+            let last = i + 1 == lane.spans.len() && !picture.status.is_active();
+            svg.group(
+                &[
+                    ("data-kind", "alarm-band".into()),
+                    ("data-alarm", lane.name.clone()),
+                    ("data-state", state.as_str().into()),
+                    ("data-start", format!("{start}")),
+                    ("data-end", format!("{end}")),
+                ],
+                &match last {
+                    true => format!(
+                        "{} {} from {} (its state at the verdict)",
+                        lane.name,
+                        state.as_str(),
+                        clock(start)
+                    ),
+                    false => format!(
+                        "{} {} from {} to {}",
+                        lane.name,
+                        state.as_str(),
+                        clock(start),
+                        clock(end)
+                    ),
+                },
+            );
+            let x0 = axis.x(start);
+            let x1 = if last { axis.right() } else { axis.x(end) };
+            let class = match state {
+                AlarmState::Alarm => "band band-alarm",
+                AlarmState::Ok => "band band-ok",
+            };
+            svg.rect(x0, y + 3.0, x1 - x0, LANE_HEIGHT - 6.0, class);
+            if x1 - x0 > 30.0 {
+                svg.text(
+                    (x0 + 5.0, y + LANE_HEIGHT / 2.0 + 4.0),
+                    "start",
+                    "band-label",
+                    state.as_str(),
+                );
+            }
+            svg.end();
+        }
+        y += LANE_HEIGHT;
+    }
+    y
+}
+
+fn hook_lanes(svg: &mut Svg, picture: &Picture, axis: TimeAxis, mut y: f64) -> f64 {
+    for span in &picture.hooks {
+        lane_label(svg, y, &format!("hook {}", span.lifecycle_event));
+        let (class, verdict) = match span.outcome {
+            Some(HookStep::Succeeded) => ("span span-ok", "✓ Succeeded"),
+            Some(HookStep::Failed) => ("span span-failed", "✗ Failed"),
+            Some(HookStep::TimedOut) => ("span span-failed", "✗ no report in time"),
+            _ if picture.status.is_active() => ("span span-running", "… running"),
+            _ => ("span span-cut", "– no report (the deployment ended)"),
+        };
+        svg.group(
+            &[
+                ("data-kind", "hook-span".into()),
+                ("data-lifecycle-event", span.lifecycle_event.clone()),
+                (
+                    "data-verdict",
+                    verdict.trim_start_matches(['✓', '✗', '…', '–', ' ']).into(),
+                ),
+                ("data-start", format!("{}", span.start)),
+                ("data-end", format!("{}", span.end)),
+            ],
+            &format!(
+                "{} hook {}: {verdict} ({} to {})",
+                span.lifecycle_event,
+                span.function,
+                clock(span.start),
+                clock(span.end)
+            ),
+        );
+        let (x0, x1) = (
+            axis.x(span.start),
+            axis.x(span.end).max(axis.x(span.start) + 3.0),
+        );
+        svg.rect(x0, y + 3.0, x1 - x0, LANE_HEIGHT - 6.0, class);
+        svg.text(
+            (x1 + 5.0, y + LANE_HEIGHT / 2.0 + 4.0),
+            "start",
+            "span-label",
+            verdict,
+        );
+        svg.end();
+        y += LANE_HEIGHT;
+    }
+    y
+}
+
+fn watch_lane(svg: &mut Svg, picture: &Picture, axis: TimeAxis, y: f64) -> f64 {
+    if picture.rounds.is_empty() {
+        return y;
+    }
+    lane_label(svg, y, "watch rounds");
+    svg.line(
+        (LEFT, y + LANE_HEIGHT / 2.0),
+        (axis.right(), y + LANE_HEIGHT / 2.0),
+        "grid",
+    );
+    for round in &picture.rounds {
+        let symbol = match round.verdict.as_str() {
+            "passed" => "✓",
+            "stopping" => "■",
+            _ => "✗",
+        };
+        svg.group(
+            &[
+                ("data-kind", "watch-round".into()),
+                ("data-round", round.round.to_string()),
+                ("data-verdict", round.verdict.clone()),
+                ("data-t", format!("{}", round.at)),
+            ],
+            &format!(
+                "round {} at {}: {}",
+                round.round,
+                clock(round.at),
+                round.detail
+            ),
+        );
+        let class = format!("round round-{}", round.verdict);
+        svg.text(
+            (axis.x(round.at), y + LANE_HEIGHT / 2.0 + 5.0),
+            "middle",
+            &class,
+            symbol,
+        );
+        svg.end();
+    }
+    y + LANE_HEIGHT
+}
+
+/// The verdict's time, as a line across every panel.
+fn verdict_line(svg: &mut Svg, picture: &Picture, axis: TimeAxis, (top, bottom): (f64, f64)) {
+    if picture.status.is_active() {
+        return;
+    }
+    let x = axis.x(picture.end);
+    let text = match &picture.error {
+        Some((code, _)) => format!("{:?}: {code}", picture.status),
+        None => format!("{:?}", picture.status),
+    };
+    svg.group(
+        &[
+            ("data-kind", "verdict-line".into()),
+            ("data-t", format!("{}", picture.end)),
+        ],
+        &format!("{text} at {}", clock(picture.end)),
+    );
+    svg.rect(x, top, axis.right() - x, bottom - top, "after-verdict");
+    svg.line((x, top), (x, bottom), "verdict-line");
+    svg.text((x - 4.0, top + 10.0), "end", "verdict-label", &text);
+    svg.end();
+}
+
+fn time_axis(svg: &mut Svg, axis: TimeAxis, (top, bottom): (f64, f64)) {
+    svg.line((LEFT, bottom), (axis.right(), bottom), "axis");
+    for t in axis.ticks() {
+        let x = axis.x(t);
+        let attributes = [
+            ("data-kind", "tick".into()),
+            ("data-t", format!("{t}")),
+            ("data-x", format!("{x:.1}")),
+        ];
+        svg.group(&attributes, &clock(t));
+        svg.line((x, top), (x, bottom), "grid faint");
+        svg.line((x, bottom), (x, bottom + 5.0), "axis");
+        svg.text((x, bottom + 18.0), "middle", "tick", &clock(t));
+        svg.end();
+    }
+    svg.text(
+        (LEFT - 10.0, bottom + 18.0),
+        "end",
+        "lane-label",
+        "deployment clock",
+    );
+}
+
+fn legend(svg: &mut Svg, picture: &Picture, y: f64) {
+    let [current, new] = &picture.versions;
+    let entries = [
+        (false, format!("version {} (current)", current.version)),
+        (true, format!("version {} (new)", new.version)),
+    ];
+    let mut x = LEFT;
+    for (square, label) in entries {
+        let role = if square { "new" } else { "current" };
+        svg.line((x, y), (x + 28.0, y), &format!("series series-{role}"));
+        svg.marker((x + 14.0, y), square, &format!("point point-{role}"));
+        svg.text((x + 36.0, y + 4.0), "start", "legend", &label);
+        x += 240.0;
+    }
+    svg.text(
+        (x, y + 4.0),
+        "start",
+        "legend",
+        "bands: ALARM hatched, OK plain",
+    );
+}
