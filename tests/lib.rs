@@ -5,6 +5,8 @@
 //! The tests run the real binaries of `hooks-examples`; build them first:
 //! `cargo build --workspace --bins` (the README's test command does).
 
+pub mod browser;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -231,4 +233,16 @@ pub fn kill_9(pid: u32) {
         .status()
         .expect("kill runs");
     assert!(status.success(), "kill -9 {pid}");
+}
+
+/// An SDK configuration for the stand-in at `endpoint`, with test credentials.
+pub fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_lambda::config::SharedCredentialsProvider::new(
+            aws_sdk_lambda::config::Credentials::for_tests(),
+        ))
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .build()
 }
