@@ -211,9 +211,16 @@ async fn the_live_view_follows_a_running_deployment_and_shows_how_it_ended() {
         "the running one is shown"
     );
     assert_eq!(attr(one(&dom, "#verdict"), "data-status"), "InProgress");
+    let taken = weight_steps(&dom);
+    assert_eq!(taken.iter().map(|s| s.1).collect::<Vec<_>>(), [10]);
+    let planned: Vec<(f64, f64)> = select(&dom, r#"[data-kind="planned-step"]"#)
+        .into_iter()
+        .map(|s| (number(s, "data-t"), number(s, "data-percent")))
+        .collect();
     assert_eq!(
-        weight_steps(&dom).iter().map(|s| s.1).collect::<Vec<_>>(),
-        [10]
+        planned,
+        [(taken[0].0 + 300.0, 100.0)],
+        "all of it 5 minutes on"
     );
     browser::screenshot(
         &chromium,
@@ -247,6 +254,7 @@ async fn the_live_view_follows_a_running_deployment_and_shows_how_it_ended() {
         weight_steps(&dom).iter().map(|s| s.1).collect::<Vec<_>>(),
         [10, 0]
     );
+    assert!(select(&dom, r#"[data-kind="planned-step"]"#).is_empty());
 
     let missing = reqwest::get(format!("{}/ui/deployments/d-NOSUCH000", local.endpoint()))
         .await

@@ -20,9 +20,10 @@ const DEFS: &str = r##"<defs><pattern id="hatch" width="6" height="6" patternUni
 pub(crate) fn draw(picture: &Picture) -> String {
     // An ended deployment's axis runs a little past the verdict, so that what happened at
     // the verdict (an alarm, the rollback) has width.
-    let end = match picture.status.is_active() {
-        true => picture.end,
-        false => picture.end * 1.08 + 1.0,
+    let end = match (picture.status.is_active(), picture.planned.last()) {
+        (true, Some(&(last_planned, _))) => picture.end.max(last_planned * 1.08 + 1.0),
+        (true, None) => picture.end,
+        (false, _) => picture.end * 1.08 + 1.0,
     };
     let axis = TimeAxis { end };
     let mut body = Svg::default();
@@ -89,8 +90,13 @@ fn weight_panel(svg: &mut Svg, picture: &Picture, axis: TimeAxis, top: f64) -> f
         points.push((axis.x(t), y(percent)));
     }
     let last = picture.weight.last().map_or(0, |w| w.1);
-    points.push((axis.right(), y(last)));
+    let now = match picture.status.is_active() {
+        true => axis.x(picture.end),
+        false => axis.right(),
+    };
+    points.push((now, y(last)));
     svg.polyline(&points, "weight-line");
+    planned_steps(svg, picture, axis, (now, y(last)), y);
     for &(t, percent) in picture.weight.iter().skip(1) {
         svg.group(
             &[
@@ -119,6 +125,52 @@ fn weight_panel(svg: &mut Svg, picture: &Picture, axis: TimeAxis, top: f64) -> f
         svg.end();
     }
     bottom
+}
+
+/// The steps still to come, dashed, from now.
+fn planned_steps(
+    svg: &mut Svg,
+    picture: &Picture,
+    axis: TimeAxis,
+    now: (f64, f64),
+    y: impl Fn(u32) -> f64,
+) {
+    if picture.planned.is_empty() {
+        return;
+    }
+    let mut points = vec![now];
+    let mut level = now.1;
+    for &(t, percent) in &picture.planned {
+        points.push((axis.x(t), level));
+        level = y(percent);
+        points.push((axis.x(t), level));
+    }
+    points.push((axis.right(), level));
+    svg.polyline(&points, "weight-planned");
+    for &(t, percent) in &picture.planned {
+        let attributes = [
+            ("data-kind", "planned-step".into()),
+            ("data-t", format!("{t}")),
+            ("data-percent", percent.to_string()),
+        ];
+        svg.group(
+            &attributes,
+            &format!("planned: {percent}% from {}", clock(t)),
+        );
+        let label_y = if percent > 85 {
+            y(percent) + 14.0
+        } else {
+            y(percent) - 6.0
+        };
+        svg.text(
+            (axis.x(t) + 4.0, label_y),
+            "start",
+            "planned-label",
+            &format!("{percent}%"),
+        );
+        svg.end();
+    }
+    svg.line((now.0, 10.0), (now.0, 10.0 + WEIGHT_HEIGHT), "now-line");
 }
 
 /// The per-version metrics drawn as panels.
@@ -159,6 +211,14 @@ fn metric_panel(svg: &mut Svg, picture: &Picture, axis: TimeAxis, metric: Metric
     let scale = if max > 0.0 { max } else { 1.0 };
     let top_label = format_value(max);
     panel_frame(svg, axis, (top, bottom), metric.label(), &[&top_label, "0"]);
+    if max == 0.0 && picture.versions.iter().all(|s| s.buckets.is_empty()) {
+        let middle = ((LEFT + axis.right()) / 2.0, (top + bottom) / 2.0 + 4.0);
+        let note = match picture.status.is_active() {
+            true => "no invocations through the alias yet",
+            false => "no invocations through the alias",
+        };
+        svg.text(middle, "middle", "no-data", note);
+    }
     for (i, series) in picture.versions.iter().enumerate() {
         let new = i == 1;
         let role = if new { "new" } else { "current" };

@@ -28,6 +28,8 @@ pub(crate) struct Picture {
     pub(crate) end: f64,
     /// The new version's share from each time on, starting at `(0, 0)`.
     pub(crate) weight: Vec<(f64, u32)>,
+    /// The steps still to come while the shift runs, as its configuration plans them.
+    pub(crate) planned: Vec<(f64, u32)>,
     pub(crate) alarms: Vec<AlarmLane>,
     pub(crate) hooks: Vec<HookSpan>,
     pub(crate) rounds: Vec<Round>,
@@ -110,6 +112,7 @@ impl Picture {
             error: record.error.clone(),
             end,
             weight: weight_steps(&record.timeline),
+            planned: Vec::new(),
             alarms: Vec::new(),
             hooks: hook_spans(&record.timeline, end),
             rounds: rounds(&record.timeline),
@@ -122,6 +125,9 @@ impl Picture {
             let names = run.plan.alarms.iter().map(|a| a.name.clone());
             picture.alarms = alarm_lanes(names, &record.timeline, end);
             picture.options = plan_options(&run.plan);
+            if !ended {
+                picture.planned = planned_steps(&run.plan, &picture.weight);
+            }
             picture.window = Some(Window {
                 started_at: run.started_at,
                 time_scale,
@@ -161,6 +167,39 @@ fn weight_steps(timeline: &[TimelineEvent]) -> Vec<(f64, u32)> {
         }
     }
     steps
+}
+
+/// The shift's steps after the last one taken, timed from its first (the shift's start).
+fn planned_steps(
+    plan: &crate::codedeploy::plan::DeploymentPlan,
+    taken: &[(f64, u32)],
+) -> Vec<(f64, u32)> {
+    let (Some(first), Some(last)) = (taken.get(1), taken.last()) else {
+        return Vec::new(); // not shifting yet: when it starts depends on the hook
+    };
+    plan.config
+        .steps()
+        .iter()
+        .map(|step| (first.0 + step.after.as_secs_f64(), step.percent))
+        .filter(|(t, _)| *t > last.0)
+        .collect()
+}
+
+/// What a running deployment is doing, from its timeline.
+pub(crate) fn phase(timeline: &[TimelineEvent]) -> &'static str {
+    let last_hook = timeline.iter().rev().find_map(|e| match &e.about {
+        Some(About::Hook { step, .. }) => Some(*step),
+        _ => None,
+    });
+    let shifting = timeline
+        .iter()
+        .any(|e| matches!(e.about, Some(About::Weight { .. })));
+    match (last_hook, shifting) {
+        (Some(HookStep::Invoked), false) => "the BeforeAllowTraffic hook runs",
+        (Some(HookStep::Invoked), true) => "the AfterAllowTraffic hook runs",
+        (_, true) => "shifting traffic",
+        (_, false) => "starting",
+    }
 }
 
 pub(crate) fn alarm_lanes(

@@ -74,7 +74,11 @@ fn headline(picture: &Picture) -> String {
         DeploymentStatus::Stopped if rolled_back => "■ Stopped, rolled back".into(),
         DeploymentStatus::Failed => "✗ Failed".into(),
         DeploymentStatus::Stopped => "■ Stopped".into(),
-        _ => format!("… In progress at {}", clock(picture.end)),
+        _ => format!(
+            "… In progress at {}: {}",
+            clock(picture.end),
+            super::model::phase(&picture.events)
+        ),
     }
 }
 
