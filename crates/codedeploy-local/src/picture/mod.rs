@@ -11,6 +11,7 @@
 //! of them can read, and would be script to ship in every report.
 
 mod chart;
+mod lanes;
 mod model;
 mod page;
 mod svg;
