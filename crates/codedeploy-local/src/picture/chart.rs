@@ -11,6 +11,8 @@ use crate::alarms::AlarmState;
 const WEIGHT_HEIGHT: f64 = 110.0;
 const METRIC_HEIGHT: f64 = 66.0;
 const GAP: f64 = 14.0;
+/// Where the panels start: room for the verdict's label above them.
+const TOP: f64 = 24.0;
 
 /// Patterns, and styles that hold when printed.
 const DEFS: &str = r##"<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" class="hatch-bg"/><line x1="0" y1="0" x2="0" y2="6" class="hatch-line"/></pattern></defs>"##;
@@ -26,7 +28,8 @@ pub(crate) fn draw(picture: &Picture) -> String {
     };
     let axis = TimeAxis { end };
     let mut body = Svg::default();
-    let mut y = 10.0;
+    // The verdict's label sits above the panels, clear of the weight's step labels.
+    let mut y = TOP;
     y = weight_panel(&mut body, picture, axis, y) + GAP;
     for metric in Metric::ALL {
         y = metric_panel(&mut body, picture, axis, metric, y) + GAP;
@@ -35,8 +38,8 @@ pub(crate) fn draw(picture: &Picture) -> String {
     y = hook_lanes(&mut body, picture, axis, y);
     y = watch_lane(&mut body, picture, axis, y);
     let bottom = y + 4.0;
-    verdict_line(&mut body, picture, axis, (10.0, bottom));
-    time_axis(&mut body, axis, (10.0, bottom));
+    verdict_line(&mut body, picture, axis, (TOP, bottom));
+    time_axis(&mut body, axis, (TOP, bottom));
     legend(&mut body, picture, bottom + 40.0);
     let height = bottom + 64.0;
     format!(
@@ -169,7 +172,7 @@ fn planned_steps(
         );
         svg.end();
     }
-    svg.line((now.0, 10.0), (now.0, 10.0 + WEIGHT_HEIGHT), "now-line");
+    svg.line((now.0, TOP), (now.0, TOP + WEIGHT_HEIGHT), "now-line");
 }
 
 /// The per-version metrics drawn as panels.
@@ -247,8 +250,18 @@ fn metric_panel(svg: &mut Svg, picture: &Picture, axis: TimeAxis, metric: Metric
                 ))
             })
             .collect();
-        let line: Vec<(f64, f64)> = points.iter().map(|p| (p.0, p.1)).collect();
-        svg.polyline(&line, &format!("series series-{role}"));
+        // A line joins adjacent buckets only: a gap (no invocations) stays a gap.
+        let mut segment: Vec<(f64, f64)> = Vec::new();
+        let mut previous_end = f64::NAN;
+        for (b, p) in series.buckets.iter().zip(&points) {
+            if !segment.is_empty() && b.start > previous_end + 1e-6 {
+                svg.polyline(&segment, &format!("series series-{role}"));
+                segment.clear();
+            }
+            segment.push((p.0, p.1));
+            previous_end = b.end;
+        }
+        svg.polyline(&segment, &format!("series series-{role}"));
         for (x, y, _) in &points {
             svg.marker((*x, *y), new, &format!("point point-{role}"));
         }

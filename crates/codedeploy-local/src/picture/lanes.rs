@@ -104,12 +104,12 @@ pub(super) fn hook_lanes(svg: &mut Svg, picture: &Picture, axis: TimeAxis, mut y
             axis.x(span.end).max(axis.x(span.start) + 3.0),
         );
         svg.rect(x0, y + 3.0, x1 - x0, LANE_HEIGHT - 6.0, class);
-        svg.text(
-            (x1 + 5.0, y + LANE_HEIGHT / 2.0 + 4.0),
-            "start",
-            "span-label",
-            verdict,
-        );
+        // The verdict right of the span, or left of it when the span ends near the edge.
+        let label_y = y + LANE_HEIGHT / 2.0 + 4.0;
+        match x1 + 7.0 * verdict.chars().count() as f64 > axis.right() {
+            true => svg.text((x0 - 5.0, label_y), "end", "span-label", verdict),
+            false => svg.text((x1 + 5.0, label_y), "start", "span-label", verdict),
+        }
         svg.end();
         y += LANE_HEIGHT;
     }
@@ -182,7 +182,12 @@ pub(super) fn verdict_line(
     );
     svg.rect(x, top, axis.right() - x, bottom - top, "after-verdict");
     svg.line((x, top), (x, bottom), "verdict-line");
-    svg.text((x - 4.0, top + 10.0), "end", "verdict-label", &text);
+    // Centred on the line, unless that would run past the right edge.
+    let half = 3.5 * text.chars().count() as f64;
+    match x + half > axis.right() {
+        true => svg.text((axis.right(), top - 8.0), "end", "verdict-label", &text),
+        false => svg.text((x, top - 8.0), "middle", "verdict-label", &text),
+    }
     svg.end();
 }
 
