@@ -301,3 +301,49 @@ fn panel_frame(
         svg.text((LEFT - 10.0, bottom), "end", "scale", low);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codedeploy::deployments::DeploymentStatus;
+
+    fn bucket(start: f64, invocations: f64) -> Bucket {
+        Bucket {
+            start,
+            end: start + 60.0,
+            invocations,
+            errors: 0.0,
+            p99_ms: Some(2.0),
+        }
+    }
+
+    #[test]
+    fn a_line_joins_adjacent_buckets_and_breaks_where_there_were_no_invocations() {
+        let mut picture = Picture::ended_at(600.0, DeploymentStatus::Succeeded);
+        picture.versions[1].version = "2".into();
+        picture.versions[1].buckets = vec![bucket(0.0, 5.0), bucket(60.0, 6.0), bucket(300.0, 4.0)];
+        let svg = draw(&picture);
+        let start = svg
+            .find(r#"data-metric="invocations" data-version="2""#)
+            .unwrap();
+        let group = &svg[start..start + svg[start..].find("</g>").unwrap()];
+        assert_eq!(group.matches("<polyline").count(), 2, "{group}");
+        assert!(group.contains(r#"data-values="5,6,4""#));
+    }
+
+    #[test]
+    fn the_alarm_periods_are_told_in_words_too() {
+        let mut picture = Picture::ended_at(80.0, DeploymentStatus::Failed);
+        picture.weight.push((12.0, 10));
+        picture.alarms = vec![super::super::model::AlarmLane {
+            name: "Errors".into(),
+            spans: vec![(0.0, 60.0, AlarmState::Ok), (60.0, 80.0, AlarmState::Alarm)],
+        }];
+        let text = describe(&picture);
+        assert!(text.contains("10% at 12s"), "{text}");
+        assert!(
+            text.contains("Alarm Errors in ALARM from 1m to 1m20s"),
+            "{text}"
+        );
+    }
+}

@@ -147,6 +147,34 @@ impl Picture {
     }
 }
 
+#[cfg(test)]
+impl Picture {
+    /// A picture of hello 1 -> 2 that ended at `end` with `status`, and nothing drawn yet.
+    pub(crate) fn ended_at(end: f64, status: DeploymentStatus) -> Picture {
+        Picture {
+            id: "d-TEST00000".into(),
+            function: "hello".into(),
+            alias: "live".into(),
+            current_version: "1".into(),
+            target_version: "2".into(),
+            config: "Canary10Percent5Minutes".into(),
+            time_scale: 60.0,
+            status,
+            error: None,
+            end,
+            weight: vec![(0.0, 0)],
+            planned: Vec::new(),
+            alarms: Vec::new(),
+            hooks: Vec::new(),
+            rounds: Vec::new(),
+            versions: Default::default(),
+            options: Vec::new(),
+            events: Vec::new(),
+            window: None,
+        }
+    }
+}
+
 /// The deployment clock's reading at the last event (ended) or now (running).
 fn axis_end(record: &Record, ended: bool) -> f64 {
     let last = record.timeline.last().map_or(0.0, |e| e.deployment_seconds);
