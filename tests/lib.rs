@@ -189,6 +189,22 @@ pub fn bin_dir() -> PathBuf {
     binary("hello").parent().expect("a folder").to_owned()
 }
 
+/// `codedeploy-local deploy` of the workspace's `template.yaml` with the built binaries, its
+/// functions' logs in `dir/logs`; add the flags and run it.
+pub fn deploy_command(dir: &std::path::Path) -> tokio::process::Command {
+    let template = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+    let mut command = tokio::process::Command::new(binary("codedeploy-local"));
+    command
+        .arg("deploy")
+        .arg("--template")
+        .arg(template)
+        .arg("--bin-dir")
+        .arg(bin_dir())
+        .arg("--log-dir")
+        .arg(dir.join("logs"));
+    command
+}
+
 /// Rehearse the template's deployment in a new stand-in, with prebuilt binaries.
 pub async fn rehearse(
     template: &codedeploy_local::Template,

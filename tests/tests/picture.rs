@@ -3,11 +3,10 @@
 //! deployment runs and after it stopped. Assertions read the DOM Chromium rendered; the
 //! screenshots and the printed PDF are left in `target/picture/`.
 
-use std::path::Path;
 use std::time::Duration;
 
 use codedeploy_local::{DeploymentPlan, DeploymentSpec, DeploymentStatus, StandIn, VersionSpec};
-use e2e::{bin_dir, binary, browser};
+use e2e::{binary, browser};
 use scraper::{ElementRef, Html, Selector};
 
 fn select<'a>(dom: &'a Html, css: &str) -> Vec<ElementRef<'a>> {
@@ -68,16 +67,9 @@ async fn the_report_of_a_rollback_shows_the_verdict_the_steps_and_the_alarm() {
     };
     let dir = browser::artifacts();
     let (report, json) = (dir.join("rollback.html"), dir.join("rollback.json"));
-    let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
-    let output = tokio::process::Command::new(binary("codedeploy-local"))
-        .args(["deploy", "--time-scale", "60", "--traffic", "20"])
+    let output = e2e::deploy_command(&dir)
+        .args(["--time-scale", "60", "--traffic", "20"])
         .args(["--target-env", "HELLO_FAULT=error-unmarked"])
-        .arg("--template")
-        .arg(&template)
-        .arg("--bin-dir")
-        .arg(bin_dir())
-        .arg("--log-dir")
-        .arg(dir.join("logs"))
         .arg("--json")
         .arg(&json)
         .arg("--report")

@@ -12,15 +12,7 @@ async fn deploy(args: &[&str]) -> (Output, Option<serde_json::Value>) {
         "timeline-{}.json",
         args.join("_").replace(['/', '='], "-")
     ));
-    let template = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
-    let output = tokio::process::Command::new(binary("codedeploy-local"))
-        .arg("deploy")
-        .arg("--template")
-        .arg(&template)
-        .arg("--bin-dir")
-        .arg(bin_dir())
-        .arg("--log-dir")
-        .arg(dir.join("logs"))
+    let output = e2e::deploy_command(&dir)
         .arg("--json")
         .arg(&json)
         .args(args)
