@@ -110,11 +110,8 @@ pub struct TimelineEvent {
 
 /// What a timeline event is about.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(
-    tag = "kind",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase"
-)]
+// snake_case, as the rest of the outcome's JSON (`deployment_seconds`, ...).
+#[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum About {
     /// The new version's share of the alias's traffic is now `percent` (a step of the
@@ -200,4 +197,48 @@ pub struct DeploymentOutcome {
     pub target_requests_through_alias: usize,
     /// Invocations through the alias in all.
     pub requests_through_alias: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(about: About) -> serde_json::Value {
+        let event = TimelineEvent {
+            real_ms: 10,
+            deployment_seconds: 0.6,
+            event: "Event".into(),
+            detail: "detail".into(),
+            about: Some(about),
+        };
+        serde_json::to_value(event).unwrap()
+    }
+
+    #[test]
+    fn what_an_event_is_about_reads_as_the_rest_of_the_outcome_json() {
+        let hook = event(About::Hook {
+            lifecycle_event: "BeforeAllowTraffic".into(),
+            function: "pre".into(),
+            step: HookStep::Invoked,
+        });
+        assert_eq!(hook["deployment_seconds"], 0.6);
+        assert_eq!(
+            hook["about"],
+            json!({"kind": "hook", "lifecycle_event": "BeforeAllowTraffic", "function": "pre", "step": "Invoked"})
+        );
+        let alarm = event(About::Alarm {
+            alarm: "Errors".into(),
+            state: AlarmState::Alarm,
+        });
+        assert_eq!(
+            alarm["about"],
+            json!({"kind": "alarm", "alarm": "Errors", "state": "ALARM"})
+        );
+        let round = event(About::WatchRound {
+            round: 3,
+            verdict: "passed".into(),
+        });
+        assert_eq!(round["about"]["kind"], "watch_round");
+    }
 }
