@@ -310,7 +310,7 @@ impl Run<'_> {
         let round = record["Round"].as_u64().unwrap_or_default();
         let reason = record["Reason"].as_str();
         // A failure's reason names its round already.
-        let (event, detail) = match (verdict, reason) {
+        let (event, mut detail) = match (verdict, reason) {
             ("stopping", Some(reason)) => {
                 self.watch_stopping = true;
                 ("WatchStopped", reason.to_owned())
@@ -318,9 +318,14 @@ impl Run<'_> {
             (_, Some(reason)) => ("WatchRound", reason.to_owned()),
             _ => ("WatchRound", format!("round {round} {verdict}")),
         };
+        let analysis = analysis_of(&record["Canary"]);
+        if let (Some((_, told)), None) = (&analysis, reason) {
+            detail = format!("{detail}; {told}");
+        }
         let about = About::WatchRound {
             round,
             verdict: verdict.to_owned(),
+            analysis: analysis.map(|(verdict, _)| verdict),
         };
         self.record(event, detail, Some(about));
     }
@@ -513,5 +518,43 @@ impl Run<'_> {
     /// Real time until `deployment_time` has passed on the deployment's clock, from now.
     pub(crate) fn scaled(&self, deployment_time: Duration) -> Duration {
         deployment_time.div_f64(self.plan.time_scale)
+    }
+}
+
+/// The verdict of the last canary analysis in a watch round's record (its `Canary`
+/// property, as codedeploy-hooks writes it), and it in words with each metric's verdict (the
+/// values are in the watch's log).
+fn analysis_of(canary: &serde_json::Value) -> Option<(String, String)> {
+    let last = canary.as_array()?.last()?;
+    let verdict = last["verdict"].as_str()?.to_owned();
+    let metrics: Vec<String> = last["metrics"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(name, m)| format!("{name} {}", m["verdict"].as_str().unwrap_or("?")))
+        .collect();
+    let told = format!("canary analysis {verdict} ({})", metrics.join(", "));
+    Some((verdict, told))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::analysis_of;
+    use serde_json::json;
+
+    #[test]
+    fn a_rounds_analysis_is_its_last_verdict_with_each_metrics() {
+        let canary = json!([
+            {"verdict": "Inconclusive", "metrics": {}},
+            {"verdict": "Fail", "metrics": {"errors": {"verdict": "Fail"}, "p99 latency": {"verdict": "Pass"}}},
+        ]);
+        let (verdict, told) = analysis_of(&canary).unwrap();
+        assert_eq!(verdict, "Fail");
+        assert_eq!(told, "canary analysis Fail (errors Fail, p99 latency Pass)");
+        assert_eq!(
+            analysis_of(&serde_json::Value::Null),
+            None,
+            "a round without analysis"
+        );
     }
 }

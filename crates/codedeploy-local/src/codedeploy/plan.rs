@@ -142,6 +142,10 @@ pub enum About {
         round: u64,
         /// `passed`, `failed`, `stopping`, ... as the watch printed it.
         verdict: String,
+        /// The verdict of the round's canary analysis (`Pass`, `Fail`, `Inconclusive`), when
+        /// the watch analyses.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        analysis: Option<String>,
     },
     /// The deployment ended.
     Verdict {
@@ -238,7 +242,11 @@ mod tests {
         let round = event(About::WatchRound {
             round: 3,
             verdict: "passed".into(),
+            analysis: Some("Pass".into()),
         });
-        assert_eq!(round["about"]["kind"], "watch_round");
+        assert_eq!(
+            round["about"],
+            json!({"kind": "watch_round", "round": 3, "verdict": "passed", "analysis": "Pass"})
+        );
     }
 }

@@ -332,6 +332,28 @@ mod tests {
     }
 
     #[test]
+    fn rounds_that_analysed_get_a_mark_with_the_analysis_verdict() {
+        let mut picture = Picture::ended_at(120.0, DeploymentStatus::Stopped);
+        let round = |at: f64, round: u64, analysis: Option<&str>| super::super::model::Round {
+            at,
+            round,
+            verdict: "passed".into(),
+            analysis: analysis.map(str::to_owned),
+            detail: format!("round {round}"),
+        };
+        picture.rounds = vec![
+            round(5.0, 1, None),
+            round(35.0, 2, Some("Inconclusive")),
+            round(65.0, 3, Some("Fail")),
+        ];
+        let svg = draw(&picture);
+        assert_eq!(svg.matches(r#"data-kind="watch-round""#).count(), 3);
+        assert_eq!(svg.matches(r#"data-kind="analysis""#).count(), 2);
+        assert!(svg.contains(r#"data-kind="analysis" data-round="3" data-verdict="Fail""#));
+        assert!(svg.contains("canary analyses"));
+    }
+
+    #[test]
     fn the_alarm_periods_are_told_in_words_too() {
         let mut picture = Picture::ended_at(80.0, DeploymentStatus::Failed);
         picture.weight.push((12.0, 10));

@@ -155,6 +155,51 @@ pub(super) fn watch_lane(svg: &mut Svg, picture: &Picture, axis: TimeAxis, y: f6
         );
         svg.end();
     }
+    analysis_lane(svg, picture, axis, y + LANE_HEIGHT)
+}
+
+/// The watch's canary analyses, one mark per round that analysed: ✓ Pass, ✗ Fail,
+/// ? Inconclusive.
+fn analysis_lane(svg: &mut Svg, picture: &Picture, axis: TimeAxis, y: f64) -> f64 {
+    let analysed: Vec<_> = picture
+        .rounds
+        .iter()
+        .filter(|r| r.analysis.is_some())
+        .collect();
+    if analysed.is_empty() {
+        return y;
+    }
+    lane_label(svg, y, "canary analyses");
+    svg.line(
+        (LEFT, y + LANE_HEIGHT / 2.0),
+        (axis.right(), y + LANE_HEIGHT / 2.0),
+        "grid",
+    );
+    for round in analysed {
+        let verdict = round.analysis.as_deref().unwrap_or_default();
+        let (symbol, class) = match verdict {
+            "Pass" => ("✓", "round round-passed"),
+            "Fail" => ("✗", "round round-failed"),
+            _ => ("?", "round round-inconclusive"),
+        };
+        svg.group(
+            &[
+                ("data-kind", "analysis".into()),
+                ("data-round", round.round.to_string()),
+                ("data-verdict", verdict.into()),
+                ("data-t", format!("{}", round.at)),
+            ],
+            &format!(
+                "round {} at {}: {}",
+                round.round,
+                clock(round.at),
+                round.detail
+            ),
+        );
+        let at = (axis.x(round.at), y + LANE_HEIGHT / 2.0 + 5.0);
+        svg.text(at, "middle", class, symbol);
+        svg.end();
+    }
     y + LANE_HEIGHT
 }
 

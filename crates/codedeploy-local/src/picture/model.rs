@@ -66,6 +66,8 @@ pub(crate) struct Round {
     pub(crate) at: f64,
     pub(crate) round: u64,
     pub(crate) verdict: String,
+    /// Its canary analysis's verdict, if it analysed.
+    pub(crate) analysis: Option<String>,
     pub(crate) detail: String,
 }
 
@@ -293,10 +295,15 @@ fn rounds(timeline: &[TimelineEvent]) -> Vec<Round> {
     timeline
         .iter()
         .filter_map(|e| match &e.about {
-            Some(About::WatchRound { round, verdict }) => Some(Round {
+            Some(About::WatchRound {
+                round,
+                verdict,
+                analysis,
+            }) => Some(Round {
                 at: e.deployment_seconds,
                 round: *round,
                 verdict: verdict.clone(),
+                analysis: analysis.clone(),
                 detail: e.detail.clone(),
             }),
             _ => None,
