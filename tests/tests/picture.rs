@@ -70,6 +70,7 @@ async fn the_report_of_a_rollback_shows_the_verdict_the_steps_and_the_alarm() {
     let output = e2e::deploy_command(&dir)
         .args(["--time-scale", "60", "--traffic", "20"])
         .args(["--target-env", "HELLO_FAULT=error-unmarked"])
+        .args(["--current-env", "SECRET_TOKEN=hunter2"])
         .arg("--json")
         .arg(&json)
         .arg("--report")
@@ -82,6 +83,9 @@ async fn the_report_of_a_rollback_shows_the_verdict_the_steps_and_the_alarm() {
     let outcome: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
 
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(!html.contains("hunter2"), "a secret-looking value is not in the report");
+    assert!(html.contains("SECRET_TOKEN=***"));
     let url = format!("file://{}", report.display());
     let dom = Html::parse_document(&browser::dom(&chromium, &url).await);
 

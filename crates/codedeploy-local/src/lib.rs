@@ -8,8 +8,10 @@
 //! that the stand-in serves.
 //!
 //! The code is laid out by service: `lambda` (functions, their processes and
-//! the Runtime API), `codedeploy` (deployments and the engine), `alarms`, `sam` (templates and
-//! rehearsals) and `api` (the HTTP face: wire formats, errors, faults).
+//! the Runtime API), `codedeploy` (deployments and the engine), `alarms`, `cloudwatch`
+//! (metrics), `sam` (templates and rehearsals), `picture` (a deployment drawn: the report of
+//! [`StandIn::report`] and the live view at `/ui`) and `api` (the HTTP face: wire formats,
+//! errors, faults).
 //!
 //! ```no_run
 //! use codedeploy_local::{Options, StandIn, VersionSpec};

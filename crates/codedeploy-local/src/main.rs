@@ -330,22 +330,27 @@ async fn deploy(args: DeployArgs) -> Result<ExitCode, codedeploy_local::Error> {
 /// The command line as run, for the report, with the values of variables and parameters
 /// whose names suggest a secret hidden.
 fn command_line() -> String {
+    let args: Vec<String> = std::env::args().map(|arg| masked(&arg)).collect();
+    args.join(" ")
+}
+
+/// An argument with the value of a secret-looking `NAME=VALUE` (alone, or after `--flag=`)
+/// replaced by `***`.
+fn masked(arg: &str) -> String {
     let secret = |name: &str| {
         let name = name.to_ascii_uppercase();
         ["SECRET", "TOKEN", "PASSWORD", "KEY", "CREDENTIAL"]
             .iter()
             .any(|word| name.contains(word))
     };
-    let args: Vec<String> = std::env::args()
-        .enumerate()
-        .map(|(i, arg)| match arg.split_once('=') {
-            Some((name, _)) if i > 0 && !name.starts_with('-') && secret(name) => {
-                format!("{name}=***")
-            }
-            _ => arg,
-        })
-        .collect();
-    args.join(" ")
+    let (flag, assignment) = match arg.strip_prefix("--").and_then(|a| a.split_once('=')) {
+        Some((flag, value)) => (format!("--{flag}="), value),
+        None => (String::new(), arg),
+    };
+    match assignment.split_once('=') {
+        Some((name, _)) if !name.starts_with('-') && secret(name) => format!("{flag}{name}=***"),
+        _ => arg.to_owned(),
+    }
 }
 
 fn print_outcome(outcome: &DeploymentOutcome, time_scale: f64, log_dir: &std::path::Path) {
@@ -414,6 +419,24 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, codedeploy_local::Error> {
         "codedeploy-local serves CodeDeploy and Lambda on {}; Ctrl-C stops it",
         local.endpoint()
     );
+    eprintln!("Watch its deployments at {}/ui", local.endpoint());
     let _ = tokio::signal::ctrl_c().await;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::masked;
+
+    #[test]
+    fn secret_looking_values_are_masked_in_the_reported_command_line() {
+        assert_eq!(masked("API_KEY=hunter2"), "API_KEY=***");
+        assert_eq!(
+            masked("--target-env=DB_PASSWORD=hunter2"),
+            "--target-env=DB_PASSWORD=***"
+        );
+        assert_eq!(masked("HELLO_FAULT=error"), "HELLO_FAULT=error");
+        assert_eq!(masked("--time-scale=5"), "--time-scale=5");
+        assert_eq!(masked("template.yaml"), "template.yaml");
+    }
 }
