@@ -3,7 +3,7 @@
 //! hooks, the watch), the axis and a legend. Nothing relies on colour alone: versions differ by marker and dash,
 //! states are written out and alarm bands are hatched.
 
-use super::lanes::{alarm_lanes, hook_lanes, legend, time_axis, verdict_line, watch_lane};
+use super::lanes::{alarm_lanes, hook_lanes, legend, time_axis, verdict_line, watch_lanes};
 use super::model::{Bucket, Picture};
 use super::svg::{clock, Svg, TimeAxis, LEFT, WIDTH};
 use crate::alarms::AlarmState;
@@ -36,7 +36,7 @@ pub(crate) fn draw(picture: &Picture) -> String {
     }
     y = alarm_lanes(&mut body, picture, axis, y);
     y = hook_lanes(&mut body, picture, axis, y);
-    y = watch_lane(&mut body, picture, axis, y);
+    y = watch_lanes(&mut body, picture, axis, y);
     let bottom = y + 4.0;
     verdict_line(&mut body, picture, axis, (TOP, bottom));
     time_axis(&mut body, axis, (TOP, bottom));

@@ -116,91 +116,84 @@ pub(super) fn hook_lanes(svg: &mut Svg, picture: &Picture, axis: TimeAxis, mut y
     y
 }
 
-pub(super) fn watch_lane(svg: &mut Svg, picture: &Picture, axis: TimeAxis, y: f64) -> f64 {
-    if picture.rounds.is_empty() {
+/// A symbol at a time on a lane, with what it is.
+struct Mark {
+    at: f64,
+    symbol: &'static str,
+    class: &'static str,
+    attributes: Vec<(&'static str, String)>,
+    title: String,
+}
+
+/// A lane of marks (nothing when there are none); returns where the next lane starts.
+fn mark_lane(svg: &mut Svg, axis: TimeAxis, y: f64, label: &str, marks: Vec<Mark>) -> f64 {
+    if marks.is_empty() {
         return y;
     }
-    lane_label(svg, y, "watch rounds");
-    svg.line(
-        (LEFT, y + LANE_HEIGHT / 2.0),
-        (axis.right(), y + LANE_HEIGHT / 2.0),
-        "grid",
-    );
-    for round in &picture.rounds {
-        let symbol = match round.verdict.as_str() {
-            "passed" => "✓",
-            "stopping" => "■",
-            _ => "✗",
-        };
-        svg.group(
-            &[
-                ("data-kind", "watch-round".into()),
-                ("data-round", round.round.to_string()),
-                ("data-verdict", round.verdict.clone()),
-                ("data-t", format!("{}", round.at)),
-            ],
-            &format!(
-                "round {} at {}: {}",
-                round.round,
-                clock(round.at),
-                round.detail
-            ),
-        );
-        let class = format!("round round-{}", round.verdict);
+    lane_label(svg, y, label);
+    let middle = y + LANE_HEIGHT / 2.0;
+    svg.line((LEFT, middle), (axis.right(), middle), "grid");
+    for mark in marks {
+        svg.group(&mark.attributes, &mark.title);
         svg.text(
-            (axis.x(round.at), y + LANE_HEIGHT / 2.0 + 5.0),
+            (axis.x(mark.at), middle + 5.0),
             "middle",
-            &class,
-            symbol,
+            mark.class,
+            mark.symbol,
         );
         svg.end();
     }
-    analysis_lane(svg, picture, axis, y + LANE_HEIGHT)
+    y + LANE_HEIGHT
 }
 
-/// The watch's canary analyses, one mark per round that analysed: ✓ Pass, ✗ Fail,
-/// ? Inconclusive.
-fn analysis_lane(svg: &mut Svg, picture: &Picture, axis: TimeAxis, y: f64) -> f64 {
-    let analysed: Vec<_> = picture
-        .rounds
-        .iter()
-        .filter(|r| r.analysis.is_some())
-        .collect();
-    if analysed.is_empty() {
-        return y;
-    }
-    lane_label(svg, y, "canary analyses");
-    svg.line(
-        (LEFT, y + LANE_HEIGHT / 2.0),
-        (axis.right(), y + LANE_HEIGHT / 2.0),
-        "grid",
-    );
-    for round in analysed {
-        let verdict = round.analysis.as_deref().unwrap_or_default();
+/// The watch's rounds (✓ passed, ✗ failed, ■ stopping), then the canary analyses of those
+/// that analysed (✓ Pass, ✗ Fail, ? Inconclusive).
+pub(super) fn watch_lanes(svg: &mut Svg, picture: &Picture, axis: TimeAxis, y: f64) -> f64 {
+    let title =
+        |r: &super::model::Round| format!("round {} at {}: {}", r.round, clock(r.at), r.detail);
+    let rounds = picture.rounds.iter().map(|r| {
+        let (symbol, class) = match r.verdict.as_str() {
+            "passed" => ("✓", "round round-passed"),
+            "stopping" => ("■", "round round-stopping"),
+            _ => ("✗", "round round-failed"),
+        };
+        let attributes = vec![
+            ("data-kind", "watch-round".into()),
+            ("data-round", r.round.to_string()),
+            ("data-verdict", r.verdict.clone()),
+            ("data-t", format!("{}", r.at)),
+        ];
+        Mark {
+            at: r.at,
+            symbol,
+            class,
+            attributes,
+            title: title(r),
+        }
+    });
+    let y = mark_lane(svg, axis, y, "watch rounds", rounds.collect());
+    let analyses = picture.rounds.iter().filter_map(|r| {
+        let verdict = r.analysis.as_deref()?;
         let (symbol, class) = match verdict {
             "Pass" => ("✓", "round round-passed"),
             "Fail" => ("✗", "round round-failed"),
             _ => ("?", "round round-inconclusive"),
         };
-        svg.group(
-            &[
-                ("data-kind", "analysis".into()),
-                ("data-round", round.round.to_string()),
-                ("data-verdict", verdict.into()),
-                ("data-t", format!("{}", round.at)),
-            ],
-            &format!(
-                "round {} at {}: {}",
-                round.round,
-                clock(round.at),
-                round.detail
-            ),
-        );
-        let at = (axis.x(round.at), y + LANE_HEIGHT / 2.0 + 5.0);
-        svg.text(at, "middle", class, symbol);
-        svg.end();
-    }
-    y + LANE_HEIGHT
+        let attributes = vec![
+            ("data-kind", "analysis".into()),
+            ("data-round", r.round.to_string()),
+            ("data-verdict", verdict.to_owned()),
+            ("data-t", format!("{}", r.at)),
+        ];
+        Some(Mark {
+            at: r.at,
+            symbol,
+            class,
+            attributes,
+            title: title(r),
+        })
+    });
+    mark_lane(svg, axis, y, "canary analyses", analyses.collect())
 }
 
 /// The verdict's time, as a line across every panel.
