@@ -238,36 +238,54 @@ fn metric_panel(svg: &mut Svg, picture: &Picture, axis: TimeAxis, metric: Metric
             ],
             &format!("{} of version {} ({role})", metric.label(), series.version),
         );
-        let points: Vec<(f64, f64, f64)> = series
+        // Each point with its bucket: a bucket without this metric (no durations) has none.
+        let points: Vec<(&Bucket, (f64, f64))> = series
             .buckets
             .iter()
             .filter_map(|b| {
                 let v = metric.value(b)?;
-                Some((
-                    axis.x((b.start + b.end) / 2.0),
-                    bottom - v / scale * METRIC_HEIGHT,
-                    v,
-                ))
+                let at = axis.x((b.start + b.end) / 2.0);
+                Some((b, (at, bottom - v / scale * METRIC_HEIGHT)))
             })
             .collect();
         // A line joins adjacent buckets only: a gap (no invocations) stays a gap.
         let mut segment: Vec<(f64, f64)> = Vec::new();
         let mut previous_end = f64::NAN;
-        for (b, p) in series.buckets.iter().zip(&points) {
+        for (b, point) in &points {
             if !segment.is_empty() && b.start > previous_end + 1e-6 {
                 svg.polyline(&segment, &format!("series series-{role}"));
                 segment.clear();
             }
-            segment.push((p.0, p.1));
+            segment.push(*point);
             previous_end = b.end;
         }
         svg.polyline(&segment, &format!("series series-{role}"));
-        for (x, y, _) in &points {
-            svg.marker((*x, *y), new, &format!("point point-{role}"));
+        for (b, point) in points {
+            svg.group(&[], &bucket_title(&series.version, b));
+            svg.marker(point, new, &format!("point point-{role}"));
+            svg.end();
         }
         svg.end();
     }
     bottom
+}
+
+/// A bucket in words, for its points' tooltips: the error rate the counts imply included.
+fn bucket_title(version: &str, b: &Bucket) -> String {
+    let rate = match b.invocations > 0.0 {
+        true => format!(" ({:.1}%)", b.errors / b.invocations * 100.0),
+        false => String::new(),
+    };
+    let p99 = b
+        .p99_ms
+        .map_or(String::new(), |p| format!(", p99 {p:.1} ms"));
+    format!(
+        "version {version}, {} to {}: {} invocations, {} errors{rate}{p99}",
+        clock(b.start),
+        clock(b.end),
+        format_value(b.invocations),
+        format_value(b.errors)
+    )
 }
 
 fn format_value(v: f64) -> String {
@@ -326,9 +344,12 @@ mod tests {
         let start = svg
             .find(r#"data-metric="invocations" data-version="2""#)
             .unwrap();
-        let group = &svg[start..start + svg[start..].find("</g>").unwrap()];
+        // Up to the next metric's group (points nest their own groups with their titles).
+        let next = svg[start + 1..].find(r#"data-kind="metric""#).unwrap();
+        let group = &svg[start..start + 1 + next];
         assert_eq!(group.matches("<polyline").count(), 2, "{group}");
         assert!(group.contains(r#"data-values="5,6,4""#));
+        assert!(group.contains("version 2, 5m to 6m: 4 invocations, 0 errors (0.0%), p99 2.0 ms"));
     }
 
     #[test]
