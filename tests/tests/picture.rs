@@ -84,7 +84,10 @@ async fn the_report_of_a_rollback_shows_the_verdict_the_steps_and_the_alarm() {
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
 
     let html = std::fs::read_to_string(&report).unwrap();
-    assert!(!html.contains("hunter2"), "a secret-looking value is not in the report");
+    assert!(
+        !html.contains("hunter2"),
+        "a secret-looking value is not in the report"
+    );
     assert!(html.contains("SECRET_TOKEN=***"));
     let url = format!("file://{}", report.display());
     let dom = Html::parse_document(&browser::dom(&chromium, &url).await);
