@@ -33,6 +33,7 @@ mod codedeploy;
 mod error;
 mod faults;
 mod lambda;
+mod markup;
 mod picture;
 mod sam;
 

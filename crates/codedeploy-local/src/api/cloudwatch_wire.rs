@@ -11,6 +11,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::error::CloudWatchWire;
+use crate::markup::escape;
 
 /// The XML namespace of query answers (the service model's `xmlNamespace`).
 const XML_NAMESPACE: &str = "http://monitoring.amazonaws.com/doc/2010-08-01/";
@@ -288,12 +289,6 @@ fn iso(epoch_second: u64) -> String {
         .ok()
         .and_then(|t| t.format(&Rfc3339).ok())
         .unwrap_or_default()
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use super::lanes::{alarm_lanes, hook_lanes, legend, time_axis, verdict_line, wat
 use super::model::{Bucket, Picture};
 use super::svg::{clock, Svg, TimeAxis, LEFT, WIDTH};
 use crate::alarms::AlarmState;
+use crate::markup::escape;
 
 const WEIGHT_HEIGHT: f64 = 110.0;
 const METRIC_HEIGHT: f64 = 66.0;
@@ -44,11 +45,11 @@ pub(crate) fn draw(picture: &Picture) -> String {
     let height = bottom + 64.0;
     format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height:.0}" width="{WIDTH}" height="{height:.0}" role="img" aria-labelledby="picture-title picture-desc" id="picture-svg"><title id="picture-title">{}</title><desc id="picture-desc">{}</desc>{DEFS}{}</svg>"#,
-        super::svg::esc(&format!(
+        escape(&format!(
             "Deployment {} of {}",
             picture.id, picture.function
         )),
-        super::svg::esc(&describe(picture)),
+        escape(&describe(picture)),
         body.finish()
     )
 }

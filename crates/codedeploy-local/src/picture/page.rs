@@ -6,8 +6,9 @@ use std::fmt::Write as _;
 
 use super::chart;
 use super::model::Picture;
-use super::svg::{clock, esc};
+use super::svg::clock;
 use crate::codedeploy::deployments::DeploymentStatus;
+use crate::markup::escape;
 
 /// Styles shared by the report and the live view; print keeps the drawing on one page.
 const STYLE: &str = include_str!("picture.css");
@@ -21,7 +22,7 @@ const LIVE_SCRIPT: &str = include_str!("live.js");
 pub(crate) fn report(picture: &Picture) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head>\n<body><main>{}</main></body></html>\n",
-        esc(&format!("{} {}", picture.id, headline(picture))),
+        escape(&format!("{} {}", picture.id, headline(picture))),
         fragment(picture)
     )
 }
@@ -42,12 +43,12 @@ pub(crate) fn list(rows: &[ListRow]) -> String {
         let _ = write!(
             out,
             "<tr data-id=\"{id}\" data-status=\"{status:?}\"><td><a href=\"?deployment={id}\">{id}</a></td><td>{status:?}</td><td>{}</td><td>{}</td><td>{} → {}</td><td>{}</td></tr>",
-            esc(&row.function),
-            esc(&row.alias),
-            esc(&row.current_version),
-            esc(&row.target_version),
-            esc(&row.config),
-            id = esc(&row.id),
+            escape(&row.function),
+            escape(&row.alias),
+            escape(&row.current_version),
+            escape(&row.target_version),
+            escape(&row.config),
+            id = escape(&row.id),
             status = row.status,
         );
     }
@@ -91,25 +92,25 @@ pub(crate) fn fragment(picture: &Picture) -> String {
         "<header><h1 id=\"verdict\" data-status=\"{:?}\" class=\"verdict verdict-{}\">{}</h1>",
         picture.status,
         format!("{:?}", picture.status).to_lowercase(),
-        esc(&headline(picture))
+        escape(&headline(picture))
     );
     if let Some((code, message)) = &picture.error {
         let _ = write!(
             out,
             "<p id=\"reason\"><strong>{}</strong>: {}</p>",
-            esc(code),
-            esc(message)
+            escape(code),
+            escape(message)
         );
     }
     let _ = write!(
         out,
         "<p class=\"what\">Deployment <code id=\"deployment-id\">{}</code>: {} alias <code>{}</code> from version {} to version {}, {}, on the deployment's clock (real time x{}).</p></header>",
-        esc(&picture.id),
-        esc(&picture.function),
-        esc(&picture.alias),
-        esc(&picture.current_version),
-        esc(&picture.target_version),
-        esc(&picture.config),
+        escape(&picture.id),
+        escape(&picture.function),
+        escape(&picture.alias),
+        escape(&picture.current_version),
+        escape(&picture.target_version),
+        escape(&picture.config),
         picture.time_scale
     );
     let _ = write!(out, "<figure>{}</figure>", chart::draw(picture));
@@ -121,7 +122,7 @@ pub(crate) fn fragment(picture: &Picture) -> String {
 fn options(out: &mut String, picture: &Picture) {
     out.push_str("<section><h2>Ran with</h2><dl id=\"options\">");
     for (name, value) in &picture.options {
-        let _ = write!(out, "<dt>{}</dt><dd>{}</dd>", esc(name), esc(value));
+        let _ = write!(out, "<dt>{}</dt><dd>{}</dd>", escape(name), escape(value));
     }
     out.push_str("</dl></section>");
 }
@@ -133,8 +134,8 @@ fn timeline(out: &mut String, picture: &Picture) {
             out,
             "<tr><td>{:.1}s</td><td>{}</td><td>{}</td></tr>",
             e.deployment_seconds,
-            esc(&e.event),
-            esc(&e.detail)
+            escape(&e.event),
+            escape(&e.detail)
         );
     }
     out.push_str("</tbody></table></section>");

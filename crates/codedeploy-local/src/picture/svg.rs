@@ -4,26 +4,12 @@
 
 use std::fmt::Write as _;
 
+use crate::markup::escape;
+
 /// Width of the drawing, and the margins of the plot area inside it.
 pub(crate) const WIDTH: f64 = 1000.0;
 pub(crate) const LEFT: f64 = 190.0;
 const RIGHT: f64 = 24.0;
-
-/// Escape text for HTML and SVG, in text and in attribute values.
-pub(crate) fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// A time on the deployment's clock, as people read it: `45s`, `5m`, `5m30s`, `1h2m`.
 pub(crate) fn clock(seconds: f64) -> String {
@@ -81,9 +67,9 @@ impl Svg {
     pub(crate) fn group(&mut self, attributes: &[(&str, String)], title: &str) {
         self.out.push_str("<g");
         for (name, value) in attributes {
-            let _ = write!(self.out, " {name}=\"{}\"", esc(value));
+            let _ = write!(self.out, " {name}=\"{}\"", escape(value));
         }
-        let _ = write!(self.out, "><title>{}</title>", esc(title));
+        let _ = write!(self.out, "><title>{}</title>", escape(title));
     }
 
     pub(crate) fn end(&mut self) {
@@ -110,7 +96,7 @@ impl Svg {
         let _ = write!(
             self.out,
             r#"<text x="{x:.1}" y="{y:.1}" text-anchor="{anchor}" class="{class}">{}</text>"#,
-            esc(text)
+            escape(text)
         );
     }
 
@@ -151,14 +137,6 @@ impl Svg {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn text_is_escaped_for_text_and_attributes() {
-        assert_eq!(
-            esc(r#"<b a="1">&'x'"#),
-            "&lt;b a=&quot;1&quot;&gt;&amp;&#39;x&#39;"
-        );
-    }
 
     #[test]
     fn the_clock_reads_as_people_read_it() {
