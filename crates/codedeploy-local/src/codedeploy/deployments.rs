@@ -264,10 +264,15 @@ impl Deployments {
 
     /// The ids of the deployments that pass `filter`, newest first.
     pub(crate) fn ids(&self, filter: impl Fn(&Record) -> bool) -> Vec<String> {
+        self.newest_first(|r| filter(r).then(|| r.id.clone()))
+    }
+
+    /// What `f` makes of each deployment it takes (`Some`), newest first, in one look.
+    pub(crate) fn newest_first<R>(&self, f: impl Fn(&Record) -> Option<R>) -> Vec<R> {
         let records = self.lock();
-        let mut chosen: Vec<&Record> = records.values().filter(|r| filter(r)).collect();
+        let mut chosen: Vec<&Record> = records.values().collect();
         chosen.sort_by_key(|r| std::cmp::Reverse(r.seq));
-        chosen.into_iter().map(|r| r.id.clone()).collect()
+        chosen.into_iter().filter_map(f).collect()
     }
 
     /// The active deployment of a deployment group, if any.

@@ -30,18 +30,15 @@ pub(crate) fn picture_of(codedeploy: &CodeDeploy, deployment_id: &str) -> Option
 
 /// The deployments known, newest first, for the live view's list.
 pub(crate) fn rows(codedeploy: &CodeDeploy) -> Vec<ListRow> {
-    let ids = codedeploy.deployments.ids(|_| true);
-    ids.iter()
-        .filter_map(|id| {
-            codedeploy.deployments.read(id, |r| ListRow {
-                id: r.id.clone(),
-                status: r.status,
-                function: r.spec.function_name.clone(),
-                alias: r.spec.alias.clone(),
-                current_version: r.spec.current_version.clone(),
-                target_version: r.spec.target_version.clone(),
-                config: r.spec.config_name.clone(),
-            })
+    codedeploy.deployments.newest_first(|r| {
+        Some(ListRow {
+            id: r.id.clone(),
+            status: r.status,
+            function: r.spec.function_name.clone(),
+            alias: r.spec.alias.clone(),
+            current_version: r.spec.current_version.clone(),
+            target_version: r.spec.target_version.clone(),
+            config: r.spec.config_name.clone(),
         })
-        .collect()
+    })
 }
