@@ -114,13 +114,8 @@ fn weight_panel(svg: &mut Svg, picture: &Picture, axis: TimeAxis, top: f64) -> f
         );
         let point = (axis.x(t), y(percent));
         svg.marker(point, false, "weight-point");
-        let label_y = if percent > 85 {
-            point.1 + 14.0
-        } else {
-            point.1 - 6.0
-        };
         svg.text(
-            (point.0 + 4.0, label_y),
+            (point.0 + 4.0, step_label_y(percent, point.1)),
             "start",
             "step-label",
             &format!("{percent}%"),
@@ -128,6 +123,14 @@ fn weight_panel(svg: &mut Svg, picture: &Picture, axis: TimeAxis, top: f64) -> f
         svg.end();
     }
     bottom
+}
+
+/// Where a step's label goes: above its level, or below it near the panel's top.
+fn step_label_y(percent: u32, level: f64) -> f64 {
+    match percent > 85 {
+        true => level + 14.0,
+        false => level - 6.0,
+    }
 }
 
 /// The steps still to come, dashed, from now.
@@ -160,13 +163,8 @@ fn planned_steps(
             &attributes,
             &format!("planned: {percent}% from {}", clock(t)),
         );
-        let label_y = if percent > 85 {
-            y(percent) + 14.0
-        } else {
-            y(percent) - 6.0
-        };
         svg.text(
-            (axis.x(t) + 4.0, label_y),
+            (axis.x(t) + 4.0, step_label_y(percent, y(percent))),
             "start",
             "planned-label",
             &format!("{percent}%"),

@@ -2,7 +2,7 @@
 //! line, the time axis and the legend.
 
 use super::model::Picture;
-use super::svg::{clock, Svg, TimeAxis, LEFT};
+use super::svg::{clock, text_width, Svg, TimeAxis, LEFT};
 use crate::alarms::AlarmState;
 use crate::codedeploy::plan::HookStep;
 
@@ -106,7 +106,7 @@ pub(super) fn hook_lanes(svg: &mut Svg, picture: &Picture, axis: TimeAxis, mut y
         svg.rect(x0, y + 3.0, x1 - x0, LANE_HEIGHT - 6.0, class);
         // The verdict right of the span, or left of it when the span ends near the edge.
         let label_y = y + LANE_HEIGHT / 2.0 + 4.0;
-        match x1 + 7.0 * verdict.chars().count() as f64 > axis.right() {
+        match x1 + text_width(verdict) > axis.right() {
             true => svg.text((x0 - 5.0, label_y), "end", "span-label", verdict),
             false => svg.text((x1 + 5.0, label_y), "start", "span-label", verdict),
         }
@@ -221,8 +221,7 @@ pub(super) fn verdict_line(
     svg.rect(x, top, axis.right() - x, bottom - top, "after-verdict");
     svg.line((x, top), (x, bottom), "verdict-line");
     // Centred on the line, unless that would run past the right edge.
-    let half = 3.5 * text.chars().count() as f64;
-    match x + half > axis.right() {
+    match x + text_width(&text) / 2.0 > axis.right() {
         true => svg.text((axis.right(), top - 8.0), "end", "verdict-label", &text),
         false => svg.text((x, top - 8.0), "middle", "verdict-label", &text),
     }

@@ -23,6 +23,11 @@ pub(crate) fn clock(seconds: f64) -> String {
     }
 }
 
+/// About how wide a label is drawn (12 px sans-serif), to keep it inside the plot.
+pub(crate) fn text_width(text: &str) -> f64 {
+    7.0 * text.chars().count() as f64
+}
+
 /// Maps the deployment's clock onto the plot's width.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct TimeAxis {
