@@ -77,15 +77,7 @@ async fn a_version_that_fails_eight_percent_against_one_is_rolled_back_by_the_an
 /// `Sum` of a metric over the last hour, from the stand-in's CloudWatch through the real SDK
 /// (smithy-rpc-v2-cbor).
 async fn sum(local: &StandIn, namespace: &str, name: &str, dimensions: &[(&str, &str)]) -> f64 {
-    let config = aws_config::SdkConfig::builder()
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(local.endpoint())
-        .credentials_provider(aws_sdk_lambda::config::SharedCredentialsProvider::new(
-            aws_sdk_lambda::config::Credentials::for_tests(),
-        ))
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .build();
-    let client = aws_sdk_cloudwatch::Client::new(&config);
+    let client = aws_sdk_cloudwatch::Client::new(&e2e::sdk_config(local.endpoint()));
     let metric = Metric::builder()
         .namespace(namespace)
         .metric_name(name)

@@ -5,14 +5,7 @@ use codedeploy_hooks::{Clients, Deployment, Target};
 
 #[tokio::test]
 async fn a_refused_connection_is_retried_then_named() {
-    let config = aws_config::SdkConfig::builder()
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(format!("http://{}", e2e::closed_loopback_address()))
-        .credentials_provider(aws_sdk_lambda::config::SharedCredentialsProvider::new(
-            aws_sdk_lambda::config::Credentials::for_tests(),
-        ))
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .build();
+    let config = e2e::sdk_config(&format!("http://{}", e2e::closed_loopback_address()));
     let clients = Clients::from_conf(&config);
     let target = Target::new(Deployment::new("hello", "4"), clients);
     let err = target.invoke(serde_json::json!({})).await.unwrap_err();
