@@ -251,6 +251,35 @@ pub fn kill_9(pid: u32) {
     assert!(status.success(), "kill -9 {pid}");
 }
 
+/// `kill -9` a process and return once it has exited, as the kernel tells through a pidfd
+/// (readable when the process has ended): an event, not a guess at how long dying takes.
+/// `kill(2)` returns before the target has run its exit; a test that means "a dead
+/// process" waits for this.
+///
+/// # Panics
+/// When the process does not end within 10 s of SIGKILL.
+pub fn kill_9_and_wait(pid: u32) {
+    let id = libc::pid_t::try_from(pid).expect("a pid");
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor we own.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, id, 0) };
+    if fd < 0 {
+        // ESRCH: gone (reaped) already.
+        return;
+    }
+    let fd = i32::try_from(fd).expect("a descriptor");
+    // SAFETY: `fd` is ours, from pidfd_open above, and closed only here.
+    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    kill_9(pid);
+    let mut poll = libc::pollfd {
+        fd: std::os::fd::AsRawFd::as_raw_fd(&fd),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd; the timeout bounds the wait.
+    let ready = unsafe { libc::poll(&mut poll, 1, 10_000) };
+    assert_eq!(ready, 1, "process {pid} did not end within 10 s of SIGKILL");
+}
+
 /// An SDK configuration for the stand-in at `endpoint`, with test credentials.
 pub fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::SdkConfig::builder()

@@ -95,25 +95,103 @@ async fn a_killed_process_is_never_handed_another_request() {
         .publish_version("hello", "1", VersionSpec::new(binary("hello")))
         .expect("hello 1");
     for round in 0..40 {
-        let out = local
-            .invoke("hello", Some("1"), b"{}".to_vec())
-            .await
-            .expect("hello");
-        assert_eq!(out.function_error, None, "round {round}");
-        // Right after its answer, the process is waiting for the next event: kill it.
-        let pids = local.pids("hello", "1");
-        e2e::kill_9(pids[0]);
-        let out = local
-            .invoke("hello", Some("1"), b"{}".to_vec())
-            .await
-            .expect("hello");
-        assert_eq!(
-            out.function_error,
-            None,
-            "round {round}: the next invoke ran on the dead process: {}",
-            String::from_utf8_lossy(&out.payload)
-        );
+        kill_then_invoke(&local, round).await;
     }
+}
+
+/// One round: an invoke, a kill of the process right after its answer (while it waits for
+/// the next event), and the next invoke, which must run on a fresh process. Even rounds
+/// wait until the kernel says the process has ended (then it must never be chosen); odd
+/// rounds invoke at once, while SIGKILL may still be on its way (then the event it may have
+/// been handed goes to a fresh process). Both orders must give the same answer.
+async fn kill_then_invoke(local: &StandIn, round: usize) {
+    let out = local
+        .invoke("hello", Some("1"), b"{}".to_vec())
+        .await
+        .expect("hello");
+    assert_eq!(out.function_error, None, "round {round}");
+    let pids = local.pids("hello", "1");
+    if round.is_multiple_of(2) {
+        e2e::kill_9_and_wait(pids[0]);
+    } else {
+        e2e::kill_9(pids[0]);
+    }
+    let out = local
+        .invoke("hello", Some("1"), b"{}".to_vec())
+        .await
+        .expect("hello");
+    assert_eq!(
+        out.function_error,
+        None,
+        "round {round}: the next invoke ran on the dead process: {}",
+        String::from_utf8_lossy(&out.payload)
+    );
+    // A fresh process: its first REPORT line gives its init (a cold start), as Lambda's does.
+    assert!(
+        out.log.contains("Init Duration: "),
+        "round {round}: not a cold start:\n{}",
+        out.log
+    );
+}
+
+/// The stress target of issue 20: `KILL_ROUNDS` (1,000 by default) rounds of kill-then-invoke,
+/// outside the default run: `cargo test -p e2e --test stand_in -- --ignored stress`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a stress run; see its doc"]
+async fn stress_kill_then_invoke() {
+    let rounds = std::env::var("KILL_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1_000);
+    let local = StandIn::start(Options::default()).await.expect("starts");
+    local
+        .publish_version("hello", "1", VersionSpec::new(binary("hello")))
+        .expect("hello 1");
+    for round in 0..rounds {
+        kill_then_invoke(&local, round).await;
+    }
+    println!("{rounds} rounds of kill-then-invoke: 0 timeouts, 0 errors");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_that_dies_with_the_event_fails_it_at_once_with_runtime_exit_error() {
+    let local = StandIn::start(Options::default()).await.expect("starts");
+    let mut spec = VersionSpec::new(chatty());
+    // An answer that waited out the timeout would be Sandbox.Timedout, after 10 minutes.
+    spec.timeout = Duration::from_secs(600);
+    local
+        .publish_version("chatty", "1", spec)
+        .expect("chatty 1");
+    let out = local
+        .invoke("chatty", Some("1"), br#"{"exit": 3}"#.to_vec())
+        .await
+        .expect("chatty");
+    let payload = String::from_utf8_lossy(&out.payload).into_owned();
+    assert_eq!(
+        out.function_error.as_deref(),
+        Some("Unhandled"),
+        "{payload}"
+    );
+    assert!(payload.contains("Runtime.ExitError"), "{payload}");
+    assert!(payload.contains("exit status: 3"), "{payload}");
+    let out = local
+        .invoke(
+            "chatty",
+            Some("1"),
+            br#"{"lines": 1, "kill_self": true}"#.to_vec(),
+        )
+        .await
+        .expect("chatty");
+    let payload = String::from_utf8_lossy(&out.payload).into_owned();
+    assert!(payload.contains("Runtime.ExitError"), "{payload}");
+    assert!(payload.contains("signal: 9"), "{payload}");
+    assert!(out.log_tail().contains("line 0"), "{}", out.log_tail());
+    // And the next event runs on a fresh process.
+    let out = local
+        .invoke("chatty", Some("1"), br#"{"lines": 0}"#.to_vec())
+        .await
+        .expect("chatty");
+    assert_eq!(out.function_error, None);
 }
 
 fn chatty() -> PathBuf {

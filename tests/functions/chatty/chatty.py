@@ -2,9 +2,12 @@
 
 The event says how many lines to print ({"lines": N}); the last line printed names the
 request, and is written just before the answer, which is where a log pump would miss it.
+For the crash tests, {"exit": N} exits with status N once it has the event, and
+{"kill_self": true} prints a line, then dies of SIGKILL, before answering.
 """
 import json
 import os
+import signal
 import sys
 import urllib.request
 
@@ -14,9 +17,13 @@ while True:
     with urllib.request.urlopen(API + "/next") as response:
         request_id = response.headers["lambda-runtime-aws-request-id"]
         event = json.loads(response.read())
+    if "exit" in event:
+        os._exit(int(event["exit"]))
     for k in range(int(event.get("lines", 1))):
         print("line %d" % k)
     print("last line of %s" % request_id)
     sys.stdout.flush()
+    if event.get("kill_self"):
+        os.kill(os.getpid(), signal.SIGKILL)
     body = json.dumps({"printed": int(event.get("lines", 1)) + 1}).encode()
     urllib.request.urlopen(urllib.request.Request(API + "/%s/response" % request_id, data=body, method="POST")).read()

@@ -2,6 +2,7 @@
 //! ([`supervisor`]) speaking the Runtime API ([`runtime_api`]), and the record of
 //! invocations ([`invocations`]) that metrics and alarms read.
 
+mod environment;
 pub(crate) mod invocations;
 mod log_pipe;
 pub(crate) mod registry;

@@ -1,9 +1,9 @@
-//! The Lambda Runtime API, served to each execution environment's process on its own
-//! loopback listener (so every request is known to come from that environment).
+//! The Lambda Runtime API, served to each process on its own loopback listener: every
+//! request is known to come from that process, and none outlives it (the listener and its
+//! connections are dropped when the supervisor retires the process).
 
-use std::fs::File;
-use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -11,252 +11,29 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use bytes::Bytes;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
 use serde_json::json;
-use tokio::sync::oneshot;
-use tracing::{debug, warn};
+use tokio::task::JoinSet;
+use tracing::warn;
 
-use super::log_pipe::LogPipe;
+use super::environment::{Environment, Process};
 use super::supervisor::{Pending, VersionRuntime};
 use super::version::InvokeResult;
-use crate::lock;
 
-/// A line sink of one pipe of the current process.
-type Sink = Arc<dyn Fn(&str) + Send + Sync>;
-
-/// One execution environment: its current invocation and its current process.
-pub(crate) struct Environment {
-    runtime: Weak<VersionRuntime>,
-    current: Mutex<Option<Current>>,
-    process: Mutex<Process>,
+/// What a Runtime API request is served with: its environment and its own process.
+#[derive(Clone)]
+struct Api {
+    env: Arc<Environment>,
+    process: Arc<Process>,
 }
 
-/// The environment's current process.
-#[derive(Default)]
-struct Process {
-    pid: Option<u32>,
-    spawned: Option<Instant>,
-    /// Whether it has been handed an invocation.
-    served: bool,
-    /// From the first `next`: how long it took to initialize, until it is reported.
-    init_duration: Option<Duration>,
-    init_error: Option<String>,
-    pipes: Vec<(Arc<LogPipe>, Sink)>,
-    /// The last `VmHWM` read, and when: /proc is read at most every `PEAK_MEMORY_EVERY`.
-    peak_mb: Option<(Instant, u64)>,
-}
-
-/// How often the REPORT line's `Max Memory Used` is read again from /proc.
-const PEAK_MEMORY_EVERY: Duration = Duration::from_millis(100);
-
-/// The invocation an environment is running.
-pub(crate) struct Current {
-    pub(crate) request_id: String,
-    pub(crate) started: Instant,
-    /// When the function timeout ends it.
-    deadline: Instant,
-    pub(crate) log: String,
-    pub(crate) reply: oneshot::Sender<InvokeResult>,
-    pub(crate) payload: Bytes,
-    pub(crate) client_context: Option<String>,
-    /// Whether it was requeued once already after its process was killed.
-    pub(crate) requeued: bool,
-    init_duration: Option<Duration>,
-}
-
-impl Current {
-    /// The invocation's log as Lambda writes it: START, the function's lines, END, REPORT.
-    pub(crate) fn log_with_report(&self, runtime: &VersionRuntime, peak_mb: Option<u64>) -> String {
-        let id = &self.request_id;
-        let elapsed = self.started.elapsed();
-        let ms = elapsed.as_secs_f64() * 1000.0;
-        let billed = elapsed.as_nanos().div_ceil(1_000_000);
-        let init = self
-            .init_duration
-            .map(|d| format!("Init Duration: {:.2} ms\t", d.as_secs_f64() * 1000.0))
-            .unwrap_or_default();
-        format!(
-            "START RequestId: {id} Version: {version}\n{log}END RequestId: {id}\n\
-             REPORT RequestId: {id}\tDuration: {ms:.2} ms\tBilled Duration: {billed} ms\t\
-             Memory Size: {memory} MB\tMax Memory Used: {peak} MB\t{init}\n",
-            version = runtime.identity.version,
-            log = self.log,
-            memory = runtime.spec.memory_mb,
-            peak = peak_mb.unwrap_or(0),
-        )
-    }
-}
-
-impl Environment {
-    pub(crate) fn new(runtime: Weak<VersionRuntime>) -> Arc<Self> {
-        Arc::new(Environment {
-            runtime,
-            current: Mutex::new(None),
-            process: Mutex::new(Process::default()),
-        })
-    }
-
-    /// A new process is about to start.
-    pub(crate) fn begin_process(&self) {
-        *lock(&self.process) = Process {
-            spawned: Some(Instant::now()),
-            ..Process::default()
-        };
-    }
-
-    pub(crate) fn set_pid(&self, pid: u32) {
-        lock(&self.process).pid = Some(pid);
-    }
-
-    /// Whether the process finished its init: it asked for an event at least once.
-    pub(crate) fn initialized(&self) -> bool {
-        let process = lock(&self.process);
-        process.served || process.init_duration.is_some()
-    }
-
-    pub(crate) fn take_init_error(&self) -> Option<String> {
-        lock(&self.process).init_error.take()
-    }
-
-    /// The process's peak resident memory (Linux: `VmHWM`), in MB as Lambda rounds it.
-    pub(crate) fn peak_memory_mb(&self) -> Option<u64> {
-        let pid = {
-            let process = lock(&self.process);
-            if let Some((at, mb)) = process.peak_mb {
-                if at.elapsed() < PEAK_MEMORY_EVERY {
-                    return Some(mb);
-                }
-            }
-            process.pid?
-        };
-        let mb = Self::read_peak_memory_mb(pid)?;
-        lock(&self.process).peak_mb = Some((Instant::now(), mb));
-        Some(mb)
-    }
-
-    fn read_peak_memory_mb(pid: u32) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let kb: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))?
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse()
-            .ok()?;
-        Some(kb.div_ceil(1024))
-    }
-
-    /// Register a pipe of the current process; returns the sink its lines go to.
-    pub(crate) fn add_pipe(
-        self: &Arc<Self>,
-        name: &str,
-        label: &'static str,
-        pipe: Arc<LogPipe>,
-    ) -> Sink {
-        let file = self.runtime.upgrade().and_then(|runtime| {
-            let dir = runtime.identity.log_dir.as_ref()?;
-            let path = dir.join(format!("{}.log", runtime.identity.function_name));
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .ok()
-        });
-        let file: Mutex<Option<File>> = Mutex::new(file);
-        let taps = self
-            .runtime
-            .upgrade()
-            .map(|runtime| runtime.identity.log_taps.clone());
-        let (env, name) = (Arc::downgrade(self), name.to_owned());
-        let sink: Sink = Arc::new(move |line: &str| {
-            use std::io::Write as _;
-            if let Some(file) = lock(&file).as_mut() {
-                let _ = writeln!(file, "[{name} {label}] {line}");
-            }
-            debug!(target: "codedeploy_local::function_log", function = %name, stream = label, "{line}");
-            if let Some(taps) = &taps {
-                taps.offer(line);
-            }
-            if let Some(env) = env.upgrade() {
-                if let Some(current) = lock(&env.current).as_mut() {
-                    current.log.push_str(line);
-                    current.log.push('\n');
-                }
-            }
-        });
-        lock(&self.process).pipes.push((pipe, Arc::clone(&sink)));
-        sink
-    }
-
-    /// Read what the process has written so far into the current invocation's log.
-    /// Locks: process, then a pipe's, then (in the sink) current; nothing takes them the
-    /// other way round.
-    pub(crate) fn drain_logs(&self) {
-        for (pipe, sink) in &lock(&self.process).pipes {
-            pipe.drain(&**sink);
-        }
-    }
-
-    /// Wait until the current invocation runs past the function timeout, and fail it as
-    /// Lambda does; the caller then stops the process.
-    ///
-    /// One timer per environment, re-armed to the current invocation's deadline when it
-    /// fires (or a timeout later when idle): handing out an event costs no timer and no
-    /// wake-up, and no cancelled timers pile up (tokio frees one only at its deadline).
-    pub(crate) async fn timed_out(&self, runtime: &VersionRuntime) {
-        let timeout = runtime.spec.timeout;
-        let timer = tokio::time::sleep(timeout);
-        tokio::pin!(timer);
-        loop {
-            timer.as_mut().await;
-            let now = Instant::now();
-            let due = lock(&self.current)
-                .as_ref()
-                .map(|c| (c.deadline, c.request_id.clone()));
-            let id = match due {
-                Some((deadline, id)) if deadline <= now => id,
-                Some((deadline, _)) => {
-                    timer.as_mut().reset(deadline.into());
-                    continue;
-                }
-                None => {
-                    timer.as_mut().reset((now + timeout).into());
-                    continue;
-                }
-            };
-            self.drain_logs();
-            let Some(current) = self.take_if(&id) else {
-                continue;
-            };
-            let message = format!(
-                "RequestId: {id} Error: Task timed out after {:.2} seconds",
-                timeout.as_secs_f64()
-            );
-            let log = current.log_with_report(runtime, self.peak_memory_mb());
-            let failure = runtime.failure("Sandbox.Timedout", &message, &id, log, timeout);
-            let _ = current.reply.send(failure);
-            return;
-        }
-    }
-
-    pub(crate) fn take_current(&self) -> Option<Current> {
-        lock(&self.current).take()
-    }
-
-    /// Take the current invocation if it has this request id.
-    fn take_if(&self, id: &str) -> Option<Current> {
-        let mut current = lock(&self.current);
-        if current.as_ref().is_some_and(|c| c.request_id == id) {
-            current.take()
-        } else {
-            None
-        }
-    }
-}
-
-/// Serve an environment's Runtime API; returns its address and the server, stopped when
-/// the guard is dropped.
-pub(crate) async fn serve(env: Arc<Environment>) -> std::io::Result<(String, AbortOnDrop)> {
+/// Serve a process's Runtime API; returns its address and the server, which stops with
+/// every connection it accepted when the guard is dropped.
+pub(crate) async fn serve(
+    env: Arc<Environment>,
+    process: Arc<Process>,
+) -> std::io::Result<(String, AbortOnDrop)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?.to_string();
     let router = Router::new()
@@ -267,9 +44,26 @@ pub(crate) async fn serve(env: Arc<Environment>) -> std::io::Result<(String, Abo
         )
         .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
         .route("/2018-06-01/runtime/init/error", post(init_error))
-        .with_state(env);
+        .with_state(Api { env, process });
     let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
+        // The connections belong to the server: dropping it drops them, and any `next`
+        // still waiting on one.
+        let mut connections = JoinSet::new();
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let Ok((stream, _)) = accepted else { return };
+                    let _ = stream.set_nodelay(true);
+                    let service = TowerToHyperService::new(router.clone());
+                    connections.spawn(async move {
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            }
+        }
     });
     Ok((address, AbortOnDrop(server)))
 }
@@ -295,21 +89,22 @@ fn gone(why: &str) -> Response {
     runtime_error(StatusCode::GONE, "Runtime.Stopped", why)
 }
 
-/// `GET /runtime/invocation/next`: wait for the next invocation of this version. If the
-/// process dies while waiting, hyper sees its connection close and drops this future before
-/// anything is taken from the queue.
-async fn next(State(env): State<Arc<Environment>>) -> Response {
-    let Some(runtime) = env.runtime.upgrade() else {
+/// `GET /runtime/invocation/next`: wait for the next invocation of this version, and hand
+/// it to this process unless the process has died meanwhile (then it goes back to the
+/// queue for a fresh one).
+async fn next(State(api): State<Api>) -> Response {
+    let Some(runtime) = api.env.runtime.upgrade() else {
         return gone("the function was removed");
     };
-    {
-        let mut process = lock(&env.process);
-        if !process.served && process.init_duration.is_none() {
-            process.init_duration = process.spawned.map(|s| s.elapsed());
-        }
-    }
-    let queue = Arc::clone(&runtime.queue_rx);
-    let pending = { queue.lock().await.recv().await };
+    api.process.asked_for_event();
+    let pending = tokio::select! {
+        biased;
+        () = api.process.retired() => return gone("the process has ended"),
+        pending = async {
+            api.process.registered().await;
+            runtime.next_queued().await
+        } => pending,
+    };
     let Some(pending) = pending else {
         return gone("the stand-in is stopping");
     };
@@ -319,31 +114,15 @@ async fn next(State(env): State<Arc<Environment>>) -> Response {
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map(|d| d.as_millis())
         .unwrap_or_default();
-    let init_duration = {
-        let mut process = lock(&env.process);
-        let first = !process.served;
-        process.served = true;
-        if first {
-            process.init_duration.take()
-        } else {
-            None
-        }
-    };
-    let request_id = pending.request_id.clone();
     let headers = event_headers(&runtime, &pending, deadline_ms);
     let payload = pending.payload.clone();
-    *lock(&env.current) = Some(Current {
-        request_id,
-        started: Instant::now(),
-        deadline: Instant::now() + timeout,
-        log: String::new(),
-        reply: pending.reply,
-        payload: pending.payload,
-        client_context: pending.client_context,
-        requeued: pending.handed_to_dead_process,
-        init_duration,
-    });
-    (StatusCode::OK, headers, payload).into_response()
+    match api.env.hand_out(&api.process, pending, timeout) {
+        Ok(()) => (StatusCode::OK, headers, payload).into_response(),
+        Err(pending) => {
+            runtime.requeue(pending);
+            gone("the process has ended")
+        }
+    }
 }
 
 /// The headers that come with an event: its request id, deadline, ARN, trace and context.
@@ -374,7 +153,7 @@ fn event_headers(runtime: &VersionRuntime, pending: &Pending, deadline_ms: u128)
 
 /// `POST /runtime/invocation/{id}/response`.
 async fn response(
-    State(env): State<Arc<Environment>>,
+    State(Api { env, .. }): State<Api>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
@@ -383,7 +162,7 @@ async fn response(
 
 /// `POST /runtime/invocation/{id}/error`.
 async fn error(
-    State(env): State<Arc<Environment>>,
+    State(Api { env, .. }): State<Api>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
@@ -416,10 +195,10 @@ fn finish(env: &Environment, id: &str, body: Bytes, function_error: Option<Strin
 }
 
 /// `POST /runtime/init/error`: remembered, and given as the reason when the process exits.
-async fn init_error(State(env): State<Arc<Environment>>, body: Bytes) -> Response {
+async fn init_error(State(api): State<Api>, body: Bytes) -> Response {
     let message = String::from_utf8_lossy(&body).into_owned();
     warn!(error = %message, "a function failed to initialize");
-    lock(&env.process).init_error = Some(message);
+    api.process.set_init_error(message);
     (StatusCode::ACCEPTED, axum::Json(json!({"status": "OK"}))).into_response()
 }
 

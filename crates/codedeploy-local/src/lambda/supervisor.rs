@@ -11,8 +11,9 @@ use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
+use super::environment::{Environment, Process};
 use super::log_pipe::{self, LogPipe};
-use super::runtime_api::{self, Current, Environment};
+use super::runtime_api;
 use super::version::{CodeDigest, Identity, InvokeResult, VersionSpec};
 use crate::lock;
 
@@ -137,23 +138,38 @@ impl VersionRuntime {
         }
     }
 
-    /// Keep one execution environment alive: serve its Runtime API, start its process, and
-    /// start a new one after it exits or is stopped after a timeout.
+    /// The next invocation in the queue, when there is one.
+    pub(crate) async fn next_queued(&self) -> Option<Pending> {
+        self.queue_rx.lock().await.recv().await
+    }
+
+    /// Put back an invocation that was never delivered, for another process.
+    pub(crate) fn requeue(&self, pending: Pending) {
+        debug!(request_id = %pending.request_id, "requeued: its process had ended");
+        // Fails only when the runtime is gone; its caller then hears so from its reply.
+        let _ = self.queue_tx.send(pending);
+    }
+
+    /// Keep one execution environment alive: start its process with a Runtime API of its
+    /// own, and start a new one after it exits or is stopped after a timeout.
     async fn supervise(self: Arc<Self>, index: usize) {
         let env = Environment::new(Arc::downgrade(&self));
-        let (runtime_api, _server) = match runtime_api::serve(Arc::clone(&env)).await {
-            Ok(served) => served,
-            Err(err) => {
-                warn!(error = %err, "cannot open a Runtime API listener");
-                return;
-            }
-        };
         let name = format!(
             "{}:{}#{index}",
             self.identity.function_name, self.identity.version
         );
         loop {
-            env.begin_process();
+            let process = env.begin_process();
+            let (runtime_api, server) =
+                match runtime_api::serve(Arc::clone(&env), Arc::clone(&process)).await {
+                    Ok(served) => served,
+                    Err(err) => {
+                        warn!(error = %err, "cannot open a Runtime API listener");
+                        self.fail_next_queued("Runtime.Unavailable", &err.to_string())
+                            .await;
+                        continue;
+                    }
+                };
             let mut child = match self.spawn(&runtime_api) {
                 Ok(child) => child,
                 Err(err) => {
@@ -164,9 +180,11 @@ impl VersionRuntime {
                     continue;
                 }
             };
-            if let Some(pid) = child.id() {
+            // Recorded before the process may take an event (see `Process::registered`).
+            let pid = child.id();
+            if let Some(pid) = pid {
                 lock(&self.pids).insert(index, pid);
-                env.set_pid(pid);
+                process.set_pid(pid);
             }
             self.attach_logs(&mut child, &env, &name);
             let status = tokio::select! {
@@ -177,22 +195,30 @@ impl VersionRuntime {
                 }
             };
             debug!(function = %name, ?status, "execution environment ended");
+            // Its pid may be reused by any process from now on: nobody may signal it.
+            {
+                let mut pids = lock(&self.pids);
+                if pids.get(&index).copied() == pid {
+                    pids.remove(&index);
+                }
+            }
             let killed = status.as_ref().ok().and_then(|s| s.signal()) == Some(9);
             let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
-            self.after_exit(&env, &status, killed).await;
+            self.after_exit(&env, &process, &status, killed).await;
+            drop(server);
         }
     }
 
-    /// Answer for what the process leaves behind: its current invocation, or the reason it
-    /// could not start.
-    async fn after_exit(&self, env: &Environment, status: &str, killed: bool) {
+    /// Retire an ended process and answer for what it leaves behind: its current
+    /// invocation, or the reason it could not start.
+    async fn after_exit(&self, env: &Environment, process: &Process, status: &str, killed: bool) {
         env.drain_logs();
-        match env.take_current() {
-            // Killed before it read the event (no output, no answer): Lambda never hands an
-            // event to a dead environment, so a fresh process gets it, once.
+        match env.retire(process) {
+            // Killed with no sign of having read the event (no output, no answer): the
+            // signal may have been on its way when the event was handed out. Lambda never
+            // hands an event to a dead environment, so a fresh process gets it, once.
             Some(current) if killed && current.log.is_empty() && !current.requeued => {
-                debug!(request_id = %current.request_id, "requeued after its process was killed");
-                let _ = self.queue_tx.send(current.into_pending());
+                self.requeue(current.into_pending());
             }
             Some(current) => {
                 let log = current.log_with_report(self, env.peak_memory_mb());
@@ -302,17 +328,5 @@ impl VersionRuntime {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         command.spawn()
-    }
-}
-
-impl Current {
-    fn into_pending(self) -> Pending {
-        Pending {
-            payload: self.payload,
-            client_context: self.client_context,
-            request_id: self.request_id,
-            reply: self.reply,
-            handed_to_dead_process: true,
-        }
     }
 }
