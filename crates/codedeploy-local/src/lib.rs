@@ -91,6 +91,9 @@ pub struct Options {
     pub idle_timeout: Duration,
     /// Ids per `ListDeployments` page (default 100; AWS does not document its page size).
     pub list_page_size: usize,
+    /// How long an API request's body may take to arrive once its head has (default 30 s);
+    /// then it is answered 408 and its connection closed.
+    pub request_timeout: Duration,
 }
 
 impl Default for Options {
@@ -103,6 +106,7 @@ impl Default for Options {
             max_connections: 512,
             idle_timeout: Duration::from_secs(30),
             list_page_size: 100,
+            request_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -155,11 +159,14 @@ impl StandIn {
         ));
         let codedeploy = Arc::new(CodeDeploy::new(Arc::clone(&lambda), options.list_page_size));
         let faults = Arc::new(Faults::default());
-        let router = api::router(api::AppState {
-            lambda: Arc::clone(&lambda),
-            codedeploy: Arc::clone(&codedeploy),
-            faults: Arc::clone(&faults),
-        });
+        let router = api::router(
+            api::AppState {
+                lambda: Arc::clone(&lambda),
+                codedeploy: Arc::clone(&codedeploy),
+                faults: Arc::clone(&faults),
+            },
+            options.request_timeout,
+        );
         let limits = api::Limits {
             max_connections: options.max_connections,
             idle_timeout: options.idle_timeout,

@@ -3,7 +3,8 @@
 The event says how many lines to print ({"lines": N}); the last line printed names the
 request, and is written just before the answer, which is where a log pump would miss it.
 For the crash tests, {"exit": N} exits with status N once it has the event, and
-{"kill_self": true} prints a line, then dies of SIGKILL, before answering.
+{"kill_self": true} prints a line, then dies of SIGKILL, before answering. For the size
+limits, {"answer_bytes": N} answers a JSON string of N bytes, quotes included.
 """
 import json
 import os
@@ -26,4 +27,6 @@ while True:
     if event.get("kill_self"):
         os.kill(os.getpid(), signal.SIGKILL)
     body = json.dumps({"printed": int(event.get("lines", 1)) + 1}).encode()
+    if "answer_bytes" in event:
+        body = b'"' + b"a" * (int(event["answer_bytes"]) - 2) + b'"'
     urllib.request.urlopen(urllib.request.Request(API + "/%s/response" % request_id, data=body, method="POST")).read()

@@ -95,11 +95,14 @@ pub(crate) async fn serve(
             ));
         }
         before(faults, Operation::GetMetricData).await?;
-        let input = wire::request_json(on, body).map_err(|e| {
-            invalid(
+        let input = wire::request_json(on, body).map_err(|e| match e {
+            wire::BodyError::KeyTooDeep { .. } | wire::BodyError::BadIndex { .. } => {
+                invalid("InvalidParameterValue", e.to_string())
+            }
+            _ => invalid(
                 "SerializationException",
                 format!("the request body is not valid: {e}"),
-            )
+            ),
         })?;
         let input: GetMetricDataInput = serde_json::from_value(input)
             .map_err(|e| invalid("InvalidParameterValue", format!("GetMetricData input: {e}")))?;

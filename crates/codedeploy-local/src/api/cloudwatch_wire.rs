@@ -6,6 +6,8 @@ use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ciborium::Value as Cbor;
+use std::collections::BTreeMap;
+
 use serde_json::{json, Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -25,30 +27,63 @@ pub(crate) struct ResultOut {
     pub(crate) points: Vec<(u64, f64)>,
 }
 
+/// The most parts a query key of `GetMetricData` has:
+/// `MetricDataQueries.member.N.MetricStat.Metric.Dimensions.member.M.Name` has 9. A deeper
+/// key is no input of the operation; it is refused before anything is built for it.
+const MAX_KEY_PARTS: usize = 16;
+/// The largest list index a query key may carry: `MetricDataQueries` takes at most 500
+/// members (the `GetMetricData` API reference), and no list of the input takes more.
+const MAX_MEMBER_INDEX: usize = 500;
+/// How deep a CBOR body may nest: the input's deepest value is 6 levels down.
+const MAX_CBOR_DEPTH: usize = 32;
+
+/// Why a request body could not be read as the operation's input.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BodyError {
+    /// Not JSON (awsJson1.0).
+    #[error("the body is not JSON: {0}")]
+    Json(#[source] serde_json::Error),
+    /// Not CBOR (smithy-rpc-v2-cbor), or nested deeper than any input.
+    #[error("the body is not CBOR of at most {MAX_CBOR_DEPTH} levels: {0}")]
+    Cbor(String),
+    /// A CBOR item JSON has no place for.
+    #[error("the CBOR body holds {0}, which no input of the operation has")]
+    CborItem(&'static str),
+    /// A query key deeper than any input's.
+    #[error("the query key {key:?} has more than {MAX_KEY_PARTS} parts; no input of the operation is that deep")]
+    KeyTooDeep { key: String },
+    /// A query list index out of range.
+    #[error("the query key {key:?} has a member index outside 1 to {MAX_MEMBER_INDEX}")]
+    BadIndex { key: String },
+}
+
 /// A request body as JSON, whichever wire it came on.
 ///
 /// # Errors
-/// What is wrong with the body, for a `SerializationException`.
-pub(crate) fn request_json(wire: CloudWatchWire, body: &[u8]) -> Result<Value, String> {
+/// [`BodyError`]: what is wrong with the body, for a `SerializationException` or an
+/// `InvalidParameterValue`.
+pub(crate) fn request_json(wire: CloudWatchWire, body: &[u8]) -> Result<Value, BodyError> {
     match wire {
         CloudWatchWire::Json if body.is_empty() => Ok(json!({})),
-        CloudWatchWire::Json => serde_json::from_slice(body).map_err(|e| e.to_string()),
+        // serde_json refuses nesting past 128 levels: no deep recursion here.
+        CloudWatchWire::Json => serde_json::from_slice(body).map_err(BodyError::Json),
         CloudWatchWire::Cbor if body.is_empty() => Ok(json!({})),
         CloudWatchWire::Cbor => {
-            let value: Cbor = ciborium::from_reader(body).map_err(|e| e.to_string())?;
+            let value: Cbor = ciborium::de::from_reader_with_recursion_limit(body, MAX_CBOR_DEPTH)
+                .map_err(|e| BodyError::Cbor(e.to_string()))?;
             cbor_to_json(value)
         }
-        CloudWatchWire::Query => Ok(query_to_json(body)),
+        CloudWatchWire::Query => query_to_json(body),
     }
 }
 
-fn cbor_to_json(value: Cbor) -> Result<Value, String> {
+fn cbor_to_json(value: Cbor) -> Result<Value, BodyError> {
     Ok(match value {
         Cbor::Null => Value::Null,
         Cbor::Bool(b) => Value::Bool(b),
         Cbor::Integer(i) => {
             let i = i128::from(i);
-            json!(i64::try_from(i).map_err(|_| format!("integer {i} out of range"))?)
+            json!(i64::try_from(i).map_err(|_| BodyError::CborItem("an integer out of range"))?)
         }
         Cbor::Float(f) => json!(f),
         Cbor::Text(s) => Value::String(s),
@@ -64,52 +99,89 @@ fn cbor_to_json(value: Cbor) -> Result<Value, String> {
             let mut map = Map::new();
             for (k, v) in entries {
                 let Cbor::Text(key) = k else {
-                    return Err("a map key is not text".into());
+                    return Err(BodyError::CborItem("a map key that is not text"));
                 };
                 map.insert(key, cbor_to_json(v)?);
             }
             Value::Object(map)
         }
-        other => return Err(format!("unexpected CBOR item {other:?}")),
+        _ => return Err(BodyError::CborItem("a byte string or another item")),
     })
 }
 
+/// A query form's value as it is built: lists keep only the members given, by index, so a
+/// large index costs nothing (AWS's clients send members from 1 without gaps).
+enum Form {
+    Leaf(Value),
+    Map(BTreeMap<String, Form>),
+    List(BTreeMap<usize, Form>),
+}
+
+impl Form {
+    fn into_json(self) -> Value {
+        match self {
+            Form::Leaf(value) => value,
+            Form::Map(map) => {
+                Value::Object(map.into_iter().map(|(k, v)| (k, v.into_json())).collect())
+            }
+            Form::List(items) => Value::Array(items.into_values().map(Form::into_json).collect()),
+        }
+    }
+}
+
 /// A query-protocol form as JSON: `A.member.2.B=x` becomes `{"A": [_, {"B": "x"}]}`, and
-/// the members the input has as numbers, booleans or timestamps are converted.
-fn query_to_json(body: &[u8]) -> Value {
-    let mut root = Value::Object(Map::new());
+/// the members the input has as numbers, booleans or timestamps are converted. Keys are
+/// bounded in depth and list indexes in range before anything is built for them.
+fn query_to_json(body: &[u8]) -> Result<Value, BodyError> {
+    let mut root = Form::Map(BTreeMap::new());
     for (key, value) in form_urlencoded::parse(body) {
         if key == "Action" || key == "Version" {
             continue;
         }
-        let parts: Vec<&str> = key.split('.').collect();
-        let mut at = &mut root;
-        let mut i = 0;
-        while i < parts.len() {
-            let part = parts[i];
-            if part == "member" {
-                let index: usize = parts.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(1);
-                if !at.is_array() {
-                    *at = Value::Array(Vec::new());
-                }
-                let Value::Array(items) = at else { break };
-                while items.len() < index {
-                    items.push(Value::Null);
-                }
-                at = &mut items[index.max(1) - 1];
-                i += 2;
-                continue;
-            }
-            if !at.is_object() {
-                *at = Value::Object(Map::new());
-            }
-            let Value::Object(map) = at else { break };
-            at = map.entry(part.to_owned()).or_insert(Value::Null);
-            i += 1;
+        let parts: Vec<&str> = key.splitn(MAX_KEY_PARTS + 1, '.').collect();
+        if parts.len() > MAX_KEY_PARTS {
+            let key = key.chars().take(80).collect();
+            return Err(BodyError::KeyTooDeep { key });
         }
-        *at = typed_leaf(parts.last().copied().unwrap_or(""), &value);
+        let leaf = typed_leaf(parts.last().copied().unwrap_or(""), &value);
+        insert(&mut root, &parts, leaf).map_err(|()| BodyError::BadIndex {
+            key: key.chars().take(80).collect(),
+        })?;
     }
-    root
+    Ok(root.into_json())
+}
+
+/// Put `leaf` at `path` (`member` followed by an index steps into a list).
+fn insert(root: &mut Form, path: &[&str], leaf: Value) -> Result<(), ()> {
+    let mut at = root;
+    let mut i = 0;
+    while i < path.len() {
+        if path[i] == "member" {
+            let index: usize = path.get(i + 1).ok_or(())?.parse().map_err(|_| ())?;
+            if !(1..=MAX_MEMBER_INDEX).contains(&index) {
+                return Err(());
+            }
+            if !matches!(at, Form::List(_)) {
+                *at = Form::List(BTreeMap::new());
+            }
+            let Form::List(items) = at else {
+                return Err(());
+            };
+            at = items.entry(index).or_insert(Form::Leaf(Value::Null));
+            i += 2;
+            continue;
+        }
+        if !matches!(at, Form::Map(_)) {
+            *at = Form::Map(BTreeMap::new());
+        }
+        let Form::Map(map) = at else { return Err(()) };
+        at = map
+            .entry(path[i].to_owned())
+            .or_insert(Form::Leaf(Value::Null));
+        i += 1;
+    }
+    *at = Form::Leaf(leaf);
+    Ok(())
 }
 
 fn typed_leaf(name: &str, value: &str) -> Value {
@@ -315,6 +387,111 @@ mod tests {
                         "Dimensions": [{"Name": "FunctionName", "Value": "hello"}]}}}]
             })
         );
+    }
+
+    #[test]
+    fn a_key_deeper_than_any_input_is_refused_before_anything_is_built() {
+        let body = format!("Action=GetMetricData&{}=1", vec!["a"; 20_000].join("."));
+        let err = request_json(CloudWatchWire::Query, body.as_bytes()).unwrap_err();
+        assert!(matches!(err, BodyError::KeyTooDeep { .. }), "{err}");
+        assert!(err.to_string().len() < 300, "the key is cut in the message");
+    }
+
+    #[test]
+    fn list_indexes_outside_one_to_500_are_refused_and_gaps_take_no_room() {
+        for index in [
+            "0",
+            "501",
+            "8000000",
+            "1000000000",
+            "99999999999999999999999",
+            "x",
+            "",
+        ] {
+            let body = format!("MetricDataQueries.member.{index}.Id=a");
+            let err = request_json(CloudWatchWire::Query, body.as_bytes()).unwrap_err();
+            assert!(matches!(err, BodyError::BadIndex { .. }), "{index}: {err}");
+        }
+        let value = request_json(
+            CloudWatchWire::Query,
+            b"MetricDataQueries.member.500.Id=last&MetricDataQueries.member.2.Id=second",
+        )
+        .unwrap();
+        assert_eq!(
+            value,
+            json!({"MetricDataQueries": [{"Id": "second"}, {"Id": "last"}]})
+        );
+    }
+
+    #[test]
+    fn cbor_nested_deeper_than_any_input_is_refused() {
+        let mut body = vec![0x81u8; 10_000]; // arrays of one item, 10,000 deep
+        body.push(0x01);
+        let err = request_json(CloudWatchWire::Cbor, &body).unwrap_err();
+        assert!(matches!(err, BodyError::Cbor(_)), "{err}");
+        // A header that claims 2^60 items allocates nothing up front.
+        let huge = [0x9bu8, 0x10, 0, 0, 0, 0, 0, 0, 0, 0x01];
+        assert!(request_json(CloudWatchWire::Cbor, &huge).is_err());
+    }
+
+    #[test]
+    fn json_nested_past_serde_json_s_limit_is_an_error_not_an_overflow() {
+        let body = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(matches!(
+            request_json(CloudWatchWire::Json, body.as_bytes()),
+            Err(BodyError::Json(_))
+        ));
+    }
+
+    /// How many values a JSON value holds, itself included.
+    fn nodes(value: &Value) -> usize {
+        1 + match value {
+            Value::Array(items) => items.iter().map(nodes).sum(),
+            Value::Object(map) => map.values().map(nodes).sum(),
+            _ => 0,
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2_000))]
+
+        /// Any bytes on any wire: an answer, never a panic, and never more values than
+        /// the body has bytes (memory bounded by the request's size times a constant).
+        #[test]
+        fn any_body_decodes_or_fails_within_its_size(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+        ) {
+            for wire in [CloudWatchWire::Json, CloudWatchWire::Cbor, CloudWatchWire::Query] {
+                if let Ok(value) = request_json(wire, &body) {
+                    proptest::prop_assert!(nodes(&value) <= body.len().max(1) + 1);
+                }
+            }
+        }
+
+        /// Forms shaped like GetMetricData's, with hostile indexes and depths.
+        #[test]
+        fn any_query_form_decodes_or_fails_within_its_size(
+            keys in proptest::collection::vec(
+                proptest::collection::vec(
+                    proptest::prop_oneof![
+                        proptest::prelude::Just("member".to_owned()),
+                        "[0-9]{1,12}",
+                        "[A-Za-z]{1,8}",
+                    ],
+                    1..24,
+                ),
+                1..16,
+            ),
+        ) {
+            let body = keys
+                .iter()
+                .map(|parts| format!("{}=v", parts.join(".")))
+                .collect::<Vec<_>>()
+                .join("&");
+            if let Ok(value) = request_json(CloudWatchWire::Query, body.as_bytes()) {
+                proptest::prop_assert!(nodes(&value) <= body.len() + 1);
+            }
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -23,10 +23,6 @@ use crate::lambda::{Alias, Lambda, LATEST};
 
 /// The most a client context may be, base64 included (Lambda's limit).
 const MAX_CLIENT_CONTEXT: usize = 3583;
-/// The largest synchronous payload: 6 MB (the Invoke API reference).
-const MAX_SYNC_PAYLOAD: usize = 6 * 1024 * 1024;
-/// The largest asynchronous payload: 1 MB (the Invoke API reference).
-const MAX_ASYNC_PAYLOAD: usize = 1024 * 1024;
 /// The most versions ListVersionsByFunction returns at once (its `MaxItems` documentation).
 const VERSIONS_PAGE: usize = 50;
 
@@ -120,19 +116,8 @@ fn client_context(b64: &str) -> Result<String, ApiError> {
         })
 }
 
-/// The payload, within the limit of the invocation type (`RequestTooLargeException`, 413).
-async fn payload(body: Body, invocation_type: InvocationType) -> Result<Bytes, ApiError> {
-    let (limit, operation) = match invocation_type {
-        InvocationType::Event => (MAX_ASYNC_PAYLOAD, "InvokeAsync"),
-        _ => (MAX_SYNC_PAYLOAD, "InvokeFunction"),
-    };
-    let body = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::lambda(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "RequestTooLargeException",
-            format!("Request must be smaller than {limit} bytes for the {operation} operation"),
-        )
-    })?;
+/// The payload, as JSON (its size was bounded at the door: [`super::guard`]).
+fn payload(body: Bytes) -> Result<Bytes, ApiError> {
     if !body.is_empty() && serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err() {
         return Err(invalid_content(
             "Could not parse request body into json: the payload is not valid JSON",
@@ -153,7 +138,7 @@ async fn invoke(
     Path(name): Path<String>,
     Query(query): Query<InvokeQuery>,
     headers: HeaderMap,
-    body: Body,
+    body: Bytes,
 ) -> Result<Response, ApiError> {
     if let Err(refused) = before(&faults, Operation::Invoke).await {
         if refused.code == "TooManyRequestsException" {
@@ -162,7 +147,7 @@ async fn invoke(
         return Err(refused);
     }
     let headers = InvokeHeaders::parse(&headers)?;
-    let payload = payload(body, headers.invocation_type).await?;
+    let payload = payload(body)?;
     let resolved = lambda.registry.resolve(&name, query.qualifier.as_deref())?;
     match headers.invocation_type {
         InvocationType::DryRun => Ok(StatusCode::NO_CONTENT.into_response()),

@@ -13,6 +13,7 @@ mod codedeploy_shapes;
 pub(crate) mod endpoint;
 pub(crate) mod error;
 pub(crate) mod faults;
+mod guard;
 pub(crate) mod lambda;
 mod server;
 mod ui;
@@ -71,14 +72,20 @@ impl FromRef<AppState> for Arc<Metrics> {
 #[derive(Debug, Clone)]
 pub(crate) struct RequestId(pub(crate) String);
 
-/// The router of every API.
-pub(crate) fn router(state: AppState) -> Router {
+/// The router of every API. Every request comes through [`guard`]: its body bounded by its
+/// service's limit and read within `request_timeout`, and every answer typed.
+pub(crate) fn router(state: AppState, request_timeout: std::time::Duration) -> Router {
     Router::new()
         .route("/", axum::routing::post(post_root))
         .merge(cloudwatch::routes())
         .merge(lambda::routes())
         .merge(ui::routes())
         .fallback(unknown_operation)
+        .layer(axum::middleware::from_fn(move |request, next| {
+            guard::guard(request_timeout, request, next)
+        }))
+        // The guard bounds every body by its service's limit: axum's own 2 MB is not AWS's.
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(axum::middleware::from_fn(request_id))
         .with_state(state)
 }

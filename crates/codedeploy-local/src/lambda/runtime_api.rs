@@ -5,12 +5,14 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use bytes::Bytes;
+use futures::StreamExt as _;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use serde_json::json;
@@ -20,6 +22,12 @@ use tracing::warn;
 use super::environment::{Environment, Process};
 use super::supervisor::{Pending, VersionRuntime};
 use super::version::InvokeResult;
+
+/// The largest response a function may give: "6 MB" on the Lambda quotas page; Lambda's
+/// own error message names 6,291,556 bytes ("Response payload size exceeded maximum allowed
+/// payload size (6291556 bytes).", errorType `Function.ResponseSizeTooLarge`, as invokers
+/// see it; the AWS documentation does not spell out the message).
+pub(crate) const MAX_RESPONSE: usize = 6_291_556;
 
 /// What a Runtime API request is served with: its environment and its own process.
 #[derive(Clone)]
@@ -44,6 +52,8 @@ pub(crate) async fn serve(
         )
         .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
         .route("/2018-06-01/runtime/init/error", post(init_error))
+        // Bodies are bounded by the handlers, at Lambda's limit (axum's 2 MB is not it).
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(Api { env, process });
     let server = tokio::spawn(async move {
         // The connections belong to the server: dropping it drops them, and any `next`
@@ -155,18 +165,64 @@ fn event_headers(runtime: &VersionRuntime, pending: &Pending, deadline_ms: u128)
 async fn response(
     State(Api { env, .. }): State<Api>,
     Path(id): Path<String>,
-    body: Bytes,
+    body: Body,
 ) -> Response {
-    finish(&env, &id, body, None)
+    match bounded(body).await {
+        Some(body) => finish(&env, &id, body, None),
+        None => too_large(&env, &id),
+    }
 }
 
 /// `POST /runtime/invocation/{id}/error`.
-async fn error(
-    State(Api { env, .. }): State<Api>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Response {
-    finish(&env, &id, body, Some("Unhandled".into()))
+async fn error(State(Api { env, .. }): State<Api>, Path(id): Path<String>, body: Body) -> Response {
+    match bounded(body).await {
+        Some(body) => finish(&env, &id, body, Some("Unhandled".into())),
+        None => too_large(&env, &id),
+    }
+}
+
+/// A body of at most [`MAX_RESPONSE`] bytes; past it, the rest is read and dropped (so the
+/// function reads its 413 rather than a reset), and `None`.
+async fn bounded(body: Body) -> Option<Bytes> {
+    let mut stream = body.into_data_stream();
+    let mut kept = Vec::new();
+    let mut over = false;
+    while let Some(Ok(chunk)) = stream.next().await {
+        over |= kept.len() + chunk.len() > MAX_RESPONSE;
+        if over {
+            kept = Vec::new();
+        } else {
+            kept.extend_from_slice(&chunk);
+        }
+    }
+    (!over).then(|| Bytes::from(kept))
+}
+
+/// The function answered more than Lambda takes: the invoke fails at once, as Lambda's
+/// does, and the function is told.
+fn too_large(env: &Environment, id: &str) -> Response {
+    let message = format!(
+        "Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE} bytes)."
+    );
+    if let Some(runtime) = env.runtime.upgrade() {
+        env.drain_logs();
+        if let Some(current) = env.take_if(id) {
+            let log = current.log_with_report(&runtime, env.peak_memory_mb());
+            let failure = runtime.failure(
+                "Function.ResponseSizeTooLarge",
+                &message,
+                id,
+                log,
+                current.started.elapsed(),
+            );
+            let _ = current.reply.send(failure);
+        }
+    }
+    runtime_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "RequestEntityTooLarge",
+        &message,
+    )
 }
 
 fn finish(env: &Environment, id: &str, body: Bytes, function_error: Option<String>) -> Response {
