@@ -189,6 +189,10 @@ class ConformanceTest(unittest.TestCase):
         self.assertEqual(len(base64.b64decode(versions[1]["CodeSha256"])), 32)
         self.assertRegex(versions[1]["LastModified"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000$")
         self.assertTrue(versions[2]["FunctionArn"].endswith(":%s:2" % FUNCTION))
+        # $LATEST's ARN is qualified too, as in the ListVersionsByFunction reference's example.
+        self.assertTrue(versions[0]["FunctionArn"].endswith(":function:%s:$LATEST" % FUNCTION), versions[0]["FunctionArn"])
+        # The template's Globals say arm64: reported as configured, not as this machine runs it.
+        self.assertEqual({tuple(v["Architectures"]) for v in versions}, {("arm64",)})
 
     # 4. Every response carries x-amzn-RequestId; a synchronous Invoke's is the invocation's.
     def test_every_answer_has_a_request_id_and_invoke_shares_it_with_its_log(self):

@@ -100,7 +100,7 @@ async fn bad_input_exits_2_naming_what_is_wrong() {
         ),
         (
             vec!["--time-scale", "0"],
-            "--time-scale 0 must be a positive number",
+            "invalid value '0' for '--time-scale <N>': must be a number from 0.001 to 1000000",
         ),
     ] {
         let (output, _) = deploy(&args).await;

@@ -28,6 +28,7 @@
 
 mod alarms;
 mod api;
+mod clock;
 mod cloudwatch;
 mod codedeploy;
 mod error;
@@ -65,6 +66,7 @@ pub use crate::sam::rehearsal::{
 pub use crate::sam::template::{
     Preference, Resolver, Template, TemplateAlias, TemplateApi, TemplateFunction,
 };
+pub use clock::TIME_SCALES;
 
 use crate::codedeploy::plan::DeploymentPlan as Plan;
 use crate::codedeploy::CodeDeploy;
@@ -94,6 +96,11 @@ pub struct Options {
     /// How long an API request's body may take to arrive once its head has (default 30 s);
     /// then it is answered 408 and its connection closed.
     pub request_timeout: Duration,
+    /// How much faster than real the stand-in's clock runs for what no deployment owns:
+    /// Lambda's retries of asynchronous invocations made through the API (default 1). A
+    /// deployment's hooks are retried on the deployment's own clock
+    /// ([`DeploymentPlan::time_scale`]).
+    pub time_scale: f64,
 }
 
 impl Default for Options {
@@ -107,6 +114,7 @@ impl Default for Options {
             idle_timeout: Duration::from_secs(30),
             list_page_size: 100,
             request_timeout: Duration::from_secs(30),
+            time_scale: 1.0,
         }
     }
 }
@@ -156,6 +164,7 @@ impl StandIn {
             options.account_id,
             endpoint.clone(),
             options.log_dir,
+            options.time_scale,
         ));
         let codedeploy = Arc::new(CodeDeploy::new(Arc::clone(&lambda), options.list_page_size));
         let faults = Arc::new(Faults::default());

@@ -71,7 +71,7 @@ struct DeployArgs {
     #[arg(long = "type", value_name = "DEPLOYMENT_TYPE")]
     deployment_type: Option<String>,
     /// How much faster than real the deployment's clock runs.
-    #[arg(long, default_value_t = 60.0, value_name = "N")]
+    #[arg(long, default_value_t = 60.0, value_name = "N", value_parser = time_scale)]
     time_scale: f64,
     /// An environment variable of the new version only (e.g. HELLO_FAULT=error); repeatable.
     #[arg(long, value_name = "KEY=VAL", value_parser = parse_env)]
@@ -119,7 +119,7 @@ struct ServeArgs {
     #[arg(long)]
     no_functions: bool,
     /// How much faster than real deployments made with CreateDeployment run.
-    #[arg(long, default_value_t = 60.0, value_name = "N")]
+    #[arg(long, default_value_t = 60.0, value_name = "N", value_parser = time_scale)]
     time_scale: f64,
     /// An environment variable of the new version (2) only; repeatable.
     #[arg(long, value_name = "KEY=VAL", value_parser = parse_env)]
@@ -195,9 +195,11 @@ async fn start(
     common: &Common,
     port: u16,
     list_page_size: usize,
+    time_scale: f64,
 ) -> Result<StandIn, codedeploy_local::Error> {
     std::fs::create_dir_all(&common.log_dir).ok();
     let mut options = Options::default();
+    options.time_scale = time_scale;
     options.address.set_port(port);
     options.list_page_size = list_page_size.max(1);
     options.log_dir = Some(common.log_dir.clone());
@@ -219,16 +221,22 @@ fn binaries(common: &Common) -> Binaries {
     }
 }
 
-async fn deploy(args: DeployArgs) -> Result<ExitCode, codedeploy_local::Error> {
-    if !(args.time_scale.is_finite() && args.time_scale > 0.0) {
-        return Err(codedeploy_local::Error::Usage {
-            flag: "--time-scale",
-            value: args.time_scale.to_string(),
-            why: "must be a positive number",
-        });
+/// `--time-scale`: a number in [`codedeploy_local::TIME_SCALES`].
+fn time_scale(value: &str) -> Result<f64, String> {
+    let range = codedeploy_local::TIME_SCALES;
+    match value.parse::<f64>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(format!(
+            "must be a number from {} to {} (how much faster than real the clock runs)",
+            range.start(),
+            range.end()
+        )),
     }
+}
+
+async fn deploy(args: DeployArgs) -> Result<ExitCode, codedeploy_local::Error> {
     let template = load_template(&args.common)?;
-    let local = start(&args.common, 0, 100).await?;
+    let local = start(&args.common, 0, 100, args.time_scale).await?;
     let mut options = RehearsalOptions::default();
     options.function = args.function.clone();
     options.deployment_type = args.deployment_type.clone();
@@ -381,7 +389,13 @@ fn print_outcome(outcome: &DeploymentOutcome, time_scale: f64, log_dir: &std::pa
 }
 
 async fn serve(args: ServeArgs) -> Result<ExitCode, codedeploy_local::Error> {
-    let local = start(&args.common, args.port, args.list_page_size).await?;
+    let local = start(
+        &args.common,
+        args.port,
+        args.list_page_size,
+        args.time_scale,
+    )
+    .await?;
     if !args.no_functions && args.common.template.is_file() {
         // The rehearsal's set-up, without running it: versions 1 (current, on the alias) and
         // 2 (new) of the deployed function, the hooks, and its deployment group, so that

@@ -70,7 +70,7 @@ pub struct Alarm {
 impl Alarm {
     /// A period in real time, on a clock `time_scale` times faster.
     fn real_period(&self, time_scale: f64) -> Duration {
-        self.period.div_f64(time_scale.max(f64::MIN_POSITIVE))
+        crate::clock::to_real(self.period, time_scale)
     }
 
     /// How far back the alarm looks, in real time at `time_scale`: its evaluation periods.

@@ -382,14 +382,15 @@ async fn list_versions(
 fn configuration(version: &VersionRuntime) -> Value {
     let (id, spec) = (&version.identity, &version.spec);
     let (code_size, code_sha256) = version.code.of(&spec.binary);
-    let architecture = if cfg!(target_arch = "aarch64") {
-        "arm64"
+    // ListVersionsByFunction qualifies `$LATEST`'s ARN too (the API reference's example).
+    let arn = if id.version == LATEST && !id.function_arn.ends_with(LATEST) {
+        format!("{}:{LATEST}", id.function_arn)
     } else {
-        "x86_64"
+        id.function_arn.clone()
     };
     json!({
         "FunctionName": id.function_name,
-        "FunctionArn": id.function_arn,
+        "FunctionArn": arn,
         "Runtime": "provided.al2023",
         "Role": format!("arn:aws:iam::{}:role/{}-role", id.account_id, id.function_name),
         "Handler": "bootstrap",
@@ -406,7 +407,7 @@ fn configuration(version: &VersionRuntime) -> Value {
         "State": "Active",
         "LastUpdateStatus": "Successful",
         "PackageType": "Zip",
-        "Architectures": [architecture],
+        "Architectures": [spec.architecture],
         "EphemeralStorage": {"Size": 512},
         "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
         "LoggingConfig": {"LogFormat": "Text", "LogGroup": format!("/aws/lambda/{}", id.function_name)},

@@ -185,7 +185,7 @@ impl Run<'_> {
         self.phase = "Shifting traffic".into();
         let shift_start = Instant::now();
         for step in self.plan.config.steps() {
-            let at = shift_start + step.after.div_f64(self.plan.time_scale);
+            let at = shift_start + self.scaled(step.after);
             self.wait(Some(at), None).await?;
             self.shift(step.percent)?;
         }
@@ -509,7 +509,10 @@ impl Run<'_> {
             phase: self.phase.clone(),
             percent: self.percent,
             alarms: self.alarm_states.clone(),
-            deployment_time: self.started.elapsed().mul_f64(self.plan.time_scale),
+            deployment_time: crate::clock::to_deployment(
+                self.started.elapsed(),
+                self.plan.time_scale,
+            ),
             last_event: self.last_event.clone(),
         };
         (self.observer)(&progress);
@@ -517,7 +520,7 @@ impl Run<'_> {
 
     /// Real time until `deployment_time` has passed on the deployment's clock, from now.
     pub(crate) fn scaled(&self, deployment_time: Duration) -> Duration {
-        deployment_time.div_f64(self.plan.time_scale)
+        crate::clock::to_real(deployment_time, self.plan.time_scale)
     }
 }
 

@@ -6,13 +6,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
-use tracing::{info, warn};
 
 use super::deployments::HookStatus;
 use super::engine::{Run, Stop};
 use super::plan::{About, HookStep};
 use crate::lambda::runtime_api::new_request_id;
-use crate::lambda::{Lambda, ASYNC_RETRIES};
+use crate::lambda::{AsyncEvent, InvokeResult, Lambda};
 
 /// How long a failed report waits for the hook's own answer, which says why.
 const ANSWER_GRACE: Duration = Duration::from_secs(2);
@@ -180,8 +179,8 @@ impl Deliveries {
     }
 }
 
-/// Invoke the hook function asynchronously; after a function error, deliver again after ~1
-/// and ~2 minutes (scaled) unless the hook has reported by then.
+/// Invoke the hook function asynchronously, with Lambda's retries on the deployment's clock,
+/// until the hook has reported; each answer's reason goes to `answer`.
 async fn deliver(
     lambda: Arc<Lambda>,
     hook: String,
@@ -190,21 +189,15 @@ async fn deliver(
     answer: watch::Sender<Option<String>>,
     reported: watch::Receiver<Option<HookStatus>>,
 ) {
-    for attempt in 0..=ASYNC_RETRIES.len() {
-        if attempt > 0 {
-            tokio::time::sleep(ASYNC_RETRIES[attempt - 1].div_f64(time_scale)).await;
-            if reported.borrow().is_some() {
-                return;
-            }
-            info!(hook = %hook, attempt, "Lambda retries the asynchronous invocation of the hook");
-        }
-        let Ok(resolved) = lambda.registry.resolve(&hook, None) else {
-            warn!(hook = %hook, "the hook function does not exist");
-            return;
-        };
-        let result = lambda
-            .invoke(resolved, event.clone().into(), None, new_request_id())
-            .await;
+    let event = AsyncEvent {
+        name: hook,
+        qualifier: None,
+        payload: event.into(),
+        client_context: None,
+        request_id: new_request_id(),
+    };
+    let settled = || reported.borrow().is_some();
+    let answered = |result: &InvokeResult| {
         let reason = serde_json::from_slice::<serde_json::Value>(&result.payload)
             .ok()
             .and_then(|v| {
@@ -214,9 +207,6 @@ async fn deliver(
         answer.send_replace(Some(
             reason.unwrap_or_else(|| "see the hook's log".to_owned()),
         ));
-        if result.function_error.is_none() {
-            return;
-        }
-        warn!(hook = %hook, error = %String::from_utf8_lossy(&result.payload), "the hook function failed");
-    }
+    };
+    lambda.deliver(event, time_scale, settled, answered).await;
 }

@@ -11,7 +11,6 @@ pub(crate) mod supervisor;
 pub(crate) mod version;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -33,9 +32,9 @@ pub(crate) struct Lambda {
     /// The stand-in's endpoint, given to functions as `AWS_ENDPOINT_URL`.
     endpoint: String,
     log_dir: Option<PathBuf>,
-    /// How much faster than real the clock runs (an `f64`'s bits): Lambda's retry delays
-    /// of asynchronous invocations are compressed by it.
-    time_scale: AtomicU64,
+    /// How much faster than real the stand-in's clock runs for asynchronous invocations
+    /// no deployment owns (Event invokes through the API); fixed at start.
+    time_scale: f64,
     /// The watch-round records functions print, for the deployment's timeline.
     pub(crate) watch_rounds: WatchRounds,
     /// The CloudWatch metrics of the invocations served and of the EMF records printed.
@@ -104,34 +103,43 @@ impl Lambda {
         account_id: String,
         endpoint: String,
         log_dir: Option<PathBuf>,
+        time_scale: f64,
     ) -> Self {
         Lambda {
             registry: Registry::new(region, account_id),
             invocations: invocations::Invocations::default(),
             endpoint,
             log_dir,
-            time_scale: AtomicU64::new(1f64.to_bits()),
+            time_scale,
             watch_rounds: WatchRounds::default(),
             metrics: Arc::default(),
         }
     }
 
-    /// The clock's speed, for the retry delays of asynchronous invocations.
-    pub(crate) fn set_time_scale(&self, time_scale: f64) {
-        self.time_scale
-            .store(time_scale.to_bits(), Ordering::Relaxed);
-    }
-
-    fn time_scale(&self) -> f64 {
-        f64::from_bits(self.time_scale.load(Ordering::Relaxed))
-    }
-
-    /// Run an asynchronous invocation; after a function error, run it again after ~1 and ~2
-    /// minutes (scaled), as Lambda does. The function must exist still at each attempt.
+    /// Run an asynchronous invocation made through the API, with Lambda's retries on the
+    /// stand-in's clock.
     pub(crate) async fn invoke_async(&self, event: AsyncEvent) {
+        self.deliver(event, self.time_scale, || false, |_| ()).await;
+    }
+
+    /// Deliver an asynchronous invocation as Lambda does: after a function error, again
+    /// after ~1 and ~2 minutes on a clock `time_scale` times faster (the one retry loop of
+    /// the stand-in). `settled` is asked before each retry (true: no more are needed);
+    /// `answered` sees each attempt's result. The function must still exist at each attempt.
+    pub(crate) async fn deliver(
+        &self,
+        event: AsyncEvent,
+        time_scale: f64,
+        settled: impl Fn() -> bool,
+        mut answered: impl FnMut(&InvokeResult),
+    ) {
         for attempt in 0..=ASYNC_RETRIES.len() {
             if attempt > 0 {
-                tokio::time::sleep(ASYNC_RETRIES[attempt - 1].div_f64(self.time_scale())).await;
+                let delay = crate::clock::to_real(ASYNC_RETRIES[attempt - 1], time_scale);
+                tokio::time::sleep(delay).await;
+                if settled() {
+                    return;
+                }
                 info!(function = %event.name, attempt, request_id = %event.request_id, "Lambda retries the asynchronous invocation");
             }
             let resolved = match self
@@ -152,6 +160,7 @@ impl Lambda {
                     event.request_id.clone(),
                 )
                 .await;
+            answered(&result);
             if result.function_error.is_none() {
                 return;
             }

@@ -24,6 +24,9 @@ pub struct VersionSpec {
     pub memory_mb: u32,
     /// How many execution environments (processes) may serve it at once.
     pub environments: usize,
+    /// `Architectures`' one entry, as configured: `x86_64` (Lambda's default) or `arm64`.
+    /// Reported by the API; the binary runs on this machine whatever it says.
+    pub architecture: String,
 }
 
 impl VersionSpec {
@@ -36,6 +39,7 @@ impl VersionSpec {
             timeout: Duration::from_secs(3),
             memory_mb: 128,
             environments: 1,
+            architecture: "x86_64".into(),
         }
     }
 

@@ -97,7 +97,6 @@ pub async fn prepare(
     options: &RehearsalOptions,
 ) -> Result<DeploymentPlan, Error> {
     let deployed = template.deployed_function(options.function.as_deref())?;
-    local.lambda.set_time_scale(options.time_scale);
     let preference = deployed.deployment.as_ref().ok_or_else(|| {
         bad(
             template,
@@ -289,6 +288,7 @@ impl Publishing<'_> {
 fn version_spec(f: &TemplateFunction, binary: &Path, env: BTreeMap<String, String>) -> VersionSpec {
     let mut spec = VersionSpec::new(binary).timeout(Duration::from_secs(f.timeout_seconds));
     spec.memory_mb = f.memory_mb;
+    spec.architecture = f.architecture.clone();
     spec.env = env;
     spec
 }

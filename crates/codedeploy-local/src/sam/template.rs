@@ -22,6 +22,8 @@ pub struct TemplateFunction {
     pub timeout_seconds: u64,
     /// `MemorySize` (128 by default).
     pub memory_mb: u32,
+    /// `Architectures` (Globals merged; `x86_64` by default, as Lambda).
+    pub architecture: String,
     /// `Environment.Variables`, unresolved.
     pub environment: BTreeMap<String, Value>,
     /// `AutoPublishAlias`.
@@ -288,6 +290,16 @@ fn read_function(
                 .ok_or_else(|| format!("{key} must be a number, not {v}")),
         }
     };
+    let architecture = match get("Architectures").map(|a| a.as_array().map(Vec::as_slice)) {
+        None => "x86_64".to_owned(),
+        Some(Some([Value::String(one)])) if one == "x86_64" || one == "arm64" => one.clone(),
+        Some(_) => {
+            return Err(
+                "Architectures must be a list of one architecture, [x86_64] or [arm64] (Lambda's model: at most one)"
+                    .into(),
+            )
+        }
+    };
     let preference = props
         .get("DeploymentPreference")
         .filter(|p| p.get("Enabled") != Some(&json!(false)));
@@ -344,6 +356,7 @@ fn read_function(
         timeout_seconds: number("Timeout", 3)?,
         memory_mb: u32::try_from(number("MemorySize", 128)?)
             .map_err(|_| "MemorySize is too large".to_owned())?,
+        architecture,
         environment,
         alias: props
             .get("AutoPublishAlias")
