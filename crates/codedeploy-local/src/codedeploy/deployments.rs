@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
+
+use tokio::time::Instant;
 
 use base64::Engine as _;
 use serde::Serialize;

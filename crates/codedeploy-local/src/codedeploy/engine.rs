@@ -8,7 +8,9 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
 
 use tokio::sync::{broadcast, watch};
 use tracing::{info, warn};
@@ -268,7 +270,7 @@ impl Run<'_> {
             let wake = [until, alarms_at].into_iter().flatten().min();
             let sleep = async {
                 match wake {
-                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    Some(at) => tokio::time::sleep_until(at).await,
                     None => std::future::pending().await,
                 }
             };
@@ -337,7 +339,7 @@ impl Run<'_> {
         if stop.code != "MANUAL_STOP" || !self.rounds_seen {
             return;
         }
-        let deadline = tokio::time::Instant::now() + WATCH_RECORD_GRACE;
+        let deadline = Instant::now() + WATCH_RECORD_GRACE;
         while !self.watch_stopping {
             match tokio::time::timeout_at(deadline, self.watch_rounds.recv()).await {
                 Ok(round) => self.watch_round(round),

@@ -13,10 +13,11 @@
 
 use std::fs::File;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::{oneshot, SetOnce};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
@@ -344,11 +345,11 @@ impl Environment {
             let id = match due {
                 Some((deadline, id)) if deadline <= now => id,
                 Some((deadline, _)) => {
-                    timer.as_mut().reset(deadline.into());
+                    timer.as_mut().reset(deadline);
                     continue;
                 }
                 None => {
-                    timer.as_mut().reset((now + timeout).into());
+                    timer.as_mut().reset(now + timeout);
                     continue;
                 }
             };

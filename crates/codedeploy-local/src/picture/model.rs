@@ -1,7 +1,9 @@
 //! What the picture shows, on the deployment's clock: read from the deployment's record (its
 //! timeline and plan) and the stand-in's CloudWatch metrics, at the moment it is drawn.
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::time::Instant;
 
 use crate::alarms::AlarmState;
 use crate::cloudwatch::{MetricQuery, Metrics, SeriesKey, Stat};
