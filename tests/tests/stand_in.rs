@@ -194,6 +194,30 @@ async fn a_process_that_dies_with_the_event_fails_it_at_once_with_runtime_exit_e
     assert_eq!(out.function_error, None);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_that_dies_during_init_fails_the_invoke_with_the_reason() {
+    let local = StandIn::start(Options::default()).await.expect("starts");
+    let spec = VersionSpec::new(chatty()).env("CHATTY_INIT_EXIT", "4");
+    local
+        .publish_version("chatty", "1", spec)
+        .expect("chatty 1");
+    for round in 0..2 {
+        let out = local
+            .invoke("chatty", Some("1"), b"{}".to_vec())
+            .await
+            .expect("chatty");
+        let payload = String::from_utf8_lossy(&out.payload).into_owned();
+        assert!(
+            payload.contains("Runtime.ExitError"),
+            "round {round}: {payload}"
+        );
+        assert!(
+            payload.contains("Runtime exited during init (exit status: 4)"),
+            "round {round}: {payload}"
+        );
+    }
+}
+
 fn chatty() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("functions/chatty/bootstrap")
 }

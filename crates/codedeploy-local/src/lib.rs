@@ -37,6 +37,7 @@ mod lambda;
 mod markup;
 mod picture;
 mod sam;
+mod tasks;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -125,22 +126,21 @@ pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// A running stand-in. Dropping it stops the server and every function process.
+/// A running stand-in. [`StandIn::shutdown`] stops the server, every task it started and
+/// every function process, and waits for them; dropping it tells them all to stop, and they
+/// do as soon as the runtime runs them.
 pub struct StandIn {
     endpoint: String,
     lambda: Arc<Lambda>,
     codedeploy: Arc<CodeDeploy>,
     faults: Arc<Faults>,
-    server: tokio::task::JoinHandle<()>,
-    http_endpoints: std::sync::Mutex<Vec<(String, tokio::task::JoinHandle<()>)>>,
+    tasks: tasks::Tasks,
+    http_endpoints: std::sync::Mutex<Vec<String>>,
 }
 
 impl Drop for StandIn {
     fn drop(&mut self) {
-        self.server.abort();
-        for task in lock(&self.http_endpoints).drain(..) {
-            task.1.abort();
-        }
+        self.tasks.stop();
     }
 }
 
@@ -157,6 +157,7 @@ impl StandIn {
         let listener = tokio::net::TcpListener::bind(options.address)
             .await
             .map_err(bind_error)?;
+        let tasks = tasks::Tasks::default();
         let address = listener.local_addr().map_err(bind_error)?;
         let endpoint = format!("http://{address}");
         let lambda = Arc::new(Lambda::new(
@@ -165,6 +166,7 @@ impl StandIn {
             endpoint.clone(),
             options.log_dir,
             options.time_scale,
+            tasks.clone(),
         ));
         let codedeploy = Arc::new(CodeDeploy::new(Arc::clone(&lambda), options.list_page_size));
         let faults = Arc::new(Faults::default());
@@ -180,15 +182,27 @@ impl StandIn {
             max_connections: options.max_connections,
             idle_timeout: options.idle_timeout,
         };
-        let server = tokio::spawn(api::serve(listener, router, limits));
+        tasks.spawn(api::serve(listener, router, limits));
         Ok(StandIn {
             endpoint,
             lambda,
             codedeploy,
             faults,
-            server,
+            tasks,
             http_endpoints: std::sync::Mutex::new(Vec::new()),
         })
+    }
+
+    /// Stop the stand-in: the server and its connections, every deployment, delivery and
+    /// invocation under way, and every function process; returns once all have ended.
+    pub async fn shutdown(&self) {
+        self.tasks.stopped().await;
+    }
+
+    /// How many tasks the stand-in is running (server, function supervisors, deployments,
+    /// deliveries, invocations): 0 after [`StandIn::shutdown`].
+    pub fn running_tasks(&self) -> usize {
+        self.tasks.running()
     }
 
     /// The region and account id in ARNs.
@@ -349,23 +363,20 @@ impl StandIn {
         function_name: &str,
         alias: &str,
     ) -> Result<String, Error> {
-        let (url, task) = api::endpoint::serve(Arc::clone(&self.lambda), function_name, alias)
+        let url = api::endpoint::serve(Arc::clone(&self.lambda), function_name, alias)
             .await
             .map_err(|source| Error::Bind {
                 address: "127.0.0.1:0".into(),
                 source,
             })?;
         let label = format!("{function_name}:{alias} at {url}");
-        lock(&self.http_endpoints).push((label, task));
+        lock(&self.http_endpoints).push(label);
         Ok(url)
     }
 
     /// The aliases served over HTTP, as `function:alias at URL`.
     pub fn http_endpoints(&self) -> Vec<String> {
-        lock(&self.http_endpoints)
-            .iter()
-            .map(|(label, _)| label.clone())
-            .collect()
+        lock(&self.http_endpoints).clone()
     }
 
     /// Run a deployment to its end: hooks, traffic steps, alarms, rollback. `observer` is

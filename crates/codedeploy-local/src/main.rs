@@ -434,8 +434,27 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, codedeploy_local::Error> {
         local.endpoint()
     );
     eprintln!("Watch its deployments at {}/ui", local.endpoint());
-    let _ = tokio::signal::ctrl_c().await;
+    stop_signal().await;
+    // In order: the server, deployments, deliveries and invocations, then every function
+    // process, killed and reaped.
+    local.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C or SIGTERM (what `kill`, systemd and CI runners send).
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,10 @@ import urllib.request
 
 API = "http://%s/2018-06-01/runtime/invocation" % os.environ["AWS_LAMBDA_RUNTIME_API"]
 
+# CHATTY_INIT_EXIT=N: die during init, before asking for an event, with status N.
+if os.environ.get("CHATTY_INIT_EXIT"):
+    os._exit(int(os.environ["CHATTY_INIT_EXIT"]))
+
 while True:
     with urllib.request.urlopen(API + "/next") as response:
         request_id = response.headers["lambda-runtime-aws-request-id"]

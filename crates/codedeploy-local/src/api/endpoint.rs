@@ -18,24 +18,29 @@ struct Endpoint {
     alias: String,
 }
 
-/// Serve `function:alias` on a new loopback port; returns the base URL and the server task.
+/// Serve `function:alias` on a new loopback port, as one of the stand-in's tasks; returns
+/// the base URL.
 pub(crate) async fn serve(
     lambda: Arc<Lambda>,
     function: &str,
     alias: &str,
-) -> std::io::Result<(String, tokio::task::JoinHandle<()>)> {
+) -> std::io::Result<String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
+    let tasks = lambda.tasks().clone();
     let state = Arc::new(Endpoint {
         lambda,
         function: function.to_owned(),
         alias: alias.to_owned(),
     });
     let router = Router::new().fallback(handle).with_state(state);
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    Ok((url, task))
+    // The API server's own bounds, and connections it owns (axum::serve detaches them).
+    let limits = super::Limits {
+        max_connections: 512,
+        idle_timeout: std::time::Duration::from_secs(30),
+    };
+    tasks.spawn(super::serve(listener, router, limits));
+    Ok(url)
 }
 
 async fn handle(State(endpoint): State<Arc<Endpoint>>, request: Request) -> Response {

@@ -153,7 +153,8 @@ async fn invoke(
         InvocationType::DryRun => Ok(StatusCode::NO_CONTENT.into_response()),
         InvocationType::Event => {
             let qualifier = query.qualifier;
-            tokio::spawn(async move {
+            let tasks = lambda.tasks().clone();
+            tasks.spawn(async move {
                 let event = crate::lambda::AsyncEvent {
                     name,
                     qualifier,

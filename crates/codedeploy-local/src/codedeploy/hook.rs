@@ -129,7 +129,7 @@ impl Deliveries {
         let lambda = &run.codedeploy.lambda;
         let duplicate = run.plan.duplicate_deliveries.then(|| {
             let (lambda, hook, event) = (Arc::clone(lambda), hook.to_owned(), event.clone());
-            tokio::spawn(async move {
+            lambda.tasks().clone().spawn(async move {
                 if let Ok(resolved) = lambda.registry.resolve(&hook, None) {
                     lambda
                         .invoke(resolved, event.into(), None, new_request_id())
@@ -138,7 +138,7 @@ impl Deliveries {
             })
         });
         let (answer_tx, answer) = watch::channel(None);
-        let delivery = tokio::spawn(deliver(
+        let delivery = lambda.tasks().spawn(deliver(
             Arc::clone(lambda),
             hook.to_owned(),
             event,

@@ -137,7 +137,7 @@ impl CodeDeploy {
     pub(crate) fn start(self: &Arc<Self>, plan: DeploymentPlan) -> String {
         let (id, stop) = self.deployments.create(plan.spec.clone());
         let (codedeploy, deployment_id) = (Arc::clone(self), id.clone());
-        tokio::spawn(async move {
+        self.lambda.tasks().spawn(async move {
             engine::run(&codedeploy, &plan, deployment_id, stop, &mut |_| {}).await;
         });
         id

@@ -15,7 +15,8 @@ pub(crate) fn spawn(
     traffic: Traffic,
 ) -> tokio::task::JoinHandle<()> {
     let (function, alias) = (spec.function_name.clone(), spec.alias.clone());
-    tokio::spawn(async move {
+    let tasks = lambda.tasks().clone();
+    lambda.tasks().clone().spawn(async move {
         let period = Duration::from_secs_f64(1.0 / traffic.rate.max(0.001));
         let mut interval = tokio::time::interval(period);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -29,7 +30,7 @@ pub(crate) fn spawn(
                 return;
             };
             let (lambda, payload) = (Arc::clone(&lambda), traffic.payload.clone());
-            tokio::spawn(async move {
+            tasks.spawn(async move {
                 let _permit = permit;
                 lambda
                     .invoke(resolved, payload.into(), None, new_request_id())

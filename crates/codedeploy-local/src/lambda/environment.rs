@@ -247,6 +247,11 @@ impl Environment {
         state.served || state.init_duration.is_some()
     }
 
+    /// Whether the current process reported an init error.
+    pub(crate) fn has_init_error(&self) -> bool {
+        lock(&self.process().state).init_error.is_some()
+    }
+
     pub(crate) fn take_init_error(&self) -> Option<String> {
         lock(&self.process().state).init_error.take()
     }

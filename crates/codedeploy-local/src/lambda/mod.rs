@@ -23,6 +23,7 @@ pub use version::{InvokeResult, VersionSpec};
 
 use crate::cloudwatch::Metrics;
 use crate::error::Error;
+use crate::tasks::Tasks;
 use registry::{Registry, Resolved};
 
 /// The Lambda service of the stand-in.
@@ -39,6 +40,8 @@ pub(crate) struct Lambda {
     pub(crate) watch_rounds: WatchRounds,
     /// The CloudWatch metrics of the invocations served and of the EMF records printed.
     pub(crate) metrics: Arc<Metrics>,
+    /// Every task of the stand-in (see [`crate::tasks`]).
+    tasks: Tasks,
 }
 
 /// Who reads the lines functions print: the watch's rounds, and EMF records as metrics.
@@ -104,6 +107,7 @@ impl Lambda {
         endpoint: String,
         log_dir: Option<PathBuf>,
         time_scale: f64,
+        tasks: Tasks,
     ) -> Self {
         Lambda {
             registry: Registry::new(region, account_id),
@@ -111,9 +115,15 @@ impl Lambda {
             endpoint,
             log_dir,
             time_scale,
+            tasks,
             watch_rounds: WatchRounds::default(),
             metrics: Arc::default(),
         }
+    }
+
+    /// The stand-in's tasks: whatever it starts, it starts there.
+    pub(crate) fn tasks(&self) -> &Tasks {
+        &self.tasks
     }
 
     /// Run an asynchronous invocation made through the API, with Lambda's retries on the
@@ -189,6 +199,7 @@ impl Lambda {
                 watch_rounds: self.watch_rounds.clone(),
                 metrics: Arc::clone(&self.metrics),
             },
+            tasks: self.tasks.clone(),
         };
         self.registry.publish(base, version, spec)
     }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use super::environment::{Environment, Process};
@@ -16,6 +17,15 @@ use super::log_pipe::{self, LogPipe};
 use super::runtime_api;
 use super::version::{CodeDigest, Identity, InvokeResult, VersionSpec};
 use crate::lock;
+
+/// How a process ended, for [`VersionRuntime::after_exit`].
+struct Exit<'s> {
+    status: &'s str,
+    /// By SIGKILL.
+    killed: bool,
+    /// Whether the process before it was killed during its init too.
+    killed_in_init_before: bool,
+}
 
 /// An invocation waiting for an execution environment.
 pub(crate) struct Pending {
@@ -133,7 +143,10 @@ impl VersionRuntime {
         }
         for index in 0..self.spec.environments {
             let runtime = Arc::clone(self);
-            let task = tokio::spawn(async move { runtime.supervise(index).await });
+            let task = self
+                .identity
+                .tasks
+                .spawn_stoppable(|stop| async move { runtime.supervise(index, stop).await });
             lock(&self.tasks).push(task);
         }
     }
@@ -152,20 +165,22 @@ impl VersionRuntime {
 
     /// Keep one execution environment alive: start its process with a Runtime API of its
     /// own, and start a new one after it exits or is stopped after a timeout.
-    async fn supervise(self: Arc<Self>, index: usize) {
+    async fn supervise(self: Arc<Self>, index: usize, stop: CancellationToken) {
         let env = Environment::new(Arc::downgrade(&self));
         let name = format!(
             "{}:{}#{index}",
             self.identity.function_name, self.identity.version
         );
-        loop {
+        // Whether the last process was killed during its init (see `after_exit`).
+        let mut killed_in_init = false;
+        while !stop.is_cancelled() {
             let process = env.begin_process();
             let (runtime_api, server) =
                 match runtime_api::serve(Arc::clone(&env), Arc::clone(&process)).await {
                     Ok(served) => served,
                     Err(err) => {
                         warn!(error = %err, "cannot open a Runtime API listener");
-                        self.fail_next_queued("Runtime.Unavailable", &err.to_string())
+                        self.fail_next_queued(&stop, "Runtime.Unavailable", &err.to_string())
                             .await;
                         continue;
                     }
@@ -175,7 +190,7 @@ impl VersionRuntime {
                 Err(err) => {
                     let message = format!("cannot start {}: {err}", self.spec.binary.display());
                     warn!(function = %name, "{message}");
-                    self.fail_next_queued("Runtime.InvalidEntrypoint", &message)
+                    self.fail_next_queued(&stop, "Runtime.InvalidEntrypoint", &message)
                         .await;
                     continue;
                 }
@@ -193,6 +208,12 @@ impl VersionRuntime {
                     let _ = child.kill().await;
                     child.wait().await
                 }
+                () = stop.cancelled() => {
+                    // The stand-in stops: the process goes, reaped, before the task ends.
+                    let _ = child.kill().await;
+                    env.retire(&process);
+                    return;
+                }
             };
             debug!(function = %name, ?status, "execution environment ended");
             // Its pid may be reused by any process from now on: nobody may signal it.
@@ -204,14 +225,36 @@ impl VersionRuntime {
             }
             let killed = status.as_ref().ok().and_then(|s| s.signal()) == Some(9);
             let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
-            self.after_exit(&env, &process, &status, killed).await;
+            let exit = Exit {
+                status: &status,
+                killed,
+                killed_in_init_before: killed_in_init,
+            };
+            killed_in_init = self.after_exit(&env, &process, exit, &stop).await;
             drop(server);
         }
     }
 
     /// Retire an ended process and answer for what it leaves behind: its current
     /// invocation, or the reason it could not start.
-    async fn after_exit(&self, env: &Environment, process: &Process, status: &str, killed: bool) {
+    ///
+    /// Returns whether it was killed during its init, without an init error: a process
+    /// killed from outside while it started (as a test or an OOM kill does) is restarted
+    /// for the waiting invocation, as Lambda starts a fresh environment; a second one in a
+    /// row fails the invocation, so a function whose init always dies is not restarted
+    /// forever.
+    async fn after_exit(
+        &self,
+        env: &Environment,
+        process: &Process,
+        exit: Exit<'_>,
+        stop: &CancellationToken,
+    ) -> bool {
+        let Exit {
+            status,
+            killed,
+            killed_in_init_before,
+        } = exit;
         env.drain_logs();
         match env.retire(process) {
             // Killed with no sign of having read the event (no output, no answer): the
@@ -235,16 +278,29 @@ impl VersionRuntime {
                 );
                 let _ = current.reply.send(result);
             }
+            None if !env.initialized()
+                && killed
+                && !killed_in_init_before
+                && !env.has_init_error() =>
+            {
+                debug!(
+                    status,
+                    "killed during init: a fresh process takes the waiting invocation"
+                );
+                return true;
+            }
             None if !env.initialized() => {
                 // It died during init: answer one waiting invocation with the reason, so
                 // callers are not left hanging, and start again only when there is work.
                 let reason = env
                     .take_init_error()
                     .unwrap_or_else(|| format!("Runtime exited during init ({status})"));
-                self.fail_next_queued("Runtime.ExitError", &reason).await;
+                self.fail_next_queued(stop, "Runtime.ExitError", &reason)
+                    .await;
             }
             None => {}
         }
+        false
     }
 
     fn attach_logs(&self, child: &mut tokio::process::Child, env: &Arc<Environment>, name: &str) {
@@ -263,7 +319,9 @@ impl VersionRuntime {
             match LogPipe::new(fd) {
                 Ok((pipe, ready)) => {
                     let sink = env.add_pipe(name, label, Arc::clone(&pipe));
-                    tokio::spawn(log_pipe::pump(pipe, ready, move |line: &str| sink(line)));
+                    self.identity
+                        .tasks
+                        .spawn(log_pipe::pump(pipe, ready, move |line: &str| sink(line)));
                 }
                 Err(err) => {
                     warn!(function = %name, error = %err, "cannot read the function's {label}")
@@ -272,8 +330,12 @@ impl VersionRuntime {
         }
     }
 
-    async fn fail_next_queued(&self, error_type: &str, message: &str) {
-        let next = self.queue_rx.lock().await.recv().await;
+    /// Fail the next invocation queued (none, if the stand-in stops first).
+    async fn fail_next_queued(&self, stop: &CancellationToken, error_type: &str, message: &str) {
+        let next = tokio::select! {
+            () = stop.cancelled() => return,
+            next = self.next_queued() => next,
+        };
         if let Some(pending) = next {
             let result = self.failure(
                 error_type,

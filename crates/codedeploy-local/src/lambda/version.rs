@@ -110,6 +110,8 @@ pub(crate) struct Identity {
     pub(crate) revision_id: String,
     /// Who reads the lines the function prints (watch rounds, EMF metrics).
     pub(crate) log_taps: super::LogTaps,
+    /// The stand-in's tasks, where its supervisors and log pumps run.
+    pub(crate) tasks: crate::tasks::Tasks,
 }
 
 /// The binary's size and sha256, computed once, when first asked (a debug binary is tens of
