@@ -251,3 +251,34 @@ async fn a_thousand_held_connections_do_not_lock_out_a_valid_invoke() {
     );
     drop(held);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_of_asynchronous_invocations_answers_too_many_requests() {
+    let mut options = Options::default();
+    options.max_async_events = 1;
+    let local = codedeploy_local::StandIn::start(options)
+        .await
+        .expect("starts");
+    // It answers after 10 s: the first event holds the queue's one place.
+    let slow = codedeploy_local::VersionSpec::new(e2e::binary("hello")).env("HELLO_FAULT", "slow");
+    local.publish_version("hello", "1", slow).expect("hello 1");
+    let endpoint = local.endpoint().to_owned();
+    let send = || {
+        reqwest::Client::new()
+            .post(format!("{endpoint}/2015-03-31/functions/hello/invocations"))
+            .header("x-amz-invocation-type", "Event")
+            .body("{}")
+            .send()
+    };
+    assert_eq!(send().await.expect("an answer").status().as_u16(), 202);
+    let refused = send().await.expect("an answer");
+    assert_eq!(refused.status().as_u16(), 429);
+    assert_eq!(
+        refused
+            .headers()
+            .get("x-amzn-errortype")
+            .and_then(|v| v.to_str().ok()),
+        Some("TooManyRequestsException")
+    );
+    local.shutdown().await;
+}

@@ -102,6 +102,12 @@ pub struct Options {
     /// deployment's hooks are retried on the deployment's own clock
     /// ([`DeploymentPlan::time_scale`]).
     pub time_scale: f64,
+    /// How many finished deployments are kept for GetDeployment, ListDeployments and the
+    /// live view (default 1,000; the oldest go first). Running ones are always kept.
+    pub keep_deployments: usize,
+    /// How many asynchronous (`Event`) invocations may be under way at once, retries
+    /// included (default 10,000); past it, Invoke answers `TooManyRequestsException`.
+    pub max_async_events: usize,
 }
 
 impl Default for Options {
@@ -116,6 +122,8 @@ impl Default for Options {
             list_page_size: 100,
             request_timeout: Duration::from_secs(30),
             time_scale: 1.0,
+            keep_deployments: 1_000,
+            max_async_events: 10_000,
         }
     }
 }
@@ -166,9 +174,14 @@ impl StandIn {
             endpoint.clone(),
             options.log_dir,
             options.time_scale,
+            options.max_async_events,
             tasks.clone(),
         ));
-        let codedeploy = Arc::new(CodeDeploy::new(Arc::clone(&lambda), options.list_page_size));
+        let codedeploy = Arc::new(CodeDeploy::new(
+            Arc::clone(&lambda),
+            options.list_page_size,
+            options.keep_deployments,
+        ));
         let faults = Arc::new(Faults::default());
         let router = api::router(
             api::AppState {

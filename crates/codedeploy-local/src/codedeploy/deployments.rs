@@ -200,10 +200,19 @@ pub(crate) struct Opened {
     pub(crate) status: watch::Receiver<Option<HookStatus>>,
 }
 
-/// All deployments.
-#[derive(Default)]
+/// The deployments: every running one, and the newest finished ones up to a bound.
 pub(crate) struct Deployments {
     records: Mutex<BTreeMap<String, Record>>,
+    /// The next deployment's sequence number (creation order; never reused).
+    next_seq: std::sync::atomic::AtomicU64,
+    /// How many finished deployments are kept (at least 1: the one that just finished).
+    keep_finished: usize,
+}
+
+impl Default for Deployments {
+    fn default() -> Self {
+        Deployments::new(1_000)
+    }
 }
 
 /// Why a status report was refused, in CodeDeploy's words.
@@ -227,6 +236,44 @@ pub(crate) enum StopError {
 }
 
 impl Deployments {
+    /// No deployments yet; at most `keep_finished` finished ones will be kept.
+    pub(crate) fn new(keep_finished: usize) -> Self {
+        Deployments {
+            records: Mutex::new(BTreeMap::new()),
+            next_seq: std::sync::atomic::AtomicU64::new(0),
+            keep_finished: keep_finished.max(1),
+        }
+    }
+
+    /// A deployment ended: its status, error and completion time; the oldest finished
+    /// deployments past the bound are forgotten (GetDeployment then answers
+    /// `DeploymentDoesNotExistException`, as for any unknown id).
+    pub(crate) fn finish(
+        &self,
+        id: &str,
+        status: DeploymentStatus,
+        error: Option<(String, String)>,
+    ) {
+        let mut records = self.lock();
+        if let Some(r) = records.get_mut(id) {
+            r.status = status;
+            r.error = error;
+            r.completed = Some(SystemTime::now());
+        }
+        let mut finished: Vec<(u64, String)> = records
+            .values()
+            .filter(|r| !r.status.is_active())
+            .map(|r| (r.seq, r.id.clone()))
+            .collect();
+        if finished.len() > self.keep_finished {
+            finished.sort_unstable();
+            let excess = finished.len() - self.keep_finished;
+            for (_, old) in finished.into_iter().take(excess) {
+                records.remove(&old);
+            }
+        }
+    }
+
     /// Record a new deployment (status `Created`) and give its id and its stop signal.
     pub(crate) fn create(
         &self,
@@ -239,7 +286,9 @@ impl Deployments {
         let mut records = self.lock();
         let record = Record {
             id: id.clone(),
-            seq: records.len() as u64,
+            seq: self
+                .next_seq
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             spec,
             content,
             sha256,
@@ -385,4 +434,36 @@ fn random_id(len: usize) -> String {
     (0..len)
         .map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finished_deployments_past_the_bound_are_forgotten_oldest_first_running_ones_never() {
+        let deployments = Deployments::new(3);
+        let spec = || DeploymentSpec::new("hello", "live", "1", "2");
+        let running = deployments.create(spec()).0;
+        let ids: Vec<String> = (0..5).map(|_| deployments.create(spec()).0).collect();
+        for id in &ids {
+            deployments.finish(id, DeploymentStatus::Succeeded, None);
+        }
+        let kept = deployments.ids(|_| true);
+        assert_eq!(
+            kept,
+            [
+                ids[4].clone(),
+                ids[3].clone(),
+                ids[2].clone(),
+                running.clone()
+            ]
+        );
+        assert!(deployments.read(&ids[0], |_| ()).is_none());
+        deployments.finish(&running, DeploymentStatus::Failed, None);
+        assert_eq!(
+            deployments.ids(|_| true),
+            ids[2..].iter().rev().cloned().collect::<Vec<_>>()
+        );
+    }
 }

@@ -108,11 +108,7 @@ pub(crate) async fn run(
         task.abort();
     }
     let (status, error) = run.conclude(result);
-    codedeploy.deployments.with(&id, |r| {
-        r.status = status;
-        r.error = error.clone();
-        r.completed = Some(SystemTime::now());
-    });
+    codedeploy.deployments.finish(&id, status, error.clone());
     run.report();
     let (through_alias, to_target) =
         run.invocations

@@ -43,9 +43,9 @@ pub(crate) enum CreateError {
 }
 
 impl CodeDeploy {
-    pub(crate) fn new(lambda: Arc<Lambda>, list_page_size: usize) -> Self {
+    pub(crate) fn new(lambda: Arc<Lambda>, list_page_size: usize, keep_deployments: usize) -> Self {
         CodeDeploy {
-            deployments: Deployments::default(),
+            deployments: Deployments::new(keep_deployments),
             groups: Mutex::new(BTreeMap::new()),
             lambda,
             list_page_size: list_page_size.max(1),

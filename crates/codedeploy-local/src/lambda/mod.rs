@@ -42,6 +42,8 @@ pub(crate) struct Lambda {
     pub(crate) metrics: Arc<Metrics>,
     /// Every task of the stand-in (see [`crate::tasks`]).
     tasks: Tasks,
+    /// The asynchronous invocations that may be under way at once.
+    async_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// Who reads the lines functions print: the watch's rounds, and EMF records as metrics.
@@ -107,6 +109,7 @@ impl Lambda {
         endpoint: String,
         log_dir: Option<PathBuf>,
         time_scale: f64,
+        max_async_events: usize,
         tasks: Tasks,
     ) -> Self {
         Lambda {
@@ -116,6 +119,7 @@ impl Lambda {
             log_dir,
             time_scale,
             tasks,
+            async_slots: Arc::new(tokio::sync::Semaphore::new(max_async_events.max(1))),
             watch_rounds: WatchRounds::default(),
             metrics: Arc::default(),
         }
@@ -124,6 +128,12 @@ impl Lambda {
     /// The stand-in's tasks: whatever it starts, it starts there.
     pub(crate) fn tasks(&self) -> &Tasks {
         &self.tasks
+    }
+
+    /// A place for one more asynchronous invocation, if the queue has room; held until it
+    /// is delivered (retries included).
+    pub(crate) fn async_slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        Arc::clone(&self.async_slots).try_acquire_owned().ok()
     }
 
     /// Run an asynchronous invocation made through the API, with Lambda's retries on the
