@@ -44,17 +44,7 @@ pub(crate) async fn serve(
 ) -> std::io::Result<(String, AbortOnDrop)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?.to_string();
-    let router = Router::new()
-        .route("/2018-06-01/runtime/invocation/next", get(next))
-        .route(
-            "/2018-06-01/runtime/invocation/{id}/response",
-            post(response),
-        )
-        .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
-        .route("/2018-06-01/runtime/init/error", post(init_error))
-        // Bodies are bounded by the handlers, at Lambda's limit (axum's 2 MB is not it).
-        .layer(axum::extract::DefaultBodyLimit::disable())
-        .with_state(Api { env, process });
+    let router = router(env, process);
     let server = tokio::spawn(async move {
         // The connections belong to the server: dropping it drops them, and any `next`
         // still waiting on one.
@@ -76,6 +66,21 @@ pub(crate) async fn serve(
         }
     });
     Ok((address, AbortOnDrop(server)))
+}
+
+/// The Runtime API of one process.
+fn router(env: Arc<Environment>, process: Arc<Process>) -> Router {
+    Router::new()
+        .route("/2018-06-01/runtime/invocation/next", get(next))
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/response",
+            post(response),
+        )
+        .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
+        .route("/2018-06-01/runtime/init/error", post(init_error))
+        // Bodies are bounded by the handlers, at Lambda's limit (axum's 2 MB is not it).
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(Api { env, process })
 }
 
 /// Aborts a task when dropped.
@@ -270,4 +275,52 @@ pub(crate) fn new_request_id() -> String {
         &hex[17..20],
         &hex[20..32]
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Weak;
+
+    use axum::http::{Method, Request};
+    use proptest::prelude::*;
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1_000))]
+
+        /// Any method, path and body on a process's Runtime API: an answer, never a panic,
+        /// and, the function being gone, no event handed out and no answer taken.
+        #[test]
+        fn any_request_gets_an_answer(
+            method in prop_oneof![Just(Method::GET), Just(Method::POST), Just(Method::PUT)],
+            tail in prop_oneof![
+                Just("invocation/next".to_owned()),
+                "invocation/[ -~]{0,40}/response",
+                "invocation/(%[0-9A-F]{2}){0,8}/error",
+                Just("init/error".to_owned()),
+                "[ -~]{0,60}",
+            ],
+            body in proptest::collection::vec(any::<u8>(), 0..2048),
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let status = runtime.block_on(async {
+                let env = Environment::new(Weak::new());
+                let process = env.begin_process();
+                let uri = format!("/2018-06-01/runtime/{}", tail.replace(' ', "%20"));
+                // Not a request a client could send (the URI does not parse): nothing to ask.
+                let request = Request::builder().method(method).uri(uri).body(Body::from(body)).ok()?;
+                router(env, process).oneshot(request).await.ok().map(|r| r.status())
+            });
+            if let Some(status) = status {
+                // No event handed out, and no answer taken for an invocation (an init
+                // error is kept for the process, whatever becomes of the function).
+                prop_assert_ne!(status, StatusCode::OK);
+                if tail.starts_with("invocation/") {
+                    prop_assert_ne!(status, StatusCode::ACCEPTED);
+                }
+            }
+        }
+    }
 }
