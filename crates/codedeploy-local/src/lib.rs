@@ -28,6 +28,7 @@
 
 mod alarms;
 mod api;
+mod body;
 mod clock;
 mod cloudwatch;
 mod codedeploy;

@@ -19,10 +19,10 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt as _;
 
 use super::error::{ApiError, CloudWatchWire};
 use super::server::Connection;
+use crate::body::{read_bounded, ReadError};
 
 /// Lambda's synchronous invocation payload (the Lambda quotas page: 6 MB).
 pub(crate) const MAX_SYNC_PAYLOAD: usize = 6 * 1024 * 1024;
@@ -32,9 +32,6 @@ pub(crate) const MAX_ASYNC_PAYLOAD: usize = 1024 * 1024;
 const MAX_OTHER_BODY: usize = 1024 * 1024;
 /// The live view takes no bodies worth the name.
 const MAX_UI_BODY: usize = 64 * 1024;
-/// Past the limit, the rest of a body is read and dropped up to this much, so the client
-/// (still sending) reads the answer rather than a reset; beyond it the connection closes.
-const MAX_DRAIN: usize = 64 * 1024 * 1024;
 /// The most of an untyped rejection's text kept as the typed error's message.
 const MAX_REJECTION_TEXT: usize = 1024;
 
@@ -161,15 +158,12 @@ impl Door {
 /// What went wrong reading a body.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum BodyError {
-    /// Over the door's limit (the rest was drained, up to [`MAX_DRAIN`]).
-    #[error("the body is over {limit} bytes")]
-    TooLarge { limit: usize },
+    /// Over the door's limit, or broken.
+    #[error(transparent)]
+    Read(#[from] ReadError),
     /// Not all of it arrived within the request timeout.
     #[error("the body did not arrive within {0:?}")]
     TimedOut(Duration),
-    /// The connection failed while it was being read.
-    #[error("the body could not be read")]
-    Broken(#[source] axum::Error),
 }
 
 /// Read a body of at most `limit` bytes within `timeout`.
@@ -181,32 +175,10 @@ pub(crate) async fn read_body(
     limit: usize,
     timeout: Duration,
 ) -> Result<Bytes, BodyError> {
-    tokio::time::timeout(timeout, read_limited(body, limit))
+    let read = tokio::time::timeout(timeout, read_bounded(body, limit))
         .await
-        .map_err(|_| BodyError::TimedOut(timeout))?
-}
-
-async fn read_limited(body: Body, limit: usize) -> Result<Bytes, BodyError> {
-    let mut stream = body.into_data_stream();
-    let mut buffer = Vec::new();
-    let mut seen = 0usize;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(BodyError::Broken)?;
-        seen = seen.saturating_add(chunk.len());
-        if seen > limit {
-            // Drop what was kept and drain, bounded, so the answer reaches the client.
-            drop(buffer);
-            while seen <= MAX_DRAIN {
-                match stream.next().await {
-                    Some(Ok(chunk)) => seen = seen.saturating_add(chunk.len()),
-                    _ => break,
-                }
-            }
-            return Err(BodyError::TooLarge { limit });
-        }
-        buffer.extend_from_slice(&chunk);
-    }
-    Ok(Bytes::from(buffer))
+        .map_err(|_| BodyError::TimedOut(timeout))?;
+    Ok(read?)
 }
 
 /// The middleware: the body read within its door's limit and `timeout`, and answers the
@@ -224,13 +196,13 @@ pub(crate) async fn guard(timeout: Duration, request: Request, next: Next) -> Re
         // Known too large: drain it without keeping any of it.
         read_body(body, 0, timeout)
             .await
-            .and(Err(BodyError::TooLarge { limit }))
+            .and(Err(BodyError::Read(ReadError::TooLarge { limit })))
     } else {
         read_body(body, limit, timeout).await
     };
     let body = match read {
         Ok(body) => body,
-        Err(BodyError::TooLarge { .. }) => return door.too_large(),
+        Err(BodyError::Read(ReadError::TooLarge { .. })) => return door.too_large(),
         Err(err @ BodyError::TimedOut(_)) => {
             let mut response = door.error(
                 StatusCode::REQUEST_TIMEOUT,
@@ -242,7 +214,7 @@ pub(crate) async fn guard(timeout: Duration, request: Request, next: Next) -> Re
                 .insert("connection", HeaderValue::from_static("close"));
             return response;
         }
-        Err(err @ BodyError::Broken(_)) => {
+        Err(err @ BodyError::Read(ReadError::Broken(_))) => {
             return door.error(StatusCode::BAD_REQUEST, "RequestAborted", err.to_string())
         }
     };

@@ -12,7 +12,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use bytes::Bytes;
-use futures::StreamExt as _;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use serde_json::json;
@@ -22,6 +21,7 @@ use tracing::warn;
 use super::environment::{Environment, Process};
 use super::supervisor::{Pending, VersionRuntime};
 use super::version::InvokeResult;
+use crate::body::ReadError;
 
 /// The largest response a function may give: "6 MB" on the Lambda quotas page; Lambda's
 /// own error message names 6,291,556 bytes ("Response payload size exceeded maximum allowed
@@ -172,35 +172,31 @@ async fn response(
     Path(id): Path<String>,
     body: Body,
 ) -> Response {
-    match bounded(body).await {
-        Some(body) => finish(&env, &id, body, None),
-        None => too_large(&env, &id),
+    match crate::body::read_bounded(body, MAX_RESPONSE).await {
+        Ok(body) => finish(&env, &id, body, None),
+        Err(err) => unread(&env, &id, &err),
     }
 }
 
 /// `POST /runtime/invocation/{id}/error`.
 async fn error(State(Api { env, .. }): State<Api>, Path(id): Path<String>, body: Body) -> Response {
-    match bounded(body).await {
-        Some(body) => finish(&env, &id, body, Some("Unhandled".into())),
-        None => too_large(&env, &id),
+    match crate::body::read_bounded(body, MAX_RESPONSE).await {
+        Ok(body) => finish(&env, &id, body, Some("Unhandled".into())),
+        Err(err) => unread(&env, &id, &err),
     }
 }
 
-/// A body of at most [`MAX_RESPONSE`] bytes; past it, the rest is read and dropped (so the
-/// function reads its 413 rather than a reset), and `None`.
-async fn bounded(body: Body) -> Option<Bytes> {
-    let mut stream = body.into_data_stream();
-    let mut kept = Vec::new();
-    let mut over = false;
-    while let Some(Ok(chunk)) = stream.next().await {
-        over |= kept.len() + chunk.len() > MAX_RESPONSE;
-        if over {
-            kept = Vec::new();
-        } else {
-            kept.extend_from_slice(&chunk);
-        }
+/// An answer that could not be read: too large (the invoke fails as Lambda's does), or cut
+/// off (the process is dying; its supervisor answers for the invocation).
+fn unread(env: &Environment, id: &str, err: &ReadError) -> Response {
+    match err {
+        ReadError::TooLarge { .. } => too_large(env, id),
+        ReadError::Broken(_) => runtime_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequestBody",
+            &err.to_string(),
+        ),
     }
-    (!over).then(|| Bytes::from(kept))
 }
 
 /// The function answered more than Lambda takes: the invoke fails at once, as Lambda's
