@@ -242,6 +242,25 @@ pub fn proc_status_kb(pid: u32, field: &str) -> Option<u64> {
     line.split_whitespace().next()?.parse().ok()
 }
 
+/// Raise this process's soft limit of open files to its hard limit (tests holding many
+/// sockets need more than the common soft 1,024); returns the limit now in force.
+pub fn raise_open_files_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read and write one rlimit we own.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 0;
+        }
+        limit.rlim_cur = limit.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+    }
+    limit.rlim_cur
+}
+
 /// `kill -9` a process, as a crash or an out-of-memory kill would end it.
 pub fn kill_9(pid: u32) {
     let status = std::process::Command::new("kill")

@@ -220,6 +220,12 @@ async fn a_body_sent_too_slowly_is_answered_408_and_closed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_held_connections_do_not_lock_out_a_valid_invoke() {
+    // 1,000 client sockets and up to 512 server ones, in this one process.
+    let files = e2e::raise_open_files_limit();
+    assert!(
+        files >= 2_048,
+        "this test needs 2,048 open files; the hard limit here is {files} (raise it with ulimit -Hn)"
+    );
     let local = hello_on_live(Options::default()).await;
     let address = local.endpoint().trim_start_matches("http://").to_owned();
     // 1,000 held sockets, twice the server's 512 slots: idle ones, half-sent heads, and
