@@ -59,22 +59,30 @@ async fn cbor(
 /// Which CloudWatch wire a `POST /` speaks, if it is CloudWatch: awsJson1.0 names the
 /// service in `X-Amz-Target`; query sends a form. Returns the operation's name too.
 pub(crate) fn wire_of(headers: &HeaderMap, body: &[u8]) -> Option<(CloudWatchWire, String)> {
+    match wire_of_headers(headers)? {
+        (CloudWatchWire::Query, _) => {
+            let action = form_urlencoded::parse(body)
+                .find(|(k, _)| k == "Action")?
+                .1
+                .into_owned();
+            Some((CloudWatchWire::Query, action))
+        }
+        (wire, operation) => Some((wire, operation?.to_owned())),
+    }
+}
+
+/// Which CloudWatch wire a `POST /` speaks by its headers alone, and the operation when
+/// they name it (awsJson1.0's `X-Amz-Target`; a query form names it in its body).
+pub(crate) fn wire_of_headers(headers: &HeaderMap) -> Option<(CloudWatchWire, Option<&str>)> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(operation) =
         header("x-amz-target").and_then(|t| t.strip_prefix(SERVICE)?.strip_prefix('.'))
     {
-        return Some((CloudWatchWire::Json, operation.to_owned()));
+        return Some((CloudWatchWire::Json, Some(operation)));
     }
-    let form =
-        header("content-type").is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
-    if !form {
-        return None;
-    }
-    let action = form_urlencoded::parse(body)
-        .find(|(k, _)| k == "Action")?
-        .1
-        .into_owned();
-    Some((CloudWatchWire::Query, action))
+    header("content-type")
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
+        .then_some((CloudWatchWire::Query, None))
 }
 
 /// Serve `operation` on `wire`.

@@ -58,15 +58,11 @@ impl Door {
             return Door::CloudWatch(CloudWatchWire::Cbor);
         }
         if path == "/" {
-            if header("x-amz-target").is_some_and(|t| t.starts_with("GraniteServiceVersion")) {
-                return Door::CloudWatch(CloudWatchWire::Json);
-            }
-            if header("content-type")
-                .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
-            {
-                return Door::CloudWatch(CloudWatchWire::Query);
-            }
-            return Door::CodeDeploy;
+            // As `POST /` is dispatched: CloudWatch when its headers say so, else CodeDeploy.
+            return match super::cloudwatch::wire_of_headers(headers) {
+                Some((wire, _)) => Door::CloudWatch(wire),
+                None => Door::CodeDeploy,
+            };
         }
         let invoke =
             (method == Method::POST && path.ends_with("/invocations")).then(|| {
