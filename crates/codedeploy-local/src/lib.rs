@@ -144,6 +144,8 @@ pub struct StandIn {
     codedeploy: Arc<CodeDeploy>,
     faults: Arc<Faults>,
     tasks: tasks::Tasks,
+    /// The API server's connection bounds, which the alias endpoints share.
+    limits: api::Limits,
     http_endpoints: std::sync::Mutex<Vec<String>>,
 }
 
@@ -198,6 +200,7 @@ impl StandIn {
         };
         tasks.spawn(api::serve(listener, router, limits));
         Ok(StandIn {
+            limits,
             endpoint,
             lambda,
             codedeploy,
@@ -377,7 +380,7 @@ impl StandIn {
         function_name: &str,
         alias: &str,
     ) -> Result<String, Error> {
-        let url = api::endpoint::serve(Arc::clone(&self.lambda), function_name, alias)
+        let url = api::endpoint::serve(Arc::clone(&self.lambda), function_name, alias, self.limits)
             .await
             .map_err(|source| Error::Bind {
                 address: "127.0.0.1:0".into(),

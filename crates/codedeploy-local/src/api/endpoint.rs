@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use codedeploy_hooks::apigw::{self, Flavor};
 
+use crate::body::{read_bounded, ReadError};
 use crate::lambda::runtime_api::new_request_id;
 use crate::lambda::Lambda;
 
@@ -18,12 +19,13 @@ struct Endpoint {
     alias: String,
 }
 
-/// Serve `function:alias` on a new loopback port, as one of the stand-in's tasks; returns
-/// the base URL.
+/// Serve `function:alias` on a new loopback port, as one of the stand-in's tasks, within
+/// the API server's `limits`; returns the base URL.
 pub(crate) async fn serve(
     lambda: Arc<Lambda>,
     function: &str,
     alias: &str,
+    limits: super::Limits,
 ) -> std::io::Result<String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
@@ -34,25 +36,24 @@ pub(crate) async fn serve(
         alias: alias.to_owned(),
     });
     let router = Router::new().fallback(handle).with_state(state);
-    // The API server's own bounds, and connections it owns (axum::serve detaches them).
-    let limits = super::Limits {
-        max_connections: 512,
-        idle_timeout: std::time::Duration::from_secs(30),
-    };
+    // The API server, which owns its connections (axum::serve detaches them).
     tasks.spawn(super::serve(listener, router, limits));
     Ok(url)
 }
 
 async fn handle(State(endpoint): State<Arc<Endpoint>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let body: Bytes = match axum::body::to_bytes(body, 6 * 1024 * 1024).await {
+    let body: Bytes = match read_bounded(body, 6 * 1024 * 1024).await {
         Ok(b) => b,
-        Err(_) => {
+        Err(ReadError::TooLarge { .. }) => {
             return (
                 axum::http::StatusCode::PAYLOAD_TOO_LARGE,
                 "the request body is over 6 MB",
             )
                 .into_response()
+        }
+        Err(err @ ReadError::Broken(_)) => {
+            return (axum::http::StatusCode::BAD_REQUEST, err.to_string()).into_response()
         }
     };
     let request = http::Request::from_parts(parts, body.to_vec());
