@@ -94,6 +94,19 @@ impl ApiError {
         )
     }
 
+    /// Lambda's `TooManyRequestsException` (429): `Rate Exceeded.`, and why when given.
+    pub(crate) fn too_many_requests(why: Option<&str>) -> Self {
+        let message = match why {
+            Some(why) => format!("Rate Exceeded.: {why}"),
+            None => "Rate Exceeded.".to_owned(),
+        };
+        ApiError::lambda(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequestsException",
+            message,
+        )
+    }
+
     /// Lambda's `ResourceNotFoundException` (404).
     pub(crate) fn resource_not_found(message: impl Into<String>) -> Self {
         ApiError::lambda(StatusCode::NOT_FOUND, "ResourceNotFoundException", message)

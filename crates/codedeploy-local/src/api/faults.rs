@@ -41,11 +41,7 @@ fn throttled(operation: Operation) -> ApiError {
     } else if operation.is_codedeploy() {
         ApiError::codedeploy("ThrottlingException", "Rate exceeded")
     } else {
-        ApiError::lambda(
-            StatusCode::TOO_MANY_REQUESTS,
-            "TooManyRequestsException",
-            "Rate Exceeded.",
-        )
+        ApiError::too_many_requests(None)
     }
 }
 

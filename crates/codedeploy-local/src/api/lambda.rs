@@ -156,11 +156,9 @@ async fn invoke(
             // Lambda documents no size for its event queue; the stand-in's is bounded, and
             // past it Invoke answers with its modeled throttling error.
             let Some(slot) = lambda.async_slot() else {
-                return Err(ApiError::lambda(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "TooManyRequestsException",
-                    "Rate Exceeded.: codedeploy-local's queue of asynchronous invocations is full (Options::max_async_events)",
-                ));
+                return Err(ApiError::too_many_requests(Some(
+                    "codedeploy-local's queue of asynchronous invocations is full (Options::max_async_events)",
+                )));
             };
             let tasks = lambda.tasks().clone();
             tasks.spawn(async move {
