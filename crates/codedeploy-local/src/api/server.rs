@@ -8,7 +8,6 @@
 //! however many, cannot lock out a client with a whole request to send.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -66,12 +65,11 @@ impl Connection {
 #[derive(Default)]
 struct Connections {
     open: Mutex<HashMap<u64, (Arc<Connection>, AbortHandle)>>,
-    next_id: AtomicU64,
 }
 
 impl Connections {
     /// Close the connection idle the longest, else the one reading a body the longest.
-    fn evict_one(&self) -> bool {
+    fn evict_one(&self) {
         let mut open = lock(&self.open);
         let victim = open
             .iter()
@@ -81,13 +79,12 @@ impl Connections {
             })
             .min_by_key(|(phase, since, _)| (*phase, *since));
         let Some((_, _, id)) = victim else {
-            return false;
+            return;
         };
         tracing::debug!(connection = id, "closing a held connection to make room");
         if let Some((_, abort)) = open.remove(&id) {
             abort.abort();
         }
-        true
     }
 }
 
@@ -110,6 +107,7 @@ pub(crate) async fn serve(listener: TcpListener, router: Router, limits: Limits)
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let connections = Arc::new(Connections::default());
     let mut tasks = JoinSet::new();
+    let mut next_id = 0u64;
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -135,7 +133,8 @@ pub(crate) async fn serve(listener: TcpListener, router: Router, limits: Limits)
             }
         };
         let _ = stream.set_nodelay(true);
-        let id = connections.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = next_id;
+        next_id += 1;
         let connection = Arc::new(Connection {
             state: Mutex::new((Phase::Idle, Instant::now())),
         });

@@ -41,6 +41,8 @@ pub(crate) struct Process {
     /// Set by the supervisor once it has recorded the process; until then it is handed
     /// nothing, so whoever sees an answer of the process also sees its pid.
     pid: SetOnce<u32>,
+    /// When it was about to start.
+    spawned: Instant,
     /// Cancelled when the supervisor has seen the process end: its requests are refused.
     retired: CancellationToken,
     state: Mutex<ProcessState>,
@@ -48,7 +50,6 @@ pub(crate) struct Process {
 
 #[derive(Default)]
 struct ProcessState {
-    spawned: Option<Instant>,
     /// Whether it has been handed an invocation.
     served: bool,
     /// From the first `next`: how long it took to initialize, until it is reported.
@@ -116,10 +117,8 @@ impl Process {
         Arc::new(Process {
             pid: SetOnce::new(),
             retired: CancellationToken::new(),
-            state: Mutex::new(ProcessState {
-                spawned: Some(Instant::now()),
-                ..ProcessState::default()
-            }),
+            spawned: Instant::now(),
+            state: Mutex::new(ProcessState::default()),
         })
     }
 
@@ -147,7 +146,7 @@ impl Process {
     pub(crate) fn asked_for_event(&self) {
         let mut state = lock(&self.state);
         if !state.served && state.init_duration.is_none() {
-            state.init_duration = state.spawned.map(|s| s.elapsed());
+            state.init_duration = Some(self.spawned.elapsed());
         }
     }
 
