@@ -40,6 +40,12 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// The test function `chatty` (`tests/functions/chatty`): it prints lines, answers big, or
+/// dies as its event asks.
+pub fn chatty() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("functions/chatty/bootstrap")
+}
+
 /// How to set up a rehearsal.
 pub struct Setup {
     /// `HELLO_FAULT` of the new version (4).

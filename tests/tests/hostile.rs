@@ -4,7 +4,6 @@
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use codedeploy_local::{Options, StandIn, VersionSpec};
@@ -95,15 +94,11 @@ async fn huge_list_indexes_are_refused_without_allocating_for_them() {
     assert_eq!(valid_invoke(local.endpoint()).await, 200);
 }
 
-fn chatty() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("functions/chatty/bootstrap")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn function_answers_up_to_6_mb_go_through_and_larger_ones_fail_at_once() {
     let local = StandIn::start(Options::default()).await.expect("starts");
     // An answer that waited out the timeout would be Sandbox.Timedout, after 10 minutes.
-    let spec = VersionSpec::new(chatty()).timeout(Duration::from_secs(600));
+    let spec = VersionSpec::new(e2e::chatty()).timeout(Duration::from_secs(600));
     local
         .publish_version("chatty", "1", spec)
         .expect("chatty 1");
@@ -262,11 +257,9 @@ async fn a_thousand_held_connections_do_not_lock_out_a_valid_invoke() {
 async fn a_full_queue_of_asynchronous_invocations_answers_too_many_requests() {
     let mut options = Options::default();
     options.max_async_events = 1;
-    let local = codedeploy_local::StandIn::start(options)
-        .await
-        .expect("starts");
+    let local = StandIn::start(options).await.expect("starts");
     // It answers after 10 s: the first event holds the queue's one place.
-    let slow = codedeploy_local::VersionSpec::new(e2e::binary("hello")).env("HELLO_FAULT", "slow");
+    let slow = VersionSpec::new(e2e::binary("hello")).env("HELLO_FAULT", "slow");
     local.publish_version("hello", "1", slow).expect("hello 1");
     let endpoint = local.endpoint().to_owned();
     let send = || {

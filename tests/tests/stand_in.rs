@@ -4,7 +4,6 @@
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use codedeploy_local::{Options, StandIn, VersionSpec};
@@ -156,7 +155,7 @@ async fn stress_kill_then_invoke() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_process_that_dies_with_the_event_fails_it_at_once_with_runtime_exit_error() {
     let local = StandIn::start(Options::default()).await.expect("starts");
-    let mut spec = VersionSpec::new(chatty());
+    let mut spec = VersionSpec::new(e2e::chatty());
     // An answer that waited out the timeout would be Sandbox.Timedout, after 10 minutes.
     spec.timeout = Duration::from_secs(600);
     local
@@ -197,7 +196,7 @@ async fn a_process_that_dies_with_the_event_fails_it_at_once_with_runtime_exit_e
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_function_that_dies_during_init_fails_the_invoke_with_the_reason() {
     let local = StandIn::start(Options::default()).await.expect("starts");
-    let spec = VersionSpec::new(chatty()).env("CHATTY_INIT_EXIT", "4");
+    let spec = VersionSpec::new(e2e::chatty()).env("CHATTY_INIT_EXIT", "4");
     local
         .publish_version("chatty", "1", spec)
         .expect("chatty 1");
@@ -218,14 +217,10 @@ async fn a_function_that_dies_during_init_fails_the_invoke_with_the_reason() {
     }
 }
 
-fn chatty() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("functions/chatty/bootstrap")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_tails_hold_every_line_printed_before_the_answer_and_a_full_report() {
     let local = StandIn::start(Options::default()).await.expect("starts");
-    let spec = VersionSpec::new(chatty());
+    let spec = VersionSpec::new(e2e::chatty());
     local
         .publish_version("chatty", "1", spec)
         .expect("chatty 1");
