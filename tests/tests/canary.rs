@@ -28,7 +28,7 @@ fn loose_alarms() -> codedeploy_local::Template {
     let mut template = template();
     template
         .parameters
-        .insert("ErrorsThreshold".into(), serde_json::json!(1000));
+        .insert("ErrorsThreshold".into(), "1000".into());
     template
 }
 

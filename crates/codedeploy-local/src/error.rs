@@ -39,6 +39,28 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A field of the template has the wrong shape.
+    #[error("template {path}: {field}: {source}; see the SAM or CloudFormation reference of that property")]
+    TemplateField {
+        /// The template file.
+        path: PathBuf,
+        /// The field's path, e.g. `Resources.Fn.Properties.Timeout`.
+        field: String,
+        /// What the reader expected.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A value of the template cannot be resolved locally.
+    #[error("template {path}: {field}: {source}")]
+    Unresolved {
+        /// The template file.
+        path: PathBuf,
+        /// Where the value is, e.g. `Pre.Environment.Variables.TARGET`.
+        field: String,
+        /// What could not be resolved.
+        #[source]
+        source: crate::sam::template::ResolveError,
+    },
     /// An alarm of the template cannot be evaluated locally.
     #[error("alarm {alarm}: {field} {reason}; codedeploy-local evaluates AWS/Lambda Errors, Invocations, Throttles and Duration alarms")]
     UnsupportedAlarm {

@@ -66,7 +66,8 @@ pub use crate::sam::rehearsal::{
     prepare, Binaries, RehearsalOptions, CURRENT_VERSION, TARGET_VERSION,
 };
 pub use crate::sam::template::{
-    Preference, Resolver, Template, TemplateAlias, TemplateApi, TemplateFunction,
+    AlarmProperties, Dimension, Expr, ExprError, Preference, ResolveError, Resolver, Template,
+    TemplateAlias, TemplateApi, TemplateFunction, TriggerConfiguration,
 };
 pub use clock::TIME_SCALES;
 

@@ -137,8 +137,7 @@ struct ServeArgs {
     list_page_size: usize,
 }
 
-/// The template, with the parameters given on the command line. A number stays a number
-/// (as CloudFormation converts `Type: Number` parameters).
+/// The template, with the parameters given on the command line.
 fn load_template(common: &Common) -> Result<Template, codedeploy_local::Error> {
     let mut template = Template::load(&common.template)?;
     for (key, value) in &common.parameter {
@@ -152,12 +151,7 @@ fn load_template(common: &Common) -> Result<Template, codedeploy_local::Error> {
                 ),
             });
         }
-        let value = value
-            .parse::<f64>()
-            .ok()
-            .and_then(|n| serde_json::Number::from_f64(n).map(serde_json::Value::Number))
-            .unwrap_or_else(|| serde_json::Value::String(value.clone()));
-        template.parameters.insert(key.clone(), value);
+        template.parameters.insert(key.clone(), value.clone());
     }
     Ok(template)
 }

@@ -212,6 +212,10 @@ mod tests {
         }
     }
 
+    fn typed(props: Value) -> crate::sam::template::AlarmProperties {
+        serde_json::from_value(props).unwrap()
+    }
+
     fn errors_alarm(extra: Value) -> Alarm {
         let mut props = json!({
             "Namespace": "AWS/Lambda", "MetricName": "Errors", "Statistic": "Sum", "Period": 60,
@@ -229,7 +233,7 @@ mod tests {
                 props[k] = v.clone();
             }
         }
-        Alarm::from_template("Errors", &props, &resolver()).unwrap()
+        Alarm::from_template("Errors", &typed(props), &resolver()).unwrap()
     }
 
     fn record(
@@ -340,7 +344,7 @@ mod tests {
             for (k, v) in extra.as_object().unwrap() {
                 props[k] = v.clone();
             }
-            let err = Alarm::from_template("MyAlarm", &props, &resolver())
+            let err = Alarm::from_template("MyAlarm", &typed(props), &resolver())
                 .unwrap_err()
                 .to_string();
             assert!(err.starts_with(&format!("alarm MyAlarm: {field}")), "{err}");

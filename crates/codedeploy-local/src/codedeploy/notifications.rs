@@ -9,10 +9,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::Value;
-
 use crate::alarms::AlarmState;
 use crate::error::Error;
+use crate::sam::template::{AlarmProperties, Expr, TriggerConfiguration};
 
 /// The trigger events of CodeDeploy's service model (`TriggerEventType`, botocore
 /// `codedeploy/2014-10-06`). The instance events never happen in a Lambda deployment.
@@ -69,23 +68,28 @@ impl Notifications {
     /// [`Error::Notification`] naming the trigger or alarm whose topic is nothing, or an
     /// event CodeDeploy does not know.
     pub fn from_template(
-        triggers: Option<&Value>,
-        alarms: &[(&str, &Value)],
+        triggers: &[TriggerConfiguration],
+        alarms: &[(&str, &AlarmProperties)],
         topics: &BTreeSet<String>,
     ) -> Result<Notifications, Error> {
-        let triggers = triggers.and_then(Value::as_array).into_iter().flatten();
         let mut notifications = Notifications {
             triggers: triggers
+                .iter()
                 .enumerate()
                 .map(|(i, trigger)| read_trigger(i, trigger, topics))
                 .collect::<Result<_, _>>()?,
             alarms: BTreeMap::new(),
         };
         for &(alarm, props) in alarms {
-            let actions = |key: &str| read_actions(alarm, props, key, topics);
+            let actions = |key: &str, list: &[Expr]| {
+                let place = format!("alarm {alarm}: {key}");
+                list.iter()
+                    .map(|action| topic_of(&place, Some(action), topics))
+                    .collect::<Result<Vec<_>, _>>()
+            };
             let topics = AlarmTopics {
-                alarm: actions("AlarmActions")?,
-                ok: actions("OKActions")?,
+                alarm: actions("AlarmActions", &props.alarm_actions)?,
+                ok: actions("OKActions", &props.ok_actions)?,
             };
             if !(topics.alarm.is_empty() && topics.ok.is_empty()) {
                 notifications.alarms.insert(alarm.to_owned(), topics);
@@ -129,22 +133,19 @@ impl Notifications {
 }
 
 /// One entry of `TriggerConfigurations`.
-fn read_trigger(i: usize, trigger: &Value, topics: &BTreeSet<String>) -> Result<Trigger, Error> {
+fn read_trigger(
+    i: usize,
+    trigger: &TriggerConfiguration,
+    topics: &BTreeSet<String>,
+) -> Result<Trigger, Error> {
     let place = format!("DeploymentPreference.TriggerConfigurations[{i}]");
-    let topic =
-        topic_of(trigger.get("TriggerTargetArn"), topics).map_err(|why| Error::Notification {
-            place: format!("{place}.TriggerTargetArn"),
-            why,
-        })?;
-    let events: Vec<String> = trigger
-        .get("TriggerEvents")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(str::to_owned)
-        .collect();
-    if let Some(unknown) = events
+    let topic = topic_of(
+        &format!("{place}.TriggerTargetArn"),
+        trigger.trigger_target_arn.as_ref(),
+        topics,
+    )?;
+    if let Some(unknown) = trigger
+        .trigger_events
         .iter()
         .find(|e| !TRIGGER_EVENTS.contains(&e.as_str()))
     {
@@ -156,59 +157,36 @@ fn read_trigger(i: usize, trigger: &Value, topics: &BTreeSet<String>) -> Result<
             ),
         });
     }
-    let name = trigger
-        .get("TriggerName")
-        .and_then(Value::as_str)
-        .unwrap_or("unnamed");
     Ok(Trigger {
-        name: name.to_owned(),
+        name: trigger
+            .trigger_name
+            .clone()
+            .unwrap_or_else(|| "unnamed".into()),
         topic,
-        events,
+        events: trigger.trigger_events.clone(),
     })
 }
 
-/// The topics of an alarm's `AlarmActions` or `OKActions`.
-fn read_actions(
-    alarm: &str,
-    props: &Value,
-    key: &str,
-    topics: &BTreeSet<String>,
-) -> Result<Vec<String>, Error> {
-    props
-        .get(key)
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|action| {
-            topic_of(Some(action), topics).map_err(|why| Error::Notification {
-                place: format!("alarm {alarm}: {key}"),
-                why,
-            })
-        })
-        .collect()
-}
-
 /// The topic an action or target names: `Ref` of a topic of the template, or an SNS ARN.
-fn topic_of(value: Option<&Value>, topics: &BTreeSet<String>) -> Result<String, String> {
-    match value {
-        Some(Value::Object(o)) => match o.get("Ref").and_then(Value::as_str) {
-            Some(id) if topics.contains(id) => Ok(id.to_owned()),
-            Some(id) => Err(format!(
-                "refers to {id}, which is not an AWS::SNS::Topic of the template"
-            )),
-            None => Err(format!(
-                "is {value:?}, not a Ref to an AWS::SNS::Topic of the template",
-                value = Value::Object(o.clone())
-            )),
-        },
-        Some(Value::String(arn)) if arn.starts_with("arn:") && arn.contains(":sns:") => {
-            Ok(arn.clone())
+fn topic_of(place: &str, value: Option<&Expr>, topics: &BTreeSet<String>) -> Result<String, Error> {
+    let why = match value {
+        Some(Expr::Ref(id)) if topics.contains(id) => return Ok(id.clone()),
+        Some(Expr::Literal(arn)) if arn.starts_with("arn:") && arn.contains(":sns:") => {
+            return Ok(arn.clone())
         }
-        Some(other) => Err(format!(
-            "is `{other}`, neither a Ref to a topic of the template nor an SNS topic ARN"
-        )),
-        None => Err("is missing".into()),
-    }
+        Some(Expr::Ref(id)) => {
+            format!("refers to {id}, which is not an AWS::SNS::Topic of the template")
+        }
+        Some(Expr::Literal(text)) => {
+            format!("is `{text}`, neither a Ref to a topic of the template nor an SNS topic ARN")
+        }
+        Some(other) => format!("is {other:?}, not a Ref to an AWS::SNS::Topic of the template"),
+        None => "is missing".into(),
+    };
+    Err(Error::Notification {
+        place: place.to_owned(),
+        why,
+    })
 }
 
 #[cfg(test)]
@@ -216,17 +194,28 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn triggers(value: serde_json::Value) -> Vec<TriggerConfiguration> {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn alarm(value: serde_json::Value) -> AlarmProperties {
+        serde_json::from_value(value).unwrap()
+    }
+
     fn topics() -> BTreeSet<String> {
         BTreeSet::from(["Topic".to_owned()])
     }
 
     #[test]
     fn triggers_and_alarm_actions_name_their_topics() {
-        let triggers = json!([{"TriggerName": "problems", "TriggerTargetArn": {"Ref": "Topic"},
-            "TriggerEvents": ["DeploymentFailure", "DeploymentRollback"]}]);
-        let alarm = json!({"AlarmActions": [{"Ref": "Topic"}], "OKActions": [{"Ref": "Topic"}]});
+        let triggers = triggers(
+            json!([{"TriggerName": "problems", "TriggerTargetArn": {"Ref": "Topic"},
+            "TriggerEvents": ["DeploymentFailure", "DeploymentRollback"]}]),
+        );
+        let alarm =
+            alarm(json!({"AlarmActions": [{"Ref": "Topic"}], "OKActions": [{"Ref": "Topic"}]}));
         let alarms = [("Errors", &alarm)];
-        let n = Notifications::from_template(Some(&triggers), &alarms, &topics()).unwrap();
+        let n = Notifications::from_template(&triggers, &alarms, &topics()).unwrap();
         assert_eq!(
             n.of_deployment("DeploymentFailure", "hook failed")[0].0,
             "Topic"
@@ -240,23 +229,27 @@ mod tests {
 
     #[test]
     fn wiring_that_points_at_nothing_is_an_error_naming_it() {
-        let triggers = json!([{"TriggerTargetArn": {"Ref": "Nowhere"}, "TriggerEvents": ["DeploymentFailure"]}]);
-        let err = Notifications::from_template(Some(&triggers), &[], &topics()).unwrap_err();
+        let nowhere = triggers(
+            json!([{"TriggerTargetArn": {"Ref": "Nowhere"}, "TriggerEvents": ["DeploymentFailure"]}]),
+        );
+        let err = Notifications::from_template(&nowhere, &[], &topics()).unwrap_err();
         assert!(
             err.to_string()
                 .contains("TriggerConfigurations[0].TriggerTargetArn refers to Nowhere"),
             "{err}"
         );
-        let alarm = json!({"AlarmActions": [{"Ref": "Missing"}]});
-        let alarms = [("Errors", &alarm)];
-        let err = Notifications::from_template(None, &alarms, &topics()).unwrap_err();
+        let missing = alarm(json!({"AlarmActions": [{"Ref": "Missing"}]}));
+        let alarms = [("Errors", &missing)];
+        let err = Notifications::from_template(&[], &alarms, &topics()).unwrap_err();
         assert!(
             err.to_string()
                 .contains("alarm Errors: AlarmActions refers to Missing"),
             "{err}"
         );
-        let bad_event = json!([{"TriggerTargetArn": {"Ref": "Topic"}, "TriggerEvents": ["DeploymentExploded"]}]);
-        let err = Notifications::from_template(Some(&bad_event), &[], &topics()).unwrap_err();
+        let bad_event = triggers(
+            json!([{"TriggerTargetArn": {"Ref": "Topic"}, "TriggerEvents": ["DeploymentExploded"]}]),
+        );
+        let err = Notifications::from_template(&bad_event, &[], &topics()).unwrap_err();
         assert!(
             err.to_string()
                 .contains("`DeploymentExploded` is no CodeDeploy trigger event"),

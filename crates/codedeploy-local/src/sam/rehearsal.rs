@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tracing::info;
 
-use super::template::{Preference, Resolver, Template, TemplateFunction};
+use super::template::{Preference, ResolveError, Resolver, Template, TemplateFunction};
 use crate::alarms::Alarm;
 use crate::codedeploy::config::TrafficConfig;
 use crate::codedeploy::deployments::DeploymentSpec;
@@ -148,6 +148,14 @@ fn bad(template: &Template, reason: String) -> Error {
     }
 }
 
+fn unresolved(template: &Template, field: String, source: ResolveError) -> Error {
+    Error::Unresolved {
+        path: template.path.clone(),
+        field,
+        source,
+    }
+}
+
 fn hook_function<'t>(
     template: &'t Template,
     id: &Option<String>,
@@ -178,7 +186,7 @@ fn resolver_for(local: &StandIn, template: &Template) -> Result<Resolver, Error>
         let name = match &f.function_name {
             Some(v) => resolver
                 .string(v)
-                .map_err(|r| bad(template, format!("{}.FunctionName: {r}", f.logical_id)))?,
+                .map_err(|e| unresolved(template, format!("{}.FunctionName", f.logical_id), e))?,
             None => f.logical_id.clone(),
         };
         names.insert(f.logical_id.clone(), name);
@@ -272,11 +280,9 @@ impl Publishing<'_> {
         f.environment
             .iter()
             .map(|(k, v)| {
-                let value = self.resolver.string(v).map_err(|r| {
-                    bad(
-                        self.template,
-                        format!("{}.Environment.Variables.{k}: {r}", f.logical_id),
-                    )
+                let value = self.resolver.string(v).map_err(|e| {
+                    let field = format!("{}.Environment.Variables.{k}", f.logical_id);
+                    unresolved(self.template, field, e)
                 })?;
                 Ok((k.clone(), value))
             })
@@ -321,13 +327,13 @@ fn plan_of(
         Some(t) => t.clone(),
         None => resolver
             .string(&preference.deployment_type)
-            .map_err(|r| bad(template, format!("DeploymentPreference.Type: {r}")))?,
+            .map_err(|e| unresolved(template, "DeploymentPreference.Type".into(), e))?,
     };
     let config: TrafficConfig = config_name.parse()?;
     let mut plan = DeploymentPlan::new(spec, config, options.time_scale);
     plan.alarms = alarms;
     plan.notifications =
-        Notifications::from_template(preference.triggers.as_ref(), &watched, &template.topics)?;
+        Notifications::from_template(&preference.triggers, &watched, &template.topics)?;
     plan.hook_timeout = options.hook_timeout;
     plan.traffic = options.traffic.clone();
     Ok(plan)
