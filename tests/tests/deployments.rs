@@ -2,7 +2,8 @@
 //! hooks, traffic shifting, alarms and rollback.
 
 use codedeploy_local::{
-    DeploymentOutcome, DeploymentStatus, Fault, Operation, RehearsalOptions, Template, Traffic,
+    DeploymentOutcome, DeploymentStatus, ErrorCode, Event, Fault, Operation, RehearsalOptions,
+    Template, Traffic,
 };
 use e2e::{rehearse, template};
 
@@ -17,12 +18,12 @@ fn options(time_scale: f64, fault: Option<&str>) -> RehearsalOptions {
 
 /// The timeline's events, without the watch's rounds (their number depends on timing; the
 /// watch has its own tests in `watch.rs`).
-fn events(outcome: &DeploymentOutcome) -> Vec<&str> {
+fn events(outcome: &DeploymentOutcome) -> Vec<Event> {
     outcome
         .timeline
         .iter()
-        .map(|e| e.event.as_str())
-        .filter(|e| *e != "WatchRound")
+        .map(|e| e.event)
+        .filter(|e| *e != Event::WatchRound)
         .collect()
 }
 
@@ -42,14 +43,14 @@ async fn a_good_release_ends_with_the_alias_on_the_new_version() {
     assert_eq!(
         events(&outcome),
         [
-            "DeploymentStarted",
-            "HookInvoked",
-            "HookSucceeded",
-            "TrafficShifted",
-            "TrafficShifted",
-            "HookInvoked",
-            "HookSucceeded",
-            "DeploymentSucceeded"
+            Event::DeploymentStarted,
+            Event::HookInvoked,
+            Event::HookSucceeded,
+            Event::TrafficShifted,
+            Event::TrafficShifted,
+            Event::HookInvoked,
+            Event::HookSucceeded,
+            Event::DeploymentSucceeded
         ]
     );
     assert_eq!(
@@ -77,7 +78,7 @@ async fn a_wrong_body_fails_pre_traffic_and_no_request_reaches_the_new_version_t
         message.contains("greets by name"),
         "the hook's reason is shown: {message}"
     );
-    assert!(!events(&outcome).contains(&"TrafficShifted"));
+    assert!(!events(&outcome).contains(&Event::TrafficShifted));
     assert!(outcome.requests_through_alias > 0, "the traffic ran");
     assert_eq!(outcome.target_requests_through_alias, 0);
     assert_eq!(
@@ -108,20 +109,23 @@ async fn an_error_only_real_traffic_sees_trips_the_alarm_mid_shift_and_rolls_bac
     let events = events(&outcome);
     let shifted = events
         .iter()
-        .position(|e| *e == "TrafficShifted")
+        .position(|e| *e == Event::TrafficShifted)
         .expect("traffic shifted");
     let alarm = events
         .iter()
-        .position(|e| *e == "ALARM_ACTIVE")
+        .position(|e| *e == Event::Stopped(ErrorCode::AlarmActive))
         .expect("the alarm fired");
     assert!(shifted < alarm, "{events:?}");
     assert_eq!(
-        events.iter().filter(|e| **e == "TrafficShifted").count(),
+        events
+            .iter()
+            .filter(|e| **e == Event::TrafficShifted)
+            .count(),
         1,
         "stopped at 10 %: {events:?}"
     );
     assert!(
-        events.contains(&"HookSucceeded"),
+        events.contains(&Event::HookSucceeded),
         "the PreTraffic hook passed: {events:?}"
     );
     // What the team would be told, from template.yaml's wiring, in order: the alarm, the
@@ -129,7 +133,7 @@ async fn an_error_only_real_traffic_sees_trips_the_alarm_mid_shift_and_rolls_bac
     let notes: Vec<&str> = outcome
         .timeline
         .iter()
-        .filter(|e| e.event == "NotificationPublished")
+        .filter(|e| e.event == Event::NotificationPublished)
         .map(|e| e.detail.as_str())
         .collect();
     let expected = [
@@ -144,10 +148,10 @@ async fn an_error_only_real_traffic_sees_trips_the_alarm_mid_shift_and_rolls_bac
             panic!("no notification `{want}` after the ones before it: {notes:#?}")
         }) + 1;
     }
-    let rolled_back = events.iter().position(|e| *e == "RolledBack").unwrap();
+    let rolled_back = events.iter().position(|e| *e == Event::RolledBack).unwrap();
     assert_eq!(
         &events[rolled_back..],
-        ["RolledBack", "NotificationPublished"],
+        [Event::RolledBack, Event::NotificationPublished],
         "the rollback is the last change, then its notification"
     );
     assert!(outcome.target_requests_through_alias > 0);

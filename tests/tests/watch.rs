@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use codedeploy_local::{
-    DeploymentOutcome, DeploymentStatus, Options, Progress, RehearsalOptions, StandIn, Template,
+    DeploymentOutcome, DeploymentStatus, Event, Options, Progress, RehearsalOptions, StandIn,
+    Template,
 };
 use e2e::{bin_dir, template};
 use serde_json::Value;
@@ -43,7 +44,7 @@ async fn rehearse(
     (local, outcome)
 }
 
-fn details<'o>(outcome: &'o DeploymentOutcome, event: &str) -> Vec<&'o str> {
+fn details(outcome: &DeploymentOutcome, event: Event) -> Vec<&str> {
     outcome
         .timeline
         .iter()
@@ -69,7 +70,7 @@ fn lease(local: &StandIn) -> Value {
 
 /// The round numbers on the timeline, in order.
 fn rounds(outcome: &DeploymentOutcome) -> Vec<u64> {
-    details(outcome, "WatchRound")
+    details(outcome, Event::WatchRound)
         .iter()
         .filter_map(|d| {
             d.strip_prefix("round ")?
@@ -89,13 +90,13 @@ async fn a_wrong_body_that_starts_mid_shift_passes_pre_traffic_and_the_watch_sto
     let timeline = format!("{:#?}", outcome.timeline);
     assert_eq!(outcome.status, DeploymentStatus::Stopped, "{timeline}");
     assert!(
-        details(&outcome, "HookSucceeded")
+        details(&outcome, Event::HookSucceeded)
             .iter()
             .any(|d| d.starts_with("BeforeAllowTraffic")),
         "the PreTraffic hook passed: {timeline}"
     );
     assert_eq!(
-        details(&outcome, "TrafficShifted"),
+        details(&outcome, Event::TrafficShifted),
         ["10% of live to version 2"],
         "stopped mid-shift: {timeline}"
     );
@@ -116,7 +117,7 @@ async fn a_wrong_body_that_starts_mid_shift_passes_pre_traffic_and_the_watch_sto
     assert_eq!(live_version(&local), "1", "rolled back: {timeline}");
     // On the deployment's clock: from the last round that passed (the fault started after
     // it) to the stop. Printed for the README; bounded by the interval plus the round's time.
-    let at = |event: &str, detail: &str| {
+    let at = |event: Event, detail: &str| {
         outcome
             .timeline
             .iter()
@@ -124,7 +125,9 @@ async fn a_wrong_body_that_starts_mid_shift_passes_pre_traffic_and_the_watch_sto
             .find(|e| e.event == event && e.detail.contains(detail))
             .map(|e| e.deployment_seconds)
     };
-    if let (Some(passed), Some(stopped)) = (at("WatchRound", "passed"), at("WatchStopped", "")) {
+    if let (Some(passed), Some(stopped)) =
+        (at(Event::WatchRound, "passed"), at(Event::WatchStopped, ""))
+    {
         println!(
             "fault onset to StopDeployment: at most {:.1} s (deployment clock)",
             stopped - passed
@@ -137,7 +140,10 @@ async fn a_good_version_is_watched_to_the_end_and_never_stopped() {
     let (local, outcome) = rehearse(&template(), options(None), |_| {}).await;
     let timeline = format!("{:#?}", outcome.timeline);
     assert_eq!(outcome.status, DeploymentStatus::Succeeded, "{timeline}");
-    assert!(details(&outcome, "WatchStopped").is_empty(), "{timeline}");
+    assert!(
+        details(&outcome, Event::WatchStopped).is_empty(),
+        "{timeline}"
+    );
     let rounds = rounds(&outcome);
     assert!(
         rounds.len() >= 5,
@@ -159,7 +165,7 @@ async fn a_watcher_killed_mid_shift_makes_the_post_traffic_hook_fail() {
         if progress
             .last_event
             .as_ref()
-            .is_some_and(|e| e.event == "WatchRound")
+            .is_some_and(|e| e.event == Event::WatchRound)
         {
             let _ = kill_tx.send(());
         }
@@ -207,7 +213,7 @@ async fn a_duplicate_start_and_a_duplicate_watch_event_yield_one_watcher() {
         if let Some(e) = progress
             .last_event
             .as_ref()
-            .filter(|e| e.event == "WatchRound")
+            .filter(|e| e.event == Event::WatchRound)
         {
             let _ = round_tx.send(e.detail.clone());
         }

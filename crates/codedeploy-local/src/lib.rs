@@ -54,9 +54,9 @@ pub use crate::codedeploy::deployments::{
 };
 pub use crate::codedeploy::notifications::{AlarmTopics, Notifications, Trigger};
 pub use crate::codedeploy::plan::{
-    About, DeploymentOutcome, DeploymentPlan, HookStep, Progress, TimelineEvent, Traffic,
-    HOOK_TIMEOUT,
+    DeploymentOutcome, DeploymentPlan, Progress, Traffic, HOOK_TIMEOUT,
 };
+pub use crate::codedeploy::timeline::{About, ErrorCode, Event, HookStep, TimelineEvent};
 pub use crate::error::Error;
 pub use crate::faults::{Fault, FaultSpec, Faults, Operation, ALWAYS, STALL};
 pub use crate::lambda::{

@@ -13,7 +13,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
-use super::plan::{DeploymentPlan, TimelineEvent};
+use super::plan::DeploymentPlan;
+use super::timeline::TimelineEvent;
 
 /// How the deployment's revision was given: its `revisionType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -17,7 +17,8 @@ use tracing::{info, warn};
 
 use super::deployments::{DeploymentStatus, HookStatus, RunInfo, StopRequest};
 use super::hook::HookRun;
-use super::plan::{About, DeploymentOutcome, DeploymentPlan, Progress, TimelineEvent};
+use super::plan::{DeploymentOutcome, DeploymentPlan, Progress};
+use super::timeline::{About, ErrorCode, Event, TimelineEvent};
 use super::traffic;
 use super::CodeDeploy;
 use crate::alarms::AlarmState;
@@ -29,7 +30,7 @@ const WATCH_RECORD_GRACE: Duration = Duration::from_secs(2);
 /// Why a deployment stops early.
 pub(crate) struct Stop {
     pub(crate) status: DeploymentStatus,
-    pub(crate) code: &'static str,
+    pub(crate) code: ErrorCode,
     pub(crate) message: String,
     /// Shift the alias back to the current version (always, but for a stop without
     /// `autoRollbackEnabled`).
@@ -37,7 +38,7 @@ pub(crate) struct Stop {
 }
 
 impl Stop {
-    pub(crate) fn failed(code: &'static str, message: String) -> Stop {
+    pub(crate) fn failed(code: ErrorCode, message: String) -> Stop {
         Stop {
             status: DeploymentStatus::Failed,
             code,
@@ -84,7 +85,7 @@ pub(crate) async fn run(
     let mut run = Run::new(codedeploy, plan, id.clone(), stop, observer);
     let spec = &plan.spec;
     run.event(
-        "DeploymentStarted",
+        Event::DeploymentStarted,
         format!(
             "{} alias {} from version {} to {} ({}, time x{})",
             spec.function_name,
@@ -208,7 +209,7 @@ impl Run<'_> {
                 let verdict = About::Verdict {
                     status: DeploymentStatus::Succeeded,
                 };
-                self.record("DeploymentSucceeded", detail, Some(verdict));
+                self.record(Event::DeploymentSucceeded, detail, Some(verdict));
                 self.notify_deployment("DeploymentSuccess", "the deployment succeeded");
                 (DeploymentStatus::Succeeded, None)
             }
@@ -216,7 +217,11 @@ impl Run<'_> {
                 let verdict = About::Verdict {
                     status: stop.status,
                 };
-                self.record(stop.code, stop.message.clone(), Some(verdict));
+                self.record(
+                    Event::Stopped(stop.code),
+                    stop.message.clone(),
+                    Some(verdict),
+                );
                 let event = match stop.status {
                     DeploymentStatus::Stopped => "DeploymentStop",
                     _ => "DeploymentFailure",
@@ -229,7 +234,10 @@ impl Run<'_> {
                         "the alias points at the current version again",
                     );
                 }
-                (stop.status, Some((stop.code.to_owned(), stop.message)))
+                (
+                    stop.status,
+                    Some((stop.code.as_str().to_owned(), stop.message)),
+                )
             }
         }
     }
@@ -250,7 +258,7 @@ impl Run<'_> {
                 };
                 return Err(Stop {
                     status: DeploymentStatus::Stopped,
-                    code: "MANUAL_STOP",
+                    code: ErrorCode::ManualStop,
                     message: format!("the deployment was stopped by StopDeployment {how}"),
                     roll_back: request.auto_rollback,
                 });
@@ -311,10 +319,10 @@ impl Run<'_> {
         let (event, mut detail) = match (verdict, reason) {
             ("stopping", Some(reason)) => {
                 self.watch_stopping = true;
-                ("WatchStopped", reason.to_owned())
+                (Event::WatchStopped, reason.to_owned())
             }
-            (_, Some(reason)) => ("WatchRound", reason.to_owned()),
-            _ => ("WatchRound", format!("round {round} {verdict}")),
+            (_, Some(reason)) => (Event::WatchRound, reason.to_owned()),
+            _ => (Event::WatchRound, format!("round {round} {verdict}")),
         };
         let analysis = analysis_of(&record["Canary"]);
         if let (Some((_, told)), None) = (&analysis, reason) {
@@ -332,7 +340,7 @@ impl Run<'_> {
     /// it called StopDeployment) may still be in the function's pipe; give it a moment to
     /// come through, and name the watch as the stopper.
     async fn await_watch_stop(&mut self, stop: &mut Stop) {
-        if stop.code != "MANUAL_STOP" || !self.rounds_seen {
+        if stop.code != ErrorCode::ManualStop || !self.rounds_seen {
             return;
         }
         let deadline = Instant::now() + WATCH_RECORD_GRACE;
@@ -343,7 +351,11 @@ impl Run<'_> {
             }
         }
         let why = self.codedeploy.deployments.read(&self.id, |r| {
-            let last = r.timeline.iter().rev().find(|e| e.event == "WatchStopped");
+            let last = r
+                .timeline
+                .iter()
+                .rev()
+                .find(|e| e.event == Event::WatchStopped);
             last.map(|e| e.detail.clone())
         });
         if let Some(why) = why.flatten() {
@@ -391,7 +403,7 @@ impl Run<'_> {
                 alarm: alarm.clone(),
                 state,
             };
-            self.record("AlarmStateChanged", detail, Some(about));
+            self.record(Event::AlarmStateChanged, detail, Some(about));
             let notes = self.plan.notifications.of_alarm(&alarm, state);
             self.publish(notes);
         }
@@ -400,7 +412,7 @@ impl Run<'_> {
             return Ok(());
         }
         Err(Stop::failed(
-            "ALARM_ACTIVE",
+            ErrorCode::AlarmActive,
             format!(
                 "one or more alarms were activated and the deployment was stopped. Activated alarms: {}",
                 active.join(", ")
@@ -431,7 +443,7 @@ impl Run<'_> {
             )
             .map_err(|e| {
                 Stop::failed(
-                    "INTERNAL_ERROR",
+                    ErrorCode::InternalError,
                     format!("cannot update alias {}: {e:?}", spec.alias),
                 )
             })?;
@@ -440,7 +452,11 @@ impl Run<'_> {
             "{percent}% of {} to version {}",
             spec.alias, spec.target_version
         );
-        self.record("TrafficShifted", detail, Some(About::Weight { percent }));
+        self.record(
+            Event::TrafficShifted,
+            detail,
+            Some(About::Weight { percent }),
+        );
         Ok(())
     }
 
@@ -461,7 +477,11 @@ impl Run<'_> {
                     "alias {} points at version {} again",
                     spec.alias, spec.current_version
                 );
-                self.record("RolledBack", detail, Some(About::Weight { percent: 0 }));
+                self.record(
+                    Event::RolledBack,
+                    detail,
+                    Some(About::Weight { percent: 0 }),
+                );
             }
             Err(e) => warn!(error = ?e, "rollback failed"),
         }
@@ -475,22 +495,22 @@ impl Run<'_> {
 
     fn publish(&mut self, notes: Vec<(String, String)>) {
         for (topic, what) in notes {
-            self.event("NotificationPublished", format!("to {topic}: {what}"));
+            self.event(Event::NotificationPublished, format!("to {topic}: {what}"));
         }
     }
 
-    pub(crate) fn event(&mut self, event: &str, detail: String) {
+    pub(crate) fn event(&mut self, event: Event, detail: String) {
         self.record(event, detail, None);
     }
 
     /// Put an event on the deployment's timeline (in its record, where `GetDeployment`'s
     /// state is too, so the live view reads what the engine writes).
-    pub(crate) fn record(&mut self, event: &str, detail: String, about: Option<About>) {
+    pub(crate) fn record(&mut self, event: Event, detail: String, about: Option<About>) {
         let real = self.started.elapsed();
         let entry = TimelineEvent {
             real_ms: real.as_millis() as u64,
             deployment_seconds: (real.as_secs_f64() * self.plan.time_scale * 10.0).round() / 10.0,
-            event: event.to_owned(),
+            event,
             detail,
             about,
         };

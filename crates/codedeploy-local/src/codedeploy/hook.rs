@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use super::deployments::HookStatus;
 use super::engine::{Run, Stop};
-use super::plan::{About, HookStep};
+use super::timeline::{About, ErrorCode, Event, HookStep};
 use crate::lambda::runtime_api::new_request_id;
 use crate::lambda::{AsyncEvent, InvokeResult, Lambda};
 
@@ -43,7 +43,7 @@ impl<'r, 'a> HookRun<'r, 'a> {
         let lambda = Arc::clone(&run.codedeploy.lambda);
         if !lambda.registry.has_function(hook) {
             return Err(Stop::failed(
-                "HOOK_EXECUTION_FAILURE",
+                ErrorCode::HookExecutionFailure,
                 format!(
                     "the {lifecycle_event} hook function {hook} does not exist; publish it, or fix the AppSpec's Hooks"
                 ),
@@ -55,7 +55,7 @@ impl<'r, 'a> HookRun<'r, 'a> {
             .start_execution(&run.id, lifecycle_event)
         else {
             return Err(Stop::failed(
-                "HOOK_EXECUTION_FAILURE",
+                ErrorCode::HookExecutionFailure,
                 format!("the deployment {} disappeared", run.id),
             ));
         };
@@ -68,35 +68,35 @@ impl<'r, 'a> HookRun<'r, 'a> {
             })
         };
         let invoked = format!("{lifecycle_event}: {hook}");
-        run.record("HookInvoked", invoked, about(HookStep::Invoked));
+        run.record(Event::HookInvoked, invoked, about(HookStep::Invoked));
         let deliveries =
             Deliveries::start(run, hook, opened.event.to_string().into_bytes(), &status);
         if deliveries.duplicate.is_some() {
             let invoked = format!("{lifecycle_event}: {hook} (duplicate delivery)");
-            run.record("HookInvoked", invoked, about(HookStep::Invoked));
+            run.record(Event::HookInvoked, invoked, about(HookStep::Invoked));
         }
         let deadline = Instant::now() + run.scaled(run.plan.hook_timeout);
         let waited = run.wait(Some(deadline), Some(&mut status)).await;
         let result = match waited {
             Ok(Some(HookStatus::Succeeded)) => {
                 let detail = format!("{lifecycle_event}: {hook} reported Succeeded");
-                run.record("HookSucceeded", detail, about(HookStep::Succeeded));
+                run.record(Event::HookSucceeded, detail, about(HookStep::Succeeded));
                 Ok(())
             }
             Ok(Some(HookStatus::Failed)) => {
                 let detail = format!("{lifecycle_event}: {hook} reported Failed");
-                run.record("HookFailed", detail, about(HookStep::Failed));
+                run.record(Event::HookFailed, detail, about(HookStep::Failed));
                 let why = deliveries.reason().await;
                 Err(Stop::failed(
-                    "HOOK_EXECUTION_FAILURE",
+                    ErrorCode::HookExecutionFailure,
                     format!("the {lifecycle_event} hook {hook} reported Failed{why}"),
                 ))
             }
             Ok(None) => {
                 let detail = format!("{lifecycle_event}: {hook} did not report in time");
-                run.record("HookTimedOut", detail, about(HookStep::TimedOut));
+                run.record(Event::HookTimedOut, detail, about(HookStep::TimedOut));
                 Err(Stop::failed(
-                    "TIMEOUT",
+                    ErrorCode::Timeout,
                     format!(
                         "the {lifecycle_event} hook {hook} did not report within {:?} (deployment time): it must \
                          call PutLifecycleEventHookExecutionStatus",

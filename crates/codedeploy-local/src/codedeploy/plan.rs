@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::config::TrafficConfig;
 use super::deployments::{DeploymentSpec, DeploymentStatus};
 use super::notifications::Notifications;
+use super::timeline::TimelineEvent;
 use crate::alarms::{Alarm, AlarmState};
 
 /// How long CodeDeploy waits for a hook's report: one hour (scaled).
@@ -90,84 +91,6 @@ impl Traffic {
     }
 }
 
-/// One entry of the timeline.
-#[derive(Debug, Clone, Serialize)]
-#[non_exhaustive]
-pub struct TimelineEvent {
-    /// Real milliseconds since the deployment started.
-    pub real_ms: u64,
-    /// Seconds on the deployment's (scaled) clock.
-    pub deployment_seconds: f64,
-    /// What happened, e.g. `HookSucceeded`, `TrafficShifted`, `AlarmActive`.
-    pub event: String,
-    /// Details.
-    pub detail: String,
-    /// What the event is about, in fields a program can read (the picture of the
-    /// deployment is drawn from these); `None` for events only told in words.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub about: Option<About>,
-}
-
-/// What a timeline event is about.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-// snake_case, as the rest of the outcome's JSON (`deployment_seconds`, ...).
-#[serde(tag = "kind", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum About {
-    /// The new version's share of the alias's traffic is now `percent` (a step of the
-    /// shift, or 0 after the rollback).
-    Weight {
-        /// Percent of the alias's traffic to the new version.
-        percent: u32,
-    },
-    /// An alarm changed state (every alarm starts `Ok`).
-    Alarm {
-        /// The alarm's name.
-        alarm: String,
-        /// Its new state.
-        state: AlarmState,
-    },
-    /// A step of a hook execution.
-    Hook {
-        /// `BeforeAllowTraffic` or `AfterAllowTraffic`.
-        lifecycle_event: String,
-        /// The hook function.
-        function: String,
-        /// Invoked, or how it ended.
-        step: HookStep,
-    },
-    /// A round of a codedeploy-hooks watch over the shift.
-    WatchRound {
-        /// The round's number.
-        round: u64,
-        /// `passed`, `failed`, `stopping`, ... as the watch printed it.
-        verdict: String,
-        /// The verdict of the round's canary analysis (`Pass`, `Fail`, `Inconclusive`), when
-        /// the watch analyses.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        analysis: Option<String>,
-    },
-    /// The deployment ended.
-    Verdict {
-        /// How it ended.
-        status: DeploymentStatus,
-    },
-}
-
-/// A step of a hook execution on the timeline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub enum HookStep {
-    /// Its event was delivered (again, for a duplicate delivery).
-    Invoked,
-    /// It reported `Succeeded`.
-    Succeeded,
-    /// It reported `Failed`.
-    Failed,
-    /// It did not report in time.
-    TimedOut,
-}
-
 /// Where a running deployment stands, for progress displays.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -201,52 +124,4 @@ pub struct DeploymentOutcome {
     pub target_requests_through_alias: usize,
     /// Invocations through the alias in all.
     pub requests_through_alias: usize,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn event(about: About) -> serde_json::Value {
-        let event = TimelineEvent {
-            real_ms: 10,
-            deployment_seconds: 0.6,
-            event: "Event".into(),
-            detail: "detail".into(),
-            about: Some(about),
-        };
-        serde_json::to_value(event).unwrap()
-    }
-
-    #[test]
-    fn what_an_event_is_about_reads_as_the_rest_of_the_outcome_json() {
-        let hook = event(About::Hook {
-            lifecycle_event: "BeforeAllowTraffic".into(),
-            function: "pre".into(),
-            step: HookStep::Invoked,
-        });
-        assert_eq!(hook["deployment_seconds"], 0.6);
-        assert_eq!(
-            hook["about"],
-            json!({"kind": "hook", "lifecycle_event": "BeforeAllowTraffic", "function": "pre", "step": "Invoked"})
-        );
-        let alarm = event(About::Alarm {
-            alarm: "Errors".into(),
-            state: AlarmState::Alarm,
-        });
-        assert_eq!(
-            alarm["about"],
-            json!({"kind": "alarm", "alarm": "Errors", "state": "ALARM"})
-        );
-        let round = event(About::WatchRound {
-            round: 3,
-            verdict: "passed".into(),
-            analysis: Some("Pass".into()),
-        });
-        assert_eq!(
-            round["about"],
-            json!({"kind": "watch_round", "round": 3, "verdict": "passed", "analysis": "Pass"})
-        );
-    }
 }

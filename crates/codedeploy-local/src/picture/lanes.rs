@@ -4,7 +4,7 @@
 use super::model::Picture;
 use super::svg::{clock, text_width, Svg, TimeAxis, LEFT};
 use crate::alarms::AlarmState;
-use crate::codedeploy::plan::HookStep;
+use crate::codedeploy::timeline::HookStep;
 
 const LANE_HEIGHT: f64 = 26.0;
 

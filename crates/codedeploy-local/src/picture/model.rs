@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use crate::alarms::AlarmState;
 use crate::cloudwatch::{MetricQuery, Metrics, SeriesKey, Stat};
 use crate::codedeploy::deployments::{DeploymentStatus, Record};
-use crate::codedeploy::plan::{About, HookStep, TimelineEvent};
+use crate::codedeploy::timeline::{About, HookStep, TimelineEvent};
 
 /// Time buckets of the per-version metrics across the deployment, at most.
 const BUCKETS: f64 = 40.0;

@@ -8,6 +8,7 @@ use super::chart;
 use super::model::Picture;
 use super::svg::clock;
 use crate::codedeploy::deployments::DeploymentStatus;
+use crate::codedeploy::timeline::Event;
 use crate::markup::escape;
 
 /// Styles shared by the report and the live view; print keeps the drawing on one page.
@@ -68,7 +69,7 @@ pub(crate) struct ListRow {
 }
 
 fn headline(picture: &Picture) -> String {
-    let rolled_back = picture.events.iter().any(|e| e.event == "RolledBack");
+    let rolled_back = picture.events.iter().any(|e| e.event == Event::RolledBack);
     match picture.status {
         DeploymentStatus::Succeeded => "✓ Succeeded".into(),
         DeploymentStatus::Failed if rolled_back => "✗ Failed, rolled back".into(),
@@ -134,7 +135,7 @@ fn timeline(out: &mut String, picture: &Picture) {
             out,
             "<tr><td>{:.1}s</td><td>{}</td><td>{}</td></tr>",
             e.deployment_seconds,
-            escape(&e.event),
+            escape(e.event.as_str()),
             escape(&e.detail)
         );
     }

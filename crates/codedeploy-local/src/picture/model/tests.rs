@@ -1,13 +1,14 @@
 use super::*;
 use crate::codedeploy::deployments::{DeploymentSpec, Deployments, RunInfo};
 use crate::codedeploy::plan::DeploymentPlan;
+use crate::codedeploy::timeline::{ErrorCode, Event};
 use crate::TrafficConfig;
 
-fn at(seconds: f64, event: &str, about: Option<About>) -> TimelineEvent {
+fn at(seconds: f64, event: Event, about: Option<About>) -> TimelineEvent {
     TimelineEvent {
         real_ms: (seconds * 1000.0 / 60.0) as u64,
         deployment_seconds: seconds,
-        event: event.into(),
+        event,
         detail: format!("{event} at {seconds}"),
         about,
     }
@@ -32,26 +33,30 @@ fn alarm(state: AlarmState) -> Option<About> {
 /// rolled back at 80 s.
 fn rolled_back() -> Vec<TimelineEvent> {
     vec![
-        at(0.0, "DeploymentStarted", None),
+        at(0.0, Event::DeploymentStarted, None),
         at(
             0.5,
-            "HookInvoked",
+            Event::HookInvoked,
             hook("BeforeAllowTraffic", HookStep::Invoked),
         ),
         at(
             0.6,
-            "HookInvoked",
+            Event::HookInvoked,
             hook("BeforeAllowTraffic", HookStep::Invoked),
         ),
         at(
             12.0,
-            "HookSucceeded",
+            Event::HookSucceeded,
             hook("BeforeAllowTraffic", HookStep::Succeeded),
         ),
-        at(12.0, "TrafficShifted", Some(About::Weight { percent: 10 })),
-        at(60.0, "AlarmStateChanged", alarm(AlarmState::Alarm)),
-        at(60.0, "ALARM_ACTIVE", None),
-        at(80.0, "RolledBack", Some(About::Weight { percent: 0 })),
+        at(
+            12.0,
+            Event::TrafficShifted,
+            Some(About::Weight { percent: 10 }),
+        ),
+        at(60.0, Event::AlarmStateChanged, alarm(AlarmState::Alarm)),
+        at(60.0, Event::Stopped(ErrorCode::AlarmActive), None),
+        at(80.0, Event::RolledBack, Some(About::Weight { percent: 0 })),
     ]
 }
 
@@ -94,7 +99,7 @@ fn a_hook_without_a_report_ends_with_the_axis() {
     let mut timeline = rolled_back();
     timeline.push(at(
         90.0,
-        "HookInvoked",
+        Event::HookInvoked,
         hook("AfterAllowTraffic", HookStep::Invoked),
     ));
     let spans = hook_spans(&timeline, 120.0);
@@ -121,7 +126,10 @@ fn a_picture_reads_the_record_and_draws_its_verdict_and_steps() {
     deployments.with(&id, |r| {
         r.timeline = rolled_back();
         r.status = DeploymentStatus::Failed;
-        r.error = Some(("ALARM_ACTIVE".into(), "alarm <Errors> & more".into()));
+        r.error = Some((
+            "ALARM_ACTIVE".into(),
+            "alarm <Errors> & more".into(),
+        ));
         r.run = Some(RunInfo {
             plan,
             started: Instant::now(),
