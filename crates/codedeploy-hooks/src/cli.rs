@@ -96,11 +96,11 @@ pub(crate) async fn run(hook: Hook) -> ExitCode {
     };
     let report = match args.report.as_deref().map(parse_report_ids).transpose() {
         Ok(ids) => ids,
-        Err(message) => return usage(&message),
+        Err(err) => return usage(&err.to_string()),
     };
     let (deployment, clients) = match target(&args, &hook, &report).await {
         Ok(found) => found,
-        Err(message) => return usage(&message),
+        Err(err) => return usage(&err.to_string()),
     };
     let service = hook.into_service_with(clients, Settings::default());
     let log = crate::call::CallLog::default();
@@ -143,17 +143,39 @@ fn parse_time(text: &str) -> Result<std::time::SystemTime, String> {
         .ok_or_else(|| format!("`{text}` is not an RFC 3339 time such as 2026-11-30T22:00:00Z"))
 }
 
+/// Why the CLI cannot test anything: a flag, or the environment's AWS setup.
+#[derive(Debug, thiserror::Error)]
+enum SetupError {
+    #[error(transparent)]
+    Target(#[from] crate::Error),
+    #[error(
+        "no AWS region is configured: set AWS_REGION (or a profile's region with AWS_PROFILE)"
+    )]
+    NoRegion,
+    #[error("no AWS credentials provider is configured")]
+    NoCredentialsProvider,
+    #[error(
+        "no AWS credentials could be loaded ({0}): set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, \
+         AWS_PROFILE, or log in with `aws sso login`"
+    )]
+    // aws-credential-types' CredentialsError, boxed: the crate is not a direct dependency.
+    Credentials(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error(
+        "--report `{0}` is not DEPLOYMENT_ID:EXECUTION_ID (the two ids of the lifecycle event)"
+    )]
+    ReportIds(String),
+}
+
 /// What the flags say to test, and the clients to test it with.
 async fn target(
     args: &Args,
     hook: &Hook,
     report: &Option<(String, String)>,
-) -> Result<(Deployment, Clients), String> {
+) -> Result<(Deployment, Clients), SetupError> {
     let named = Named::parse(
         "--function/--qualifier",
         &format!("{}:{}", args.function, args.qualifier),
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     let mut deployment = Deployment::new(named.function.name.clone(), named.version.clone())
         .with_phase(match args.phase {
             Some(PhaseArg::Pre) => Phase::PreTraffic,
@@ -171,35 +193,28 @@ async fn target(
         region: clients.codedeploy.config().region().map(|r| r.to_string()),
         account: None,
     };
-    named
-        .check_home("--function", &home)
-        .map_err(|e| e.to_string())?;
+    named.check_home("--function", &home)?;
     Ok((deployment, clients))
 }
 
 /// The clients, once the environment gives a region and credentials: without them every
 /// check would fail for a reason that is not the function's.
-async fn setup() -> Result<Clients, String> {
+async fn setup() -> Result<Clients, SetupError> {
     use aws_sdk_lambda::config::ProvideCredentials as _;
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .retry_config(aws_config::retry::RetryConfig::disabled())
         .load()
         .await;
     if config.region().is_none() {
-        return Err(
-            "no AWS region is configured: set AWS_REGION (or a profile's region with AWS_PROFILE)"
-                .into(),
-        );
+        return Err(SetupError::NoRegion);
     }
     let Some(credentials) = config.credentials_provider() else {
-        return Err("no AWS credentials provider is configured".into());
+        return Err(SetupError::NoCredentialsProvider);
     };
-    if let Err(err) = credentials.provide_credentials().await {
-        return Err(format!(
-            "no AWS credentials could be loaded ({err}): set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, \
-             or log in with `aws sso login`"
-        ));
-    }
+    credentials
+        .provide_credentials()
+        .await
+        .map_err(|e| SetupError::Credentials(Box::new(e)))?;
     Ok(Clients::from_conf(&config))
 }
 
@@ -208,12 +223,10 @@ fn usage(message: &str) -> ExitCode {
     ExitCode::from(EXIT_USAGE)
 }
 
-fn parse_report_ids(value: &str) -> Result<(String, String), String> {
+fn parse_report_ids(value: &str) -> Result<(String, String), SetupError> {
     match value.split_once(':') {
         Some((d, e)) if !d.is_empty() && !e.is_empty() => Ok((d.to_owned(), e.to_owned())),
-        _ => Err(format!(
-            "--report `{value}` is not DEPLOYMENT_ID:EXECUTION_ID (the two ids of the lifecycle event)"
-        )),
+        _ => Err(SetupError::ReportIds(value.to_owned())),
     }
 }
 
@@ -279,6 +292,7 @@ mod tests {
         );
         assert!(parse_report_ids("d-1")
             .unwrap_err()
+            .to_string()
             .contains("DEPLOYMENT_ID:EXECUTION_ID"));
         assert!(parse_report_ids(":x").is_err());
     }

@@ -88,8 +88,7 @@ impl HookService {
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Summary, Error> {
         let (payload, ctx) = event.into_parts();
         if let Some(watch_event) = WatchEvent::of(&payload) {
-            let watch_event = watch_event.map_err(|reason| Error::MalformedEvent { reason })?;
-            return self.handle_watch(watch_event, ctx).await;
+            return self.handle_watch(watch_event?, ctx).await;
         }
         let lifecycle = event::parse(payload)?;
         let span = tracing::info_span!(

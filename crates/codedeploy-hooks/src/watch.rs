@@ -35,6 +35,7 @@ use crate::check::{Check, CheckError, CheckFn, CheckResult};
 use crate::runner::Registered;
 use crate::stats::Load;
 use crate::target::Target;
+use crate::Error;
 
 pub(crate) use start::{evidence_check, start, Home as WatchHome};
 pub(crate) use watcher::{watch, Setup};
@@ -188,7 +189,7 @@ pub struct Traffic {
     calls: usize,
     concurrency: usize,
     /// The payload, or why it does not serialize (the round's check then says so).
-    payload: Result<Value, String>,
+    payload: Result<Value, Arc<serde_json::Error>>,
     max_errors: usize,
     p95_under: Option<Duration>,
 }
@@ -200,8 +201,7 @@ impl Traffic {
         Traffic {
             calls: calls.max(1),
             concurrency: 10,
-            payload: serde_json::to_value(payload)
-                .map_err(|e| format!("the synthetic traffic's payload does not serialize: {e}")),
+            payload: serde_json::to_value(payload).map_err(Arc::new),
             max_errors: 0,
             p95_under: None,
         }
@@ -228,7 +228,11 @@ impl Traffic {
 
     async fn judge(&self, t: &Target) -> CheckResult {
         let load = Load::total(self.calls).concurrency(self.concurrency);
-        let payload = self.payload.as_ref().map_err(CheckError::assertion)?;
+        let payload = self.payload.as_ref().map_err(|e| {
+            CheckError::assertion(format!(
+                "the synthetic traffic's payload does not serialize: {e}"
+            ))
+        })?;
         let stats = t.through_alias()?.invoke_many(payload, load).await?;
         if stats.errors() > self.max_errors {
             let first = stats.first_errors().first().map_or("-", String::as_str);
@@ -267,11 +271,17 @@ impl WatchEvent {
     }
 
     /// The watch event in an invocation's payload, if it is one.
-    pub(crate) fn of(payload: &Value) -> Option<Result<WatchEvent, String>> {
+    ///
+    /// # Errors
+    /// [`Error::MalformedEvent`] when it is a watch event of the wrong shape.
+    pub(crate) fn of(payload: &Value) -> Option<Result<WatchEvent, Error>> {
         let inner = payload.get(WATCH_EVENT_KEY)?;
         Some(
-            serde_json::from_value::<WatchEvent>(inner.clone())
-                .map_err(|e| format!("the {WATCH_EVENT_KEY} event is malformed: {e}")),
+            serde_json::from_value::<WatchEvent>(inner.clone()).map_err(|e| {
+                Error::MalformedEvent {
+                    reason: format!("the {WATCH_EVENT_KEY} event is malformed: {e}"),
+                }
+            }),
         )
     }
 }
@@ -292,14 +302,15 @@ mod tests {
             generation: 3,
         };
         let payload: Value = serde_json::from_slice(&event.payload()).unwrap();
-        assert_eq!(WatchEvent::of(&payload), Some(Ok(event)));
+        assert_eq!(WatchEvent::of(&payload).map(Result::ok), Some(Some(event)));
         let lifecycle =
             serde_json::json!({"DeploymentId": "d-1", "LifecycleEventHookExecutionId": "e"});
-        assert_eq!(WatchEvent::of(&lifecycle), None);
+        assert!(WatchEvent::of(&lifecycle).is_none());
         let broken = serde_json::json!({WATCH_EVENT_KEY: {"deploymentId": 7}});
         assert!(WatchEvent::of(&broken)
             .unwrap()
             .unwrap_err()
+            .to_string()
             .contains("malformed"));
     }
 

@@ -73,7 +73,7 @@ pub enum Error {
     },
     /// Building the functions failed.
     #[error("building the functions failed: {0}")]
-    Build(String),
+    Build(#[source] BuildError),
     /// A deployment type that is neither predefined nor a valid custom one.
     #[error(
         "deployment type `{name}` {why}; use AllAtOnce, Canary<P>Percent<M>Minutes or \
@@ -129,5 +129,55 @@ pub enum Error {
         value: String,
         /// What it must be.
         why: &'static str,
+    },
+}
+
+/// Why the template's functions could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// cargo or git could not be started.
+    #[error("cannot run {program} in {dir}: {source}; is it installed and on PATH?")]
+    Spawn {
+        /// `cargo` or `git`.
+        program: &'static str,
+        /// Where it was to run.
+        dir: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `cargo build` exited with an error.
+    #[error("cargo build failed in {dir} ({status}); see its output above")]
+    Cargo {
+        /// Where it ran.
+        dir: PathBuf,
+        /// How it exited.
+        status: std::process::ExitStatus,
+    },
+    /// cargo built, but not the binary the template names.
+    #[error("cargo built no binary named {binary}{at}; check Metadata.BuildProperties.Binary")]
+    NoBinary {
+        /// The binary.
+        binary: String,
+        /// ` at REF` when built from a git ref, else empty.
+        at: String,
+    },
+    /// A git command failed (building the current version from a ref).
+    #[error("git {args} failed: {stderr}")]
+    Git {
+        /// Its arguments.
+        args: String,
+        /// What it printed on standard error.
+        stderr: String,
+    },
+    /// The template's folder cannot be resolved.
+    #[error("{path}: {source}")]
+    Folder {
+        /// The folder.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
     },
 }

@@ -154,18 +154,29 @@ pub struct FaultSpec {
     pub times: usize,
 }
 
-impl FromStr for FaultSpec {
-    type Err = String;
+/// A `--fault` that is not `OPERATION:FAULT[:TIMES]`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{spec}` is not OPERATION:FAULT[:TIMES] (e.g. put-status:throttle:2, invoke:stall:always); \
+     OPERATION is one of {operations}; FAULT is throttle, 5xx, delay=MILLIS, stall or reset; \
+     TIMES is a number (default 1) or `always`"
+)]
+pub struct BadFaultSpec {
+    spec: String,
+    operations: String,
+}
 
-    fn from_str(text: &str) -> Result<Self, String> {
-        let operations: Vec<&str> = OPERATIONS.iter().map(|e| e.2).collect();
-        let usage = || {
-            format!(
-                "`{text}` is not OPERATION:FAULT[:TIMES] (e.g. put-status:throttle:2, invoke:stall:always); \
-                 OPERATION is one of {}; FAULT is throttle, 5xx, delay=MILLIS, stall or reset; \
-                 TIMES is a number (default 1) or `always`",
-                operations.join(", ")
-            )
+impl FromStr for FaultSpec {
+    type Err = BadFaultSpec;
+
+    fn from_str(text: &str) -> Result<Self, BadFaultSpec> {
+        let usage = || BadFaultSpec {
+            spec: text.to_owned(),
+            operations: OPERATIONS
+                .iter()
+                .map(|e| e.2)
+                .collect::<Vec<_>>()
+                .join(", "),
         };
         let mut parts = text.split(':');
         let operation = parts
@@ -292,7 +303,10 @@ mod tests {
             (Fault::Delay(Duration::from_millis(70000)), 1)
         );
         let err = "get-everything:throttle".parse::<FaultSpec>().unwrap_err();
-        assert!(err.contains("get-application-revision"), "{err}");
+        assert!(
+            err.to_string().contains("get-application-revision"),
+            "{err}"
+        );
         assert!("invoke:5xx:twice".parse::<FaultSpec>().is_err());
     }
 }

@@ -57,8 +57,8 @@ pub use crate::codedeploy::plan::{
     DeploymentOutcome, DeploymentPlan, Progress, Traffic, HOOK_TIMEOUT,
 };
 pub use crate::codedeploy::timeline::{About, ErrorCode, Event, HookStep, TimelineEvent};
-pub use crate::error::Error;
-pub use crate::faults::{Fault, FaultSpec, Faults, Operation, ALWAYS, STALL};
+pub use crate::error::{BuildError, Error};
+pub use crate::faults::{BadFaultSpec, Fault, FaultSpec, Faults, Operation, ALWAYS, STALL};
 pub use crate::lambda::{
     Alias, InvocationLog, InvocationRecord, InvokeResult, VersionSpec, LATEST,
 };

@@ -50,8 +50,43 @@ pub(crate) struct Record {
 /// What a decision on the record does.
 pub(crate) enum Decision {
     Write(Record),
-    /// Leave it; the reason says why.
-    Refuse(String),
+    /// Leave it; the refusal says why.
+    Refuse(Refusal),
+}
+
+/// Why the lease was left as it was.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Refusal {
+    #[error("the watch of {deployment_id} already started (generation {generation})")]
+    AlreadyStarted {
+        deployment_id: String,
+        generation: u32,
+    },
+    #[error("there is no lease: the watch was never started")]
+    NeverStarted,
+    #[error("the lease is for deployment {held}, not {wanted}")]
+    OtherDeployment { held: String, wanted: String },
+    #[error("the watch of {deployment_id} is over ({state:?})")]
+    Over { deployment_id: String, state: State },
+    #[error("the lease is at generation {held}, not {wanted}: a stale or duplicate delivery")]
+    OtherGeneration { held: u32, wanted: u32 },
+    #[error("generation {generation} is already held by invocation {owner}: a duplicate delivery or a retry after a crash; one watcher per deployment")]
+    Claimed { generation: u32, owner: String },
+    #[error("the lease is no longer this watcher's: {}", holder(.now.as_ref()))]
+    NotMine { now: Option<Record> },
+    #[error(
+        "the lease alias {LEASE_ALIAS} kept changing under {CAS_ATTEMPTS} attempts to update it"
+    )]
+    KeepsChanging,
+}
+
+fn holder(record: Option<&Record>) -> String {
+    record.map_or("gone".to_owned(), |r| {
+        format!(
+            "{} generation {} held by {:?}",
+            r.deployment_id, r.generation, r.owner
+        )
+    })
 }
 
 /// The record a PreTraffic hook writes to start watching `deployment_id`; `Refuse` when the
@@ -59,10 +94,10 @@ pub(crate) enum Decision {
 pub(crate) fn begin(existing: Option<&Record>, deployment_id: &str, due_ms: u64) -> Decision {
     match existing {
         Some(r) if r.deployment_id == deployment_id && (r.owner.is_some() || r.generation > 1) => {
-            Decision::Refuse(format!(
-                "the watch of {deployment_id} already started (generation {})",
-                r.generation
-            ))
+            Decision::Refuse(Refusal::AlreadyStarted {
+                deployment_id: deployment_id.to_owned(),
+                generation: r.generation,
+            })
         }
         _ => Decision::Write(Record {
             deployment_id: deployment_id.to_owned(),
@@ -87,30 +122,31 @@ pub(crate) fn claim(
     due_ms: u64,
 ) -> Decision {
     let Some(r) = existing else {
-        return Decision::Refuse("there is no lease: the watch was never started".into());
+        return Decision::Refuse(Refusal::NeverStarted);
     };
     if r.deployment_id != deployment_id {
-        return Decision::Refuse(format!(
-            "the lease is for deployment {}, not {deployment_id}",
-            r.deployment_id
-        ));
+        return Decision::Refuse(Refusal::OtherDeployment {
+            held: r.deployment_id.clone(),
+            wanted: deployment_id.to_owned(),
+        });
     }
     if r.state != State::Watching {
-        return Decision::Refuse(format!(
-            "the watch of {deployment_id} is over ({:?})",
-            r.state
-        ));
+        return Decision::Refuse(Refusal::Over {
+            deployment_id: deployment_id.to_owned(),
+            state: r.state,
+        });
     }
     if r.generation != generation {
-        return Decision::Refuse(format!(
-            "the lease is at generation {}, not {generation}: a stale or duplicate delivery",
-            r.generation
-        ));
+        return Decision::Refuse(Refusal::OtherGeneration {
+            held: r.generation,
+            wanted: generation,
+        });
     }
     match &r.owner {
-        Some(owner) => Decision::Refuse(format!(
-            "generation {generation} is already held by invocation {owner}: a duplicate delivery or a retry after a crash; one watcher per deployment"
-        )),
+        Some(owner) => Decision::Refuse(Refusal::Claimed {
+            generation,
+            owner: owner.clone(),
+        }),
         None => Decision::Write(Record {
             owner: Some(me.to_owned()),
             due_ms,
@@ -138,13 +174,9 @@ pub(crate) fn held(
             change(&mut next);
             Decision::Write(next)
         }
-        other => Decision::Refuse(format!(
-            "the lease is no longer this watcher's: {}",
-            other.map_or("gone".to_owned(), |r| format!(
-                "{} generation {} held by {:?}",
-                r.deployment_id, r.generation, r.owner
-            ))
-        )),
+        other => Decision::Refuse(Refusal::NotMine {
+            now: other.cloned(),
+        }),
     }
 }
 
@@ -190,7 +222,7 @@ impl Lease<'_> {
     pub(crate) async fn update(
         &self,
         mut decide: impl FnMut(Option<&Record>) -> Decision,
-    ) -> Result<Result<Record, String>, Error> {
+    ) -> Result<Result<Record, Refusal>, Error> {
         for _ in 0..CAS_ATTEMPTS {
             let (record, revision) = self.read().await?;
             let next = match decide(record.as_ref()) {
@@ -205,9 +237,7 @@ impl Lease<'_> {
                 "the lease changed while deciding; reading it again"
             );
         }
-        Ok(Err(format!(
-            "the lease alias {LEASE_ALIAS} kept changing under {CAS_ATTEMPTS} attempts to update it"
-        )))
+        Ok(Err(Refusal::KeepsChanging))
     }
 
     /// `UpdateAlias` of the description only if the revision is still `revision`: `false`
@@ -278,7 +308,7 @@ mod tests {
     fn refused(d: Decision) -> String {
         match d {
             Decision::Write(r) => panic!("wrote {r:?}"),
-            Decision::Refuse(reason) => reason,
+            Decision::Refuse(reason) => reason.to_string(),
         }
     }
 

@@ -113,7 +113,7 @@ pub(crate) async fn start(
         }
         Err(reason) => {
             info!(%reason, "not starting the watch again");
-            Ok(reason)
+            Ok(reason.to_string())
         }
     }
 }
@@ -138,7 +138,7 @@ pub(crate) fn evidence_check(function: String) -> Arc<Registered> {
             };
             let (record, _) = lease.read().await?;
             judge(record.as_ref(), &deployment_id, &function, now_ms())
-                .map_err(CheckError::assertion)
+                .map_err(|unwatched| CheckError::assertion(unwatched.to_string()))
         })
     });
     Arc::new(Registered {
@@ -147,34 +147,64 @@ pub(crate) fn evidence_check(function: String) -> Arc<Registered> {
     })
 }
 
+/// How the lease shows that the shift was not watched throughout.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+enum Unwatched {
+    #[error("the shift of {deployment_id} was not watched: the lease of {function} names {named}; was the watch started by the PreTraffic hook (Hook::watch)?")]
+    NotStarted {
+        deployment_id: String,
+        function: String,
+        named: String,
+    },
+    #[error("the watch stopped {deployment_id}")]
+    Stopped { deployment_id: String },
+    #[error("the watch of {deployment_id} was started but no watcher claimed it: its invocation of {function} never ran (see that function's logs and errors)")]
+    Unclaimed {
+        deployment_id: String,
+        function: String,
+    },
+    #[error("the watch of {deployment_id} stopped renewing its lease {:.1} s ago, after {rounds} rounds (generation {generation}): the watcher died or could not hand over, so part of the shift went unwatched; see the logs of {function}", *.late_ms as f64 / 1000.0)]
+    Lapsed {
+        deployment_id: String,
+        function: String,
+        late_ms: u64,
+        rounds: u32,
+        generation: u32,
+    },
+}
+
 /// Whether the lease shows a live watch of `deployment_id`.
 fn judge(
     record: Option<&lease::Record>,
     deployment_id: &str,
     function: &str,
     now: u64,
-) -> Result<(), String> {
+) -> Result<(), Unwatched> {
+    let (deployment_id, function) = (deployment_id.to_owned(), function.to_owned());
     let Some(r) = record.filter(|r| r.deployment_id == deployment_id) else {
-        return Err(format!(
-            "the shift of {deployment_id} was not watched: the lease of {function} names {}; was the watch started by the PreTraffic hook (Hook::watch)?",
-            record.map_or("no deployment".to_owned(), |r| r.deployment_id.clone())
-        ));
+        return Err(Unwatched::NotStarted {
+            named: record.map_or("no deployment".to_owned(), |r| r.deployment_id.clone()),
+            deployment_id,
+            function,
+        });
     };
     if r.state == State::Stopped {
-        return Err(format!("the watch stopped {deployment_id}"));
+        return Err(Unwatched::Stopped { deployment_id });
     }
     if r.owner.is_none() && r.generation == 1 {
-        return Err(format!(
-            "the watch of {deployment_id} was started but no watcher claimed it: its invocation of {function} never ran (see that function's logs and errors)"
-        ));
+        return Err(Unwatched::Unclaimed {
+            deployment_id,
+            function,
+        });
     }
     if now > r.due_ms {
-        return Err(format!(
-            "the watch of {deployment_id} stopped renewing its lease {:.1} s ago, after {} rounds (generation {}): the watcher died or could not hand over, so part of the shift went unwatched; see the logs of {function}",
-            (now - r.due_ms) as f64 / 1000.0,
-            r.rounds,
-            r.generation
-        ));
+        return Err(Unwatched::Lapsed {
+            deployment_id,
+            function,
+            late_ms: now - r.due_ms,
+            rounds: r.rounds,
+            generation: r.generation,
+        });
     }
     Ok(())
 }
@@ -201,17 +231,24 @@ mod tests {
             judge(Some(&record(Some("a"), 2_000)), "d-1", "w", 1_000),
             Ok(())
         );
-        let dead = judge(Some(&record(Some("a"), 1_000)), "d-1", "w", 4_500).unwrap_err();
+        let dead = judge(Some(&record(Some("a"), 1_000)), "d-1", "w", 4_500)
+            .unwrap_err()
+            .to_string();
         assert!(
             dead.contains("stopped renewing its lease 3.5 s ago, after 3 rounds"),
             "{dead}"
         );
-        let unclaimed = judge(Some(&record(None, 9_000)), "d-1", "w", 1_000).unwrap_err();
+        let unclaimed = judge(Some(&record(None, 9_000)), "d-1", "w", 1_000)
+            .unwrap_err()
+            .to_string();
         assert!(unclaimed.contains("no watcher claimed it"), "{unclaimed}");
-        let other = judge(Some(&record(Some("a"), 9_000)), "d-2", "w", 1_000).unwrap_err();
+        let other = judge(Some(&record(Some("a"), 9_000)), "d-2", "w", 1_000)
+            .unwrap_err()
+            .to_string();
         assert!(other.contains("names d-1"), "{other}");
         assert!(judge(None, "d-2", "w", 1)
             .unwrap_err()
+            .to_string()
             .contains("names no deployment"));
     }
 }

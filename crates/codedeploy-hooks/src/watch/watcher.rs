@@ -103,6 +103,15 @@ enum Round {
     Cut,
 }
 
+/// Why a watcher could not renew its lease, and so stops watching.
+#[derive(Debug, thiserror::Error)]
+enum LeaseLost {
+    #[error(transparent)]
+    Refused(lease::Refusal),
+    #[error("could not renew the lease: {0}")]
+    Renew(#[source] Error),
+}
+
 impl Watcher<'_> {
     /// Claim this generation of the lease: the end of the invocation when it cannot.
     async fn claim(&mut self) -> Result<lease::Record, (WatchEnd, Option<String>)> {
@@ -121,7 +130,7 @@ impl Watcher<'_> {
             }
             Ok(Err(reason)) => {
                 warn!(%reason, "not watching");
-                Err((WatchEnd::Refused, Some(reason)))
+                Err((WatchEnd::Refused, Some(reason.to_string())))
             }
             Err(err) => Err(self.lost(format!("could not claim the lease: {err}"))),
         }
@@ -171,8 +180,8 @@ impl Watcher<'_> {
                     Round::Cut => {}
                 }
             }
-            if let Err(reason) = self.renew(failing).await {
-                return self.lost(reason);
+            if let Err(lost) = self.renew(failing).await {
+                return self.lost(lost.to_string());
             }
             first = false;
             tokio::time::sleep_until(tick + self.interval).await;
@@ -306,7 +315,7 @@ impl Watcher<'_> {
             .await
     }
 
-    async fn renew(&self, failing: u32) -> Result<(), String> {
+    async fn renew(&self, failing: u32) -> Result<(), LeaseLost> {
         let due = self.due();
         let rounds = self.report.rounds;
         let (d, g) = (&self.event.deployment_id, self.event.generation);
@@ -323,8 +332,8 @@ impl Watcher<'_> {
             .await;
         match renewed {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(reason)) => Err(reason),
-            Err(err) => Err(format!("could not renew the lease: {err}")),
+            Ok(Err(refusal)) => Err(LeaseLost::Refused(refusal)),
+            Err(err) => Err(LeaseLost::Renew(err)),
         }
     }
 
@@ -355,7 +364,7 @@ impl Watcher<'_> {
         };
         let result = match opened {
             Ok(Ok(_)) => self.home.invoke_watcher(&next).await,
-            Ok(Err(reason)) => return self.lost(reason),
+            Ok(Err(refusal)) => return self.lost(refusal.to_string()),
             Err(err) => Err(err),
         };
         match result {

@@ -14,7 +14,7 @@ use crate::codedeploy::config::TrafficConfig;
 use crate::codedeploy::deployments::DeploymentSpec;
 use crate::codedeploy::notifications::Notifications;
 use crate::codedeploy::plan::{DeploymentPlan, Traffic, HOOK_TIMEOUT};
-use crate::error::Error;
+use crate::error::{BuildError, Error};
 use crate::lambda::VersionSpec;
 use crate::StandIn;
 
@@ -385,16 +385,18 @@ async fn cargo_build(
         command.env("CARGO_TARGET_DIR", target);
     }
     info!(dir = %dir.display(), ?binaries, release, "building the functions");
-    let output = command
-        .output()
-        .await
-        .map_err(|e| Error::Build(format!("cannot run cargo in {}: {e}", dir.display())))?;
+    let output = command.output().await.map_err(|source| {
+        Error::Build(BuildError::Spawn {
+            program: "cargo",
+            dir: dir.to_owned(),
+            source,
+        })
+    })?;
     if !output.status.success() {
-        return Err(Error::Build(format!(
-            "cargo build failed in {} ({}); see its output above",
-            dir.display(),
-            output.status
-        )));
+        return Err(Error::Build(BuildError::Cargo {
+            dir: dir.to_owned(),
+            status: output.status,
+        }));
     }
     let mut found = BTreeMap::new();
     for line in String::from_utf8_lossy(&output.stdout).lines() {
@@ -414,9 +416,10 @@ async fn cargo_build(
         }
     }
     match binaries.iter().find(|b| !found.contains_key(**b)) {
-        Some(missing) => Err(Error::Build(format!(
-            "cargo built no binary named {missing}; check Metadata.BuildProperties.Binary"
-        ))),
+        Some(missing) => Err(Error::Build(BuildError::NoBinary {
+            binary: (*missing).to_owned(),
+            at: String::new(),
+        })),
         None => Ok(found),
     }
 }
@@ -429,21 +432,29 @@ async fn build_at_ref(root: &Path, reference: &str, binary: &str) -> Result<Path
             .args(&args)
             .output()
             .await
-            .map_err(|e| Error::Build(format!("cannot run git: {e}")))?;
+            .map_err(|source| {
+                Error::Build(BuildError::Spawn {
+                    program: "git",
+                    dir: root.to_owned(),
+                    source,
+                })
+            })?;
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
         } else {
-            Err(Error::Build(format!(
-                "git {} failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            )))
+            Err(Error::Build(BuildError::Git {
+                args: args.join(" "),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            }))
         }
     };
     let top = PathBuf::from(git(vec!["rev-parse".into(), "--show-toplevel".into()]).await?);
-    let root = root
-        .canonicalize()
-        .map_err(|e| Error::Build(format!("{}: {e}", root.display())))?;
+    let root = root.canonicalize().map_err(|source| {
+        Error::Build(BuildError::Folder {
+            path: root.to_owned(),
+            source,
+        })
+    })?;
     let inside = root.strip_prefix(&top).unwrap_or(Path::new("")).to_owned();
     let clean = reference.replace(|c: char| !c.is_ascii_alphanumeric(), "-");
     let worktree =
@@ -471,9 +482,12 @@ async fn build_at_ref(root: &Path, reference: &str, binary: &str) -> Result<Path
         worktree.display().to_string(),
     ])
     .await;
-    let path = built?
-        .remove(binary)
-        .ok_or_else(|| Error::Build(format!("no {binary} built at {reference}")))?;
+    let path = built?.remove(binary).ok_or_else(|| {
+        Error::Build(BuildError::NoBinary {
+            binary: binary.to_owned(),
+            at: format!(" at {reference}"),
+        })
+    })?;
     removed?;
     Ok(path)
 }

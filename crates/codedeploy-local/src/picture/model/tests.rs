@@ -126,10 +126,7 @@ fn a_picture_reads_the_record_and_draws_its_verdict_and_steps() {
     deployments.with(&id, |r| {
         r.timeline = rolled_back();
         r.status = DeploymentStatus::Failed;
-        r.error = Some((
-            "ALARM_ACTIVE".into(),
-            "alarm <Errors> & more".into(),
-        ));
+        r.error = Some(("ALARM_ACTIVE".into(), "alarm <Errors> & more".into()));
         r.run = Some(RunInfo {
             plan,
             started: Instant::now(),
