@@ -9,7 +9,7 @@ use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::lock;
+use crate::sync::lock;
 
 /// How long a stalled call waits before it is served after all: longer than any Lambda
 /// function may run, so to a client it never answers.

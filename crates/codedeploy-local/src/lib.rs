@@ -34,10 +34,12 @@ mod cloudwatch;
 mod codedeploy;
 mod error;
 mod faults;
+mod invocation;
 mod lambda;
 mod markup;
 mod picture;
 mod sam;
+mod sync;
 mod tasks;
 
 use std::net::SocketAddr;
@@ -59,9 +61,8 @@ pub use crate::codedeploy::plan::{
 pub use crate::codedeploy::timeline::{About, ErrorCode, Event, HookStep, TimelineEvent};
 pub use crate::error::{BuildError, Error};
 pub use crate::faults::{BadFaultSpec, Fault, FaultSpec, Faults, Operation, ALWAYS, STALL};
-pub use crate::lambda::{
-    Alias, InvocationLog, InvocationRecord, InvokeResult, VersionSpec, LATEST,
-};
+pub use crate::invocation::InvocationRecord;
+pub use crate::lambda::{Alias, InvocationLog, InvokeResult, VersionSpec, LATEST};
 pub use crate::sam::rehearsal::{
     prepare, Binaries, RehearsalOptions, CURRENT_VERSION, TARGET_VERSION,
 };
@@ -75,6 +76,7 @@ use crate::codedeploy::plan::DeploymentPlan as Plan;
 use crate::codedeploy::CodeDeploy;
 use crate::lambda::runtime_api::new_request_id;
 use crate::lambda::Lambda;
+use crate::sync::lock;
 
 /// Where and as what the stand-in runs.
 #[derive(Debug, Clone)]
@@ -130,12 +132,6 @@ impl Default for Options {
     }
 }
 
-/// Lock a mutex, recovering it if a thread panicked while holding it: every critical
-/// section here leaves the data consistent, so a poisoned lock is still safe to use.
-pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// A running stand-in. [`StandIn::shutdown`] stops the server, every task it started and
 /// every function process, and waits for them; dropping it tells them all to stop, and they
 /// do as soon as the runtime runs them.
@@ -143,6 +139,8 @@ pub struct StandIn {
     endpoint: String,
     lambda: Arc<Lambda>,
     codedeploy: Arc<CodeDeploy>,
+    /// CloudWatch's store: Lambda's metrics and the EMF records functions print.
+    metrics: Arc<cloudwatch::Metrics>,
     faults: Arc<Faults>,
     tasks: tasks::Tasks,
     /// The API server's connection bounds, which the alias endpoints share.
@@ -172,15 +170,16 @@ impl StandIn {
         let tasks = tasks::Tasks::default();
         let address = listener.local_addr().map_err(bind_error)?;
         let endpoint = format!("http://{address}");
-        let lambda = Arc::new(Lambda::new(
-            options.region,
-            options.account_id,
-            endpoint.clone(),
-            options.log_dir,
-            options.time_scale,
-            options.max_async_events,
-            tasks.clone(),
-        ));
+        let metrics = Arc::new(cloudwatch::Metrics::default());
+        let setup = lambda::Setup {
+            region: options.region,
+            account_id: options.account_id,
+            endpoint: endpoint.clone(),
+            log_dir: options.log_dir,
+            time_scale: options.time_scale,
+            max_async_events: options.max_async_events,
+        };
+        let lambda = Arc::new(Lambda::new(setup, Arc::clone(&metrics), tasks.clone()));
         let codedeploy = Arc::new(CodeDeploy::new(
             Arc::clone(&lambda),
             options.list_page_size,
@@ -191,6 +190,7 @@ impl StandIn {
             api::AppState {
                 lambda: Arc::clone(&lambda),
                 codedeploy: Arc::clone(&codedeploy),
+                metrics: Arc::clone(&metrics),
                 faults: Arc::clone(&faults),
             },
             options.request_timeout,
@@ -205,6 +205,7 @@ impl StandIn {
             endpoint,
             lambda,
             codedeploy,
+            metrics,
             faults,
             tasks,
             http_endpoints: std::sync::Mutex::new(Vec::new()),
@@ -444,12 +445,10 @@ impl StandIn {
         deployment_id: &str,
         options: &[(String, String)],
     ) -> Result<String, Error> {
-        let mut picture =
-            picture::picture_of(&self.codedeploy, deployment_id).ok_or_else(|| {
-                Error::NotFound {
-                    what: format!("deployment {deployment_id}"),
-                    hint: "give the id StandIn::deploy returned in its outcome".into(),
-                }
+        let mut picture = picture::picture_of(&self.codedeploy, &self.metrics, deployment_id)
+            .ok_or_else(|| Error::NotFound {
+                what: format!("deployment {deployment_id}"),
+                hint: "give the id StandIn::deploy returned in its outcome".into(),
             })?;
         picture.options.extend_from_slice(options);
         Ok(picture::report(&picture))

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use crate::cloudwatch::Stat;
-use crate::lambda::InvocationRecord;
+use crate::invocation::InvocationRecord;
 
 /// A metric of `AWS/Lambda`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -40,6 +40,7 @@ use error::ApiError;
 pub(crate) struct AppState {
     pub(crate) lambda: Arc<Lambda>,
     pub(crate) codedeploy: Arc<CodeDeploy>,
+    pub(crate) metrics: Arc<Metrics>,
     pub(crate) faults: Arc<Faults>,
 }
 
@@ -63,7 +64,7 @@ impl FromRef<AppState> for Arc<Faults> {
 
 impl FromRef<AppState> for Arc<Metrics> {
     fn from_ref(state: &AppState) -> Self {
-        Arc::clone(&state.lambda.metrics)
+        Arc::clone(&state.metrics)
     }
 }
 
@@ -111,7 +112,7 @@ async fn post_root(
     match cloudwatch::wire_of(&headers, &body) {
         Some((wire, operation)) => {
             cloudwatch::serve(
-                &state.lambda.metrics,
+                &state.metrics,
                 &state.faults,
                 wire,
                 &operation,

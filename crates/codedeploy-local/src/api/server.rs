@@ -21,7 +21,7 @@ use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
 use tower::ServiceExt as _;
 
-use crate::lock;
+use crate::sync::lock;
 
 /// Connection bounds of the API server.
 #[derive(Debug, Clone, Copy)]

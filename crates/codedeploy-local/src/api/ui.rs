@@ -12,6 +12,7 @@ use axum::routing::get;
 use axum::Router;
 
 use super::AppState;
+use crate::cloudwatch::Metrics;
 use crate::codedeploy::CodeDeploy;
 use crate::picture;
 
@@ -31,15 +32,23 @@ async fn list(State(codedeploy): State<Arc<CodeDeploy>>) -> Html<String> {
     Html(picture::list(&picture::rows(&codedeploy)))
 }
 
-async fn one(State(codedeploy): State<Arc<CodeDeploy>>, Path(id): Path<String>) -> Response {
-    match picture::picture_of(&codedeploy, &id) {
+async fn one(
+    State(codedeploy): State<Arc<CodeDeploy>>,
+    State(metrics): State<Arc<Metrics>>,
+    Path(id): Path<String>,
+) -> Response {
+    match picture::picture_of(&codedeploy, &metrics, &id) {
         Some(p) => Html(picture::fragment(&p)).into_response(),
         None => unknown(&id),
     }
 }
 
-async fn report(State(codedeploy): State<Arc<CodeDeploy>>, Path(id): Path<String>) -> Response {
-    let Some(p) = picture::picture_of(&codedeploy, &id) else {
+async fn report(
+    State(codedeploy): State<Arc<CodeDeploy>>,
+    State(metrics): State<Arc<Metrics>>,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(p) = picture::picture_of(&codedeploy, &metrics, &id) else {
         return unknown(&id);
     };
     let disposition = format!("attachment; filename=\"{id}.html\"");

@@ -16,8 +16,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use dist::Dist;
 pub(crate) use dist::Stat;
 
-use crate::lambda::InvocationRecord;
-use crate::lock;
+use crate::invocation::InvocationRecord;
+use crate::sync::lock;
 
 /// How long data points are kept: CloudWatch keeps sub-minute data for three hours.
 const RETENTION: Duration = Duration::from_secs(3 * 3600);
@@ -106,7 +106,7 @@ impl Metrics {
         let through_alias = record.alias.is_some();
         let qualifier = match (&record.alias, record.executed_version.as_str()) {
             (Some(alias), _) => Some(format!("{}:{alias}", record.function_name)),
-            (None, "" | crate::lambda::LATEST) => None,
+            (None, "" | crate::invocation::LATEST) => None,
             (None, version) => Some(format!("{}:{version}", record.function_name)),
         };
         let key = LambdaKey {

@@ -414,7 +414,7 @@ impl Deployments {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Record>> {
-        crate::lock(&self.records)
+        crate::sync::lock(&self.records)
     }
 }
 

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use crate::lambda::Lambda;
-use crate::lock;
+use crate::sync::lock;
 use deployments::{DeploymentSpec, Deployments};
 use plan::{DeploymentOutcome, DeploymentPlan, Progress};
 

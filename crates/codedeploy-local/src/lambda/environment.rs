@@ -24,7 +24,7 @@ use tracing::debug;
 use super::log_pipe::LogPipe;
 use super::supervisor::{Pending, VersionRuntime};
 use super::version::InvokeResult;
-use crate::lock;
+use crate::sync::lock;
 
 /// A line sink of one pipe of a process.
 pub(crate) type Sink = Arc<dyn Fn(&str) + Send + Sync>;

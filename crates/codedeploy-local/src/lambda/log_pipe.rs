@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::net::unix::pipe;
 
-use crate::lock;
+use crate::sync::lock;
 
 /// The longest line kept whole; longer output is cut into lines of this size.
 const MAX_LINE: usize = 256 * 1024;

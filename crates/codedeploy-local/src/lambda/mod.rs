@@ -17,7 +17,8 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use tracing::{info, warn};
 
-pub use invocations::{InvocationLog, InvocationRecord};
+use crate::invocation::InvocationRecord;
+pub use invocations::InvocationLog;
 pub use registry::{Alias, LATEST};
 pub use version::{InvokeResult, VersionSpec};
 
@@ -38,8 +39,8 @@ pub(crate) struct Lambda {
     time_scale: f64,
     /// The watch-round records functions print, for the deployment's timeline.
     pub(crate) watch_rounds: WatchRounds,
-    /// The CloudWatch metrics of the invocations served and of the EMF records printed.
-    pub(crate) metrics: Arc<Metrics>,
+    /// Where the invocations served and the EMF records printed go: CloudWatch's store.
+    metrics: Arc<Metrics>,
     /// Every task of the stand-in (see [`crate::tasks`]).
     tasks: Tasks,
     /// The asynchronous invocations that may be under way at once.
@@ -102,26 +103,31 @@ pub(crate) struct AsyncEvent {
     pub(crate) request_id: String,
 }
 
+/// Where and how the stand-in's Lambda runs.
+pub(crate) struct Setup {
+    pub(crate) region: String,
+    pub(crate) account_id: String,
+    /// The stand-in's endpoint, given to functions as `AWS_ENDPOINT_URL`.
+    pub(crate) endpoint: String,
+    pub(crate) log_dir: Option<PathBuf>,
+    /// The clock of asynchronous invocations no deployment owns.
+    pub(crate) time_scale: f64,
+    /// Asynchronous invocations under way at once, at most.
+    pub(crate) max_async_events: usize,
+}
+
 impl Lambda {
-    pub(crate) fn new(
-        region: String,
-        account_id: String,
-        endpoint: String,
-        log_dir: Option<PathBuf>,
-        time_scale: f64,
-        max_async_events: usize,
-        tasks: Tasks,
-    ) -> Self {
+    pub(crate) fn new(setup: Setup, metrics: Arc<Metrics>, tasks: Tasks) -> Self {
         Lambda {
-            registry: Registry::new(region, account_id),
+            registry: Registry::new(setup.region, setup.account_id),
             invocations: invocations::Invocations::default(),
-            endpoint,
-            log_dir,
-            time_scale,
+            endpoint: setup.endpoint,
+            log_dir: setup.log_dir,
+            time_scale: setup.time_scale,
             tasks,
-            async_slots: Arc::new(tokio::sync::Semaphore::new(max_async_events.max(1))),
+            async_slots: Arc::new(tokio::sync::Semaphore::new(setup.max_async_events.max(1))),
             watch_rounds: WatchRounds::default(),
-            metrics: Arc::default(),
+            metrics,
         }
     }
 

@@ -11,10 +11,9 @@ use super::runtime_api::new_request_id;
 use super::supervisor::VersionRuntime;
 use super::version::{Identity, VersionSpec};
 use crate::error::Error;
-use crate::lock;
+use crate::sync::lock;
 
-/// `$LATEST`: the unpublished version, here the code of the newest published one.
-pub const LATEST: &str = "$LATEST";
+pub use crate::invocation::LATEST;
 
 /// An alias: the version it points at, and extra versions with their share of traffic.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -16,7 +16,7 @@ use super::environment::{Environment, Process};
 use super::log_pipe::{self, LogPipe};
 use super::runtime_api;
 use super::version::{CodeDigest, Identity, InvokeResult, VersionSpec};
-use crate::lock;
+use crate::sync::lock;
 
 /// How a process ended, for [`VersionRuntime::after_exit`].
 struct Exit<'s> {

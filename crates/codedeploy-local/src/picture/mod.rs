@@ -19,12 +19,17 @@ mod svg;
 pub(crate) use model::Picture;
 pub(crate) use page::{fragment, list, live, report, ListRow};
 
+use crate::cloudwatch::Metrics;
 use crate::codedeploy::CodeDeploy;
 
 /// A deployment's picture as it stands now, metrics read; `None` for an unknown id.
-pub(crate) fn picture_of(codedeploy: &CodeDeploy, deployment_id: &str) -> Option<Picture> {
+pub(crate) fn picture_of(
+    codedeploy: &CodeDeploy,
+    metrics: &Metrics,
+    deployment_id: &str,
+) -> Option<Picture> {
     let mut picture = codedeploy.deployments.read(deployment_id, Picture::of)?;
-    picture.read_metrics(&codedeploy.lambda.metrics);
+    picture.read_metrics(metrics);
     Some(picture)
 }
 
