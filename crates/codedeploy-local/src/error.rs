@@ -59,7 +59,7 @@ pub enum Error {
         field: String,
         /// What could not be resolved.
         #[source]
-        source: crate::sam::template::ResolveError,
+        source: crate::sam::template::resolve::ResolveError,
     },
     /// An alarm of the template cannot be evaluated locally.
     #[error("alarm {alarm}: {field} {reason}; codedeploy-local evaluates AWS/Lambda Errors, Invocations, Throttles and Duration alarms")]

@@ -51,13 +51,11 @@ use serde_json::Value;
 
 pub use crate::alarms::{Alarm, AlarmState};
 pub use crate::codedeploy::config::{Step, TrafficConfig};
-pub use crate::codedeploy::deployments::{
-    DeploymentSpec, DeploymentStatus, HookStatus, RevisionForm,
-};
 pub use crate::codedeploy::notifications::{AlarmTopics, Notifications, Trigger};
 pub use crate::codedeploy::plan::{
     DeploymentOutcome, DeploymentPlan, Progress, Traffic, HOOK_TIMEOUT,
 };
+pub use crate::codedeploy::spec::{DeploymentSpec, DeploymentStatus, HookStatus, RevisionForm};
 pub use crate::codedeploy::timeline::{About, ErrorCode, Event, HookStep, TimelineEvent};
 pub use crate::error::{BuildError, Error};
 pub use crate::faults::{BadFaultSpec, Fault, FaultSpec, Faults, Operation, ALWAYS, STALL};

@@ -12,8 +12,9 @@ use axum::routing::post;
 use axum::{Extension, Router};
 use serde::Deserialize;
 
+use super::cloudwatch_wire::CloudWatchWire;
 use super::cloudwatch_wire::{self as wire, ResultOut};
-use super::error::{ApiError, CloudWatchWire};
+use super::error::ApiError;
 use super::faults::before;
 use super::{AppState, RequestId};
 use crate::cloudwatch::{MetricQuery, Metrics, SeriesKey, Stat};

@@ -12,8 +12,18 @@ use serde_json::{json, Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::error::CloudWatchWire;
 use crate::markup::escape;
+
+/// The three protocols of CloudWatch's service model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CloudWatchWire {
+    /// smithy-rpc-v2-cbor: what aws-sdk-rust and boto3 speak today.
+    Cbor,
+    /// awsJson1.0 with `X-Amz-Target: GraniteServiceVersion20100801.*`.
+    Json,
+    /// The query protocol: form-encoded requests, XML answers.
+    Query,
+}
 
 /// The XML namespace of query answers (the service model's `xmlNamespace`).
 const XML_NAMESPACE: &str = "http://monitoring.amazonaws.com/doc/2010-08-01/";

@@ -15,10 +15,9 @@ use super::codedeploy_shapes::{deployment_info, revision_with_content};
 use super::error::ApiError;
 use super::faults::before;
 use crate::codedeploy::config::TrafficConfig;
-use crate::codedeploy::deployments::{
-    is_deployment_id, DeploymentSpec, HookStatus, ReportError, RevisionForm, StopError, StopRequest,
-};
+use crate::codedeploy::deployments::{is_deployment_id, ReportError, StopError, StopRequest};
 use crate::codedeploy::plan::DeploymentPlan;
+use crate::codedeploy::spec::{DeploymentSpec, HookStatus, RevisionForm};
 use crate::codedeploy::{CodeDeploy, CreateError};
 use crate::faults::{Faults, Operation};
 

@@ -4,7 +4,8 @@ use std::time::SystemTime;
 
 use serde_json::{json, Value};
 
-use crate::codedeploy::deployments::{Record, RevisionForm};
+use crate::codedeploy::deployments::Record;
+use crate::codedeploy::spec::RevisionForm;
 
 /// `deploymentInfo` as `GetDeployment` returns it. The revision has only its sha256: the
 /// service model says `appSpecContent.content` is always null here, and hooks must read it

@@ -5,6 +5,8 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::cloudwatch_wire::CloudWatchWire;
+
 /// Which protocol's error shape to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Protocol {
@@ -16,17 +18,6 @@ pub(crate) enum Protocol {
     CloudWatch(CloudWatchWire),
     /// No answer at all: the connection drops (an injected fault).
     DroppedConnection,
-}
-
-/// The three protocols of CloudWatch's service model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CloudWatchWire {
-    /// smithy-rpc-v2-cbor: what aws-sdk-rust and boto3 speak today.
-    Cbor,
-    /// awsJson1.0 with `X-Amz-Target: GraniteServiceVersion20100801.*`.
-    Json,
-    /// The query protocol: form-encoded requests, XML answers.
-    Query,
 }
 
 /// A service error as the service would send it.

@@ -20,7 +20,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::error::{ApiError, CloudWatchWire};
+use super::cloudwatch_wire::CloudWatchWire;
+use super::error::ApiError;
 use super::server::Connection;
 use crate::body::{read_bounded, ReadError};
 

@@ -15,9 +15,10 @@ use tokio::time::Instant;
 use tokio::sync::{broadcast, watch};
 use tracing::{info, warn};
 
-use super::deployments::{DeploymentStatus, HookStatus, RunInfo, StopRequest};
+use super::deployments::{RunInfo, StopRequest};
 use super::hook::HookRun;
 use super::plan::{DeploymentOutcome, DeploymentPlan, Progress};
+use super::spec::{DeploymentStatus, HookStatus};
 use super::timeline::{About, ErrorCode, Event, TimelineEvent};
 use super::traffic;
 use super::CodeDeploy;

@@ -9,8 +9,8 @@ use tokio::time::Instant;
 
 use tokio::sync::watch;
 
-use super::deployments::HookStatus;
 use super::engine::{Run, Stop};
+use super::spec::HookStatus;
 use super::timeline::{About, ErrorCode, Event, HookStep};
 use crate::lambda::runtime_api::new_request_id;
 use crate::lambda::{AsyncEvent, InvokeResult, Lambda};

@@ -8,6 +8,7 @@ pub(crate) mod engine;
 mod hook;
 pub(crate) mod notifications;
 pub(crate) mod plan;
+pub(crate) mod spec;
 pub(crate) mod timeline;
 mod traffic;
 
@@ -16,8 +17,9 @@ use std::sync::{Arc, Mutex};
 
 use crate::lambda::Lambda;
 use crate::sync::lock;
-use deployments::{DeploymentSpec, Deployments};
+use deployments::Deployments;
 use plan::{DeploymentOutcome, DeploymentPlan, Progress};
+use spec::DeploymentSpec;
 
 /// The CodeDeploy service of the stand-in. It drives Lambda, as CodeDeploy does.
 pub(crate) struct CodeDeploy {

@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::config::TrafficConfig;
-use super::deployments::{DeploymentSpec, DeploymentStatus};
 use super::notifications::Notifications;
+use super::spec::{DeploymentSpec, DeploymentStatus};
 use super::timeline::TimelineEvent;
 use crate::alarms::{Alarm, AlarmState};
 

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Serialize, Serializer};
 
-use super::deployments::DeploymentStatus;
+use super::spec::DeploymentStatus;
 use crate::alarms::AlarmState;
 
 /// What happened at a point of the timeline. In JSON, its name (`"HookSucceeded"`); a stop

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::deployments::DeploymentSpec;
 use super::plan::Traffic;
+use super::spec::DeploymentSpec;
 use crate::lambda::runtime_api::new_request_id;
 use crate::lambda::Lambda;
 

@@ -322,7 +322,7 @@ fn panel_frame(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codedeploy::deployments::DeploymentStatus;
+    use crate::codedeploy::spec::DeploymentStatus;
 
     fn bucket(start: f64, invocations: f64) -> Bucket {
         Bucket {

@@ -7,7 +7,8 @@ use tokio::time::Instant;
 
 use crate::alarms::AlarmState;
 use crate::cloudwatch::{MetricQuery, Metrics, SeriesKey, Stat};
-use crate::codedeploy::deployments::{DeploymentStatus, Record};
+use crate::codedeploy::deployments::Record;
+use crate::codedeploy::spec::DeploymentStatus;
 use crate::codedeploy::timeline::{About, HookStep, TimelineEvent};
 
 /// Time buckets of the per-version metrics across the deployment, at most.

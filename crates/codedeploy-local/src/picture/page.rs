@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use super::chart;
 use super::model::Picture;
 use super::svg::clock;
-use crate::codedeploy::deployments::DeploymentStatus;
+use crate::codedeploy::spec::DeploymentStatus;
 use crate::codedeploy::timeline::Event;
 use crate::markup::escape;
 

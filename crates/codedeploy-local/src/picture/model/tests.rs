@@ -1,6 +1,7 @@
 use super::*;
-use crate::codedeploy::deployments::{DeploymentSpec, Deployments, RunInfo};
+use crate::codedeploy::deployments::{Deployments, RunInfo};
 use crate::codedeploy::plan::DeploymentPlan;
+use crate::codedeploy::spec::DeploymentSpec;
 use crate::codedeploy::timeline::{ErrorCode, Event};
 use crate::TrafficConfig;
 

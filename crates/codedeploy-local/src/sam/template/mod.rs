@@ -3,7 +3,7 @@
 //! ([`Expr`]) until a [`Resolver`] resolves them against the local stand-in.
 
 mod expr;
-mod resolve;
+pub(crate) mod resolve;
 mod resources;
 mod yaml;
 
