@@ -1,9 +1,37 @@
-//! The deployment clock: deployment time runs `time_scale` times faster than real time.
-//! Every conversion between the two goes through here, so a scale of any value (zero,
-//! negative, NaN, huge) gives a duration, never a panic (`Duration::div_f64` panics when
-//! the result does not fit).
+//! The stand-in's one clock. Time is tokio's ([`tokio::time::Instant`]), so a test that
+//! pauses tokio's clock stops the stand-in's; the wall time the APIs and metrics show
+//! ([`WallClock`]) is read off it. Deployment time runs `time_scale` times faster than real
+//! time, and every conversion between the two goes through here, so a scale of any value
+//! (zero, negative, NaN, huge) gives a duration, never a panic (`Duration::div_f64` panics
+//! when the result does not fit).
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
+
+/// Wall time on tokio's clock: the system time when the stand-in started, plus tokio's time
+/// since. Invocation records, metrics, alarms and deployments' times all read it, so on a
+/// paused clock an alarm's periods pass as the test advances time, not as the machine does.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WallClock {
+    started: Instant,
+    started_at: SystemTime,
+}
+
+impl WallClock {
+    /// A clock that reads the system's time now.
+    pub(crate) fn start() -> WallClock {
+        WallClock {
+            started: Instant::now(),
+            started_at: SystemTime::now(),
+        }
+    }
+
+    /// The time now.
+    pub(crate) fn now(&self) -> SystemTime {
+        self.started_at + self.started.elapsed()
+    }
+}
 
 /// The slowest and fastest clocks the stand-in runs: a thousandth of real time up to a
 /// million times faster. Scales outside are clamped to these.
@@ -31,6 +59,17 @@ pub(crate) fn to_deployment(real: Duration, time_scale: f64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn wall_time_follows_tokios_clock() {
+        let clock = WallClock::start();
+        let before = clock.now();
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        assert_eq!(
+            clock.now().duration_since(before).ok(),
+            Some(Duration::from_secs(3600))
+        );
+    }
 
     #[test]
     fn any_scale_gives_a_duration() {

@@ -176,6 +176,7 @@ impl StandIn {
             log_dir: options.log_dir,
             time_scale: options.time_scale,
             max_async_events: options.max_async_events,
+            clock: clock::WallClock::start(),
         };
         let lambda = Arc::new(Lambda::new(setup, Arc::clone(&metrics), tasks.clone()));
         let codedeploy = Arc::new(CodeDeploy::new(

@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use super::plan::DeploymentPlan;
 use super::spec::{DeploymentSpec, DeploymentStatus, HookStatus};
 use super::timeline::TimelineEvent;
+use crate::clock::WallClock;
 
 pub(crate) struct Record {
     pub(crate) id: String,
@@ -67,6 +68,7 @@ pub(crate) struct Opened {
 
 /// The deployments: every running one, and the newest finished ones up to a bound.
 pub(crate) struct Deployments {
+    clock: WallClock,
     records: Mutex<BTreeMap<String, Record>>,
     /// The next deployment's sequence number (creation order; never reused).
     next_seq: std::sync::atomic::AtomicU64,
@@ -76,7 +78,7 @@ pub(crate) struct Deployments {
 
 impl Default for Deployments {
     fn default() -> Self {
-        Deployments::new(1_000)
+        Deployments::new(1_000, WallClock::start())
     }
 }
 
@@ -102,8 +104,9 @@ pub(crate) enum StopError {
 
 impl Deployments {
     /// No deployments yet; at most `keep_finished` finished ones will be kept.
-    pub(crate) fn new(keep_finished: usize) -> Self {
+    pub(crate) fn new(keep_finished: usize, clock: WallClock) -> Self {
         Deployments {
+            clock,
             records: Mutex::new(BTreeMap::new()),
             next_seq: std::sync::atomic::AtomicU64::new(0),
             keep_finished: keep_finished.max(1),
@@ -123,7 +126,7 @@ impl Deployments {
         if let Some(r) = records.get_mut(id) {
             r.status = status;
             r.error = error;
-            r.completed = Some(SystemTime::now());
+            r.completed = Some(self.clock.now());
         }
         let mut finished: Vec<(u64, String)> = records
             .values()
@@ -158,7 +161,7 @@ impl Deployments {
             content,
             sha256,
             status: DeploymentStatus::Created,
-            created: SystemTime::now(),
+            created: self.clock.now(),
             completed: None,
             error: None,
             stop,
@@ -307,7 +310,7 @@ mod tests {
 
     #[test]
     fn finished_deployments_past_the_bound_are_forgotten_oldest_first_running_ones_never() {
-        let deployments = Deployments::new(3);
+        let deployments = Deployments::new(3, crate::clock::WallClock::start());
         let spec = || DeploymentSpec::new("hello", "live", "1", "2");
         let running = deployments.create(spec()).0;
         let ids: Vec<String> = (0..5).map(|_| deployments.create(spec()).0).collect();

@@ -144,7 +144,7 @@ impl<'a> Run<'a> {
             .map(|a| a.window(plan.time_scale))
             .max()
             .unwrap_or_default();
-        let (started, started_at) = (Instant::now(), SystemTime::now());
+        let (started, started_at) = (Instant::now(), codedeploy.lambda.clock().now());
         codedeploy.deployments.with(&id, |r| {
             r.run = Some(RunInfo {
                 plan: plan.clone(),
@@ -379,7 +379,7 @@ impl Run<'_> {
     }
 
     fn check_alarms(&mut self) -> Result<(), Stop> {
-        let now = SystemTime::now();
+        let now = self.codedeploy.lambda.clock().now();
         let (plan, started_at) = (self.plan, self.started_at);
         let states: Vec<AlarmState> = self.invocations.with(|records| {
             plan.alarms

@@ -12,6 +12,9 @@ pub(crate) mod spec;
 pub(crate) mod timeline;
 mod traffic;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -48,7 +51,7 @@ pub(crate) enum CreateError {
 impl CodeDeploy {
     pub(crate) fn new(lambda: Arc<Lambda>, list_page_size: usize, keep_deployments: usize) -> Self {
         CodeDeploy {
-            deployments: Deployments::new(keep_deployments),
+            deployments: Deployments::new(keep_deployments, lambda.clock()),
             groups: Mutex::new(BTreeMap::new()),
             lambda,
             list_page_size: list_page_size.max(1),

@@ -12,7 +12,7 @@ pub(crate) mod version;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tracing::{info, warn};
@@ -22,6 +22,7 @@ pub use invocations::InvocationLog;
 pub use registry::{Alias, LATEST};
 pub use version::{InvokeResult, VersionSpec};
 
+use crate::clock::WallClock;
 use crate::cloudwatch::Metrics;
 use crate::error::Error;
 use crate::tasks::Tasks;
@@ -41,6 +42,7 @@ pub(crate) struct Lambda {
     pub(crate) watch_rounds: WatchRounds,
     /// Where the invocations served and the EMF records printed go: CloudWatch's store.
     metrics: Arc<Metrics>,
+    clock: WallClock,
     /// Every task of the stand-in (see [`crate::tasks`]).
     tasks: Tasks,
     /// The asynchronous invocations that may be under way at once.
@@ -114,12 +116,15 @@ pub(crate) struct Setup {
     pub(crate) time_scale: f64,
     /// Asynchronous invocations under way at once, at most.
     pub(crate) max_async_events: usize,
+    /// The stand-in's wall clock.
+    pub(crate) clock: WallClock,
 }
 
 impl Lambda {
     pub(crate) fn new(setup: Setup, metrics: Arc<Metrics>, tasks: Tasks) -> Self {
         Lambda {
-            registry: Registry::new(setup.region, setup.account_id),
+            registry: Registry::new(setup.region, setup.account_id, setup.clock),
+            clock: setup.clock,
             invocations: invocations::Invocations::default(),
             endpoint: setup.endpoint,
             log_dir: setup.log_dir,
@@ -129,6 +134,11 @@ impl Lambda {
             watch_rounds: WatchRounds::default(),
             metrics,
         }
+    }
+
+    /// The stand-in's wall clock.
+    pub(crate) fn clock(&self) -> WallClock {
+        self.clock
     }
 
     /// The stand-in's tasks: whatever it starts, it starts there.
@@ -209,7 +219,7 @@ impl Lambda {
             account_id: self.registry.account_id.clone(),
             endpoint: self.endpoint.clone(),
             log_dir: self.log_dir.clone(),
-            published: SystemTime::now(),
+            published: self.clock.now(),
             revision_id: String::new(),
             log_taps: LogTaps {
                 watch_rounds: self.watch_rounds.clone(),
@@ -229,7 +239,7 @@ impl Lambda {
         request_id: String,
     ) -> InvokeResult {
         let smoke = client_context.as_deref().is_some_and(is_smoke);
-        let at = SystemTime::now();
+        let at = self.clock.now();
         let result = resolved
             .version
             .invoke(payload, client_context, request_id)
@@ -244,17 +254,14 @@ impl Lambda {
             throttled: false,
             smoke,
         };
-        self.metrics.record(&record);
-        if self.invocations.is_open() {
-            self.invocations.record(record);
-        }
+        self.record(record);
         result
     }
 
     /// A throttled invocation: it did not run, but counts in the `Throttles` metric.
     pub(crate) fn record_throttled(&self, function_name: &str, alias: Option<String>) {
         let record = InvocationRecord {
-            at: SystemTime::now(),
+            at: self.clock.now(),
             function_name: function_name.to_owned(),
             alias,
             executed_version: String::new(),
@@ -263,6 +270,11 @@ impl Lambda {
             throttled: true,
             smoke: false,
         };
+        self.record(record);
+    }
+
+    /// An invocation served: into CloudWatch's metrics, and the invocation logs open.
+    pub(crate) fn record(&self, record: InvocationRecord) {
         self.metrics.record(&record);
         if self.invocations.is_open() {
             self.invocations.record(record);

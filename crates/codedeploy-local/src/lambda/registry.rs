@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
 
 use serde::Serialize;
 
 use super::runtime_api::new_request_id;
 use super::supervisor::VersionRuntime;
 use super::version::{Identity, VersionSpec};
+use crate::clock::WallClock;
 use crate::error::Error;
 use crate::sync::lock;
 
@@ -81,14 +81,16 @@ pub(crate) struct Registry {
     functions: Mutex<BTreeMap<String, Function>>,
     pub(crate) region: String,
     pub(crate) account_id: String,
+    clock: WallClock,
 }
 
 impl Registry {
-    pub(crate) fn new(region: String, account_id: String) -> Self {
+    pub(crate) fn new(region: String, account_id: String, clock: WallClock) -> Self {
         Registry {
             functions: Mutex::new(BTreeMap::new()),
             region,
             account_id,
+            clock,
         }
     }
 
@@ -118,7 +120,7 @@ impl Registry {
         let identity = |version: &str, arn: String| Identity {
             version: version.to_owned(),
             function_arn: arn,
-            published: SystemTime::now(),
+            published: self.clock.now(),
             revision_id: new_request_id(),
             ..base.clone()
         };
@@ -399,7 +401,11 @@ mod tests {
 
     #[test]
     fn an_arn_of_another_account_or_region_is_not_the_local_function() {
-        let registry = Registry::new("us-east-1".into(), "000000000000".into());
+        let registry = Registry::new(
+            "us-east-1".into(),
+            "000000000000".into(),
+            WallClock::start(),
+        );
         for name in [
             "arn:aws:lambda:eu-west-1:000000000000:function:hello",
             "arn:aws:lambda:us-east-1:123456789012:function:hello",
