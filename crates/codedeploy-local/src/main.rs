@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use codedeploy_local::{
-    prepare, Binaries, DeploymentOutcome, DeploymentStatus, FaultSpec, Options, Progress,
-    RehearsalOptions, StandIn, Template, Traffic,
+    prepare, Binaries, DeploymentOutcome, DeploymentPlan, DeploymentStatus, FaultSpec, Options,
+    Progress, RehearsalOptions, StandIn, Template, Traffic,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -231,6 +231,23 @@ fn time_scale(value: &str) -> Result<f64, String> {
 async fn deploy(args: DeployArgs) -> Result<ExitCode, codedeploy_local::Error> {
     let template = load_template(&args.common)?;
     let local = start(&args.common, 0, 100, args.time_scale).await?;
+    let mut plan = prepare(&local, &template, &rehearsal_options(&args)?).await?;
+    plan.duplicate_deliveries = args.duplicate_hook_deliveries;
+    let outcome = with_progress(&local, plan, args.time_scale).await;
+    print_outcome(&outcome, args.time_scale, &args.common.log_dir);
+    if let Err(message) = write_outputs(&local, &outcome, &args) {
+        eprintln!("error: {message}");
+        return Ok(ExitCode::from(2));
+    }
+    Ok(if outcome.status == DeploymentStatus::Succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// What the flags ask of the rehearsal.
+fn rehearsal_options(args: &DeployArgs) -> Result<RehearsalOptions, codedeploy_local::Error> {
     let mut options = RehearsalOptions::default();
     options.function = args.function.clone();
     options.deployment_type = args.deployment_type.clone();
@@ -254,9 +271,16 @@ async fn deploy(args: DeployArgs) -> Result<ExitCode, codedeploy_local::Error> {
             args.traffic_payload.clone().into_bytes(),
         ));
     }
-    let mut plan = prepare(&local, &template, &options).await?;
-    plan.duplicate_deliveries = args.duplicate_hook_deliveries;
+    Ok(options)
+}
 
+/// Run the deployment with a progress bar: the phase, the share of the new version, the
+/// alarms, and the deployment clock.
+async fn with_progress(
+    local: &StandIn,
+    plan: DeploymentPlan,
+    time_scale: f64,
+) -> DeploymentOutcome {
     let bar = ProgressBar::new(100);
     bar.set_style(
         ProgressStyle::with_template(
@@ -270,7 +294,7 @@ async fn deploy(args: DeployArgs) -> Result<ExitCode, codedeploy_local::Error> {
     let alarms = std::sync::Mutex::new(String::new());
     let started = std::time::Instant::now();
     let show = |alarms: &str| {
-        let t = started.elapsed().mul_f64(args.time_scale);
+        let t = started.elapsed().mul_f64(time_scale);
         bar.set_message(format!(
             "t={:.0?}  {alarms}",
             Duration::from_secs(t.as_secs())
@@ -298,35 +322,58 @@ async fn deploy(args: DeployArgs) -> Result<ExitCode, codedeploy_local::Error> {
         }
     };
     bar.finish_and_clear();
-    print_outcome(&outcome, args.time_scale, &args.common.log_dir);
+    outcome
+}
+
+/// An output the flags asked for that could not be written.
+#[derive(Debug, thiserror::Error)]
+enum OutputError {
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot draw the report {}: {source}", path.display())]
+    Report {
+        path: PathBuf,
+        #[source]
+        source: codedeploy_local::Error,
+    },
+}
+
+/// `--json` and `--report`.
+fn write_outputs(
+    local: &StandIn,
+    outcome: &DeploymentOutcome,
+    args: &DeployArgs,
+) -> Result<(), OutputError> {
+    let write = |path: &PathBuf, text: String| {
+        std::fs::write(path, text).map_err(|source| OutputError::Write {
+            path: path.clone(),
+            source,
+        })
+    };
     if let Some(path) = &args.json {
-        let json = serde_json::to_string_pretty(&outcome).unwrap_or_default();
+        let json = serde_json::to_string_pretty(outcome).unwrap_or_default();
         if path.as_os_str() == "-" {
             println!("{json}");
-        } else if let Err(e) = std::fs::write(path, json + "\n") {
-            eprintln!("error: cannot write {}: {e}", path.display());
-            return Ok(ExitCode::from(2));
+        } else {
+            write(path, json + "\n")?;
         }
     }
     if let Some(path) = &args.report {
         let command = ("command".to_owned(), command_line());
-        let written = local
+        let html = local
             .report(&outcome.deployment_id, &[command])
-            .map_err(|e| e.to_string())
-            .and_then(|html| std::fs::write(path, html).map_err(|e| e.to_string()));
-        match written {
-            Ok(()) => eprintln!("The picture: {}", path.display()),
-            Err(e) => {
-                eprintln!("error: cannot write the report {}: {e}", path.display());
-                return Ok(ExitCode::from(2));
-            }
-        }
+            .map_err(|source| OutputError::Report {
+                path: path.clone(),
+                source,
+            })?;
+        write(path, html)?;
+        eprintln!("The picture: {}", path.display());
     }
-    Ok(if outcome.status == DeploymentStatus::Succeeded {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(())
 }
 
 /// The command line as run, for the report, with the values of variables and parameters

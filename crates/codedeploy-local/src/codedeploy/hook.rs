@@ -77,15 +77,54 @@ impl<'r, 'a> HookRun<'r, 'a> {
         }
         let deadline = Instant::now() + run.scaled(run.plan.hook_timeout);
         let waited = run.wait(Some(deadline), Some(&mut status)).await;
-        let result = match waited {
+        let result = Verdict {
+            run,
+            lifecycle_event,
+            hook,
+        }
+        .of(waited, &deliveries)
+        .await;
+        deliveries.end(result.is_ok()).await;
+        result
+    }
+}
+
+/// What a hook's wait ended with, on the timeline and as the deployment's stop.
+struct Verdict<'r, 'a> {
+    run: &'r mut Run<'a>,
+    lifecycle_event: &'r str,
+    hook: &'r str,
+}
+
+impl Verdict<'_, '_> {
+    fn record(&mut self, event: Event, what: &str, step: HookStep) {
+        let (lifecycle_event, hook) = (self.lifecycle_event, self.hook);
+        let about = About::Hook {
+            lifecycle_event: lifecycle_event.to_owned(),
+            function: hook.to_owned(),
+            step,
+        };
+        let detail = format!("{lifecycle_event}: {hook} {what}");
+        self.run.record(event, detail, Some(about));
+    }
+
+    async fn of(
+        mut self,
+        waited: Result<Option<HookStatus>, Stop>,
+        deliveries: &Deliveries,
+    ) -> Result<(), Stop> {
+        let (lifecycle_event, hook) = (self.lifecycle_event, self.hook);
+        match waited {
             Ok(Some(HookStatus::Succeeded)) => {
-                let detail = format!("{lifecycle_event}: {hook} reported Succeeded");
-                run.record(Event::HookSucceeded, detail, about(HookStep::Succeeded));
+                self.record(
+                    Event::HookSucceeded,
+                    "reported Succeeded",
+                    HookStep::Succeeded,
+                );
                 Ok(())
             }
             Ok(Some(HookStatus::Failed)) => {
-                let detail = format!("{lifecycle_event}: {hook} reported Failed");
-                run.record(Event::HookFailed, detail, about(HookStep::Failed));
+                self.record(Event::HookFailed, "reported Failed", HookStep::Failed);
                 let why = deliveries.reason().await;
                 Err(Stop::failed(
                     ErrorCode::HookExecutionFailure,
@@ -93,21 +132,22 @@ impl<'r, 'a> HookRun<'r, 'a> {
                 ))
             }
             Ok(None) => {
-                let detail = format!("{lifecycle_event}: {hook} did not report in time");
-                run.record(Event::HookTimedOut, detail, about(HookStep::TimedOut));
+                self.record(
+                    Event::HookTimedOut,
+                    "did not report in time",
+                    HookStep::TimedOut,
+                );
                 Err(Stop::failed(
                     ErrorCode::Timeout,
                     format!(
                         "the {lifecycle_event} hook {hook} did not report within {:?} (deployment time): it must \
                          call PutLifecycleEventHookExecutionStatus",
-                        run.plan.hook_timeout
+                        self.run.plan.hook_timeout
                     ),
                 ))
             }
             Err(stop) => Err(stop),
-        };
-        deliveries.end(result.is_ok()).await;
-        result
+        }
     }
 }
 

@@ -19,7 +19,7 @@ pub use resolve::{ResolveError, Resolver};
 pub use resources::{AlarmProperties, Dimension, TriggerConfiguration};
 use resources::{
     AliasProperties, ApiProperties, DeploymentPreference, Document, FunctionMetadata,
-    FunctionProperties,
+    FunctionProperties, Resource,
 };
 
 /// A function of the template, as the stand-in runs it.
@@ -210,51 +210,62 @@ impl Template {
             aliases: Vec::new(),
         };
         for (logical_id, resource) in doc.resources {
-            let at = format!("Resources.{logical_id}.Properties");
-            match resource.kind.as_str() {
-                "AWS::Serverless::Function" => {
-                    let props: FunctionProperties = reader.typed(&at, resource.properties)?;
-                    let metadata: FunctionMetadata = reader.typed(
-                        &format!("Resources.{logical_id}.Metadata"),
-                        resource.metadata,
-                    )?;
-                    let function =
-                        read_function(&logical_id, metadata, props, &doc.globals.function)
-                            .map_err(|r| reader.bad(format!("{logical_id}: {r}")))?;
-                    template.add_function(function);
-                }
-                "AWS::CloudWatch::Alarm" => {
-                    let props = reader.typed(&at, resource.properties)?;
-                    template.alarms.insert(logical_id, props);
-                }
-                "AWS::SNS::Topic" => {
-                    template.topics.insert(logical_id);
-                }
-                "AWS::Lambda::Alias" => {
-                    let props: AliasProperties = reader.typed(&at, resource.properties)?;
-                    match TemplateAlias::read(&props) {
-                        Some(alias) => template.aliases.push(alias),
-                        None => tracing::warn!(
-                            alias = %logical_id,
-                            "not rehearsed: only an alias with FunctionName: !Ref F, a literal Name and FunctionVersion is"
-                        ),
-                    }
-                }
-                "AWS::Serverless::HttpApi" | "AWS::ApiGatewayV2::Api" => {
-                    let props: ApiProperties = reader.typed(&at, resource.properties)?;
-                    let body = props.definition_body.or(props.body);
-                    if let Some((function, alias)) = body.as_ref().and_then(find_integration) {
-                        template.apis.push(TemplateApi {
-                            logical_id,
-                            function,
-                            alias,
-                        });
-                    }
-                }
-                _ => {}
-            }
+            template.read_resource(&reader, logical_id, resource, &doc.globals.function)?;
         }
         Ok(template)
+    }
+
+    /// One resource of the template, by its type; other types are not read.
+    fn read_resource(
+        &mut self,
+        reader: &Reader<'_>,
+        logical_id: String,
+        resource: Resource,
+        globals: &FunctionProperties,
+    ) -> Result<(), Error> {
+        let at = format!("Resources.{logical_id}.Properties");
+        match resource.kind.as_str() {
+            "AWS::Serverless::Function" => {
+                let props: FunctionProperties = reader.typed(&at, resource.properties)?;
+                let metadata: FunctionMetadata = reader.typed(
+                    &format!("Resources.{logical_id}.Metadata"),
+                    resource.metadata,
+                )?;
+                let function = read_function(&logical_id, metadata, props, globals)
+                    .map_err(|r| reader.bad(format!("{logical_id}: {r}")))?;
+                self.add_function(function);
+            }
+            "AWS::CloudWatch::Alarm" => {
+                let props = reader.typed(&at, resource.properties)?;
+                self.alarms.insert(logical_id, props);
+            }
+            "AWS::SNS::Topic" => {
+                self.topics.insert(logical_id);
+            }
+            "AWS::Lambda::Alias" => {
+                let props: AliasProperties = reader.typed(&at, resource.properties)?;
+                match TemplateAlias::read(&props) {
+                    Some(alias) => self.aliases.push(alias),
+                    None => tracing::warn!(
+                        alias = %logical_id,
+                        "not rehearsed: only an alias with FunctionName: !Ref F, a literal Name and FunctionVersion is"
+                    ),
+                }
+            }
+            "AWS::Serverless::HttpApi" | "AWS::ApiGatewayV2::Api" => {
+                let props: ApiProperties = reader.typed(&at, resource.properties)?;
+                let body = props.definition_body.or(props.body);
+                if let Some((function, alias)) = body.as_ref().and_then(find_integration) {
+                    self.apis.push(TemplateApi {
+                        logical_id,
+                        function,
+                        alias,
+                    });
+                }
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     /// A function, and the implicit `ServerlessHttpApi` its HTTP events make.
@@ -351,6 +362,7 @@ fn read_function(
         .build_properties
         .binary
         .ok_or(FunctionError::NoBinary)?;
+    let http_events = http_events(&props);
     let mut environment = BTreeMap::new();
     for source in [globals, &props] {
         if let Some(env) = &source.environment {
@@ -385,22 +397,27 @@ fn read_function(
         environment,
         alias: props.auto_publish_alias,
         deployment,
-        http_events: props
-            .events
-            .values()
-            .filter(|e| matches!(e.kind.as_str(), "HttpApi" | "Api"))
-            .map(|e| {
-                let text = |key: &str| {
-                    e.properties
-                        .get(key)
-                        .and_then(Value::as_str)
-                        .unwrap_or("*")
-                        .to_owned()
-                };
-                (text("Path"), text("Method"))
-            })
-            .collect(),
+        http_events,
     })
+}
+
+/// `(path, method)` of the function's `HttpApi` and `Api` events.
+fn http_events(props: &FunctionProperties) -> Vec<(String, String)> {
+    props
+        .events
+        .values()
+        .filter(|e| matches!(e.kind.as_str(), "HttpApi" | "Api"))
+        .map(|e| {
+            let text = |key: &str| {
+                e.properties
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .unwrap_or("*")
+                    .to_owned()
+            };
+            (text("Path"), text("Method"))
+        })
+        .collect()
 }
 
 fn preference(p: DeploymentPreference) -> Result<Preference, FunctionError> {
