@@ -61,9 +61,8 @@ pub use crate::error::{BuildError, Error};
 pub use crate::faults::{BadFaultSpec, Fault, FaultSpec, Faults, Operation, ALWAYS, STALL};
 pub use crate::invocation::InvocationRecord;
 pub use crate::lambda::{Alias, InvocationLog, InvokeResult, VersionSpec, LATEST};
-pub use crate::sam::rehearsal::{
-    prepare, Binaries, RehearsalOptions, CURRENT_VERSION, TARGET_VERSION,
-};
+pub use crate::sam::build::Binaries;
+pub use crate::sam::rehearsal::{prepare, RehearsalOptions, CURRENT_VERSION, TARGET_VERSION};
 pub use crate::sam::template::{
     AlarmProperties, Dimension, Expr, ExprError, Preference, ResolveError, Resolver, Template,
     TemplateAlias, TemplateApi, TemplateFunction, TriggerConfiguration,

@@ -1,5 +1,6 @@
 //! SAM: reading a template ([`template`]), and turning it into a rehearsal: functions built
 //! and published, and a deployment plan ([`rehearsal`]).
 
+pub(crate) mod build;
 pub(crate) mod rehearsal;
 pub(crate) mod template;

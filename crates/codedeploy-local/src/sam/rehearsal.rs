@@ -2,19 +2,19 @@
 //! and target versions and the hooks in the stand-in, and read the alarms.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use serde_json::Value;
 use tracing::info;
 
+use super::build::{build_at_ref, locate, Binaries};
 use super::template::{Preference, ResolveError, Resolver, Template, TemplateFunction};
 use crate::alarms::Alarm;
 use crate::codedeploy::config::TrafficConfig;
 use crate::codedeploy::notifications::Notifications;
 use crate::codedeploy::plan::{DeploymentPlan, Traffic, HOOK_TIMEOUT};
 use crate::codedeploy::spec::DeploymentSpec;
-use crate::error::{BuildError, Error};
+use crate::error::Error;
 use crate::lambda::VersionSpec;
 use crate::StandIn;
 
@@ -22,19 +22,6 @@ use crate::StandIn;
 pub const CURRENT_VERSION: &str = "1";
 /// The version under deployment.
 pub const TARGET_VERSION: &str = "2";
-
-/// Where the function binaries come from.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub enum Binaries {
-    /// `cargo build` them in the template's folder (`--release` when asked).
-    Build {
-        /// Build with `--release`.
-        release: bool,
-    },
-    /// Take them, already built, from this folder (e.g. `target/debug`).
-    Dir(PathBuf),
-}
 
 /// Execution environments of each hook function. Lambda runs concurrent invocations in
 /// environments of their own, and the stand-in does not scale them on demand: a hook's event
@@ -337,157 +324,4 @@ fn plan_of(
     plan.hook_timeout = options.hook_timeout;
     plan.traffic = options.traffic.clone();
     Ok(plan)
-}
-
-/// The path of each wanted binary.
-async fn locate(
-    root: &Path,
-    binaries: &Binaries,
-    wanted: &[&str],
-) -> Result<BTreeMap<String, PathBuf>, Error> {
-    match binaries {
-        Binaries::Dir(dir) => wanted
-            .iter()
-            .map(|name| {
-                let path = dir.join(name);
-                if path.is_file() {
-                    Ok((name.to_string(), path))
-                } else {
-                    Err(Error::MissingBinary { path })
-                }
-            })
-            .collect(),
-        Binaries::Build { release } => cargo_build(root, wanted, *release, None).await,
-    }
-}
-
-/// `cargo build --bin ...` in `dir`; the executables, from cargo's JSON messages.
-async fn cargo_build(
-    dir: &Path,
-    binaries: &[&str],
-    release: bool,
-    target_dir: Option<&Path>,
-) -> Result<BTreeMap<String, PathBuf>, Error> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = tokio::process::Command::new(cargo);
-    command
-        .current_dir(dir)
-        .args(["build", "--message-format=json-render-diagnostics"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit());
-    if release {
-        command.arg("--release");
-    }
-    for b in binaries {
-        command.args(["--bin", b]);
-    }
-    if let Some(target) = target_dir {
-        command.env("CARGO_TARGET_DIR", target);
-    }
-    info!(dir = %dir.display(), ?binaries, release, "building the functions");
-    let output = command.output().await.map_err(|source| {
-        Error::Build(BuildError::Spawn {
-            program: "cargo",
-            dir: dir.to_owned(),
-            source,
-        })
-    })?;
-    if !output.status.success() {
-        return Err(Error::Build(BuildError::Cargo {
-            dir: dir.to_owned(),
-            status: output.status,
-        }));
-    }
-    let mut found = BTreeMap::new();
-    for line in String::from_utf8_lossy(&output.stdout).lines() {
-        let Ok(message) = serde_json::from_str::<Value>(line) else {
-            continue;
-        };
-        if message["reason"] != "compiler-artifact" {
-            continue;
-        }
-        if let (Some(name), Some(exe)) = (
-            message["target"]["name"].as_str(),
-            message["executable"].as_str(),
-        ) {
-            if binaries.contains(&name) {
-                found.insert(name.to_owned(), PathBuf::from(exe));
-            }
-        }
-    }
-    match binaries.iter().find(|b| !found.contains_key(**b)) {
-        Some(missing) => Err(Error::Build(BuildError::NoBinary {
-            binary: (*missing).to_owned(),
-            at: String::new(),
-        })),
-        None => Ok(found),
-    }
-}
-
-/// Build `binary` from a git ref, in a temporary worktree, with its own target folder.
-async fn build_at_ref(root: &Path, reference: &str, binary: &str) -> Result<PathBuf, Error> {
-    let git = |args: Vec<String>| async move {
-        let out = tokio::process::Command::new("git")
-            .current_dir(root)
-            .args(&args)
-            .output()
-            .await
-            .map_err(|source| {
-                Error::Build(BuildError::Spawn {
-                    program: "git",
-                    dir: root.to_owned(),
-                    source,
-                })
-            })?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-        } else {
-            Err(Error::Build(BuildError::Git {
-                args: args.join(" "),
-                stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-            }))
-        }
-    };
-    let top = PathBuf::from(git(vec!["rev-parse".into(), "--show-toplevel".into()]).await?);
-    let root = root.canonicalize().map_err(|source| {
-        Error::Build(BuildError::Folder {
-            path: root.to_owned(),
-            source,
-        })
-    })?;
-    let inside = root.strip_prefix(&top).unwrap_or(Path::new("")).to_owned();
-    let clean = reference.replace(|c: char| !c.is_ascii_alphanumeric(), "-");
-    let worktree =
-        std::env::temp_dir().join(format!("codedeploy-local-{clean}-{}", std::process::id()));
-    git(vec![
-        "worktree".into(),
-        "add".into(),
-        "--detach".into(),
-        "--force".into(),
-        worktree.display().to_string(),
-        reference.into(),
-    ])
-    .await?;
-    let built = cargo_build(
-        &worktree.join(&inside),
-        &[binary],
-        false,
-        Some(&top.join("target").join("codedeploy-local-current")),
-    )
-    .await;
-    let removed = git(vec![
-        "worktree".into(),
-        "remove".into(),
-        "--force".into(),
-        worktree.display().to_string(),
-    ])
-    .await;
-    let path = built?.remove(binary).ok_or_else(|| {
-        Error::Build(BuildError::NoBinary {
-            binary: binary.to_owned(),
-            at: format!(" at {reference}"),
-        })
-    })?;
-    removed?;
-    Ok(path)
 }
