@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use tokio::sync::watch;
 
-use super::engine::{Run, Stop};
+use super::run::{Run, Stop};
 use super::spec::HookStatus;
 use super::timeline::{About, ErrorCode, Event, HookStep};
 use crate::lambda::runtime_api::new_request_id;

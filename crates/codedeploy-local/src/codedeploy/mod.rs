@@ -8,6 +8,7 @@ pub(crate) mod engine;
 mod hook;
 pub(crate) mod notifications;
 pub(crate) mod plan;
+mod run;
 pub(crate) mod spec;
 pub(crate) mod timeline;
 mod traffic;
