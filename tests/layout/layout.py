@@ -134,15 +134,41 @@ def imports(src, path, modules, aliases):
 
 
 def cycles(src):
+    """The groups of files that import one another, directly or through others (strongly
+    connected components of the import graph; a module and its own submodules are one
+    unit, as Rust's privacy makes them)."""
     # main.rs is another crate (the binary), which reaches the library by its name.
     files = [p for p in src.rglob("*.rs") if "tests" not in p.stem and p.name != "main.rs"]
     modules = {module_of(src, p): p for p in files}
     aliases = reexports(src)
-    edges = {m: imports(src, p, modules, aliases) for m, p in modules.items()}
-    pairs = sorted(
-        {tuple(sorted((a, b))) for a, bs in edges.items() for b in bs if a in edges.get(b, ())}
-    )
-    return pairs
+    edges = {m: imports(src, p, modules, aliases) & modules.keys() for m, p in modules.items()}
+    index, low, stack, on, groups = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in edges[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for v in sorted(modules):
+        if v not in index:
+            visit(v)
+    return sorted(groups)
 
 
 def main(argv):
@@ -154,8 +180,9 @@ def main(argv):
             for name, start, length in long_functions(path):
                 print(f"{path}:{start}: fn {name} is {length} lines (over {LIMIT})")
                 bad += 1
-        for a, b in cycles(src):
-            print(f"{src}: {a or 'crate'} and {b or 'crate'} import each other")
+        for group in cycles(src):
+            names = ", ".join(m or "crate" for m in group)
+            print(f"{src}: {names} import one another")
             bad += 1
     print(f"{bad} finding(s)")
     return 1 if check and bad else 0

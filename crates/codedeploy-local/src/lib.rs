@@ -38,6 +38,7 @@ mod invocation;
 mod lambda;
 mod markup;
 mod picture;
+mod request_id;
 mod sam;
 mod sync;
 mod tasks;
@@ -71,8 +72,8 @@ pub use clock::TIME_SCALES;
 
 use crate::codedeploy::plan::DeploymentPlan as Plan;
 use crate::codedeploy::CodeDeploy;
-use crate::lambda::runtime_api::new_request_id;
 use crate::lambda::Lambda;
+use crate::request_id::new_request_id;
 use crate::sync::lock;
 
 /// Where and as what the stand-in runs.

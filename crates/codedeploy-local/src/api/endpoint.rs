@@ -10,8 +10,8 @@ use axum::Router;
 use codedeploy_hooks::apigw::{self, Flavor};
 
 use crate::body::{read_bounded, ReadError};
-use crate::lambda::runtime_api::new_request_id;
 use crate::lambda::Lambda;
+use crate::request_id::new_request_id;
 
 struct Endpoint {
     lambda: Arc<Lambda>,

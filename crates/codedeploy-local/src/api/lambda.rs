@@ -18,7 +18,7 @@ use super::faults::before;
 use super::{AppState, RequestId};
 use crate::faults::{Faults, Operation};
 use crate::lambda::registry::{AliasError, LookupError};
-use crate::lambda::supervisor::VersionRuntime;
+use crate::lambda::runtime::VersionRuntime;
 use crate::lambda::{Alias, Lambda, LATEST};
 
 /// The most a client context may be, base64 included (Lambda's limit).

@@ -31,8 +31,8 @@ pub(crate) use server::{serve, Limits};
 use crate::cloudwatch::Metrics;
 use crate::codedeploy::CodeDeploy;
 use crate::faults::Faults;
-use crate::lambda::runtime_api::new_request_id;
 use crate::lambda::Lambda;
+use crate::request_id::new_request_id;
 use error::ApiError;
 
 /// Everything the handlers share; each takes its part with `State<Arc<...>>`.

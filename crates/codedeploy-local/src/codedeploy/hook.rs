@@ -12,8 +12,8 @@ use tokio::sync::watch;
 use super::run::{Run, Stop};
 use super::spec::HookStatus;
 use super::timeline::{About, ErrorCode, Event, HookStep};
-use crate::lambda::runtime_api::new_request_id;
 use crate::lambda::{AsyncEvent, InvokeResult, Lambda};
+use crate::request_id::new_request_id;
 
 /// How long a failed report waits for the hook's own answer, which says why.
 const ANSWER_GRACE: Duration = Duration::from_secs(2);

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use super::plan::Traffic;
 use super::spec::DeploymentSpec;
-use crate::lambda::runtime_api::new_request_id;
 use crate::lambda::Lambda;
+use crate::request_id::new_request_id;
 
 /// Invoke the alias at a steady rate until aborted.
 pub(crate) fn spawn(

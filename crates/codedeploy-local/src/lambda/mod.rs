@@ -2,12 +2,10 @@
 //! ([`supervisor`]) speaking the Runtime API ([`runtime_api`]), and the record of
 //! invocations ([`invocations`]) that metrics and alarms read.
 
-mod environment;
 pub(crate) mod invocations;
 mod log_pipe;
 pub(crate) mod registry;
-pub(crate) mod runtime_api;
-pub(crate) mod supervisor;
+pub(crate) mod runtime;
 pub(crate) mod version;
 
 use std::path::PathBuf;

@@ -6,11 +6,11 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use super::runtime_api::new_request_id;
-use super::supervisor::VersionRuntime;
+use super::runtime::VersionRuntime;
 use super::version::{Identity, VersionSpec};
 use crate::clock::WallClock;
 use crate::error::Error;
+use crate::request_id::new_request_id;
 use crate::sync::lock;
 
 pub use crate::invocation::LATEST;

@@ -21,9 +21,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use super::log_pipe::LogPipe;
-use super::supervisor::{Pending, VersionRuntime};
-use super::version::InvokeResult;
+use super::{Pending, VersionRuntime};
+use crate::lambda::log_pipe::LogPipe;
+use crate::lambda::version::InvokeResult;
 use crate::sync::lock;
 
 /// A line sink of one pipe of a process.

@@ -19,9 +19,9 @@ use tokio::task::JoinSet;
 use tracing::warn;
 
 use super::environment::{Environment, Process};
-use super::supervisor::{Pending, VersionRuntime};
-use super::version::InvokeResult;
+use super::{Pending, VersionRuntime};
 use crate::body::ReadError;
+use crate::lambda::version::InvokeResult;
 
 /// The largest response a function may give: "6 MB" on the Lambda quotas page; Lambda's
 /// own error message names 6,291,556 bytes ("Response payload size exceeded maximum allowed
@@ -257,20 +257,6 @@ async fn init_error(State(api): State<Api>, body: Bytes) -> Response {
     warn!(error = %message, "a function failed to initialize");
     api.process.set_init_error(message);
     (StatusCode::ACCEPTED, axum::Json(json!({"status": "OK"}))).into_response()
-}
-
-/// A request id in Lambda's format (a v4-style UUID).
-pub(crate) fn new_request_id() -> String {
-    let a = fastrand::u128(..);
-    let hex = format!("{a:032x}");
-    format!(
-        "{}-{}-4{}-a{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[13..16],
-        &hex[17..20],
-        &hex[20..32]
-    )
 }
 
 #[cfg(test)]

@@ -1,0 +1,155 @@
+//! A version's runtime: its queue of invocations and its execution environments, each a
+//! process of the version's binary ([`supervisor`]) with a Runtime API of its own
+//! ([`runtime_api`]), in the state [`environment`] keeps.
+
+mod environment;
+pub(crate) mod runtime_api;
+mod supervisor;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::json;
+use tokio::sync::{mpsc, oneshot};
+use tracing::debug;
+
+use super::version::{CodeDigest, Identity, InvokeResult, VersionSpec};
+use crate::sync::lock;
+
+/// An invocation waiting for an execution environment.
+pub(crate) struct Pending {
+    pub(crate) payload: Bytes,
+    pub(crate) client_context: Option<String>,
+    pub(crate) request_id: String,
+    pub(crate) reply: oneshot::Sender<InvokeResult>,
+    /// Whether it was handed to a process that was killed before it could read it.
+    pub(crate) handed_to_dead_process: bool,
+}
+
+/// A version's queue of invocations and its execution environments, started on first use.
+pub(crate) struct VersionRuntime {
+    pub(crate) identity: Identity,
+    pub(crate) spec: VersionSpec,
+    pub(crate) code: CodeDigest,
+    queue_tx: mpsc::UnboundedSender<Pending>,
+    pub(crate) queue_rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Pending>>>,
+    started: Mutex<bool>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The process id of each execution environment's current process.
+    pids: Mutex<std::collections::BTreeMap<usize, u32>>,
+}
+
+impl Drop for VersionRuntime {
+    fn drop(&mut self) {
+        // Aborting a supervisor drops its child, which kills the process (kill_on_drop).
+        for task in lock(&self.tasks).drain(..) {
+            task.abort();
+        }
+    }
+}
+
+impl VersionRuntime {
+    pub(crate) fn new(identity: Identity, spec: VersionSpec) -> Arc<Self> {
+        let (queue_tx, queue_rx) = mpsc::unbounded_channel();
+        Arc::new(VersionRuntime {
+            identity,
+            spec,
+            code: CodeDigest::default(),
+            queue_tx,
+            queue_rx: Arc::new(tokio::sync::Mutex::new(queue_rx)),
+            started: Mutex::new(false),
+            tasks: Mutex::new(Vec::new()),
+            pids: Mutex::new(std::collections::BTreeMap::new()),
+        })
+    }
+
+    /// The process ids of the running execution environments.
+    pub(crate) fn pids(&self) -> Vec<u32> {
+        lock(&self.pids).values().copied().collect()
+    }
+
+    /// Run one invocation and wait for its result (function errors and timeouts included).
+    pub(crate) async fn invoke(
+        self: &Arc<Self>,
+        payload: Bytes,
+        client_context: Option<String>,
+        request_id: String,
+    ) -> InvokeResult {
+        self.ensure_started();
+        let (reply, answer) = oneshot::channel();
+        let pending = Pending {
+            payload,
+            client_context,
+            request_id: request_id.clone(),
+            reply,
+            handed_to_dead_process: false,
+        };
+        let unavailable = |what: &str| {
+            self.failure(
+                "Runtime.Unavailable",
+                what,
+                &request_id,
+                String::new(),
+                Duration::ZERO,
+            )
+        };
+        if self.queue_tx.send(pending).is_err() {
+            return unavailable("the function's runtime has stopped");
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| unavailable("the function's runtime stopped before answering"))
+    }
+
+    /// A function error as Lambda reports it, from the stand-in's side.
+    pub(crate) fn failure(
+        &self,
+        error_type: &str,
+        message: &str,
+        request_id: &str,
+        log: String,
+        duration: Duration,
+    ) -> InvokeResult {
+        InvokeResult {
+            payload: Bytes::from(
+                json!({"errorType": error_type, "errorMessage": message}).to_string(),
+            ),
+            function_error: Some("Unhandled".into()),
+            executed_version: self.identity.version.clone(),
+            request_id: request_id.to_owned(),
+            log,
+            duration,
+        }
+    }
+
+    fn ensure_started(self: &Arc<Self>) {
+        {
+            let mut started = lock(&self.started);
+            if *started {
+                return;
+            }
+            *started = true;
+        }
+        for index in 0..self.spec.environments {
+            let runtime = Arc::clone(self);
+            let task = self
+                .identity
+                .tasks
+                .spawn_stoppable(|stop| async move { runtime.supervise(index, stop).await });
+            lock(&self.tasks).push(task);
+        }
+    }
+
+    /// The next invocation in the queue, when there is one.
+    pub(crate) async fn next_queued(&self) -> Option<Pending> {
+        self.queue_rx.lock().await.recv().await
+    }
+
+    /// Put back an invocation that was never delivered, for another process.
+    pub(crate) fn requeue(&self, pending: Pending) {
+        debug!(request_id = %pending.request_id, "requeued: its process had ended");
+        // Fails only when the runtime is gone; its caller then hears so from its reply.
+        let _ = self.queue_tx.send(pending);
+    }
+}
