@@ -227,28 +227,33 @@ fn get_metric_data(
     Ok(results)
 }
 
+/// A query's `Id`: a lowercase letter, then letters, digits and _; once in the request.
+fn check_id(id: &str, ids: &mut HashSet<String>) -> Result<(), ApiError> {
+    let id_ok = id.starts_with(|c: char| c.is_ascii_lowercase())
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !id_ok {
+        return Err(invalid(
+            "InvalidParameterValue",
+            format!(
+                "Id `{id}` must start with a lowercase letter and hold only letters, digits and _"
+            ),
+        ));
+    }
+    if !ids.insert(id.to_owned()) {
+        return Err(invalid(
+            "InvalidParameterValue",
+            format!("Id `{id}` is used twice; ids must be unique"),
+        ));
+    }
+    Ok(())
+}
+
 /// A query's metric, statistic and period, checked; and its label.
 fn metric_query(
     q: &QueryInput,
     ids: &mut HashSet<String>,
 ) -> Result<(MetricQuery, String), ApiError> {
-    let id_ok = q.id.starts_with(|c: char| c.is_ascii_lowercase())
-        && q.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if !id_ok {
-        return Err(invalid(
-            "InvalidParameterValue",
-            format!(
-                "Id `{}` must start with a lowercase letter and hold only letters, digits and _",
-                q.id
-            ),
-        ));
-    }
-    if !ids.insert(q.id.clone()) {
-        return Err(invalid(
-            "InvalidParameterValue",
-            format!("Id `{}` is used twice; ids must be unique", q.id),
-        ));
-    }
+    check_id(&q.id, ids)?;
     let stat = match (&q.metric_stat, &q.expression) {
         (Some(stat), None) => stat,
         (None, Some(_)) => return Err(invalid("InvalidParameterValue", format!("query {}: codedeploy-local does not evaluate metric math or Metrics Insights expressions; ask for a MetricStat", q.id))),

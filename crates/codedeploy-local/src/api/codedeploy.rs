@@ -371,6 +371,29 @@ impl From<CreateError> for ApiError {
     }
 }
 
+/// A revision with inline content: its form, its content and the AppSpec in it.
+fn revision_of(
+    revision: Option<RevisionLocation>,
+) -> Result<(RevisionForm, String, AppSpec), ApiError> {
+    let revision = revision
+        .ok_or_else(|| ApiError::codedeploy("RevisionRequiredException", "revision is required"))?;
+    let invalid = |message: String| ApiError::codedeploy("InvalidRevisionException", message);
+    let (form, raw) = match revision.revision_type.as_deref() {
+        Some("String") => (RevisionForm::String, revision.string),
+        Some("AppSpecContent") => (RevisionForm::AppSpecContent, revision.app_spec_content),
+        other => {
+            return Err(invalid(format!(
+                "revisionType {other:?}: codedeploy-local takes String or AppSpecContent revisions with inline content"
+            )))
+        }
+    };
+    let content = raw
+        .and_then(|r| r.content)
+        .ok_or_else(|| invalid("the revision has no content".into()))?;
+    let appspec = AppSpec::parse(&content).map_err(|e| invalid(e.to_string()))?;
+    Ok((form, content, appspec))
+}
+
 /// `CreateDeployment` of a Lambda AppSpec in a registered deployment group: runs in the
 /// background with the group's configuration and alarms.
 fn create_deployment(
@@ -388,23 +411,8 @@ fn create_deployment(
         "DeploymentGroupNameRequiredException",
     )?;
     let mut plan = cd.with_group(application, group, DeploymentPlan::clone)?;
-    let revision = input
-        .revision
-        .ok_or_else(|| ApiError::codedeploy("RevisionRequiredException", "revision is required"))?;
+    let (form, content, appspec) = revision_of(input.revision)?;
     let invalid = |message: String| ApiError::codedeploy("InvalidRevisionException", message);
-    let (form, raw) = match revision.revision_type.as_deref() {
-        Some("String") => (RevisionForm::String, revision.string),
-        Some("AppSpecContent") => (RevisionForm::AppSpecContent, revision.app_spec_content),
-        other => {
-            return Err(invalid(format!(
-                "revisionType {other:?}: codedeploy-local takes String or AppSpecContent revisions with inline content"
-            )))
-        }
-    };
-    let content = raw
-        .and_then(|r| r.content)
-        .ok_or_else(|| invalid("the revision has no content".into()))?;
-    let appspec = AppSpec::parse(&content).map_err(|e| invalid(e.to_string()))?;
     let alias = appspec
         .alias
         .clone()

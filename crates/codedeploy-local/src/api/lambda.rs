@@ -19,7 +19,7 @@ use super::{AppState, RequestId};
 use crate::faults::{Faults, Operation};
 use crate::lambda::registry::{AliasError, LookupError};
 use crate::lambda::runtime::VersionRuntime;
-use crate::lambda::{Alias, Lambda, LATEST};
+use crate::lambda::{Alias, InvokeResult, Lambda, LATEST};
 
 /// The most a client context may be, base64 included (Lambda's limit).
 const MAX_CLIENT_CONTEXT: usize = 3583;
@@ -152,54 +152,67 @@ async fn invoke(
     match headers.invocation_type {
         InvocationType::DryRun => Ok(StatusCode::NO_CONTENT.into_response()),
         InvocationType::Event => {
-            let qualifier = query.qualifier;
-            // Lambda documents no size for its event queue; the stand-in's is bounded, and
-            // past it Invoke answers with its modeled throttling error.
-            let Some(slot) = lambda.async_slot() else {
-                return Err(ApiError::too_many_requests(Some(
-                    "codedeploy-local's queue of asynchronous invocations is full (Options::max_async_events)",
-                )));
+            let event = crate::lambda::AsyncEvent {
+                name,
+                qualifier: query.qualifier,
+                payload,
+                client_context: headers.client_context,
+                request_id,
             };
-            let tasks = lambda.tasks().clone();
-            tasks.spawn(async move {
-                let _slot = slot;
-                let event = crate::lambda::AsyncEvent {
-                    name,
-                    qualifier,
-                    payload,
-                    client_context: headers.client_context,
-                    request_id,
-                };
-                lambda.invoke_async(event).await;
-            });
-            Ok(StatusCode::ACCEPTED.into_response())
+            queue_event(&lambda, event)
         }
         InvocationType::RequestResponse => {
             let result = lambda
                 .invoke(resolved, payload, headers.client_context, request_id)
                 .await;
-            let mut response = (StatusCode::OK, result.payload.clone()).into_response();
-            let h = response.headers_mut();
-            h.insert("content-type", HeaderValue::from_static("application/json"));
-            if let Ok(v) = HeaderValue::from_str(&result.executed_version) {
-                h.insert("x-amz-executed-version", v);
-            }
-            if let Some(kind) = result
-                .function_error
-                .as_deref()
-                .and_then(|k| HeaderValue::from_str(k).ok())
-            {
-                h.insert("x-amz-function-error", kind);
-            }
-            if headers.tail {
-                let encoded = base64::engine::general_purpose::STANDARD.encode(result.log_tail());
-                if let Ok(v) = HeaderValue::from_str(&encoded) {
-                    h.insert("x-amz-log-result", v);
-                }
-            }
-            Ok(response)
+            Ok(invoke_response(&result, headers.tail))
         }
     }
+}
+
+/// An `Event` invocation: queued, and answered 202 at once.
+fn queue_event(
+    lambda: &Arc<Lambda>,
+    event: crate::lambda::AsyncEvent,
+) -> Result<Response, ApiError> {
+    // Lambda documents no size for its event queue; the stand-in's is bounded, and past it
+    // Invoke answers with its modeled throttling error.
+    let Some(slot) = lambda.async_slot() else {
+        return Err(ApiError::too_many_requests(Some(
+            "codedeploy-local's queue of asynchronous invocations is full (Options::max_async_events)",
+        )));
+    };
+    let (tasks, lambda) = (lambda.tasks().clone(), Arc::clone(lambda));
+    tasks.spawn(async move {
+        let _slot = slot;
+        lambda.invoke_async(event).await;
+    });
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+/// A `RequestResponse` invocation's answer: the function's payload, with the executed
+/// version, the function error and (with `LogType: Tail`) the log's tail in headers.
+fn invoke_response(result: &InvokeResult, tail: bool) -> Response {
+    let mut response = (StatusCode::OK, result.payload.clone()).into_response();
+    let h = response.headers_mut();
+    h.insert("content-type", HeaderValue::from_static("application/json"));
+    if let Ok(v) = HeaderValue::from_str(&result.executed_version) {
+        h.insert("x-amz-executed-version", v);
+    }
+    if let Some(kind) = result
+        .function_error
+        .as_deref()
+        .and_then(|k| HeaderValue::from_str(k).ok())
+    {
+        h.insert("x-amz-function-error", kind);
+    }
+    if tail {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(result.log_tail());
+        if let Ok(v) = HeaderValue::from_str(&encoded) {
+            h.insert("x-amz-log-result", v);
+        }
+    }
+    response
 }
 
 /// A throttled invocation counts in the `Throttles` metric that alarms watch.

@@ -29,16 +29,28 @@ fn query(name: &str, stat: &str, dimensions: &[(&str, &str)], period: u64) -> Me
     }
 }
 
-#[test]
-fn lambda_metrics_are_selected_by_the_dimension_sets_lambda_publishes() {
+/// Ten invocations of each version through `live` (one error of 1, three of 2), and a
+/// hook's direct call of `hello:2`.
+fn recorded() -> Metrics {
     let metrics = Metrics::default();
     for i in 0..10 {
         metrics.record(&invocation(T0 + i, Some("live"), "1", i == 0, 10));
         metrics.record(&invocation(T0 + i, Some("live"), "2", i < 3, 20));
     }
-    metrics.record(&invocation(T0, None, "2", true, 30)); // a hook's call of hello:2
-    let fn_live = [("FunctionName", "hello"), ("Resource", "hello:live")];
-    let version = |v| [fn_live[0], fn_live[1], ("ExecutedVersion", v)];
+    metrics.record(&invocation(T0, None, "2", true, 30));
+    metrics
+}
+
+const FN_LIVE: [(&str, &str); 2] = [("FunctionName", "hello"), ("Resource", "hello:live")];
+
+fn version(v: &str) -> [(&str, &str); 3] {
+    [FN_LIVE[0], FN_LIVE[1], ("ExecutedVersion", v)]
+}
+
+#[test]
+fn lambda_metrics_are_selected_by_the_dimension_sets_lambda_publishes() {
+    let metrics = recorded();
+    let fn_live = FN_LIVE;
     let sum = |q: MetricQuery| metrics.datapoints(&q, T0, T0 + 60);
     assert_eq!(sum(query("Errors", "Sum", &version("1"), 60)), [(T0, 1.0)]);
     assert_eq!(sum(query("Errors", "Sum", &version("2"), 60)), [(T0, 3.0)]);
@@ -70,7 +82,12 @@ fn lambda_metrics_are_selected_by_the_dimension_sets_lambda_publishes() {
         sum(query("Duration", "Maximum", &version("1"), 60)),
         [(T0, 10.0)]
     );
-    // Dimension sets Lambda does not publish have no data.
+}
+
+#[test]
+fn dimension_sets_lambda_does_not_publish_have_no_data_and_periods_split_the_window() {
+    let metrics = recorded();
+    let sum = |q: MetricQuery| metrics.datapoints(&q, T0, T0 + 60);
     assert_eq!(
         sum(query(
             "Invocations",

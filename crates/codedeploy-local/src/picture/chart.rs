@@ -247,18 +247,7 @@ fn metric_panel(svg: &mut Svg, picture: &Picture, axis: TimeAxis, metric: Metric
                 Some((b, (at, bottom - v / scale * METRIC_HEIGHT)))
             })
             .collect();
-        // A line joins adjacent buckets only: a gap (no invocations) stays a gap.
-        let mut segment: Vec<(f64, f64)> = Vec::new();
-        let mut previous_end = f64::NAN;
-        for (b, point) in &points {
-            if !segment.is_empty() && b.start > previous_end + 1e-6 {
-                svg.polyline(&segment, &format!("series series-{role}"));
-                segment.clear();
-            }
-            segment.push(*point);
-            previous_end = b.end;
-        }
-        svg.polyline(&segment, &format!("series series-{role}"));
+        series_line(svg, &points, role);
         for (b, point) in points {
             svg.group(&[], &bucket_title(&series.version, b));
             svg.marker(point, new, &format!("point point-{role}"));
@@ -267,6 +256,21 @@ fn metric_panel(svg: &mut Svg, picture: &Picture, axis: TimeAxis, metric: Metric
         svg.end();
     }
     bottom
+}
+
+/// A version's line: it joins adjacent buckets only, so a gap (no invocations) stays a gap.
+fn series_line(svg: &mut Svg, points: &[(&Bucket, (f64, f64))], role: &str) {
+    let mut segment: Vec<(f64, f64)> = Vec::new();
+    let mut previous_end = f64::NAN;
+    for (b, point) in points {
+        if !segment.is_empty() && b.start > previous_end + 1e-6 {
+            svg.polyline(&segment, &format!("series series-{role}"));
+            segment.clear();
+        }
+        segment.push(*point);
+        previous_end = b.end;
+    }
+    svg.polyline(&segment, &format!("series series-{role}"));
 }
 
 /// A bucket in words, for its points' tooltips: the error rate the counts imply included.

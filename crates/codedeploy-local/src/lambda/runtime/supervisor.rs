@@ -37,33 +37,11 @@ impl VersionRuntime {
         let mut killed_in_init = false;
         while !stop.is_cancelled() {
             let process = env.begin_process();
-            let (runtime_api, server) =
-                match runtime_api::serve(Arc::clone(&env), Arc::clone(&process)).await {
-                    Ok(served) => served,
-                    Err(err) => {
-                        warn!(error = %err, "cannot open a Runtime API listener");
-                        self.fail_next_queued(&stop, "Runtime.Unavailable", &err.to_string())
-                            .await;
-                        continue;
-                    }
-                };
-            let mut child = match self.spawn(&runtime_api) {
-                Ok(child) => child,
-                Err(err) => {
-                    let message = format!("cannot start {}: {err}", self.spec.binary.display());
-                    warn!(function = %name, "{message}");
-                    self.fail_next_queued(&stop, "Runtime.InvalidEntrypoint", &message)
-                        .await;
-                    continue;
-                }
+            let Some((mut child, server)) = self.start(&env, &process, index, &name, &stop).await
+            else {
+                continue;
             };
-            // Recorded before the process may take an event (see `Process::registered`).
             let pid = child.id();
-            if let Some(pid) = pid {
-                lock(&self.pids).insert(index, pid);
-                process.set_pid(pid);
-            }
-            self.attach_logs(&mut child, &env, &name);
             let status = tokio::select! {
                 status = child.wait() => status,
                 () = env.timed_out(&self) => {
@@ -95,6 +73,45 @@ impl VersionRuntime {
             killed_in_init = self.after_exit(&env, &process, exit, &stop).await;
             drop(server);
         }
+    }
+
+    /// Start a process of the version with a Runtime API of its own; `None` when it cannot
+    /// be (the next invocation queued is failed with why).
+    async fn start(
+        &self,
+        env: &Arc<Environment>,
+        process: &Arc<Process>,
+        index: usize,
+        name: &str,
+        stop: &CancellationToken,
+    ) -> Option<(tokio::process::Child, runtime_api::AbortOnDrop)> {
+        let (runtime_api, server) =
+            match runtime_api::serve(Arc::clone(env), Arc::clone(process)).await {
+                Ok(served) => served,
+                Err(err) => {
+                    warn!(error = %err, "cannot open a Runtime API listener");
+                    self.fail_next_queued(stop, "Runtime.Unavailable", &err.to_string())
+                        .await;
+                    return None;
+                }
+            };
+        let mut child = match self.spawn(&runtime_api) {
+            Ok(child) => child,
+            Err(err) => {
+                let message = format!("cannot start {}: {err}", self.spec.binary.display());
+                warn!(function = %name, "{message}");
+                self.fail_next_queued(stop, "Runtime.InvalidEntrypoint", &message)
+                    .await;
+                return None;
+            }
+        };
+        // Recorded before the process may take an event (see `Process::registered`).
+        if let Some(pid) = child.id() {
+            lock(&self.pids).insert(index, pid);
+            process.set_pid(pid);
+        }
+        self.attach_logs(&mut child, env, name);
+        Some((child, server))
     }
 
     /// Retire an ended process and answer for what it leaves behind: its current
