@@ -135,6 +135,10 @@ struct ServeArgs {
     /// to test a pipeline's pagination.
     #[arg(long, default_value_t = 100, value_name = "N")]
     list_page_size: usize,
+    /// Finished deployments kept (GetDeployment, ListDeployments, the live view); the
+    /// oldest go first. Running ones are always kept.
+    #[arg(long, default_value_t = 1_000, value_name = "N")]
+    keep_deployments: usize,
 }
 
 /// The template, with the parameters given on the command line.
@@ -185,17 +189,9 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn start(
-    common: &Common,
-    port: u16,
-    list_page_size: usize,
-    time_scale: f64,
-) -> Result<StandIn, codedeploy_local::Error> {
+/// The stand-in, on the flags shared by both commands and `options`.
+async fn start(common: &Common, mut options: Options) -> Result<StandIn, codedeploy_local::Error> {
     std::fs::create_dir_all(&common.log_dir).ok();
-    let mut options = Options::default();
-    options.time_scale = time_scale;
-    options.address.set_port(port);
-    options.list_page_size = list_page_size.max(1);
     options.log_dir = Some(common.log_dir.clone());
     let local = StandIn::start(options).await?;
     for spec in &common.fault {
@@ -230,7 +226,10 @@ fn time_scale(value: &str) -> Result<f64, String> {
 
 async fn deploy(args: DeployArgs) -> Result<ExitCode, codedeploy_local::Error> {
     let template = load_template(&args.common)?;
-    let local = start(&args.common, 0, 100, args.time_scale).await?;
+    let mut options = Options::default();
+    options.time_scale = args.time_scale;
+    options.address.set_port(0);
+    let local = start(&args.common, options).await?;
     let mut plan = prepare(&local, &template, &rehearsal_options(&args)?).await?;
     plan.duplicate_deliveries = args.duplicate_hook_deliveries;
     let outcome = with_progress(&local, plan, args.time_scale).await;
@@ -430,13 +429,12 @@ fn print_outcome(outcome: &DeploymentOutcome, time_scale: f64, log_dir: &std::pa
 }
 
 async fn serve(args: ServeArgs) -> Result<ExitCode, codedeploy_local::Error> {
-    let local = start(
-        &args.common,
-        args.port,
-        args.list_page_size,
-        args.time_scale,
-    )
-    .await?;
+    let mut options = Options::default();
+    options.time_scale = args.time_scale;
+    options.address.set_port(args.port);
+    options.list_page_size = args.list_page_size.max(1);
+    options.keep_deployments = args.keep_deployments.max(1);
+    let local = start(&args.common, options).await?;
     if !args.no_functions && args.common.template.is_file() {
         // The rehearsal's set-up, without running it: versions 1 (current, on the alias) and
         // 2 (new) of the deployed function, the hooks, and its deployment group, so that
