@@ -223,6 +223,17 @@ impl StandIn {
         self.tasks.running()
     }
 
+    /// The APIs' state, for the router's in-process tests.
+    #[cfg(test)]
+    pub(crate) fn app_state(&self) -> api::AppState {
+        api::AppState {
+            lambda: Arc::clone(&self.lambda),
+            codedeploy: Arc::clone(&self.codedeploy),
+            metrics: Arc::clone(&self.metrics),
+            faults: Arc::clone(&self.faults),
+        }
+    }
+
     /// The region and account id in ARNs.
     pub fn region_and_account(&self) -> (String, String) {
         let registry = &self.lambda.registry;

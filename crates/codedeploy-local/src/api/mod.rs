@@ -139,3 +139,6 @@ async fn unknown_operation(method: axum::http::Method, uri: axum::http::Uri) -> 
     )
     .into_response()
 }
+
+#[cfg(test)]
+mod tests;
