@@ -1,7 +1,8 @@
 //! The stand-in's throughput and memory: `codedeploy-local serve` (release) with the
 //! template's functions, and 200 concurrent clients invoking `HelloFunction:live` over HTTP
-//! until 100,000 invokes are served. Prints invokes per second and the serve process's RSS
-//! before and after (memory must stay flat: nothing is kept per invocation).
+//! until 100,000 invokes are served (`STAND_IN_INVOKES` for another count). Prints invokes per
+//! second, p50 and p99 latency, and the serve process's RSS before and after (memory must stay
+//! flat: nothing is kept per invocation).
 //!
 //! Run with `bash tests/bench-hooks/run.sh`, or after `cargo build --release --workspace --bins`:
 //! `cargo bench -p e2e --bench stand_in_throughput`. It runs with 1, 2 and 4 execution
@@ -15,7 +16,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-const TOTAL: usize = 100_000;
+/// Invokes per measurement; `STAND_IN_INVOKES` sets another (1000000 for the RSS over a
+/// million invokes).
+fn total() -> usize {
+    std::env::var("STAND_IN_INVOKES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100_000)
+}
 const CONCURRENCY: usize = 200;
 
 fn release_dir() -> PathBuf {
@@ -26,19 +34,29 @@ fn rss_kb(pid: u32) -> u64 {
     e2e::proc_status_kb(pid, "VmRSS").unwrap_or(0)
 }
 
-async fn invoke_all(client: &reqwest::Client, url: &str, total: usize) -> usize {
+/// What a run of invokes saw: how many failed, and each one's latency.
+struct Run {
+    failed: usize,
+    latencies: Vec<std::time::Duration>,
+}
+
+impl Run {
+    fn percentile(&mut self, p: f64) -> std::time::Duration {
+        self.latencies.sort_unstable();
+        let rank = ((p / 100.0) * self.latencies.len() as f64).ceil() as usize;
+        self.latencies[rank.clamp(1, self.latencies.len().max(1)) - 1]
+    }
+}
+
+async fn invoke_all(client: &reqwest::Client, url: &str, total: usize) -> Run {
     let next = Arc::new(AtomicUsize::new(0));
-    let failed = Arc::new(AtomicUsize::new(0));
     let workers: Vec<_> = (0..CONCURRENCY)
         .map(|_| {
-            let (client, url, next, failed) = (
-                client.clone(),
-                url.to_owned(),
-                Arc::clone(&next),
-                Arc::clone(&failed),
-            );
+            let (client, url, next) = (client.clone(), url.to_owned(), Arc::clone(&next));
             tokio::spawn(async move {
+                let (mut failed, mut latencies) = (0, Vec::new());
                 while next.fetch_add(1, Ordering::Relaxed) < total {
+                    let sent = Instant::now();
                     let ok = match client.post(&url).body(r#"{"name":"bench"}"#).send().await {
                         Ok(r) => {
                             r.status().is_success()
@@ -46,17 +64,24 @@ async fn invoke_all(client: &reqwest::Client, url: &str, total: usize) -> usize 
                         }
                         Err(_) => false,
                     };
-                    if !ok {
-                        failed.fetch_add(1, Ordering::Relaxed);
-                    }
+                    latencies.push(sent.elapsed());
+                    failed += usize::from(!ok);
                 }
+                (failed, latencies)
             })
         })
         .collect();
+    let mut run = Run {
+        failed: 0,
+        latencies: Vec::with_capacity(total),
+    };
     for w in workers {
-        let _ = w.await;
+        if let Ok((failed, latencies)) = w.await {
+            run.failed += failed;
+            run.latencies.extend(latencies);
+        }
     }
-    failed.load(Ordering::Relaxed)
+    run
 }
 
 #[tokio::main]
@@ -109,13 +134,18 @@ async fn measure(environments: usize) {
     invoke_all(&client, &url, 5_000).await; // warm up: processes started, pools filled
     let before = rss_kb(pid);
     let started = Instant::now();
-    let failed = invoke_all(&client, &url, TOTAL).await;
+    let total = total();
+    let mut run = invoke_all(&client, &url, total).await;
     let elapsed = started.elapsed();
     let after = rss_kb(pid);
+    let (p50, p99) = (run.percentile(50.0), run.percentile(99.0));
     println!(
-        "stand-in: {TOTAL} invokes of HelloFunction:live, {CONCURRENCY} concurrent, {environments} environment(s): \
-         {:.0} invokes/s ({failed} failed); serve RSS {:.1} MB -> {:.1} MB",
-        TOTAL as f64 / elapsed.as_secs_f64(),
+        "stand-in: {total} invokes of HelloFunction:live, {CONCURRENCY} concurrent, {environments} environment(s): \
+         {:.0} invokes/s ({} failed), p50 {:.2?}, p99 {:.2?}; serve RSS {:.1} MB -> {:.1} MB",
+        total as f64 / elapsed.as_secs_f64(),
+        run.failed,
+        p50,
+        p99,
         before as f64 / 1024.0,
         after as f64 / 1024.0
     );
