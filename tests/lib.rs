@@ -276,6 +276,45 @@ pub fn kill_9(pid: u32) {
     assert!(status.success(), "kill -9 {pid}");
 }
 
+/// A process watched through a pidfd, opened while the process is known to be the one
+/// meant (a child not yet reaped keeps its pid): waiting on it is waiting for an event the
+/// kernel gives when the process ends, not a guess at how long that takes.
+pub struct Watched(Option<std::os::fd::OwnedFd>);
+
+impl Watched {
+    /// Watch `pid`; a process already gone (reaped) is watched as ended.
+    pub fn open(pid: u32) -> Watched {
+        let id = libc::pid_t::try_from(pid).expect("a pid");
+        // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor we own.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, id, 0) };
+        let Ok(fd) = i32::try_from(fd) else {
+            return Watched(None);
+        };
+        if fd < 0 {
+            return Watched(None);
+        }
+        // SAFETY: `fd` is ours, from pidfd_open above, and closed only by the OwnedFd.
+        Watched(Some(unsafe {
+            <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd)
+        }))
+    }
+
+    /// Whether the process ends within `within`.
+    pub fn ends_within(&self, within: std::time::Duration) -> bool {
+        let Some(fd) = &self.0 else {
+            return true;
+        };
+        let mut poll = libc::pollfd {
+            fd: std::os::fd::AsRawFd::as_raw_fd(fd),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = i32::try_from(within.as_millis()).unwrap_or(i32::MAX);
+        // SAFETY: one valid pollfd; the timeout bounds the wait.
+        unsafe { libc::poll(&mut poll, 1, ms) == 1 }
+    }
+}
+
 /// `kill -9` a process and return once it has exited, as the kernel tells through a pidfd
 /// (readable when the process has ended): an event, not a guess at how long dying takes.
 /// `kill(2)` returns before the target has run its exit; a test that means "a dead
@@ -284,25 +323,15 @@ pub fn kill_9(pid: u32) {
 /// # Panics
 /// When the process does not end within 10 s of SIGKILL.
 pub fn kill_9_and_wait(pid: u32) {
-    let id = libc::pid_t::try_from(pid).expect("a pid");
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor we own.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, id, 0) };
-    if fd < 0 {
-        // ESRCH: gone (reaped) already.
-        return;
+    let watched = Watched::open(pid);
+    if watched.0.is_none() {
+        return; // gone (reaped) already
     }
-    let fd = i32::try_from(fd).expect("a descriptor");
-    // SAFETY: `fd` is ours, from pidfd_open above, and closed only here.
-    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
     kill_9(pid);
-    let mut poll = libc::pollfd {
-        fd: std::os::fd::AsRawFd::as_raw_fd(&fd),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd; the timeout bounds the wait.
-    let ready = unsafe { libc::poll(&mut poll, 1, 10_000) };
-    assert_eq!(ready, 1, "process {pid} did not end within 10 s of SIGKILL");
+    assert!(
+        watched.ends_within(std::time::Duration::from_secs(10)),
+        "process {pid} did not end within 10 s of SIGKILL"
+    );
 }
 
 /// An SDK configuration for the stand-in at `endpoint`, with test credentials.

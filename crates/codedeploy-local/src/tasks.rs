@@ -45,6 +45,11 @@ impl Tasks {
         self.tracker.spawn(task(self.stop.clone()))
     }
 
+    /// A signal to stop part of the tasks, which the stand-in's own stop also gives.
+    pub(crate) fn child_token(&self) -> CancellationToken {
+        self.stop.child_token()
+    }
+
     /// Tell every task to stop; they do at their next wake-up.
     pub(crate) fn stop(&self) {
         self.stop.cancel();

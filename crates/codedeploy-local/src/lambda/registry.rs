@@ -132,8 +132,10 @@ impl Registry {
         let mut functions = lock(&self.functions);
         match functions.get_mut(&function_name) {
             Some(function) => {
-                function.versions.insert(number, published);
-                function.latest = latest;
+                if let Some(replaced) = function.versions.insert(number, published) {
+                    replaced.retire();
+                }
+                std::mem::replace(&mut function.latest, latest).retire();
             }
             None => {
                 functions.insert(

@@ -12,6 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use super::version::{CodeDigest, Identity, InvokeResult, VersionSpec};
@@ -35,23 +36,18 @@ pub(crate) struct VersionRuntime {
     queue_tx: mpsc::UnboundedSender<Pending>,
     pub(crate) queue_rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Pending>>>,
     started: Mutex<bool>,
-    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Given when the registry replaces this version (a new `$LATEST`, a version published
+    /// again) or the stand-in stops: its supervisors kill and reap their processes and end,
+    /// and invocations still waiting are answered.
+    retired: CancellationToken,
     /// The process id of each execution environment's current process.
     pids: Mutex<std::collections::BTreeMap<usize, u32>>,
-}
-
-impl Drop for VersionRuntime {
-    fn drop(&mut self) {
-        // Aborting a supervisor drops its child, which kills the process (kill_on_drop).
-        for task in lock(&self.tasks).drain(..) {
-            task.abort();
-        }
-    }
 }
 
 impl VersionRuntime {
     pub(crate) fn new(identity: Identity, spec: VersionSpec) -> Arc<Self> {
         let (queue_tx, queue_rx) = mpsc::unbounded_channel();
+        let retired = identity.tasks.child_token();
         Arc::new(VersionRuntime {
             identity,
             spec,
@@ -59,7 +55,7 @@ impl VersionRuntime {
             queue_tx,
             queue_rx: Arc::new(tokio::sync::Mutex::new(queue_rx)),
             started: Mutex::new(false),
-            tasks: Mutex::new(Vec::new()),
+            retired,
             pids: Mutex::new(std::collections::BTreeMap::new()),
         })
     }
@@ -94,12 +90,14 @@ impl VersionRuntime {
                 Duration::ZERO,
             )
         };
-        if self.queue_tx.send(pending).is_err() {
+        if self.retired.is_cancelled() || self.queue_tx.send(pending).is_err() {
             return unavailable("the function's runtime has stopped");
         }
-        answer
-            .await
-            .unwrap_or_else(|_| unavailable("the function's runtime stopped before answering"))
+        tokio::select! {
+            answer = answer => answer
+                .unwrap_or_else(|_| unavailable("the function's runtime stopped before answering")),
+            () = self.retired.cancelled() => unavailable("the version was replaced or the stand-in stopped"),
+        }
     }
 
     /// A function error as Lambda reports it, from the stand-in's side.
@@ -133,12 +131,16 @@ impl VersionRuntime {
         }
         for index in 0..self.spec.environments {
             let runtime = Arc::clone(self);
-            let task = self
-                .identity
+            let stop = self.retired.clone();
+            self.identity
                 .tasks
-                .spawn_stoppable(|stop| async move { runtime.supervise(index, stop).await });
-            lock(&self.tasks).push(task);
+                .spawn_stoppable(|_| async move { runtime.supervise(index, stop).await });
         }
+    }
+
+    /// Stop this version's processes: the registry no longer serves it.
+    pub(crate) fn retire(&self) {
+        self.retired.cancel();
     }
 
     /// The next invocation in the queue, when there is one.
