@@ -203,6 +203,7 @@ async fn setup() -> Result<Clients, SetupError> {
     use aws_sdk_lambda::config::ProvideCredentials as _;
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .retry_config(aws_config::retry::RetryConfig::disabled())
+        .http_client(crate::clients::https_client())
         .load()
         .await;
     if config.region().is_none() {

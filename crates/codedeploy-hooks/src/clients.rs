@@ -40,6 +40,7 @@ impl Clients {
     pub async fn from_env() -> Self {
         let config = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(RetryConfig::disabled())
+            .http_client(https_client())
             .load()
             .await;
         Self::from_conf(&config)
@@ -64,6 +65,14 @@ impl Clients {
             )),
             http: Arc::new(OnceLock::new()),
         }
+    }
+
+    /// An HTTP client as the hook's own: `reqwest` on rustls with ring, which this crate
+    /// installs as the process's crypto provider unless one is installed already. Build
+    /// the one given to [`Clients::new`] with it: `reqwest` as this crate enables it has no
+    /// crypto provider of its own.
+    pub fn default_http() -> reqwest::Client {
+        new_http_client()
     }
 
     /// Clients made of the given parts: for tests with mocked SDK clients.
@@ -94,6 +103,23 @@ impl Clients {
     /// Built on first use: setting up TLS loads the system's root certificates, which costs
     /// milliseconds that a hook whose checks only invoke the function should not pay.
     pub fn http(&self) -> &reqwest::Client {
-        self.http.get_or_init(reqwest::Client::new)
+        self.http.get_or_init(new_http_client)
     }
+}
+
+/// The SDK's HTTPS client: hyper on rustls with ring, the one crypto provider a hook
+/// carries (see the workspace's Cargo.toml for why not the SDK's default, aws-lc-rs).
+pub(crate) fn https_client() -> aws_sdk_lambda::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
+/// A `reqwest` client on the same crypto provider: ring, installed as the process's
+/// default unless the program installed its own first.
+pub(crate) fn new_http_client() -> reqwest::Client {
+    // An error only says a default is installed already: that one serves.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
 }

@@ -34,5 +34,5 @@ pub(crate) fn clients(
     codedeploy: aws_sdk_codedeploy::Client,
     lambda: aws_sdk_lambda::Client,
 ) -> Clients {
-    Clients::new(codedeploy, lambda, reqwest::Client::new())
+    Clients::new(codedeploy, lambda, crate::clients::new_http_client())
 }

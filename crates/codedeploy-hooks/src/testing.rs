@@ -235,7 +235,7 @@ impl FakeTarget {
         let clients = Clients::new(
             aws_sdk_codedeploy::Client::from_conf(codedeploy),
             aws_sdk_lambda::Client::from_conf(lambda),
-            reqwest::Client::new(),
+            crate::clients::new_http_client(),
         );
         #[cfg(feature = "canary")]
         let clients = clients.with_cloudwatch(aws_sdk_cloudwatch::Client::from_conf(cloudwatch));

@@ -76,7 +76,7 @@ fn handle(event: Value) -> (Result<codedeploy_hooks::Summary, Error>, usize) {
     );
     let lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [], |b| b
         .retry_config(RetryConfig::disabled()));
-    let clients = Clients::new(codedeploy, lambda, reqwest::Client::new());
+    let clients = Clients::new(codedeploy, lambda, Clients::default_http());
     let ran = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&ran);
     let hook = Hook::new().target("hello", "4").check("counts", move |_t| {
