@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 # hello on its own: built together with the hooks, it would get their features (cargo unifies
 # features across the packages of one build) and compile the AWS SDK it does not use.
-cargo lambda build --release --arm64 --output-format zip -p hello
-cargo lambda build --release --arm64 --output-format zip -p pre-traffic -p post-traffic
+cargo lambda build --profile function --arm64 --output-format zip -p hello
+cargo lambda build --profile function --arm64 --output-format zip -p pre-traffic -p post-traffic
 for name in hello pre-traffic post-traffic; do
     cp "target/lambda/$name/bootstrap.zip" "target/lambda/$name.zip"
 done

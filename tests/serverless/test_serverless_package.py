@@ -21,8 +21,8 @@ FUNCTIONS = {
     "preTrafficHook": ("PreTrafficHookLambdaFunction", "pre-traffic"),
     "postTrafficHook": ("PostTrafficHookLambdaFunction", "post-traffic"),
 }
-# Where the binaries the zips were made of are (CI zips the release builds).
-BINARIES = ROOT / "target" / os.environ.get("BINARY_PROFILE", "release")
+# Where the binaries the zips were made of are (CI zips the function builds, [profile.function]).
+BINARIES = ROOT / "target" / os.environ.get("BINARY_PROFILE", "function")
 HOOKS = {"BeforeAllowTrafficHook": "PreTrafficHookLambdaFunction", "AfterAllowTrafficHook": "PostTrafficHookLambdaFunction"}
 ALARMS = ["HelloAliasErrorsAlarm", "HelloAliasLatencyAlarm"]
 
