@@ -34,6 +34,7 @@ mod cloudwatch;
 mod codedeploy;
 mod error;
 mod faults;
+pub mod iam;
 mod invocation;
 mod lambda;
 mod markup;
