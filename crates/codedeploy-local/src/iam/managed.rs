@@ -21,7 +21,9 @@ pub const CODEDEPLOY_ROLE_FOR_LAMBDA: &str = r#"{
   ]
 }"#;
 
-/// `AWSCodeDeployRoleForLambdaLimited`, version 1: the same without `sns:Publish`.
+/// `AWSCodeDeployRoleForLambdaLimited`, version 1: the same without `sns:Publish`. Written
+/// out, not derived from the other: each is its own document in the reference, with its own
+/// version, and may change alone.
 pub const CODEDEPLOY_ROLE_FOR_LAMBDA_LIMITED: &str = r#"{
   "Version": "2012-10-17",
   "Statement": [

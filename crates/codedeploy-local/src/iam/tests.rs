@@ -19,6 +19,17 @@ fn verdict(policies: &[Policy], action: &str, resource: &str) -> Verdict {
     evaluate(policies, ROLE, action, resource, &[]).expect("evaluated")
 }
 
+/// Each `(action, resource, verdict)` is the policies' answer.
+fn answers(policies: &[Policy], cases: &[(&str, &str, Verdict)]) {
+    for &(action, resource, expected) in cases {
+        assert_eq!(
+            verdict(policies, action, resource),
+            expected,
+            "{action} on {resource}"
+        );
+    }
+}
+
 #[test]
 fn an_allow_allows() {
     let p = policy(r#"[{"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "*"}]"#);
@@ -108,14 +119,12 @@ fn resources_match_with_wildcards() {
     let p = policy(
         r#"[{"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "arn:aws:lambda:*:*:function:CodeDeployHook_*"}]"#,
     );
-    let ps = [p];
-    assert_eq!(
-        verdict(&ps, "lambda:InvokeFunction", HOOK),
-        Verdict::Allowed
-    );
-    assert_eq!(
-        verdict(&ps, "lambda:InvokeFunction", HELLO_2),
-        Verdict::ImplicitlyDenied
+    answers(
+        &[p],
+        &[
+            ("lambda:InvokeFunction", HOOK, Verdict::Allowed),
+            ("lambda:InvokeFunction", HELLO_2, Verdict::ImplicitlyDenied),
+        ],
     );
 }
 
@@ -125,14 +134,12 @@ fn not_resource_applies_to_every_other_resource() {
         r#"[{"Effect": "Deny", "Action": "lambda:InvokeFunction", "NotResource": "arn:aws:lambda:*:*:function:hello:*"},
                        {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "*"}]"#,
     );
-    let ps = [p];
-    assert_eq!(
-        verdict(&ps, "lambda:InvokeFunction", HELLO_2),
-        Verdict::Allowed
-    );
-    assert_eq!(
-        verdict(&ps, "lambda:InvokeFunction", HOOK),
-        Verdict::ExplicitlyDenied
+    answers(
+        &[p],
+        &[
+            ("lambda:InvokeFunction", HELLO_2, Verdict::Allowed),
+            ("lambda:InvokeFunction", HOOK, Verdict::ExplicitlyDenied),
+        ],
     );
 }
 
