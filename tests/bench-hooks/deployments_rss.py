@@ -5,7 +5,7 @@ prints serve's RSS after the first 100 and at the end. The stand-in
 keeps 1,000 finished deployments (`--keep-deployments`), so a run past that also shows the
 oldest being forgotten.
 
-    BIN_DIR=target/release DEPLOYMENTS=1000 python3 tests/bench-hooks/deployments_rss.py
+    BIN_DIR=target/release DEPLOYMENTS=1000 KEEP=1000 python3 tests/bench-hooks/deployments_rss.py
 """
 
 import json
@@ -43,9 +43,10 @@ def main():
     total = int(os.environ.get("DEPLOYMENTS", "1000"))
     # Canary on a clock 1,000 times real: the shift lasts 0.3 s, long enough for the
     # PreTraffic hook's watch to claim it, as the PostTraffic hook checks.
-    serve = local_serve.Serve("--time-scale", "1000")
+    keep = os.environ.get("KEEP", "1000")
+    serve = local_serve.Serve("--time-scale", "1000", "--keep-deployments", keep)
     try:
-        first = None
+        first, failed = None, 0
         for n in range(total):
             current, target = "1", "2"  # the hooks are built to test version 2
             created = serve.codedeploy.create_deployment(
@@ -53,11 +54,15 @@ def main():
                 deploymentConfigName="CodeDeployDefault.LambdaCanary10Percent5Minutes")
             info = serve.wait_until_done(created["deploymentId"])
             if info["status"] != "Succeeded":
-                sys.exit(f"deployment {n} ended {info['status']}: {info.get('errorInformation')}")
+                # On a busy machine the canary analysis may fail a good release on latency:
+                # the deployment still counts (it rolled back), and is reported.
+                failed += 1
+                print(f"deployment {n} ended {info['status']}: {info.get('errorInformation')}")
             if n == 99:
                 first = rss_mb(serve.process.pid)
         last = rss_mb(serve.process.pid)
-        print(f"serve RSS over {total} deployments: {first:.1f} MB after 100, {last:.1f} MB after {total}")
+        print(f"serve RSS over {total} deployments ({failed} failed), {keep} kept: "
+              f"{first:.1f} MB after 100, {last:.1f} MB after {total}")
     finally:
         serve.stop()
 
