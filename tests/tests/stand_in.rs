@@ -254,3 +254,39 @@ async fn log_tails_hold_every_line_printed_before_the_answer_and_a_full_report()
         assert_eq!(report.contains("Init Duration: "), round == 0, "{report}");
     }
 }
+
+/// A version published again replaces the old one's processes; not in `shutdown.rs`, whose
+/// test counts every child process of its binary as the stand-in's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_published_again_stops_the_processes_of_the_one_it_replaces() {
+    let local = StandIn::start(Options::default()).await.expect("starts");
+    let hello = || VersionSpec::new(binary("hello"));
+    local
+        .publish_version("hello", "1", hello())
+        .expect("published");
+    let first = local
+        .invoke("hello", Some("1"), br#"{"name":"one"}"#.to_vec())
+        .await;
+    assert!(first.is_ok_and(|r| r.function_error.is_none()));
+    let (old_version, old_latest) = (local.pids("hello", "1"), local.pids("hello", "$LATEST"));
+    assert_eq!(old_version.len(), 1, "one process served version 1");
+    assert!(old_latest.is_empty(), "$LATEST was never invoked");
+    let watched = e2e::Watched::open(old_version[0]);
+    local
+        .publish_version("hello", "1", hello())
+        .expect("published again");
+    assert!(
+        watched.ends_within(Duration::from_secs(10)),
+        "the replaced version's process {} still runs",
+        old_version[0]
+    );
+    let second = local
+        .invoke("hello", Some("1"), br#"{"name":"two"}"#.to_vec())
+        .await;
+    assert!(
+        second.is_ok_and(|r| r.function_error.is_none()),
+        "the new version serves"
+    );
+    assert_ne!(local.pids("hello", "1"), old_version);
+    local.shutdown().await;
+}
