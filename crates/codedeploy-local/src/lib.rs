@@ -66,7 +66,8 @@ pub use crate::lambda::{Alias, InvocationLog, InvokeResult, VersionSpec, LATEST}
 pub use crate::sam::build::Binaries;
 pub use crate::sam::rehearsal::{prepare, RehearsalOptions, CURRENT_VERSION, TARGET_VERSION};
 pub use crate::sam::template::{
-    AlarmProperties, Dimension, Expr, ExprError, Preference, ResolveError, Resolver, Template,
+    AlarmProperties, Dimension, Expr, ExprError, InlinePolicy, Preference, ResolveError, Resolver,
+    RoleProperties, Template,
     TemplateAlias, TemplateApi, TemplateFunction, TriggerConfiguration,
 };
 pub use clock::TIME_SCALES;
@@ -111,6 +112,10 @@ pub struct Options {
     /// How many asynchronous (`Event`) invocations may be under way at once, retries
     /// included (default 10,000); past it, Invoke answers `TooManyRequestsException`.
     pub max_async_events: usize,
+    /// How the calls functions make with their roles' credentials are checked against the
+    /// roles' policies (default [`iam::Mode::Enforce`]). Functions published without a role,
+    /// and callers the stand-in gave no credentials, are not checked.
+    pub iam: iam::Mode,
 }
 
 impl Default for Options {
@@ -127,6 +132,7 @@ impl Default for Options {
             time_scale: 1.0,
             keep_deployments: 1_000,
             max_async_events: 10_000,
+            iam: iam::Mode::default(),
         }
     }
 }
@@ -170,6 +176,7 @@ impl StandIn {
         let address = listener.local_addr().map_err(bind_error)?;
         let endpoint = format!("http://{address}");
         let metrics = Arc::new(cloudwatch::Metrics::default());
+        let authority = Arc::new(iam::Authority::new(options.iam));
         let setup = lambda::Setup {
             region: options.region,
             account_id: options.account_id,
@@ -178,6 +185,7 @@ impl StandIn {
             time_scale: options.time_scale,
             max_async_events: options.max_async_events,
             clock: clock::WallClock::start(),
+            iam: Arc::clone(&authority),
         };
         let lambda = Arc::new(Lambda::new(setup, Arc::clone(&metrics), tasks.clone()));
         let codedeploy = Arc::new(CodeDeploy::new(
@@ -192,6 +200,7 @@ impl StandIn {
                 codedeploy: Arc::clone(&codedeploy),
                 metrics: Arc::clone(&metrics),
                 faults: Arc::clone(&faults),
+                iam: Arc::clone(&authority),
             },
             options.request_timeout,
         );
@@ -232,6 +241,7 @@ impl StandIn {
             codedeploy: Arc::clone(&self.codedeploy),
             metrics: Arc::clone(&self.metrics),
             faults: Arc::clone(&self.faults),
+            iam: Arc::clone(&self.lambda.iam),
         }
     }
 

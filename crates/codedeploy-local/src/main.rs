@@ -58,6 +58,10 @@ struct Common {
         default_value = "target/codedeploy-local/logs"
     )]
     log_dir: PathBuf,
+    /// Permissions: `enforce` refuses every call the template's roles do not allow, as AWS
+    /// does; `report` lets them through and lists them; `off` checks nothing.
+    #[arg(long, value_name = "MODE", default_value = "enforce", value_parser = codedeploy_local::iam::Mode::from_str)]
+    iam: codedeploy_local::iam::Mode,
 }
 
 #[derive(Debug, Args)]
@@ -193,6 +197,7 @@ async fn main() -> ExitCode {
 async fn start(common: &Common, mut options: Options) -> Result<StandIn, codedeploy_local::Error> {
     std::fs::create_dir_all(&common.log_dir).ok();
     options.log_dir = Some(common.log_dir.clone());
+    options.iam = common.iam;
     let local = StandIn::start(options).await?;
     for spec in &common.fault {
         local
@@ -416,6 +421,9 @@ fn print_outcome(outcome: &DeploymentOutcome, time_scale: f64, log_dir: &std::pa
         "Requests through the alias: {} ({} ran the new version)",
         outcome.requests_through_alias, outcome.target_requests_through_alias
     );
+    if let Some(lacking) = codedeploy_local::iam::what_roles_lack(&outcome.denials) {
+        eprint!("{lacking}");
+    }
     match &outcome.error {
         None => eprintln!("Verdict: {:?}", outcome.status),
         Some((code, message)) => {

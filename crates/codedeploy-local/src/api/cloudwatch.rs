@@ -15,6 +15,8 @@ use serde::Deserialize;
 use super::cloudwatch_wire::CloudWatchWire;
 use super::cloudwatch_wire::{self as wire, ResultOut};
 use super::error::ApiError;
+use super::permission::{Permission, Service};
+use crate::iam::{Authority, Caller};
 use super::faults::before;
 use super::{AppState, RequestId};
 use crate::cloudwatch::{MetricQuery, Metrics, SeriesKey, Stat};
@@ -33,6 +35,8 @@ pub(crate) fn routes() -> Router<AppState> {
 async fn cbor(
     State(metrics): State<Arc<Metrics>>,
     State(faults): State<Arc<Faults>>,
+    State(iam): State<Arc<Authority>>,
+    Extension(caller): Extension<Caller>,
     Path((service, operation)): Path<(String, String)>,
     Extension(request_id): Extension<RequestId>,
     body: Bytes,
@@ -46,9 +50,14 @@ async fn cbor(
         .on_wire(CloudWatchWire::Cbor)
         .into_response();
     }
+    let permission = Permission {
+        iam: &iam,
+        caller: &caller,
+    };
     serve(
         &metrics,
         &faults,
+        &permission,
         CloudWatchWire::Cbor,
         &operation,
         &body,
@@ -90,6 +99,7 @@ pub(crate) fn wire_of_headers(headers: &HeaderMap) -> Option<(CloudWatchWire, Op
 pub(crate) async fn serve(
     metrics: &Metrics,
     faults: &Faults,
+    permission: &Permission<'_>,
     on: CloudWatchWire,
     operation: &str,
     body: &[u8],
@@ -104,6 +114,9 @@ pub(crate) async fn serve(
             ));
         }
         before(faults, Operation::GetMetricData).await?;
+        // GetMetricData takes no resource (the Service Authorization Reference lists none):
+        // only `*` grants it.
+        permission.check(Service::CloudWatch, "cloudwatch:GetMetricData", "*")?;
         let input = wire::request_json(on, body).map_err(|e| match e {
             wire::BodyError::KeyTooDeep { .. } | wire::BodyError::BadIndex { .. } => {
                 invalid("InvalidParameterValue", e.to_string())

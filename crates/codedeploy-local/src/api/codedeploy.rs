@@ -14,6 +14,7 @@ use codedeploy_hooks::appspec::AppSpec;
 use super::codedeploy_shapes::{deployment_info, revision_with_content};
 use super::error::ApiError;
 use super::faults::before;
+use super::permission::{Permission, Service};
 use crate::codedeploy::config::TrafficConfig;
 use crate::codedeploy::deployments::{is_deployment_id, ReportError, StopError, StopRequest};
 use crate::codedeploy::plan::DeploymentPlan;
@@ -39,12 +40,15 @@ const DEPLOYMENT_STATUSES: [&str; 8] = [
 pub(crate) async fn dispatch(
     codedeploy: &Arc<CodeDeploy>,
     faults: &Faults,
+    permission: &Permission<'_>,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, ApiError> {
     let operation = operation_of(headers)?;
     before(faults, operation).await?;
     let cd = codedeploy;
+    let allowed = Resources { cd, permission };
+    allowed.check(operation, body)?;
     let output = match operation {
         Operation::PutLifecycleEventHookExecutionStatus => put_status(cd, input(body)?),
         Operation::GetDeployment => get_deployment(cd, input(body)?),
@@ -63,6 +67,64 @@ pub(crate) async fn dispatch(
         HeaderValue::from_static("application/x-amz-json-1.1"),
     );
     Ok(response)
+}
+
+/// The resources a CodeDeploy call is checked on (the Service Authorization Reference, AWS
+/// CodeDeploy): a deployment's calls on its deployment group
+/// (`arn:aws:codedeploy:REGION:ACCOUNT:deploymentgroup:APPLICATION/GROUP`), a revision's on
+/// its application. A deployment the stand-in does not know is left to the operation to
+/// refuse (which resource AWS checks then is undocumented), as is `ListDeployments` without
+/// a group, checked on `*`.
+struct Resources<'a> {
+    cd: &'a CodeDeploy,
+    permission: &'a Permission<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Scope {
+    deployment_id: Option<String>,
+    application_name: Option<String>,
+    deployment_group_name: Option<String>,
+}
+
+impl Resources<'_> {
+    fn check(&self, operation: Operation, body: &[u8]) -> Result<(), ApiError> {
+        let scope: Scope = serde_json::from_slice(body).unwrap_or_default();
+        let (region, account) = (&self.cd.lambda.registry.region, &self.cd.lambda.registry.account_id);
+        let group = |app: &str, group: &str| {
+            format!("arn:aws:codedeploy:{region}:{account}:deploymentgroup:{app}/{group}")
+        };
+        let resource = match operation {
+            Operation::PutLifecycleEventHookExecutionStatus
+            | Operation::GetDeployment
+            | Operation::StopDeployment => {
+                let Some(id) = scope.deployment_id.as_deref() else {
+                    return Ok(());
+                };
+                let found = self.cd.deployments.read(id, |r| {
+                    group(&r.spec.application_name, &r.spec.group_name)
+                });
+                let Some(resource) = found else {
+                    return Ok(());
+                };
+                resource
+            }
+            Operation::GetApplicationRevision => match scope.application_name.as_deref() {
+                Some(app) => format!("arn:aws:codedeploy:{region}:{account}:application:{app}"),
+                None => return Ok(()),
+            },
+            Operation::ListDeployments | Operation::CreateDeployment => {
+                match (scope.application_name.as_deref(), scope.deployment_group_name.as_deref()) {
+                    (Some(app), Some(name)) => group(app, name),
+                    _ => "*".to_owned(),
+                }
+            }
+            _ => return Ok(()),
+        };
+        let action = format!("codedeploy:{}", operation.api_name());
+        self.permission.check(Service::CodeDeploy, &action, &resource)
+    }
 }
 
 /// The CodeDeploy operation `X-Amz-Target` names, or `UnknownOperationException`.

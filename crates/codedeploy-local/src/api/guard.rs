@@ -24,6 +24,7 @@ use super::cloudwatch_wire::CloudWatchWire;
 use super::error::ApiError;
 use super::server::Connection;
 use crate::body::{read_bounded, ReadError};
+use crate::iam::{sigv4, Authority, Caller, Mode, SignatureError};
 
 /// Lambda's synchronous invocation payload (the Lambda quotas page: 6 MB).
 pub(crate) const MAX_SYNC_PAYLOAD: usize = 6 * 1024 * 1024;
@@ -133,6 +134,23 @@ impl Door {
         self.error(status, code, message)
     }
 
+    /// A request signed with a key the stand-in issued whose signature or token does not
+    /// hold. The services' models name no error for it; the codes are the ones the SDK's
+    /// clock-skew classifier knows as signature errors (`aws-runtime`,
+    /// `service_clock_skew.rs`: `InvalidSignatureException`, `SignatureDoesNotMatch`), and
+    /// for a bad token the Common Errors pages' `InvalidClientTokenId` (403), which the JSON
+    /// services spell `UnrecognizedClientException`.
+    fn bad_signature(self, error: &SignatureError) -> Response {
+        let query = matches!(self, Door::CloudWatch(CloudWatchWire::Query));
+        let code = match (error, query) {
+            (SignatureError::BadToken, false) => "UnrecognizedClientException",
+            (SignatureError::BadToken, true) => "InvalidClientTokenId",
+            (_, false) => "InvalidSignatureException",
+            (_, true) => "SignatureDoesNotMatch",
+        };
+        self.error(StatusCode::FORBIDDEN, code, error.to_string())
+    }
+
     /// The error for an answer the router gave on its own, without a service's shape.
     fn rejection(self, status: StatusCode, text: String) -> Response {
         let code = match (self, status) {
@@ -178,9 +196,15 @@ pub(crate) async fn read_body(
     Ok(read?)
 }
 
-/// The middleware: the body read within its door's limit and `timeout`, and answers the
-/// router gave on its own turned into the door's typed errors.
-pub(crate) async fn guard(timeout: Duration, request: Request, next: Next) -> Response {
+/// The middleware: the body read within its door's limit and `timeout`, the caller known
+/// (a request signed with a key the stand-in issued has its signature checked), and answers
+/// the router gave on its own turned into the door's typed errors.
+pub(crate) async fn guard(
+    iam: Arc<Authority>,
+    timeout: Duration,
+    request: Request,
+    next: Next,
+) -> Response {
     let door = Door::of(request.method(), request.uri().path(), request.headers());
     let declared = request
         .headers()
@@ -218,6 +242,16 @@ pub(crate) async fn guard(timeout: Duration, request: Request, next: Next) -> Re
     if let Some(connection) = parts.extensions.get::<Arc<Connection>>() {
         connection.handling();
     }
+    let mut parts = parts;
+    let caller = if iam.mode() == Mode::Off || door == Door::Ui {
+        Caller::Keyboard
+    } else {
+        match sigv4::caller_of(&iam, &parts, &body) {
+            Ok(caller) => caller,
+            Err(bad) => return door.bad_signature(&bad),
+        }
+    };
+    parts.extensions.insert(caller);
     let response = next.run(Request::from_parts(parts, Body::from(body))).await;
     typed(door, response).await
 }

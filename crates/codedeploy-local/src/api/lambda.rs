@@ -15,8 +15,10 @@ use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::faults::before;
+use super::permission::{Permission, Service};
 use super::{AppState, RequestId};
 use crate::faults::{Faults, Operation};
+use crate::iam::{Authority, Caller};
 use crate::lambda::registry::{AliasError, LookupError};
 use crate::lambda::runtime::VersionRuntime;
 use crate::lambda::{Alias, InvokeResult, Lambda, LATEST};
@@ -131,9 +133,12 @@ fn payload(body: Bytes) -> Result<Bytes, ApiError> {
 }
 
 /// `POST /2015-03-31/functions/{name}/invocations`.
+#[allow(clippy::too_many_arguments)] // axum's extractors, one per part of the request
 async fn invoke(
     State(lambda): State<Arc<Lambda>>,
     State(faults): State<Arc<Faults>>,
+    State(iam): State<Arc<Authority>>,
+    Extension(caller): Extension<Caller>,
     Extension(RequestId(request_id)): Extension<RequestId>,
     Path(name): Path<String>,
     Query(query): Query<InvokeQuery>,
@@ -148,6 +153,12 @@ async fn invoke(
     }
     let headers = InvokeHeaders::parse(&headers)?;
     let payload = payload(body)?;
+    let resource = function_resource(&lambda, &name, query.qualifier.as_deref())?;
+    let permission = Permission {
+        iam: &iam,
+        caller: &caller,
+    };
+    permission.check(Service::Lambda, "lambda:InvokeFunction", &resource)?;
     let resolved = lambda.registry.resolve(&name, query.qualifier.as_deref())?;
     match headers.invocation_type {
         InvocationType::DryRun => Ok(StatusCode::NO_CONTENT.into_response()),
@@ -168,6 +179,23 @@ async fn invoke(
             Ok(invoke_response(&result, headers.tail))
         }
     }
+}
+
+/// The function's ARN as Lambda checks a call on it: qualified with the version or alias
+/// named (in the name or as `Qualifier`), unqualified otherwise (the Lambda developer guide,
+/// "Fine-tuning the Resources and Conditions sections of policies": functions are
+/// restricted by function, version or alias ARN).
+fn function_resource(
+    lambda: &Lambda,
+    name: &str,
+    qualifier: Option<&str>,
+) -> Result<String, ApiError> {
+    let (function, embedded) = lambda.registry.function_name(name)?;
+    let arn = lambda.registry.function_arn(function);
+    Ok(match qualifier.or(embedded) {
+        Some(q) => format!("{arn}:{q}"),
+        None => arn,
+    })
 }
 
 /// An `Event` invocation: queued, and answered 202 at once.
@@ -253,10 +281,18 @@ fn not_found(
 async fn get_alias(
     State(lambda): State<Arc<Lambda>>,
     State(faults): State<Arc<Faults>>,
+    State(iam): State<Arc<Authority>>,
+    Extension(caller): Extension<Caller>,
     Path((name, alias)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     before(&faults, Operation::GetAlias).await?;
     let (function_name, _) = lambda.registry.function_name(&name)?;
+    let resource = format!("{}:{alias}", lambda.registry.function_arn(function_name));
+    let permission = Permission {
+        iam: &iam,
+        caller: &caller,
+    };
+    permission.check(Service::Lambda, "lambda:GetAlias", &resource)?;
     let found = lambda
         .registry
         .alias(function_name, &alias)
@@ -287,11 +323,19 @@ struct RoutingConfig {
 async fn update_alias(
     State(lambda): State<Arc<Lambda>>,
     State(faults): State<Arc<Faults>>,
+    State(iam): State<Arc<Authority>>,
+    Extension(caller): Extension<Caller>,
     Path((name, alias)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     before(&faults, Operation::UpdateAlias).await?;
     let (function_name, _) = lambda.registry.function_name(&name)?;
+    let resource = format!("{}:{alias}", lambda.registry.function_arn(function_name));
+    let permission = Permission {
+        iam: &iam,
+        caller: &caller,
+    };
+    permission.check(Service::Lambda, "lambda:UpdateAlias", &resource)?;
     let request: UpdateAlias = serde_json::from_slice(&body)
         .map_err(|e| invalid_content(format!("invalid UpdateAlias body: {e}")))?;
     if let Some(d) = request
@@ -356,11 +400,19 @@ struct ListVersionsQuery {
 async fn list_versions(
     State(lambda): State<Arc<Lambda>>,
     State(faults): State<Arc<Faults>>,
+    State(iam): State<Arc<Authority>>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     Query(query): Query<ListVersionsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     before(&faults, Operation::ListVersionsByFunction).await?;
     let (function_name, _) = lambda.registry.function_name(&name)?;
+    let resource = lambda.registry.function_arn(function_name);
+    let permission = Permission {
+        iam: &iam,
+        caller: &caller,
+    };
+    permission.check(Service::Lambda, "lambda:ListVersionsByFunction", &resource)?;
     let versions = lambda
         .registry
         .versions(function_name)

@@ -14,6 +14,7 @@ pub(crate) mod endpoint;
 pub(crate) mod error;
 pub(crate) mod faults;
 mod guard;
+mod permission;
 pub(crate) mod lambda;
 mod server;
 mod ui;
@@ -31,6 +32,7 @@ pub(crate) use server::{serve, Limits};
 use crate::cloudwatch::Metrics;
 use crate::codedeploy::CodeDeploy;
 use crate::faults::Faults;
+use crate::iam::Authority;
 use crate::lambda::Lambda;
 use crate::request_id::new_request_id;
 use error::ApiError;
@@ -42,6 +44,13 @@ pub(crate) struct AppState {
     pub(crate) codedeploy: Arc<CodeDeploy>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) faults: Arc<Faults>,
+    pub(crate) iam: Arc<Authority>,
+}
+
+impl FromRef<AppState> for Arc<Authority> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.iam)
+    }
 }
 
 impl FromRef<AppState> for Arc<Lambda> {
@@ -76,6 +85,7 @@ pub(crate) struct RequestId(pub(crate) String);
 /// The router of every API. Every request comes through [`guard`]: its body bounded by its
 /// service's limit and read within `request_timeout`, and every answer typed.
 pub(crate) fn router(state: AppState, request_timeout: std::time::Duration) -> Router {
+    let iam = Arc::clone(&state.iam);
     Router::new()
         .route("/", axum::routing::post(post_root))
         .merge(cloudwatch::routes())
@@ -83,7 +93,7 @@ pub(crate) fn router(state: AppState, request_timeout: std::time::Duration) -> R
         .merge(ui::routes())
         .fallback(unknown_operation)
         .layer(axum::middleware::from_fn(move |request, next| {
-            guard::guard(request_timeout, request, next)
+            guard::guard(Arc::clone(&iam), request_timeout, request, next)
         }))
         // The guard bounds every body by its service's limit: axum's own 2 MB is not AWS's.
         .layer(axum::extract::DefaultBodyLimit::disable())
@@ -106,14 +116,20 @@ async fn request_id(mut request: Request, next: Next) -> Response {
 async fn post_root(
     axum::extract::State(state): axum::extract::State<AppState>,
     axum::Extension(request_id): axum::Extension<RequestId>,
+    axum::Extension(caller): axum::Extension<crate::iam::Caller>,
     headers: axum::http::HeaderMap,
     body: bytes::Bytes,
 ) -> Response {
+    let permission = permission::Permission {
+        iam: &state.iam,
+        caller: &caller,
+    };
     match cloudwatch::wire_of(&headers, &body) {
         Some((wire, operation)) => {
             cloudwatch::serve(
                 &state.metrics,
                 &state.faults,
+                &permission,
                 wire,
                 &operation,
                 &body,
@@ -121,7 +137,7 @@ async fn post_root(
             )
             .await
         }
-        None => codedeploy::dispatch(&state.codedeploy, &state.faults, &headers, &body)
+        None => codedeploy::dispatch(&state.codedeploy, &state.faults, &permission, &headers, &body)
             .await
             .into_response(),
     }

@@ -53,6 +53,12 @@ pub(crate) async fn run(
     if let Err(stop) = &mut result {
         run.await_watch_stop(stop).await;
     }
+    run.drain_denials();
+    if let (Err(stop), Some(first)) = (&mut result, run.first_refusal()) {
+        if stop.code != ErrorCode::IamRolePermissions {
+            stop.message = format!("{} (first access denied: {})", stop.message, first.message());
+        }
+    }
     if let Some(task) = traffic {
         task.abort();
     }
@@ -73,12 +79,24 @@ pub(crate) async fn run(
         timeline,
         target_requests_through_alias: to_target,
         requests_through_alias: through_alias,
+        denials: run.denials.iter().map(|d| d.as_ref().clone()).collect(),
     }
 }
 
 impl Run<'_> {
     async fn steps(&mut self) -> Result<(), Stop> {
         let spec = self.plan.spec.clone();
+        let alias_arn = format!("{}:{}", self.codedeploy.lambda.registry.function_arn(&spec.function_name), spec.alias);
+        self.as_codedeploy("AWSLambda", "lambda:GetAlias", &alias_arn)?;
+        if !self.plan.alarms.is_empty() {
+            let registry = &self.codedeploy.lambda.registry;
+            let alarms = format!("arn:aws:cloudwatch:{}:{}:alarm:*", registry.region, registry.account_id);
+            let names: Vec<String> = self.plan.alarms.iter().map(|a| a.name.clone()).collect();
+            for name in names {
+                let arn = alarms.replace('*', &name);
+                self.as_codedeploy("AmazonCloudWatch", "cloudwatch:DescribeAlarms", &arn)?;
+            }
+        }
         if let Some(hook) = spec.hook_for("BeforeAllowTraffic") {
             HookRun::new(self, "BeforeAllowTraffic", hook).run().await?;
         }
@@ -144,6 +162,9 @@ impl Run<'_> {
     }
 
     fn shift(&mut self, percent: u32) -> Result<(), Stop> {
+        let spec = &self.plan.spec;
+        let alias_arn = format!("{}:{}", self.codedeploy.lambda.registry.function_arn(&spec.function_name), spec.alias);
+        self.as_codedeploy("AWSLambda", "lambda:UpdateAlias", &alias_arn)?;
         let spec = &self.plan.spec;
         let (version, weights) = if percent >= 100 {
             (spec.target_version.clone(), BTreeMap::new())

@@ -49,6 +49,8 @@ impl<'r, 'a> HookRun<'r, 'a> {
                 ),
             ));
         }
+        let hook_arn = lambda.registry.function_arn(hook);
+        run.as_codedeploy("AWSLambda", "lambda:InvokeFunction", &hook_arn)?;
         let Some(opened) = run
             .codedeploy
             .deployments

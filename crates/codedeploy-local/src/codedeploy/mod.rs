@@ -7,6 +7,7 @@ pub(crate) mod deployments;
 pub(crate) mod engine;
 mod hook;
 pub(crate) mod notifications;
+mod permissions;
 pub(crate) mod plan;
 mod run;
 pub(crate) mod spec;

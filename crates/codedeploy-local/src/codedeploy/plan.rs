@@ -35,6 +35,10 @@ pub struct DeploymentPlan {
     pub duplicate_deliveries: bool,
     /// What would be published to SNS, from the template's wiring.
     pub notifications: Notifications,
+    /// CodeDeploy's service role: its invocations of the hooks, its updates of the alias,
+    /// its reading of the alarms and its notifications are checked against its policies.
+    /// Without one (a deployment group created through the API), they are not checked.
+    pub service_role: Option<std::sync::Arc<crate::iam::Role>>,
 }
 
 impl DeploymentPlan {
@@ -49,6 +53,7 @@ impl DeploymentPlan {
             traffic: None,
             duplicate_deliveries: false,
             notifications: Notifications::default(),
+            service_role: None,
         }
     }
 }
@@ -124,4 +129,6 @@ pub struct DeploymentOutcome {
     pub target_requests_through_alias: usize,
     /// Invocations through the alias in all.
     pub requests_through_alias: usize,
+    /// The calls the roles' policies did not allow, first of each kind, in order.
+    pub denials: Vec<crate::iam::Denial>,
 }

@@ -16,6 +16,7 @@ use super::spec::{DeploymentStatus, HookStatus};
 use super::timeline::{About, ErrorCode, Event, TimelineEvent};
 use super::CodeDeploy;
 use crate::alarms::AlarmState;
+use crate::iam::Denial;
 use crate::lambda::InvocationLog;
 
 /// How long a stop waits for the watch's record of why it stopped the deployment.
@@ -62,6 +63,10 @@ pub(crate) struct Run<'a> {
     /// Watch rounds seen, and whether the watch said it stops the deployment.
     rounds_seen: bool,
     watch_stopping: bool,
+    /// Every call a role's policies did not allow, as the authority tells them.
+    pub(crate) denial_events: broadcast::Receiver<Arc<Denial>>,
+    /// The distinct denials of this deployment's roles, in order.
+    pub(crate) denials: Vec<Arc<Denial>>,
 }
 
 impl<'a> Run<'a> {
@@ -107,6 +112,8 @@ impl<'a> Run<'a> {
             watch_rounds: codedeploy.lambda.watch_rounds.subscribe(),
             rounds_seen: false,
             watch_stopping: false,
+            denial_events: codedeploy.lambda.iam.subscribe(),
+            denials: Vec::new(),
         }
     }
 }
@@ -162,6 +169,7 @@ impl Run<'_> {
                 () = reported => {}
                 _ = self.stop.changed() => {}
                 round = self.watch_rounds.recv() => self.watch_round(round),
+                denial = self.denial_events.recv() => self.told_of_denial(denial),
             }
             if alarms_at.is_some_and(|at| Instant::now() >= at) {
                 self.check_alarms()?;
@@ -298,7 +306,9 @@ impl Run<'_> {
 
     fn publish(&mut self, notes: Vec<(String, String)>) {
         for (topic, what) in notes {
-            self.event(Event::NotificationPublished, format!("to {topic}: {what}"));
+            if self.may_publish(&topic) {
+                self.event(Event::NotificationPublished, format!("to {topic}: {what}"));
+            }
         }
     }
 

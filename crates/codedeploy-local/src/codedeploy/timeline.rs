@@ -37,6 +37,9 @@ pub enum Event {
     RolledBack,
     /// The deployment succeeded.
     DeploymentSucceeded,
+    /// A role's policies did not allow a call (refused, or let through with `--iam report`
+    /// or as undecided).
+    AccessDenied,
     /// The deployment stopped early, for this reason.
     Stopped(ErrorCode),
 }
@@ -58,6 +61,7 @@ impl Event {
             Event::NotificationPublished => "NotificationPublished",
             Event::RolledBack => "RolledBack",
             Event::DeploymentSucceeded => "DeploymentSucceeded",
+            Event::AccessDenied => "AccessDenied",
             Event::Stopped(code) => code.as_str(),
         }
     }
@@ -90,16 +94,20 @@ pub enum ErrorCode {
     Timeout,
     /// The stand-in itself could not go on (e.g. the alias could not be updated).
     InternalError,
+    /// CodeDeploy's service role may not do what the deployment needs (invoke a hook,
+    /// update the alias, read the alarms).
+    IamRolePermissions,
 }
 
 impl ErrorCode {
     /// Every code.
-    pub const ALL: [ErrorCode; 5] = [
+    pub const ALL: [ErrorCode; 6] = [
         ErrorCode::HookExecutionFailure,
         ErrorCode::AlarmActive,
         ErrorCode::ManualStop,
         ErrorCode::Timeout,
         ErrorCode::InternalError,
+        ErrorCode::IamRolePermissions,
     ];
 
     /// The code as CodeDeploy writes it, e.g. `HOOK_EXECUTION_FAILURE`.
@@ -111,6 +119,7 @@ impl ErrorCode {
             ErrorCode::ManualStop => "MANUAL_STOP",
             ErrorCode::Timeout => "TIMEOUT",
             ErrorCode::InternalError => "INTERNAL_ERROR",
+            ErrorCode::IamRolePermissions => "IAM_ROLE_PERMISSIONS",
         }
     }
 }
@@ -177,6 +186,17 @@ pub enum About {
         /// the watch analyses.
         #[serde(skip_serializing_if = "Option::is_none")]
         analysis: Option<String>,
+    },
+    /// A call a role's policies did not allow.
+    Denial {
+        /// The caller's session ARN.
+        principal: String,
+        /// The action.
+        action: String,
+        /// The resource it was checked on.
+        resource: String,
+        /// Whether the call was refused (else let through: `--iam report`, or undecided).
+        enforced: bool,
     },
     /// The deployment ended.
     Verdict {

@@ -4,10 +4,21 @@
 //! wins; otherwise an Allow allows; otherwise the request is implicitly denied.
 //!
 //! The evaluation is `iam-rs`'s (pinned), held to those rules by the known-answer tests below,
-//! one per rule. Which resource each call is checked on (the Service Authorization Reference)
-//! and who the caller is belong to the stand-in's services, not here.
+//! one per rule. Who calls ([`Role`], [`Caller`]: a function's role, by the credentials the
+//! stand-in gave it and the signature of its request, [`sigv4`]) and the decisions on each
+//! call ([`Authority`]) are here; which resource each call is checked on (the Service
+//! Authorization Reference) belongs to the services.
 
+mod authority;
 pub mod managed;
+mod role;
+pub(crate) mod sigv4;
+mod summary;
+
+pub use authority::{Authority, Denial, Mode, Refusal};
+pub use role::{Caller, Credentials, Principal, Role};
+pub use sigv4::SignatureError;
+pub use summary::what_roles_lack;
 
 /// A policy document, named for the messages that cite it.
 #[derive(Debug, Clone)]
@@ -70,6 +81,9 @@ pub struct EvaluationError {
     reason: String,
 }
 
+/// The ARN a call without a resource is evaluated on (see [`evaluate`]).
+const NO_RESOURCE: &str = "arn:aws:no-resource:::*";
+
 /// The verdict of `policies` (all of one principal's, and resource policies of the same
 /// account) on `principal` calling `action` on `resource`, with condition keys `context`.
 ///
@@ -86,6 +100,15 @@ pub fn evaluate(
         action: action.to_owned(),
         resource: resource.to_owned(),
         reason,
+    };
+    // An action that takes no resource (the Service Authorization Reference lists none for
+    // it, e.g. `cloudwatch:GetMetricData`) is checked on `*`, which only `*` grants; iam-rs
+    // takes ARNs only, so it is asked about one that no policy of a template names. (A
+    // pattern as wide as `arn:aws:*` matches it too; IAM documents no such grant.)
+    let resource = if resource == "*" {
+        NO_RESOURCE
+    } else {
+        resource
     };
     let resource_arn = iam_rs::Arn::parse(resource).map_err(|e| failed(e.to_string()))?;
     let mut keys = iam_rs::Context::new();

@@ -45,6 +45,8 @@ pub(crate) struct Lambda {
     tasks: Tasks,
     /// The asynchronous invocations that may be under way at once.
     async_slots: Arc<tokio::sync::Semaphore>,
+    /// Issues each version's role credentials, and checks the calls made with them.
+    pub(crate) iam: Arc<crate::iam::Authority>,
 }
 
 /// Who reads the lines functions print: the watch's rounds, and EMF records as metrics.
@@ -116,6 +118,8 @@ pub(crate) struct Setup {
     pub(crate) max_async_events: usize,
     /// The stand-in's wall clock.
     pub(crate) clock: WallClock,
+    /// The stand-in's authority on permissions.
+    pub(crate) iam: Arc<crate::iam::Authority>,
 }
 
 impl Lambda {
@@ -131,6 +135,7 @@ impl Lambda {
             async_slots: Arc::new(tokio::sync::Semaphore::new(setup.max_async_events.max(1))),
             watch_rounds: WatchRounds::default(),
             metrics,
+            iam: setup.iam,
         }
     }
 
@@ -219,6 +224,10 @@ impl Lambda {
             log_dir: self.log_dir.clone(),
             published: self.clock.now(),
             revision_id: String::new(),
+            credentials: spec
+                .role
+                .as_ref()
+                .map(|role| self.iam.issue(Arc::clone(role), function_name)),
             log_taps: LogTaps {
                 watch_rounds: self.watch_rounds.clone(),
                 metrics: Arc::clone(&self.metrics),

@@ -27,6 +27,10 @@ pub struct VersionSpec {
     /// `Architectures`' one entry, as configured: `x86_64` (Lambda's default) or `arm64`.
     /// Reported by the API; the binary runs on this machine whatever it says.
     pub architecture: String,
+    /// The execution role: its credentials are the function's, and the calls made with
+    /// them are checked against its policies. Without one, the function's calls are not
+    /// checked.
+    pub role: Option<std::sync::Arc<crate::iam::Role>>,
 }
 
 impl VersionSpec {
@@ -40,12 +44,19 @@ impl VersionSpec {
             memory_mb: 128,
             environments: 1,
             architecture: "x86_64".into(),
+            role: None,
         }
     }
 
     /// Set an environment variable.
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.env.insert(key.into(), value.into());
+        self
+    }
+
+    /// Set the execution role.
+    pub fn role(mut self, role: std::sync::Arc<crate::iam::Role>) -> Self {
+        self.role = Some(role);
         self
     }
 
@@ -108,6 +119,8 @@ pub(crate) struct Identity {
     pub(crate) published: SystemTime,
     /// Changes with every publish, as Lambda's `RevisionId`.
     pub(crate) revision_id: String,
+    /// Its role's credentials, as Lambda gives them; none for a version without a role.
+    pub(crate) credentials: Option<crate::iam::Credentials>,
     /// Who reads the lines the function prints (watch rounds, EMF metrics).
     pub(crate) log_taps: super::LogTaps,
     /// The stand-in's tasks, where its supervisors and log pumps run.

@@ -3,4 +3,5 @@
 
 pub(crate) mod build;
 pub(crate) mod rehearsal;
+mod roles;
 pub(crate) mod template;

@@ -3,11 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tracing::info;
 
 use super::build::{build_at_ref, locate, Binaries};
+use super::roles::{resource_names, Roles};
 use super::template::{Preference, ResolveError, Resolver, Template, TemplateFunction};
 use crate::alarms::Alarm;
 use crate::codedeploy::config::TrafficConfig;
@@ -106,11 +108,16 @@ pub async fn prepare(
         info!(api = %api.logical_id, %url, "serving the alias over HTTP");
         resolver.api_urls.insert(api.logical_id.clone(), url);
     }
+    let roles = Roles {
+        template,
+        resolver: &resolver,
+    };
     let publishing = Publishing {
         local,
         template,
         options,
         resolver: &resolver,
+        roles: &roles,
     };
     let hooks = [
         (
@@ -125,7 +132,9 @@ pub async fn prepare(
     let spec = publishing
         .publish(deployed, &function_name, &alias, hooks)
         .await?;
-    plan_of(template, options, preference, &resolver, spec)
+    let mut plan = plan_of(template, options, preference, &resolver, spec)?;
+    plan.service_role = Some(roles.of_deployment(deployed));
+    Ok(plan)
 }
 
 fn bad(template: &Template, reason: String) -> Error {
@@ -179,6 +188,7 @@ fn resolver_for(local: &StandIn, template: &Template) -> Result<Resolver, Error>
         names.insert(f.logical_id.clone(), name);
     }
     resolver.function_names = names;
+    resource_names(template, &mut resolver);
     Ok(resolver)
 }
 
@@ -188,6 +198,7 @@ struct Publishing<'a> {
     template: &'a Template,
     options: &'a RehearsalOptions,
     resolver: &'a Resolver,
+    roles: &'a Roles<'a>,
 }
 
 impl Publishing<'_> {
@@ -218,11 +229,14 @@ impl Publishing<'_> {
         let mut current_env = template_env;
         current_env.extend(options.current_env.iter().cloned());
         let environments = options.environments;
-        let current =
-            version_spec(deployed, &current_binary, current_env).environments(environments);
+        let role = self.roles.of_function(deployed);
+        let current = version_spec(deployed, &current_binary, current_env)
+            .environments(environments)
+            .role(Arc::clone(&role));
         local.publish_version(function_name, CURRENT_VERSION, current)?;
         let target = version_spec(deployed, &binaries[&deployed.binary], target_env)
-            .environments(environments);
+            .environments(environments)
+            .role(role);
         local.publish_version(function_name, TARGET_VERSION, target)?;
         local.set_alias(function_name, alias, CURRENT_VERSION)?;
         let mut spec = DeploymentSpec::new(function_name, alias, CURRENT_VERSION, TARGET_VERSION);
@@ -234,7 +248,8 @@ impl Publishing<'_> {
                 let name = &self.resolver.function_names[&hook.logical_id];
                 let hook_spec =
                     version_spec(hook, &binaries[&hook.binary], self.environment(hook)?)
-                        .environments(HOOK_ENVIRONMENTS);
+                        .environments(HOOK_ENVIRONMENTS)
+                        .role(self.roles.of_function(hook));
                 local.publish_version(name, "1", hook_spec)?;
                 spec = spec.hook(event, name);
             }

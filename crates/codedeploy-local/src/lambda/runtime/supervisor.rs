@@ -229,6 +229,12 @@ impl VersionRuntime {
 
     fn spawn(&self, runtime_api: &str) -> std::io::Result<tokio::process::Child> {
         let id = &self.identity;
+        // Without a role, a key the stand-in did not issue: its calls are not checked.
+        let credentials = id.credentials.clone().unwrap_or_else(|| crate::iam::Credentials {
+            access_key_id: "codedeploy-local".into(),
+            secret_access_key: "codedeploy-local".into(),
+            session_token: "codedeploy-local".into(),
+        });
         let mut command = tokio::process::Command::new(&self.spec.binary);
         // A clean environment, as in Lambda: nothing of the developer's shell (credentials,
         // profiles) leaks into the function.
@@ -243,9 +249,9 @@ impl VersionRuntime {
             .env("TZ", ":UTC")
             .env("AWS_REGION", &id.region)
             .env("AWS_DEFAULT_REGION", &id.region)
-            .env("AWS_ACCESS_KEY_ID", "codedeploy-local")
-            .env("AWS_SECRET_ACCESS_KEY", "codedeploy-local")
-            .env("AWS_SESSION_TOKEN", "codedeploy-local")
+            .env("AWS_ACCESS_KEY_ID", &credentials.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &credentials.secret_access_key)
+            .env("AWS_SESSION_TOKEN", &credentials.session_token)
             .env("AWS_ENDPOINT_URL", &id.endpoint)
             .env("AWS_LAMBDA_FUNCTION_NAME", &id.function_name)
             .env("AWS_LAMBDA_FUNCTION_VERSION", &id.version)

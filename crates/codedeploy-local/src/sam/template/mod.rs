@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::error::Error;
 pub use expr::{Expr, ExprError};
 pub use resolve::{ResolveError, Resolver};
-pub use resources::{AlarmProperties, Dimension, TriggerConfiguration};
+pub use resources::{AlarmProperties, Dimension, InlinePolicy, RoleProperties, TriggerConfiguration};
 use resources::{
     AliasProperties, ApiProperties, DeploymentPreference, Document, FunctionMetadata,
     FunctionProperties, Resource,
@@ -46,6 +46,10 @@ pub struct TemplateFunction {
     pub deployment: Option<Preference>,
     /// `(path, method)` of `HttpApi`/`Api` events.
     pub http_events: Vec<(String, String)>,
+    /// `Role`, unresolved: its execution role, when not SAM's generated one.
+    pub role: Option<Expr>,
+    /// `Policies` of SAM's generated role, each entry as written.
+    pub policies: Vec<Value>,
 }
 
 /// A function's `DeploymentPreference`.
@@ -62,6 +66,8 @@ pub struct Preference {
     pub post_traffic: Option<String>,
     /// `TriggerConfigurations`.
     pub triggers: Vec<TriggerConfiguration>,
+    /// `Role`, unresolved: CodeDeploy's service role, when not SAM's generated one.
+    pub role: Option<Expr>,
 }
 
 /// An HTTP API of the template, and the function alias its routes call.
@@ -96,6 +102,8 @@ pub struct Template {
     pub topics: BTreeSet<String>,
     /// `AWS::Lambda::Alias`es of the template's functions, e.g. a watch's lease.
     pub aliases: Vec<TemplateAlias>,
+    /// `AWS::IAM::Role`s, by logical id.
+    pub roles: BTreeMap<String, RoleProperties>,
 }
 
 /// An `AWS::Lambda::Alias` of a function of the template (`FunctionName: !Ref F`).
@@ -208,6 +216,7 @@ impl Template {
             apis: Vec::new(),
             topics: BTreeSet::new(),
             aliases: Vec::new(),
+            roles: BTreeMap::new(),
         };
         for (logical_id, resource) in doc.resources {
             template.read_resource(&reader, logical_id, resource, &doc.globals.function)?;
@@ -241,6 +250,10 @@ impl Template {
             }
             "AWS::SNS::Topic" => {
                 self.topics.insert(logical_id);
+            }
+            "AWS::IAM::Role" => {
+                let props = reader.typed(&at, resource.properties)?;
+                self.roles.insert(logical_id, props);
             }
             "AWS::Lambda::Alias" => {
                 let props: AliasProperties = reader.typed(&at, resource.properties)?;
@@ -398,6 +411,12 @@ fn read_function(
         alias: props.auto_publish_alias,
         deployment,
         http_events,
+        role: props.role.or_else(|| globals.role.clone()),
+        policies: match props.policies {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(list)) => list,
+            Some(one) => vec![one],
+        },
     })
 }
 
@@ -444,6 +463,7 @@ fn preference(p: DeploymentPreference) -> Result<Preference, FunctionError> {
             .map(|h| id(h, "Hooks.PostTraffic"))
             .transpose()?,
         triggers: p.trigger_configurations,
+        role: p.role,
     })
 }
 
@@ -543,6 +563,7 @@ Resources:
             api_urls: BTreeMap::from([("Api".into(), "http://127.0.0.1:9000".into())]),
             region: "us-east-1".into(),
             account_id: "000000000000".into(),
+            ..Resolver::default()
         };
         let env = &t.functions["Pre"].environment;
         assert_eq!(

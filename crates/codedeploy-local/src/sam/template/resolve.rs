@@ -17,6 +17,11 @@ pub struct Resolver {
     pub versions: BTreeMap<String, (String, String)>,
     /// API logical id -> local base URL.
     pub api_urls: BTreeMap<String, String>,
+    /// Other resources' `Ref` values: topics (ARN), alarms and roles (name), and the
+    /// CodeDeploy application and deployment groups SAM generates (name).
+    pub refs: BTreeMap<String, String>,
+    /// Other resources' `Arn` attributes: topics, alarms, roles.
+    pub arns: BTreeMap<String, String>,
     /// Region and account of the stand-in.
     pub region: String,
     /// The account id.
@@ -173,6 +178,8 @@ impl Resolver {
             out.push(f);
         } else if let Some(url) = self.api_urls.get(name) {
             out.push_api(url);
+        } else if let Some(value) = self.refs.get(name) {
+            out.push(value);
         } else if let Some((resource, attribute)) = name.split_once('.') {
             out.push(&self.attribute(name, resource, attribute)?);
         } else {
@@ -198,6 +205,14 @@ impl Resolver {
         resource: &str,
         attribute: &str,
     ) -> Result<String, ResolveError> {
+        if attribute == "Arn" {
+            if let Some(arn) = self.arns.get(resource) {
+                return Ok(arn.clone());
+            }
+            if let Some(function) = self.function_names.get(resource) {
+                return Ok(self.arn(function));
+            }
+        }
         let (alias, version) =
             self.versions
                 .get(resource)

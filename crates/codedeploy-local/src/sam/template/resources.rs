@@ -76,6 +76,11 @@ pub(super) struct FunctionProperties {
     pub deployment_preference: Option<DeploymentPreference>,
     #[serde(default)]
     pub events: BTreeMap<String, EventSource>,
+    /// `Role`: the execution role's ARN (SAM generates one when it is absent).
+    pub role: Option<Expr>,
+    /// `Policies`: a managed policy's name or ARN, an inline document, a SAM policy
+    /// template, or a list of them.
+    pub policies: Option<Value>,
 }
 
 /// One of Lambda's architectures (its model: `x86_64` or `arm64`).
@@ -116,6 +121,8 @@ pub(super) struct DeploymentPreference {
     pub hooks: Hooks,
     #[serde(default)]
     pub trigger_configurations: Vec<TriggerConfiguration>,
+    /// `Role`: CodeDeploy's service role (SAM generates one when it is absent).
+    pub role: Option<Expr>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -211,4 +218,28 @@ pub(super) struct AliasProperties {
 pub(super) struct ApiProperties {
     pub definition_body: Option<Value>,
     pub body: Option<Value>,
+}
+
+/// `AWS::IAM::Role` properties: its name and policies.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RoleProperties {
+    /// `RoleName`; CloudFormation generates one when it is absent.
+    pub role_name: Option<Expr>,
+    /// `Policies`: inline policies.
+    #[serde(default)]
+    pub policies: Vec<InlinePolicy>,
+    /// `ManagedPolicyArns`.
+    #[serde(default)]
+    pub managed_policy_arns: Vec<Expr>,
+}
+
+/// One of a role's inline `Policies`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InlinePolicy {
+    /// `PolicyName`.
+    pub policy_name: Option<String>,
+    /// `PolicyDocument`, with its intrinsics unresolved.
+    pub policy_document: Value,
 }

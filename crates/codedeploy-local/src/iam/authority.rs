@@ -1,0 +1,250 @@
+//! The stand-in's authority: the credentials it issued and whose they are, and its decision
+//! on each call a role makes, cached, with every denial told to whoever listens (the
+//! deployments on their timelines).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, RwLock};
+
+use tokio::sync::broadcast;
+
+use super::role::{Caller, Credentials, Principal, Role};
+use super::{evaluate, Verdict};
+
+/// How the stand-in checks permissions (`--iam`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Mode {
+    /// A call no policy allows is refused with the service's access-denied error, as AWS
+    /// refuses it (the default).
+    #[default]
+    Enforce,
+    /// Every call is let through; what would have been denied is listed.
+    Report,
+    /// No checks.
+    Off,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Mode, String> {
+        match text {
+            "enforce" => Ok(Mode::Enforce),
+            "report" => Ok(Mode::Report),
+            "off" => Ok(Mode::Off),
+            other => Err(format!(
+                "`{other}` is no IAM mode: enforce (the default), report or off"
+            )),
+        }
+    }
+}
+
+/// Why a call was not allowed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", content = "reason", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Refusal {
+    /// No statement allows it.
+    Implicit,
+    /// A statement denies it.
+    Explicit,
+    /// The role's known policies do not allow it, and the stand-in could not read all of
+    /// them (the reason): let through, never counted as allowed.
+    Undecided(String),
+}
+
+/// A call that a role's policies did not allow.
+#[derive(Debug, Clone, serde::Serialize)]
+#[non_exhaustive]
+pub struct Denial {
+    /// The caller's session ARN (`arn:aws:sts::...:assumed-role/ROLE/SESSION`).
+    pub principal: String,
+    /// The role's name.
+    pub role: String,
+    /// The session's name: the function's, or CodeDeploy's.
+    pub session: String,
+    /// The action, e.g. `lambda:InvokeFunction`.
+    pub action: String,
+    /// The resource the call was checked on.
+    pub resource: String,
+    /// Why.
+    pub refusal: Refusal,
+    /// Whether the call was refused (`--iam enforce` and not undecided).
+    pub enforced: bool,
+}
+
+impl Denial {
+    /// AWS's message for it: `User: ARN is not authorized to perform: ACTION on resource:
+    /// RESOURCE because no identity-based policy allows the ACTION action` (the IAM User
+    /// Guide, "Troubleshoot access denied error messages").
+    #[must_use]
+    pub fn message(&self) -> String {
+        let because = match &self.refusal {
+            Refusal::Implicit => format!("no identity-based policy allows the {} action", self.action),
+            Refusal::Explicit => "of an explicit deny in an identity-based policy".to_owned(),
+            Refusal::Undecided(why) => format!("the stand-in cannot decide: {why}"),
+        };
+        format!(
+            "User: {} is not authorized to perform: {} on resource: {} because {because}",
+            self.principal, self.action, self.resource
+        )
+    }
+}
+
+impl fmt::Display for Denial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+/// A decision, cached per role, action and resource.
+#[derive(Debug, Clone)]
+enum Decision {
+    Allowed,
+    Refused(Refusal),
+}
+
+/// How many decisions are kept; past it the cache starts again (a rehearsal makes a few
+/// dozen distinct ones; a hostile caller must not grow it without bound).
+const MAX_DECISIONS: usize = 4096;
+
+/// Credentials issued, and decisions on the calls made with them.
+pub struct Authority {
+    mode: Mode,
+    issued: RwLock<HashMap<String, Issued>>,
+    decisions: Mutex<HashMap<(u64, String, String), Decision>>,
+    denials: broadcast::Sender<Arc<Denial>>,
+}
+
+/// What the stand-in knows of a key it issued.
+#[derive(Clone)]
+pub(crate) struct Issued {
+    pub(crate) secret: String,
+    pub(crate) session_token: String,
+    pub(crate) principal: Arc<Principal>,
+}
+
+impl fmt::Debug for Authority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authority")
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Authority {
+    /// An authority checking in `mode`.
+    #[must_use]
+    pub fn new(mode: Mode) -> Authority {
+        Authority {
+            mode,
+            issued: RwLock::new(HashMap::new()),
+            decisions: Mutex::new(HashMap::new()),
+            denials: broadcast::channel(256).0,
+        }
+    }
+
+    /// How it checks.
+    #[must_use]
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Temporary credentials of `role` for a session named `session`.
+    pub fn issue(&self, role: Arc<Role>, session: &str) -> Credentials {
+        let credentials = Credentials::random();
+        let issued = Issued {
+            secret: credentials.secret_access_key.clone(),
+            session_token: credentials.session_token.clone(),
+            principal: Arc::new(Principal {
+                role,
+                session: session.to_owned(),
+            }),
+        };
+        crate::sync::write(&self.issued).insert(credentials.access_key_id.clone(), issued);
+        credentials
+    }
+
+    /// What the stand-in issued as `access_key_id`, if it did.
+    pub(crate) fn issued(&self, access_key_id: &str) -> Option<Issued> {
+        crate::sync::read(&self.issued).get(access_key_id).cloned()
+    }
+
+    /// Every denial from now on (a slow listener loses the oldest, and is told so).
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<Denial>> {
+        self.denials.subscribe()
+    }
+
+    /// May `caller` perform `action` on `resource`? Always, for the person at the keyboard
+    /// and with `--iam off`. A refusal is told to the listeners, and returned when enforced.
+    ///
+    /// # Errors
+    /// The [`Denial`] when the call is refused.
+    pub fn authorize(&self, caller: &Caller, action: &str, resource: &str) -> Result<(), Arc<Denial>> {
+        match caller {
+            Caller::Keyboard => Ok(()),
+            Caller::Role(principal) => self.check(principal, action, resource),
+        }
+    }
+
+    /// May `principal` perform `action` on `resource`? (CodeDeploy's own calls with its
+    /// service role come here too.)
+    ///
+    /// # Errors
+    /// The [`Denial`] when the call is refused.
+    pub fn check(&self, principal: &Principal, action: &str, resource: &str) -> Result<(), Arc<Denial>> {
+        if self.mode == Mode::Off {
+            return Ok(());
+        }
+        let refusal = match self.decide(principal, action, resource) {
+            Decision::Allowed => return Ok(()),
+            Decision::Refused(refusal) => refusal,
+        };
+        let enforced = self.mode == Mode::Enforce && !matches!(refusal, Refusal::Undecided(_));
+        let denial = Arc::new(Denial {
+            principal: principal.arn(),
+            role: principal.role.name().to_owned(),
+            session: principal.session.clone(),
+            action: action.to_owned(),
+            resource: resource.to_owned(),
+            refusal,
+            enforced,
+        });
+        tracing::info!(
+            principal = %denial.principal, action, resource, enforced,
+            "access denied{}", if enforced { "" } else { " (let through)" }
+        );
+        let _ = self.denials.send(Arc::clone(&denial));
+        if enforced {
+            Err(denial)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn decide(&self, principal: &Principal, action: &str, resource: &str) -> Decision {
+        let role = &principal.role;
+        let key = (role.id(), action.to_owned(), resource.to_owned());
+        if let Some(known) = crate::sync::lock(&self.decisions).get(&key) {
+            return known.clone();
+        }
+        let decision = match evaluate(role.policies(), &principal.arn(), action, resource, &[]) {
+            Ok(Verdict::Allowed) => Decision::Allowed,
+            Ok(Verdict::ExplicitlyDenied) => Decision::Refused(Refusal::Explicit),
+            Ok(Verdict::ImplicitlyDenied) if role.unknown().is_empty() => {
+                Decision::Refused(Refusal::Implicit)
+            }
+            Ok(Verdict::ImplicitlyDenied) => {
+                Decision::Refused(Refusal::Undecided(role.unknown().join("; ")))
+            }
+            Err(e) => Decision::Refused(Refusal::Undecided(e.to_string())),
+        };
+        let mut decisions = crate::sync::lock(&self.decisions);
+        if decisions.len() >= MAX_DECISIONS {
+            decisions.clear();
+        }
+        decisions.insert(key, decision.clone());
+        decision
+    }
+}
