@@ -67,8 +67,7 @@ pub use crate::sam::build::Binaries;
 pub use crate::sam::rehearsal::{prepare, RehearsalOptions, CURRENT_VERSION, TARGET_VERSION};
 pub use crate::sam::template::{
     AlarmProperties, Dimension, Expr, ExprError, InlinePolicy, Preference, ResolveError, Resolver,
-    RoleProperties, Template,
-    TemplateAlias, TemplateApi, TemplateFunction, TriggerConfiguration,
+    RoleProperties, Template, TemplateAlias, TemplateApi, TemplateFunction, TriggerConfiguration,
 };
 pub use clock::TIME_SCALES;
 
@@ -473,6 +472,12 @@ impl StandIn {
             })?;
         picture.options.extend_from_slice(options);
         Ok(picture::report(&picture))
+    }
+
+    /// The role credentials given to each function (by name), as an AWS shared credentials
+    /// file would hold them: call the stand-in as a function's role, and be checked as it is.
+    pub fn role_credentials(&self) -> std::collections::BTreeMap<String, iam::Credentials> {
+        self.lambda.iam.sessions()
     }
 
     /// Faults to inject into the APIs.

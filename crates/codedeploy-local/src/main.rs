@@ -143,6 +143,12 @@ struct ServeArgs {
     /// oldest go first. Running ones are always kept.
     #[arg(long, default_value_t = 1_000, value_name = "N")]
     keep_deployments: usize,
+    /// Write the credentials of each function's role to this AWS shared credentials file,
+    /// one profile per function: with `AWS_SHARED_CREDENTIALS_FILE=PATH` and `--profile
+    /// FUNCTION`, the AWS CLI or an SDK calls the stand-in as that function's role, checked
+    /// as it is. They are the stand-in's own, worthless anywhere else.
+    #[arg(long, value_name = "PATH")]
+    credentials_file: Option<PathBuf>,
 }
 
 /// The template, with the parameters given on the command line.
@@ -475,6 +481,14 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, codedeploy_local::Error> {
             eprintln!("HTTP: {endpoint}");
         }
     }
+    if let Some(path) = &args.credentials_file {
+        if let Err(source) = write_credentials(&local, path) {
+            let path = path.clone();
+            eprintln!("error: {}", OutputError::Write { path, source });
+            local.shutdown().await;
+            return Ok(ExitCode::from(2));
+        }
+    }
     println!("AWS_ENDPOINT_URL={}", local.endpoint());
     eprintln!(
         "codedeploy-local serves CodeDeploy and Lambda on {}; Ctrl-C stops it",
@@ -486,6 +500,26 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, codedeploy_local::Error> {
     // process, killed and reaped.
     local.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The role credentials, one profile per function, readable by the owner only.
+fn write_credentials(local: &StandIn, path: &std::path::Path) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    for (function, c) in local.role_credentials() {
+        writeln!(
+            file,
+            "[{function}]\naws_access_key_id = {}\naws_secret_access_key = {}\naws_session_token = {}\n",
+            c.access_key_id, c.secret_access_key, c.session_token
+        )?;
+    }
+    Ok(())
 }
 
 /// Ctrl-C or SIGTERM (what `kill`, systemd and CI runners send).

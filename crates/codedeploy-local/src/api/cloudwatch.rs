@@ -15,12 +15,12 @@ use serde::Deserialize;
 use super::cloudwatch_wire::CloudWatchWire;
 use super::cloudwatch_wire::{self as wire, ResultOut};
 use super::error::ApiError;
-use super::permission::{Permission, Service};
-use crate::iam::{Authority, Caller};
 use super::faults::before;
+use super::permission::{Permission, Service};
 use super::{AppState, RequestId};
 use crate::cloudwatch::{MetricQuery, Metrics, SeriesKey, Stat};
 use crate::faults::{Faults, Operation};
+use crate::iam::{Authority, Caller};
 
 /// The service's target prefix and the CBOR path's service name (the model's `targetPrefix`).
 const SERVICE: &str = "GraniteServiceVersion20100801";

@@ -91,7 +91,10 @@ struct Scope {
 impl Resources<'_> {
     fn check(&self, operation: Operation, body: &[u8]) -> Result<(), ApiError> {
         let scope: Scope = serde_json::from_slice(body).unwrap_or_default();
-        let (region, account) = (&self.cd.lambda.registry.region, &self.cd.lambda.registry.account_id);
+        let (region, account) = (
+            &self.cd.lambda.registry.region,
+            &self.cd.lambda.registry.account_id,
+        );
         let group = |app: &str, group: &str| {
             format!("arn:aws:codedeploy:{region}:{account}:deploymentgroup:{app}/{group}")
         };
@@ -102,9 +105,10 @@ impl Resources<'_> {
                 let Some(id) = scope.deployment_id.as_deref() else {
                     return Ok(());
                 };
-                let found = self.cd.deployments.read(id, |r| {
-                    group(&r.spec.application_name, &r.spec.group_name)
-                });
+                let found = self
+                    .cd
+                    .deployments
+                    .read(id, |r| group(&r.spec.application_name, &r.spec.group_name));
                 let Some(resource) = found else {
                     return Ok(());
                 };
@@ -115,7 +119,10 @@ impl Resources<'_> {
                 None => return Ok(()),
             },
             Operation::ListDeployments | Operation::CreateDeployment => {
-                match (scope.application_name.as_deref(), scope.deployment_group_name.as_deref()) {
+                match (
+                    scope.application_name.as_deref(),
+                    scope.deployment_group_name.as_deref(),
+                ) {
                     (Some(app), Some(name)) => group(app, name),
                     _ => "*".to_owned(),
                 }
@@ -123,7 +130,8 @@ impl Resources<'_> {
             _ => return Ok(()),
         };
         let action = format!("codedeploy:{}", operation.api_name());
-        self.permission.check(Service::CodeDeploy, &action, &resource)
+        self.permission
+            .check(Service::CodeDeploy, &action, &resource)
     }
 }
 

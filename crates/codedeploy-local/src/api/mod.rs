@@ -14,8 +14,8 @@ pub(crate) mod endpoint;
 pub(crate) mod error;
 pub(crate) mod faults;
 mod guard;
-mod permission;
 pub(crate) mod lambda;
+mod permission;
 mod server;
 mod ui;
 
@@ -137,9 +137,15 @@ async fn post_root(
             )
             .await
         }
-        None => codedeploy::dispatch(&state.codedeploy, &state.faults, &permission, &headers, &body)
-            .await
-            .into_response(),
+        None => codedeploy::dispatch(
+            &state.codedeploy,
+            &state.faults,
+            &permission,
+            &headers,
+            &body,
+        )
+        .await
+        .into_response(),
     }
 }
 

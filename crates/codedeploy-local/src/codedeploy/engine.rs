@@ -56,7 +56,11 @@ pub(crate) async fn run(
     run.drain_denials();
     if let (Err(stop), Some(first)) = (&mut result, run.first_refusal()) {
         if stop.code != ErrorCode::IamRolePermissions {
-            stop.message = format!("{} (first access denied: {})", stop.message, first.message());
+            stop.message = format!(
+                "{} (first access denied: {})",
+                stop.message,
+                first.message()
+            );
         }
     }
     if let Some(task) = traffic {
@@ -86,11 +90,21 @@ pub(crate) async fn run(
 impl Run<'_> {
     async fn steps(&mut self) -> Result<(), Stop> {
         let spec = self.plan.spec.clone();
-        let alias_arn = format!("{}:{}", self.codedeploy.lambda.registry.function_arn(&spec.function_name), spec.alias);
+        let alias_arn = format!(
+            "{}:{}",
+            self.codedeploy
+                .lambda
+                .registry
+                .function_arn(&spec.function_name),
+            spec.alias
+        );
         self.as_codedeploy("AWSLambda", "lambda:GetAlias", &alias_arn)?;
         if !self.plan.alarms.is_empty() {
             let registry = &self.codedeploy.lambda.registry;
-            let alarms = format!("arn:aws:cloudwatch:{}:{}:alarm:*", registry.region, registry.account_id);
+            let alarms = format!(
+                "arn:aws:cloudwatch:{}:{}:alarm:*",
+                registry.region, registry.account_id
+            );
             let names: Vec<String> = self.plan.alarms.iter().map(|a| a.name.clone()).collect();
             for name in names {
                 let arn = alarms.replace('*', &name);
@@ -163,7 +177,14 @@ impl Run<'_> {
 
     fn shift(&mut self, percent: u32) -> Result<(), Stop> {
         let spec = &self.plan.spec;
-        let alias_arn = format!("{}:{}", self.codedeploy.lambda.registry.function_arn(&spec.function_name), spec.alias);
+        let alias_arn = format!(
+            "{}:{}",
+            self.codedeploy
+                .lambda
+                .registry
+                .function_arn(&spec.function_name),
+            spec.alias
+        );
         self.as_codedeploy("AWSLambda", "lambda:UpdateAlias", &alias_arn)?;
         let spec = &self.plan.spec;
         let (version, weights) = if percent >= 100 {

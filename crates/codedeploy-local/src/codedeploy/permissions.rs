@@ -41,7 +41,12 @@ impl Run<'_> {
             role: Arc::clone(&role),
             session: CODEDEPLOY_SESSION.to_owned(),
         };
-        match self.codedeploy.lambda.iam.check(&principal, action, resource) {
+        match self
+            .codedeploy
+            .lambda
+            .iam
+            .check(&principal, action, resource)
+        {
             Ok(()) => Ok(()),
             Err(denial) => {
                 self.note_denial(denial);
@@ -65,7 +70,10 @@ impl Run<'_> {
             topic.to_owned()
         } else {
             let registry = &self.codedeploy.lambda.registry;
-            format!("arn:aws:sns:{}:{}:{topic}", registry.region, registry.account_id)
+            format!(
+                "arn:aws:sns:{}:{}:{topic}",
+                registry.region, registry.account_id
+            )
         };
         self.as_codedeploy("AmazonSNS", "sns:Publish", &arn).is_ok()
     }
@@ -97,7 +105,9 @@ impl Run<'_> {
     /// A denial on the timeline, the first of its kind only.
     fn note_denial(&mut self, denial: Arc<Denial>) {
         let seen = self.denials.iter().any(|d| {
-            d.principal == denial.principal && d.action == denial.action && d.resource == denial.resource
+            d.principal == denial.principal
+                && d.action == denial.action
+                && d.resource == denial.resource
         });
         if seen {
             return;

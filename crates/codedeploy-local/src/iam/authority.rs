@@ -81,7 +81,9 @@ impl Denial {
     #[must_use]
     pub fn message(&self) -> String {
         let because = match &self.refusal {
-            Refusal::Implicit => format!("no identity-based policy allows the {} action", self.action),
+            Refusal::Implicit => {
+                format!("no identity-based policy allows the {} action", self.action)
+            }
             Refusal::Explicit => "of an explicit deny in an identity-based policy".to_owned(),
             Refusal::Undecided(why) => format!("the stand-in cannot decide: {why}"),
         };
@@ -166,6 +168,22 @@ impl Authority {
         credentials
     }
 
+    /// The credentials issued for each session (a function's name), the first of each.
+    #[must_use]
+    pub fn sessions(&self) -> std::collections::BTreeMap<String, Credentials> {
+        let mut sessions = std::collections::BTreeMap::new();
+        for (key, issued) in crate::sync::read(&self.issued).iter() {
+            sessions
+                .entry(issued.principal.session.clone())
+                .or_insert_with(|| Credentials {
+                    access_key_id: key.clone(),
+                    secret_access_key: issued.secret.clone(),
+                    session_token: issued.session_token.clone(),
+                });
+        }
+        sessions
+    }
+
     /// What the stand-in issued as `access_key_id`, if it did.
     pub(crate) fn issued(&self, access_key_id: &str) -> Option<Issued> {
         crate::sync::read(&self.issued).get(access_key_id).cloned()
@@ -181,7 +199,12 @@ impl Authority {
     ///
     /// # Errors
     /// The [`Denial`] when the call is refused.
-    pub fn authorize(&self, caller: &Caller, action: &str, resource: &str) -> Result<(), Arc<Denial>> {
+    pub fn authorize(
+        &self,
+        caller: &Caller,
+        action: &str,
+        resource: &str,
+    ) -> Result<(), Arc<Denial>> {
         match caller {
             Caller::Keyboard => Ok(()),
             Caller::Role(principal) => self.check(principal, action, resource),
@@ -193,7 +216,12 @@ impl Authority {
     ///
     /// # Errors
     /// The [`Denial`] when the call is refused.
-    pub fn check(&self, principal: &Principal, action: &str, resource: &str) -> Result<(), Arc<Denial>> {
+    pub fn check(
+        &self,
+        principal: &Principal,
+        action: &str,
+        resource: &str,
+    ) -> Result<(), Arc<Denial>> {
         if self.mode == Mode::Off {
             return Ok(());
         }

@@ -81,7 +81,10 @@ impl Role {
     /// (`arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`).
     pub(crate) fn session_arn(&self, session: &str) -> String {
         let account = self.arn.split(':').nth(4).unwrap_or_default();
-        format!("arn:aws:sts::{account}:assumed-role/{}/{session}", self.name)
+        format!(
+            "arn:aws:sts::{account}:assumed-role/{}/{session}",
+            self.name
+        )
     }
 }
 

@@ -75,7 +75,11 @@ pub(crate) fn caller_of(
     parts: &Parts,
     body: &[u8],
 ) -> Result<Caller, SignatureError> {
-    let Some(header) = parts.headers.get("authorization").and_then(|v| v.to_str().ok()) else {
+    let Some(header) = parts
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+    else {
         return Ok(Caller::Keyboard);
     };
     let Some(auth) = Authorization::parse(header) else {
@@ -90,8 +94,17 @@ pub(crate) fn caller_of(
     }
     let time = header("x-amz-date")
         .and_then(parse_amz_date)
-        .ok_or(SignatureError::Incomplete("X-Amz-Date is missing or not YYYYMMDDTHHMMSSZ"))?;
-    let expected = signature(&auth, parts, body, &issued.secret, &issued.session_token, time)?;
+        .ok_or(SignatureError::Incomplete(
+            "X-Amz-Date is missing or not YYYYMMDDTHHMMSSZ",
+        ))?;
+    let expected = signature(
+        &auth,
+        parts,
+        body,
+        &issued.secret,
+        &issued.session_token,
+        time,
+    )?;
     if expected == auth.signature {
         Ok(Caller::Role(issued.principal))
     } else {
@@ -152,8 +165,8 @@ fn signature(
         .build()
         .map_err(|_| SignatureError::Incomplete("the credential scope cannot be read"))?
         .into();
-    let output =
-        sign(request, &params).map_err(|_| SignatureError::Incomplete("the request cannot be signed again"))?;
+    let output = sign(request, &params)
+        .map_err(|_| SignatureError::Incomplete("the request cannot be signed again"))?;
     Ok(output.signature().to_owned())
 }
 
@@ -161,7 +174,9 @@ fn signature(
 fn parse_amz_date(text: &str) -> Option<SystemTime> {
     let digits = |range: std::ops::Range<usize>| -> Option<u32> {
         let part = text.get(range)?;
-        part.bytes().all(|b| b.is_ascii_digit()).then(|| part.parse().ok())?
+        part.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| part.parse().ok())?
     };
     if text.len() != 16 || &text[8..9] != "T" || &text[15..] != "Z" {
         return None;
@@ -192,7 +207,13 @@ mod tests {
         let at = parse_amz_date("20261207T101500Z").expect("a date");
         let seconds = at.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
         assert_eq!(seconds, 1_796_638_500);
-        for bad in ["", "20261207T101500", "2026-12-07T10:15:00Z", "20261307T101500Z", "2026120xT101500Z"] {
+        for bad in [
+            "",
+            "20261207T101500",
+            "2026-12-07T10:15:00Z",
+            "20261307T101500Z",
+            "2026120xT101500Z",
+        ] {
             assert_eq!(parse_amz_date(bad), None, "{bad}");
         }
     }

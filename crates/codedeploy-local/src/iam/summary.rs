@@ -33,7 +33,11 @@ pub fn what_roles_lack(denials: &[Denial]) -> Option<String> {
                 "Action": d.action,
                 "Resource": d.resource,
             });
-            let _ = writeln!(out, "    {} on {} ({how}); grant it with", d.action, d.resource);
+            let _ = writeln!(
+                out,
+                "    {} on {} ({how}); grant it with",
+                d.action, d.resource
+            );
             let _ = writeln!(out, "      {statement}");
         }
     }

@@ -240,8 +240,12 @@ fn a_document_that_is_not_a_policy_is_an_error_naming_it() {
 
 #[test]
 fn an_action_without_a_resource_is_granted_by_star_only() {
-    let star = policy(r#"[{"Effect": "Allow", "Action": "cloudwatch:GetMetricData", "Resource": "*"}]"#);
-    assert_eq!(verdict(&[star], "cloudwatch:GetMetricData", "*"), Verdict::Allowed);
+    let star =
+        policy(r#"[{"Effect": "Allow", "Action": "cloudwatch:GetMetricData", "Resource": "*"}]"#);
+    assert_eq!(
+        verdict(&[star], "cloudwatch:GetMetricData", "*"),
+        Verdict::Allowed
+    );
     let scoped = policy(
         r#"[{"Effect": "Allow", "Action": "cloudwatch:GetMetricData", "Resource": "arn:aws:cloudwatch:us-east-1:000000000000:alarm:*"}]"#,
     );

@@ -51,7 +51,9 @@ impl Roles<'_> {
     pub(crate) fn of_deployment(&self, f: &TemplateFunction) -> Arc<Role> {
         let role = f.deployment.as_ref().and_then(|p| p.role.as_ref());
         if let Some(role) = role {
-            return Arc::new(self.named(role, &format!("{}.DeploymentPreference.Role", f.logical_id)));
+            return Arc::new(
+                self.named(role, &format!("{}.DeploymentPreference.Role", f.logical_id)),
+            );
         }
         let role = Role::new("CodeDeployServiceRole", &self.resolver.account_id);
         Arc::new(self.managed(role, CODEDEPLOY_FOR_LAMBDA))
@@ -60,16 +62,23 @@ impl Roles<'_> {
     /// A role given by ARN: an `AWS::IAM::Role` of the template, or one from outside.
     fn named(&self, role: &Expr, place: &str) -> Role {
         let logical = match role {
-            Expr::GetAtt { resource, attribute } if attribute == "Arn" => Some(resource.as_str()),
+            Expr::GetAtt {
+                resource,
+                attribute,
+            } if attribute == "Arn" => Some(resource.as_str()),
             other => other.logical_id(),
         };
         if let Some((id, props)) = logical.and_then(|id| self.template.roles.get_key_value(id)) {
             return self.from_resource(id, props);
         }
-        let arn = self.resolver.string(role).unwrap_or_else(|_| format!("{role:?}"));
+        let arn = self
+            .resolver
+            .string(role)
+            .unwrap_or_else(|_| format!("{role:?}"));
         let name = arn.rsplit('/').next().unwrap_or(&arn);
-        Role::new(name, &self.resolver.account_id)
-            .with_unknown(format!("{place}: the role {arn} is defined outside the template"))
+        Role::new(name, &self.resolver.account_id).with_unknown(format!(
+            "{place}: the role {arn} is defined outside the template"
+        ))
     }
 
     fn from_resource(&self, id: &str, props: &RoleProperties) -> Role {
@@ -86,7 +95,10 @@ impl Roles<'_> {
             }
         }
         for (i, inline) in props.policies.iter().enumerate() {
-            let policy_name = inline.policy_name.clone().unwrap_or_else(|| format!("{id}.Policies[{i}]"));
+            let policy_name = inline
+                .policy_name
+                .clone()
+                .unwrap_or_else(|| format!("{id}.Policies[{i}]"));
             role = self.document(role, &policy_name, &inline.policy_document);
         }
         role
@@ -96,7 +108,9 @@ impl Roles<'_> {
     fn policy_entry(&self, role: Role, entry: &Value, place: &str) -> Role {
         match entry {
             Value::String(name) => self.managed(role, name),
-            Value::Object(map) if map.contains_key("Statement") => self.document(role, place, entry),
+            Value::Object(map) if map.contains_key("Statement") => {
+                self.document(role, place, entry)
+            }
             Value::Object(map) if map.len() == 1 && !is_intrinsic(map) => {
                 let template = map.keys().next().map_or("", String::as_str);
                 role.with_unknown(format!(
@@ -127,7 +141,8 @@ impl Roles<'_> {
         };
         let mut resolved = resolved;
         if let Value::Object(map) = &mut resolved {
-            map.entry("Version").or_insert_with(|| Value::from("2012-10-17"));
+            map.entry("Version")
+                .or_insert_with(|| Value::from("2012-10-17"));
         }
         match Policy::parse(name, &resolved.to_string()) {
             Ok(policy) => role.with_policy(policy),
@@ -149,9 +164,12 @@ impl Roles<'_> {
                 }
                 Value::Object(out)
             }
-            Value::Array(items) => {
-                Value::Array(items.iter().map(|v| self.resolve(v)).collect::<Result<_, _>>()?)
-            }
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|v| self.resolve(v))
+                    .collect::<Result<_, _>>()?,
+            ),
             other => other.clone(),
         })
     }
@@ -175,7 +193,11 @@ pub(crate) fn resource_names(template: &Template, resolver: &mut Resolver) {
         both(topic, arn.clone(), arn);
     }
     for alarm in template.alarms.keys() {
-        both(alarm, alarm.clone(), format!("arn:aws:cloudwatch:{region}:{account}:alarm:{alarm}"));
+        both(
+            alarm,
+            alarm.clone(),
+            format!("arn:aws:cloudwatch:{region}:{account}:alarm:{alarm}"),
+        );
     }
     let literal_names: BTreeMap<&String, String> = template
         .roles
@@ -189,13 +211,21 @@ pub(crate) fn resource_names(template: &Template, resolver: &mut Resolver) {
         })
         .collect();
     for (id, name) in literal_names {
-        both(id, name.clone(), format!("arn:aws:iam::{account}:role/{name}"));
+        both(
+            id,
+            name.clone(),
+            format!("arn:aws:iam::{account}:role/{name}"),
+        );
     }
     resolver.refs.insert(
         "ServerlessDeploymentApplication".into(),
         "ServerlessDeploymentApplication".into(),
     );
-    for f in template.functions.values().filter(|f| f.deployment.is_some()) {
+    for f in template
+        .functions
+        .values()
+        .filter(|f| f.deployment.is_some())
+    {
         let group = format!("{}DeploymentGroup", f.logical_id);
         resolver.refs.insert(group.clone(), group);
     }

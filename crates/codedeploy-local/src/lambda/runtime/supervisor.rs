@@ -230,11 +230,14 @@ impl VersionRuntime {
     fn spawn(&self, runtime_api: &str) -> std::io::Result<tokio::process::Child> {
         let id = &self.identity;
         // Without a role, a key the stand-in did not issue: its calls are not checked.
-        let credentials = id.credentials.clone().unwrap_or_else(|| crate::iam::Credentials {
-            access_key_id: "codedeploy-local".into(),
-            secret_access_key: "codedeploy-local".into(),
-            session_token: "codedeploy-local".into(),
-        });
+        let credentials = id
+            .credentials
+            .clone()
+            .unwrap_or_else(|| crate::iam::Credentials {
+                access_key_id: "codedeploy-local".into(),
+                secret_access_key: "codedeploy-local".into(),
+                session_token: "codedeploy-local".into(),
+            });
         let mut command = tokio::process::Command::new(&self.spec.binary);
         // A clean environment, as in Lambda: nothing of the developer's shell (credentials,
         // profiles) leaks into the function.

@@ -16,7 +16,9 @@ use serde_json::Value;
 use crate::error::Error;
 pub use expr::{Expr, ExprError};
 pub use resolve::{ResolveError, Resolver};
-pub use resources::{AlarmProperties, Dimension, InlinePolicy, RoleProperties, TriggerConfiguration};
+pub use resources::{
+    AlarmProperties, Dimension, InlinePolicy, RoleProperties, TriggerConfiguration,
+};
 use resources::{
     AliasProperties, ApiProperties, DeploymentPreference, Document, FunctionMetadata,
     FunctionProperties, Resource,

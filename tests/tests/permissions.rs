@@ -1,0 +1,204 @@
+//! Permissions, rehearsed (issue 22): the example template with one grant missing fails as AWS
+//! would fail it, naming the call; the template as shipped passes under `--iam enforce`.
+
+use std::process::Output;
+
+use e2e::{bin_dir, binary};
+
+/// The example template with `edit` applied (which must change it).
+fn broken(name: &str, edit: impl FnOnce(&str) -> String) -> std::path::PathBuf {
+    let original = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+    let text = std::fs::read_to_string(original).expect("template.yaml");
+    let changed = edit(&text);
+    assert_ne!(
+        changed, text,
+        "{name}: the template has what this test breaks"
+    );
+    let dir = std::env::temp_dir().join(format!(
+        "codedeploy-local-iam-{}-{name}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("template.yaml");
+    std::fs::write(&path, changed).unwrap();
+    path
+}
+
+/// Rehearse `template` (AllAtOnce, fast clock): the process's output and the JSON outcome.
+async fn rehearse(template: &std::path::Path, extra: &[&str]) -> (Output, serde_json::Value) {
+    let dir = template.parent().unwrap();
+    let json = dir.join(format!("outcome{}.json", extra.join("")));
+    let output = tokio::process::Command::new(binary("codedeploy-local"))
+        .args([
+            "deploy",
+            "--type",
+            "AllAtOnce",
+            "--time-scale",
+            "600",
+            "--bin-dir",
+        ])
+        .arg(bin_dir())
+        .arg("--template")
+        .arg(template)
+        .arg("--log-dir")
+        .arg(dir.join("logs"))
+        .arg("--json")
+        .arg(&json)
+        .args(extra)
+        .output()
+        .await
+        .expect("codedeploy-local runs");
+    let text = std::fs::read_to_string(&json)
+        .unwrap_or_else(|_| panic!("no outcome: {}", String::from_utf8_lossy(&output.stderr)));
+    (output, serde_json::from_str(&text).expect("JSON"))
+}
+
+/// The outcome failed, its reason and the summary naming `action`.
+fn failed_naming(output: &Output, outcome: &serde_json::Value, code: &str, action: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(outcome["status"], "Failed", "{stderr}");
+    assert_eq!(outcome["error"][0], code, "{stderr}");
+    let reason = outcome["error"][1].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(action),
+        "the verdict names {action}: {reason}"
+    );
+    assert!(
+        stderr.contains("What the template's roles lack:") && stderr.contains(action),
+        "the summary names {action}: {stderr}"
+    );
+    let denied: Vec<&serde_json::Value> = outcome["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "AccessDenied")
+        .collect();
+    assert!(
+        denied
+            .iter()
+            .any(|e| e["about"]["action"] == action && e["about"]["enforced"] == true),
+        "a refused {action} on the timeline: {denied:?}"
+    );
+    assert!(outcome["denials"].as_array().is_some_and(|d| !d.is_empty()));
+}
+
+fn shifts(outcome: &serde_json::Value) -> usize {
+    outcome["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "TrafficShifted")
+        .count()
+}
+
+#[tokio::test]
+async fn a_hook_that_may_not_report_leaves_the_deployment_to_fail() {
+    let template = broken("report", |t| {
+        t.replacen(
+            "                - codedeploy:PutLifecycleEventHookExecutionStatus\n",
+            "",
+            1,
+        )
+    });
+    let (output, outcome) = rehearse(&template, &[]).await;
+    failed_naming(
+        &output,
+        &outcome,
+        "TIMEOUT",
+        "codedeploy:PutLifecycleEventHookExecutionStatus",
+    );
+    assert_eq!(shifts(&outcome), 0, "no traffic moved");
+}
+
+#[tokio::test]
+async fn a_hook_that_may_not_invoke_the_version_under_test_fails_it() {
+    let template = broken("invoke", |t| {
+        t.replacen("                - !Ref HelloFunction.Version\n", "", 1)
+    });
+    let (output, outcome) = rehearse(&template, &[]).await;
+    failed_naming(
+        &output,
+        &outcome,
+        "HOOK_EXECUTION_FAILURE",
+        "lambda:InvokeFunction",
+    );
+    let reason = outcome["error"][1].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("function:HelloFunction:2"),
+        "the qualified ARN: {reason}"
+    );
+}
+
+#[tokio::test]
+async fn a_hook_not_named_codedeployhook_fails_before_any_traffic_moves() {
+    let template = broken("name", |t| {
+        t.replacen(
+            r#"FunctionName: !Sub "CodeDeployHook_${AWS::StackName}_pre_traffic""#,
+            r#"FunctionName: !Sub "${AWS::StackName}_pre_traffic""#,
+            1,
+        )
+    });
+    let (output, outcome) = rehearse(&template, &[]).await;
+    failed_naming(
+        &output,
+        &outcome,
+        "IAM_ROLE_PERMISSIONS",
+        "lambda:InvokeFunction",
+    );
+    assert_eq!(shifts(&outcome), 0, "no traffic moved");
+    let reason = outcome["error"][1].as_str().unwrap_or_default();
+    assert!(reason.contains("AWSLambda"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_post_traffic_hook_that_may_not_read_metrics_fails() {
+    let template = broken("metrics", |t| {
+        // The second grant of GetMetricData is the PostTraffic hook's.
+        let at = t
+            .match_indices("                - cloudwatch:GetMetricData\n")
+            .nth(1)
+            .expect("two grants")
+            .0;
+        format!(
+            "{}                - cloudwatch:ListMetrics\n{}",
+            &t[..at],
+            &t[at + "                - cloudwatch:GetMetricData\n".len()..]
+        )
+    });
+    let (output, outcome) = rehearse(&template, &[]).await;
+    failed_naming(
+        &output,
+        &outcome,
+        "HOOK_EXECUTION_FAILURE",
+        "cloudwatch:GetMetricData",
+    );
+}
+
+#[tokio::test]
+async fn report_mode_lets_the_denied_call_through_and_lists_it() {
+    let template = broken("report-mode", |t| {
+        t.replacen("                - !Ref HelloFunction.Version\n", "", 1)
+    });
+    let (output, outcome) = rehearse(&template, &["--iam", "report"]).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(outcome["status"], "Succeeded", "{stderr}");
+    assert!(stderr.contains("would be denied (let through)"), "{stderr}");
+    let denial = &outcome["denials"][0];
+    assert_eq!(denial["action"], "lambda:InvokeFunction");
+    assert_eq!(denial["enforced"], false);
+}
+
+#[tokio::test]
+async fn the_template_as_shipped_passes_under_enforce_with_no_denial() {
+    // A copy (with a newline more), so the outcome is written beside it.
+    let copy = broken("shipped", |t| format!("{t}\n"));
+    let (output, outcome) = rehearse(&copy, &[]).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(outcome["status"], "Succeeded", "{stderr}");
+    assert_eq!(outcome["denials"], serde_json::json!([]), "{stderr}");
+    assert!(
+        !stderr.contains("What the template's roles lack"),
+        "{stderr}"
+    );
+}
