@@ -277,6 +277,20 @@ fn not_found(
     ApiError::resource_not_found(format!("{what} not found: {target}"))
 }
 
+/// May the caller perform `action` on the alias? Checked on its ARN (the function's,
+/// qualified with the alias).
+fn alias_permission(
+    lambda: &Lambda,
+    iam: &Authority,
+    caller: &Caller,
+    function_name: &str,
+    alias: &str,
+    action: &str,
+) -> Result<(), ApiError> {
+    let resource = format!("{}:{alias}", lambda.registry.function_arn(function_name));
+    Permission { iam, caller }.check(Service::Lambda, action, &resource)
+}
+
 /// `GET /2015-03-31/functions/{name}/aliases/{alias}`.
 async fn get_alias(
     State(lambda): State<Arc<Lambda>>,
@@ -287,12 +301,14 @@ async fn get_alias(
 ) -> Result<Json<Value>, ApiError> {
     before(&faults, Operation::GetAlias).await?;
     let (function_name, _) = lambda.registry.function_name(&name)?;
-    let resource = format!("{}:{alias}", lambda.registry.function_arn(function_name));
-    let permission = Permission {
-        iam: &iam,
-        caller: &caller,
-    };
-    permission.check(Service::Lambda, "lambda:GetAlias", &resource)?;
+    alias_permission(
+        &lambda,
+        &iam,
+        &caller,
+        function_name,
+        &alias,
+        "lambda:GetAlias",
+    )?;
     let found = lambda
         .registry
         .alias(function_name, &alias)
@@ -319,6 +335,17 @@ struct RoutingConfig {
     additional_version_weights: BTreeMap<String, f64>,
 }
 
+/// An alias description within the model's length.
+fn check_description(description: Option<&str>) -> Result<(), ApiError> {
+    if let Some(d) = description.filter(|d| d.chars().count() > MAX_DESCRIPTION) {
+        return Err(ApiError::lambda(StatusCode::BAD_REQUEST, "ValidationException", format!(
+            "1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to {MAX_DESCRIPTION} (it has {})",
+            d.chars().count()
+        )));
+    }
+    Ok(())
+}
+
 /// `PUT /2015-03-31/functions/{name}/aliases/{alias}`.
 async fn update_alias(
     State(lambda): State<Arc<Lambda>>,
@@ -330,24 +357,17 @@ async fn update_alias(
 ) -> Result<Json<Value>, ApiError> {
     before(&faults, Operation::UpdateAlias).await?;
     let (function_name, _) = lambda.registry.function_name(&name)?;
-    let resource = format!("{}:{alias}", lambda.registry.function_arn(function_name));
-    let permission = Permission {
-        iam: &iam,
-        caller: &caller,
-    };
-    permission.check(Service::Lambda, "lambda:UpdateAlias", &resource)?;
+    alias_permission(
+        &lambda,
+        &iam,
+        &caller,
+        function_name,
+        &alias,
+        "lambda:UpdateAlias",
+    )?;
     let request: UpdateAlias = serde_json::from_slice(&body)
         .map_err(|e| invalid_content(format!("invalid UpdateAlias body: {e}")))?;
-    if let Some(d) = request
-        .description
-        .as_deref()
-        .filter(|d| d.chars().count() > MAX_DESCRIPTION)
-    {
-        return Err(ApiError::lambda(StatusCode::BAD_REQUEST, "ValidationException", format!(
-            "1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to {MAX_DESCRIPTION} (it has {})",
-            d.chars().count()
-        )));
-    }
+    check_description(request.description.as_deref())?;
     let existing = lambda
         .registry
         .alias(function_name, &alias)

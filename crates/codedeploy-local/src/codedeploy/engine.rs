@@ -53,16 +53,7 @@ pub(crate) async fn run(
     if let Err(stop) = &mut result {
         run.await_watch_stop(stop).await;
     }
-    run.drain_denials();
-    if let (Err(stop), Some(first)) = (&mut result, run.first_refusal()) {
-        if stop.code != ErrorCode::IamRolePermissions {
-            stop.message = format!(
-                "{} (first access denied: {})",
-                stop.message,
-                first.message()
-            );
-        }
-    }
+    run.name_first_denial(&mut result);
     if let Some(task) = traffic {
         task.abort();
     }

@@ -127,8 +127,19 @@ impl Run<'_> {
         self.record(Event::AccessDenied, detail, Some(about));
     }
 
-    /// The first refused call, for the verdict's reason.
-    pub(crate) fn first_refusal(&self) -> Option<&Denial> {
-        self.denials.iter().find(|d| d.enforced).map(|d| d.as_ref())
+    /// A failed deployment's reason names the first refused call (unless it is already
+    /// about CodeDeploy's own role), with every denial told so far on the timeline.
+    pub(crate) fn name_first_denial(&mut self, result: &mut Result<(), Stop>) {
+        self.drain_denials();
+        let first = self.denials.iter().find(|d| d.enforced);
+        if let (Err(stop), Some(first)) = (result, first) {
+            if stop.code != ErrorCode::IamRolePermissions {
+                stop.message = format!(
+                    "{} (first access denied: {})",
+                    stop.message,
+                    first.message()
+                );
+            }
+        }
     }
 }

@@ -276,3 +276,105 @@ impl Authority {
         decision
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::{Authority, Mode, Refusal};
+    use crate::iam::{Caller, Policy, Principal, Role};
+
+    const ALIAS: &str = "arn:aws:lambda:us-east-1:000000000000:function:hello:live";
+
+    fn principal(unknown: bool) -> Arc<Principal> {
+        let policy = Policy::parse(
+            "p",
+            r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "lambda:GetAlias", "Resource": "*"}]}"#,
+        )
+        .expect("a policy");
+        let mut role = Role::new("hook", "000000000000").with_policy(policy);
+        if unknown {
+            role = role.with_unknown("the managed policy X is not one the stand-in knows".into());
+        }
+        Arc::new(Principal {
+            role: Arc::new(role),
+            session: "pre".into(),
+        })
+    }
+
+    #[test]
+    fn enforce_refuses_report_lets_through_off_does_not_look_and_each_denial_is_told() {
+        for (mode, refused, told) in [
+            (Mode::Enforce, true, true),
+            (Mode::Report, false, true),
+            (Mode::Off, false, false),
+        ] {
+            let authority = Authority::new(mode);
+            let mut denials = authority.subscribe();
+            let caller = Caller::Role(principal(false));
+            assert!(
+                authority
+                    .authorize(&caller, "lambda:GetAlias", ALIAS)
+                    .is_ok(),
+                "{mode:?}"
+            );
+            let result = authority.authorize(&caller, "lambda:UpdateAlias", ALIAS);
+            assert_eq!(result.is_err(), refused, "{mode:?}");
+            let heard = denials.try_recv().ok();
+            assert_eq!(heard.is_some(), told, "{mode:?}");
+            if let Some(denial) = heard {
+                assert_eq!(denial.enforced, refused);
+                assert_eq!(denial.refusal, Refusal::Implicit);
+                assert_eq!(
+                    denial.message(),
+                    format!("User: arn:aws:sts::000000000000:assumed-role/hook/pre is not authorized to perform: lambda:UpdateAlias on resource: {ALIAS} because no identity-based policy allows the lambda:UpdateAlias action")
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn what_the_stand_in_cannot_read_makes_a_missing_grant_undecided_never_allowed() {
+        let authority = Authority::new(Mode::Enforce);
+        let mut denials = authority.subscribe();
+        let caller = Caller::Role(principal(true));
+        assert!(
+            authority
+                .authorize(&caller, "lambda:UpdateAlias", ALIAS)
+                .is_ok(),
+            "let through"
+        );
+        let denial = denials.try_recv().expect("told");
+        assert!(
+            matches!(&denial.refusal, Refusal::Undecided(why) if why.contains("managed policy X"))
+        );
+        assert!(!denial.enforced);
+    }
+
+    #[test]
+    fn the_keyboard_may_do_anything() {
+        let authority = Authority::new(Mode::Enforce);
+        assert!(authority
+            .authorize(&Caller::Keyboard, "lambda:UpdateAlias", ALIAS)
+            .is_ok());
+    }
+
+    #[test]
+    fn issued_keys_name_their_session_and_keep_their_secret() {
+        let authority = Authority::new(Mode::Enforce);
+        let credentials = authority.issue(Arc::clone(&principal(false).role), "pre");
+        assert!(
+            credentials.access_key_id.starts_with("ASIA") && credentials.access_key_id.len() == 20
+        );
+        let issued = authority
+            .issued(&credentials.access_key_id)
+            .expect("issued");
+        assert_eq!(issued.secret, credentials.secret_access_key);
+        assert_eq!(issued.principal.session, "pre");
+        assert!(authority.issued("AKIAEXAMPLE").is_none());
+        assert!(
+            !format!("{credentials:?}").contains(&credentials.secret_access_key),
+            "no secret in Debug"
+        );
+    }
+}

@@ -69,7 +69,7 @@ impl Roles<'_> {
             other => other.logical_id(),
         };
         if let Some((id, props)) = logical.and_then(|id| self.template.roles.get_key_value(id)) {
-            return self.from_resource(id, props);
+            return self.template_role(id, props);
         }
         let arn = self
             .resolver
@@ -81,7 +81,7 @@ impl Roles<'_> {
         ))
     }
 
-    fn from_resource(&self, id: &str, props: &RoleProperties) -> Role {
+    fn template_role(&self, id: &str, props: &RoleProperties) -> Role {
         let name = props
             .role_name
             .as_ref()
@@ -228,5 +228,123 @@ pub(crate) fn resource_names(template: &Template, resolver: &mut Resolver) {
     {
         let group = format!("{}DeploymentGroup", f.logical_id);
         resolver.refs.insert(group.clone(), group);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::{resource_names, Roles};
+    use crate::iam::{evaluate, Verdict};
+    use crate::sam::template::{Resolver, Template};
+
+    const TEMPLATE: &str = r#"
+Resources:
+  Topic:
+    Type: AWS::SNS::Topic
+  Generated:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildProperties: {Binary: a}}
+    Properties:
+      Policies:
+        - AWSLambdaBasicExecutionRole
+        - Statement:
+            - Effect: Allow
+              Action: sns:Publish
+              Resource: !Ref Topic
+        - SQSPollerPolicy: {QueueName: q}
+  Own:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildProperties: {Binary: b}}
+    Properties:
+      Role: !GetAtt OwnRole.Arn
+  Outside:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildProperties: {Binary: c}}
+    Properties:
+      Role: arn:aws:iam::000000000000:role/elsewhere
+  OwnRole:
+    Type: AWS::IAM::Role
+    Properties:
+      RoleName: own
+      ManagedPolicyArns: [!Sub "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSCodeDeployRoleForLambdaLimited"]
+      Policies:
+        - PolicyName: Publish
+          PolicyDocument:
+            Statement: [{Effect: Allow, Action: sns:Publish, Resource: !GetAtt Topic.Arn}]
+"#;
+
+    const TOPIC: &str = "arn:aws:sns:us-east-1:000000000000:Topic";
+
+    fn allowed(role: &crate::iam::Role, action: &str, resource: &str) -> Verdict {
+        evaluate(
+            role.policies(),
+            "arn:aws:sts::000000000000:assumed-role/r/s",
+            action,
+            resource,
+            &[],
+        )
+        .expect("evaluated")
+    }
+
+    #[test]
+    fn roles_are_read_as_sam_and_cloudformation_write_them() {
+        let template = Template::parse(Path::new("t.yaml"), TEMPLATE).expect("a template");
+        let mut resolver = Resolver {
+            region: "us-east-1".into(),
+            account_id: "000000000000".into(),
+            ..Resolver::default()
+        };
+        resource_names(&template, &mut resolver);
+        let roles = Roles {
+            template: &template,
+            resolver: &resolver,
+        };
+
+        let generated = roles.of_function(&template.functions["Generated"]);
+        assert_eq!(generated.name(), "GeneratedRole");
+        assert_eq!(allowed(&generated, "sns:Publish", TOPIC), Verdict::Allowed);
+        assert_eq!(
+            allowed(
+                &generated,
+                "logs:PutLogEvents",
+                "arn:aws:logs:us-east-1:000000000000:log-group:x"
+            ),
+            Verdict::Allowed
+        );
+        assert_eq!(
+            generated.unknown().len(),
+            1,
+            "the SAM policy template: {:?}",
+            generated.unknown()
+        );
+        assert!(generated.unknown()[0].contains("SQSPollerPolicy"));
+
+        let own = roles.of_function(&template.functions["Own"]);
+        assert_eq!(own.name(), "own");
+        assert!(own.unknown().is_empty(), "{:?}", own.unknown());
+        assert_eq!(allowed(&own, "sns:Publish", TOPIC), Verdict::Allowed);
+        assert_eq!(
+            allowed(
+                &own,
+                "lambda:InvokeFunction",
+                "arn:aws:lambda:us-east-1:000000000000:function:CodeDeployHook_x"
+            ),
+            Verdict::Allowed,
+            "the Limited managed policy"
+        );
+        assert_eq!(
+            allowed(
+                &own,
+                "lambda:InvokeFunction",
+                "arn:aws:lambda:us-east-1:000000000000:function:hook"
+            ),
+            Verdict::ImplicitlyDenied
+        );
+
+        let outside = roles.of_function(&template.functions["Outside"]);
+        assert_eq!(outside.name(), "elsewhere");
+        assert!(outside.unknown()[0].contains("outside the template"));
     }
 }
