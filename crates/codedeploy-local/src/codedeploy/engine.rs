@@ -81,27 +81,7 @@ pub(crate) async fn run(
 impl Run<'_> {
     async fn steps(&mut self) -> Result<(), Stop> {
         let spec = self.plan.spec.clone();
-        let alias_arn = format!(
-            "{}:{}",
-            self.codedeploy
-                .lambda
-                .registry
-                .function_arn(&spec.function_name),
-            spec.alias
-        );
-        self.as_codedeploy("AWSLambda", "lambda:GetAlias", &alias_arn)?;
-        if !self.plan.alarms.is_empty() {
-            let registry = &self.codedeploy.lambda.registry;
-            let alarms = format!(
-                "arn:aws:cloudwatch:{}:{}:alarm:*",
-                registry.region, registry.account_id
-            );
-            let names: Vec<String> = self.plan.alarms.iter().map(|a| a.name.clone()).collect();
-            for name in names {
-                let arn = alarms.replace('*', &name);
-                self.as_codedeploy("AmazonCloudWatch", "cloudwatch:DescribeAlarms", &arn)?;
-            }
-        }
+        self.may_shift_and_watch()?;
         if let Some(hook) = spec.hook_for("BeforeAllowTraffic") {
             HookRun::new(self, "BeforeAllowTraffic", hook).run().await?;
         }
@@ -167,16 +147,7 @@ impl Run<'_> {
     }
 
     fn shift(&mut self, percent: u32) -> Result<(), Stop> {
-        let spec = &self.plan.spec;
-        let alias_arn = format!(
-            "{}:{}",
-            self.codedeploy
-                .lambda
-                .registry
-                .function_arn(&spec.function_name),
-            spec.alias
-        );
-        self.as_codedeploy("AWSLambda", "lambda:UpdateAlias", &alias_arn)?;
+        self.on_alias("lambda:UpdateAlias")?;
         let spec = &self.plan.spec;
         let (version, weights) = if percent >= 100 {
             (spec.target_version.clone(), BTreeMap::new())

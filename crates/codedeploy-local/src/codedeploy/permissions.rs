@@ -64,6 +64,38 @@ impl Run<'_> {
         }
     }
 
+    /// May CodeDeploy's role perform `action` on the deployment's alias?
+    pub(crate) fn on_alias(&mut self, action: &str) -> Result<(), Stop> {
+        let spec = &self.plan.spec;
+        let registry = &self.codedeploy.lambda.registry;
+        let alias = format!(
+            "{}:{}",
+            registry.function_arn(&spec.function_name),
+            spec.alias
+        );
+        self.as_codedeploy("AWSLambda", action, &alias)
+    }
+
+    /// Before the first hook: may CodeDeploy's role read the alias and the alarms?
+    pub(crate) fn may_shift_and_watch(&mut self) -> Result<(), Stop> {
+        self.on_alias("lambda:GetAlias")?;
+        let registry = &self.codedeploy.lambda.registry;
+        let prefix = format!(
+            "arn:aws:cloudwatch:{}:{}:alarm:",
+            registry.region, registry.account_id
+        );
+        let alarms: Vec<String> = self
+            .plan
+            .alarms
+            .iter()
+            .map(|a| format!("{prefix}{}", a.name))
+            .collect();
+        for alarm in alarms {
+            self.as_codedeploy("AmazonCloudWatch", "cloudwatch:DescribeAlarms", &alarm)?;
+        }
+        Ok(())
+    }
+
     /// May CodeDeploy publish to `topic` (a logical id of the template, or an ARN)?
     pub(crate) fn may_publish(&mut self, topic: &str) -> bool {
         let arn = if topic.starts_with("arn:") {
