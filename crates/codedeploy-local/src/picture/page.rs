@@ -8,7 +8,7 @@ use super::chart;
 use super::model::Picture;
 use super::svg::clock;
 use crate::codedeploy::spec::DeploymentStatus;
-use crate::codedeploy::timeline::Event;
+use crate::codedeploy::timeline::{About, Event};
 use crate::markup::escape;
 
 /// Styles shared by the report and the live view; print keeps the drawing on one page.
@@ -115,9 +115,51 @@ pub(crate) fn fragment(picture: &Picture) -> String {
         picture.time_scale
     );
     let _ = write!(out, "<figure>{}</figure>", chart::draw(picture));
+    permissions(&mut out, picture);
     options(&mut out, picture);
     timeline(&mut out, picture);
     out
+}
+
+/// The calls the roles' policies did not allow, each with the statement that grants it.
+fn permissions(out: &mut String, picture: &Picture) {
+    let denials: Vec<(&str, &str, &str, bool)> = picture
+        .events
+        .iter()
+        .filter_map(|e| match &e.about {
+            Some(About::Denial {
+                principal,
+                action,
+                resource,
+                enforced,
+            }) => Some((
+                principal.as_str(),
+                action.as_str(),
+                resource.as_str(),
+                *enforced,
+            )),
+            _ => None,
+        })
+        .collect();
+    if denials.is_empty() {
+        return;
+    }
+    out.push_str("<section><h2>What the roles lack</h2><table id=\"denials\"><thead><tr><th>caller</th><th>action</th><th>resource</th><th></th><th>grant it with</th></tr></thead><tbody>");
+    for (principal, action, resource, enforced) in denials {
+        let statement =
+            serde_json::json!({"Effect": "Allow", "Action": action, "Resource": resource});
+        let _ = write!(
+            out,
+            "<tr class=\"{}\"><td><code>{}</code></td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td><code>{}</code></td></tr>",
+            if enforced { "denied" } else { "let-through" },
+            escape(principal),
+            escape(action),
+            escape(resource),
+            if enforced { "denied" } else { "let through" },
+            escape(&statement.to_string())
+        );
+    }
+    out.push_str("</tbody></table></section>");
 }
 
 fn options(out: &mut String, picture: &Picture) {

@@ -152,3 +152,28 @@ fn a_picture_reads_the_record_and_draws_its_verdict_and_steps() {
         "only the SVG namespace: no network"
     );
 }
+
+#[test]
+fn the_report_lists_what_the_roles_lack_with_the_grant_of_each() {
+    let mut picture = Picture::ended_at(100.0, DeploymentStatus::Failed);
+    assert!(
+        !super::super::page::fragment(&picture).contains("id=\"denials\""),
+        "none, no section"
+    );
+    picture.events.push(at(
+        5.0,
+        Event::AccessDenied,
+        Some(About::Denial {
+            principal: "arn:aws:sts::000000000000:assumed-role/PreRole/pre".into(),
+            action: "lambda:InvokeFunction".into(),
+            resource: "arn:aws:lambda:us-east-1:000000000000:function:hello:2".into(),
+            enforced: true,
+        }),
+    ));
+    let html = super::super::page::fragment(&picture);
+    assert!(html.contains("<table id=\"denials\">"), "{html}");
+    assert!(html.contains("<code>lambda:InvokeFunction</code>"));
+    assert!(html.contains(
+        "{&quot;Action&quot;:&quot;lambda:InvokeFunction&quot;,&quot;Effect&quot;:&quot;Allow&quot;,&quot;Resource&quot;:&quot;arn:aws:lambda:us-east-1:000000000000:function:hello:2&quot;}"
+    ), "{html}");
+}
