@@ -5,7 +5,7 @@
 //!
 //! The evaluation is `iam-rs`'s (pinned), held to those rules by the known-answer tests below,
 //! one per rule. Who calls ([`Role`], [`Caller`]: a function's role, by the credentials the
-//! stand-in gave it and the signature of its request, [`sigv4`]) and the decisions on each
+//! stand-in gave it and the signature of its request) and the decisions on each
 //! call ([`Authority`]) are here; which resource each call is checked on (the Service
 //! Authorization Reference) belongs to the services.
 
