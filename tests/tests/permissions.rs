@@ -202,3 +202,126 @@ async fn the_template_as_shipped_passes_under_enforce_with_no_denial() {
         "{stderr}"
     );
 }
+
+/// `deploy --deployer-policy`: the shipped policy, and the same with a change.
+async fn with_deployer_policy(
+    name: &str,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> (Output, serde_json::Value) {
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deployer-policy.json");
+    let mut policy: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(shipped).expect("deployer-policy.json"))
+            .expect("JSON");
+    edit(&mut policy);
+    let template = broken(name, |t| format!("{t}\n"));
+    let path = template.parent().unwrap().join("deployer-policy.json");
+    std::fs::write(&path, policy.to_string()).unwrap();
+    let dir = template.parent().unwrap();
+    let output = tokio::process::Command::new(binary("codedeploy-local"))
+        .args([
+            "deploy",
+            "--type",
+            "AllAtOnce",
+            "--time-scale",
+            "600",
+            "--bin-dir",
+        ])
+        .arg(bin_dir())
+        .arg("--template")
+        .arg(&template)
+        .arg("--log-dir")
+        .arg(dir.join("logs"))
+        .arg("--deployer-policy")
+        .arg(&path)
+        .output()
+        .await
+        .expect("codedeploy-local runs");
+    (output, policy)
+}
+
+fn statements_without(policy: &mut serde_json::Value, drop: impl Fn(&serde_json::Value) -> bool) {
+    let statements = policy["Statement"].as_array_mut().expect("statements");
+    let before = statements.len();
+    statements.retain(|s| !drop(s));
+    assert!(
+        statements.len() < before,
+        "the policy has what this test takes away"
+    );
+}
+
+#[tokio::test]
+async fn the_shipped_deployer_policy_passes_the_rehearsal() {
+    let (output, _) = with_deployer_policy("deployer", |_| {}).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("Deployer:"), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_deployer_policy_without_pass_role_fails_naming_it() {
+    let (output, _) = with_deployer_policy("deployer-no-pass-role", |p| {
+        statements_without(p, |s| s["Action"] == "iam:PassRole");
+    })
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Verdict: Failed before any deployment")
+            && stderr.contains("may not perform iam:PassRole"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("TrafficShifted"),
+        "nothing deployed: {stderr}"
+    );
+    assert!(
+        stderr.contains(
+            r#""Condition":{"StringEquals":{"iam:PassedToService":"codedeploy.amazonaws.com"}}"#
+        ),
+        "the grant names the service the role is passed to: {stderr}"
+    );
+}
+
+#[tokio::test]
+async fn passing_codedeploys_role_to_another_service_does_not_grant_it() {
+    let (output, _) = with_deployer_policy("deployer-wrong-service", |p| {
+        for s in p["Statement"].as_array_mut().unwrap() {
+            if s["Sid"] == "PassCodeDeploysRoleToCodeDeployOnly" {
+                s["Condition"]["StringEquals"]["iam:PassedToService"] =
+                    "lambda.amazonaws.com".into();
+            }
+        }
+    })
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "iam:PassRole on resource: arn:aws:iam::000000000000:role/HelloDeploymentRole"
+        ),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_deployer_policy_that_is_no_policy_exits_2_naming_the_file() {
+    let dir = std::env::temp_dir().join(format!(
+        "codedeploy-local-iam-{}-bad-policy",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("policy.json");
+    std::fs::write(&path, "{not json").unwrap();
+    let output = e2e::deploy_command(&dir)
+        .arg("--deployer-policy")
+        .arg(&path)
+        .output()
+        .await
+        .expect("codedeploy-local runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("deployer policy") && stderr.contains("policy.json"),
+        "{stderr}"
+    );
+}

@@ -120,6 +120,15 @@ pub enum Error {
         /// What is wrong.
         why: String,
     },
+    /// A deployer policy file that cannot be read, or is no IAM policy document.
+    #[error("deployer policy {}: {source}; give an IAM policy document (JSON), e.g. deployer-policy.json", path.display())]
+    DeployerPolicy {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A command-line value out of its range.
     #[error("{flag} {value} {why}")]
     Usage {

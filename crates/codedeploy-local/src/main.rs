@@ -110,6 +110,10 @@ struct DeployArgs {
     /// weight, per-version invocations, errors and p99, alarms, hooks, the verdict).
     #[arg(long, value_name = "PATH.html")]
     report: Option<PathBuf>,
+    /// Check the calls made on the deployer's behalf (roles passed, the version published,
+    /// the deployment created) against this IAM policy, e.g. deployer-policy.json.
+    #[arg(long, value_name = "FILE")]
+    deployer_policy: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -242,6 +246,9 @@ async fn deploy(args: DeployArgs) -> Result<ExitCode, codedeploy_local::Error> {
     options.address.set_port(0);
     let local = start(&args.common, options).await?;
     let mut plan = prepare(&local, &template, &rehearsal_options(&args)?).await?;
+    if deployer_refused(&plan) {
+        return Ok(ExitCode::from(1));
+    }
     plan.duplicate_deliveries = args.duplicate_hook_deliveries;
     let outcome = with_progress(&local, plan, args.time_scale).await;
     print_outcome(&outcome, args.time_scale, &args.common.log_dir);
@@ -267,6 +274,19 @@ fn rehearsal_options(args: &DeployArgs) -> Result<RehearsalOptions, codedeploy_l
     options.binaries = binaries(&args.common);
     options.current_git_ref = args.current_git_ref.clone();
     options.environments = args.environments;
+    if let Some(path) = &args.deployer_policy {
+        let bad = |source: Box<dyn std::error::Error + Send + Sync>| {
+            codedeploy_local::Error::DeployerPolicy {
+                path: path.clone(),
+                source,
+            }
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| bad(Box::new(e)))?;
+        let name = path.display().to_string();
+        let policy =
+            codedeploy_local::iam::Policy::parse(&name, &text).map_err(|e| bad(Box::new(e)))?;
+        options.deployer_policy = Some(policy);
+    }
     if let (Some(rate), Some(route)) = (args.traffic, &args.traffic_route) {
         options.traffic = Some(Traffic::route(rate, "GET", route)?);
     } else if let Some(rate) = args.traffic {
@@ -282,6 +302,31 @@ fn rehearsal_options(args: &DeployArgs) -> Result<RehearsalOptions, codedeploy_l
         ));
     }
     Ok(options)
+}
+
+/// The calls the deployer's policy does not allow, told; whether any was refused (then the
+/// stack update fails before CodeDeploy starts, and nothing is deployed).
+fn deployer_refused(plan: &codedeploy_local::DeploymentPlan) -> bool {
+    let denials = &plan.deployer_denials;
+    for denial in denials {
+        let how = if denial.enforced {
+            ""
+        } else {
+            " (let through)"
+        };
+        eprintln!("Deployer: {}{how}", denial.message());
+    }
+    if let Some(lacking) = codedeploy_local::iam::what_roles_lack(denials) {
+        eprint!("{lacking}");
+    }
+    let Some(first) = denials.iter().find(|d| d.enforced) else {
+        return false;
+    };
+    eprintln!(
+        "Verdict: Failed before any deployment - the stack update would fail: the deployer may not perform {} on {}",
+        first.action, first.resource
+    );
+    true
 }
 
 /// Run the deployment with a progress bar: the phase, the share of the new version, the

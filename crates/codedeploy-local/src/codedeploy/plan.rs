@@ -39,6 +39,10 @@ pub struct DeploymentPlan {
     /// its reading of the alarms and its notifications are checked against its policies.
     /// Without one (a deployment group created through the API), they are not checked.
     pub service_role: Option<std::sync::Arc<crate::iam::Role>>,
+    /// The calls made on the deployer's behalf that its policy does not allow (the
+    /// rehearsal's `deployer_policy`): with any refused, the stack update fails before
+    /// CodeDeploy starts.
+    pub deployer_denials: Vec<crate::iam::Denial>,
 }
 
 impl DeploymentPlan {
@@ -54,6 +58,7 @@ impl DeploymentPlan {
             duplicate_deliveries: false,
             notifications: Notifications::default(),
             service_role: None,
+            deployer_denials: Vec::new(),
         }
     }
 }

@@ -68,6 +68,9 @@ pub struct Denial {
     pub action: String,
     /// The resource the call was checked on.
     pub resource: String,
+    /// The request's condition keys the decision read (e.g. `iam:PassedToService`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub context: Vec<(String, String)>,
     /// Why.
     pub refusal: Refusal,
     /// Whether the call was refused (`--iam enforce` and not undecided).
@@ -212,7 +215,7 @@ impl Authority {
     }
 
     /// May `principal` perform `action` on `resource`? (CodeDeploy's own calls with its
-    /// service role come here too.)
+    /// service role come here too.) A refusal is told to the listeners.
     ///
     /// # Errors
     /// The [`Denial`] when the call is refused.
@@ -222,42 +225,71 @@ impl Authority {
         action: &str,
         resource: &str,
     ) -> Result<(), Arc<Denial>> {
-        if self.mode == Mode::Off {
+        let Some(denial) = self.judge(principal, action, resource, &[]) else {
             return Ok(());
-        }
-        let refusal = match self.decide(principal, action, resource) {
-            Decision::Allowed => return Ok(()),
-            Decision::Refused(refusal) => refusal,
         };
-        let enforced = self.mode == Mode::Enforce && !matches!(refusal, Refusal::Undecided(_));
-        let denial = Arc::new(Denial {
-            principal: principal.arn(),
-            role: principal.role.name().to_owned(),
-            session: principal.session.clone(),
-            action: action.to_owned(),
-            resource: resource.to_owned(),
-            refusal,
-            enforced,
-        });
         tracing::info!(
-            principal = %denial.principal, action, resource, enforced,
-            "access denied{}", if enforced { "" } else { " (let through)" }
+            principal = %denial.principal, action, resource, enforced = denial.enforced,
+            "access denied{}", if denial.enforced { "" } else { " (let through)" }
         );
         let _ = self.denials.send(Arc::clone(&denial));
-        if enforced {
+        if denial.enforced {
             Err(denial)
         } else {
             Ok(())
         }
     }
 
-    fn decide(&self, principal: &Principal, action: &str, resource: &str) -> Decision {
+    /// The denial of `principal` performing `action` on `resource` with condition keys
+    /// `context`, if its policies do not allow it (enforced or not, by the mode); `None`
+    /// when they do, or with `--iam off`. Nobody is told.
+    pub(crate) fn judge(
+        &self,
+        principal: &Principal,
+        action: &str,
+        resource: &str,
+        context: &[(&str, &str)],
+    ) -> Option<Arc<Denial>> {
+        if self.mode == Mode::Off {
+            return None;
+        }
+        let refusal = match self.decide(principal, action, resource, context) {
+            Decision::Allowed => return None,
+            Decision::Refused(refusal) => refusal,
+        };
+        let enforced = self.mode == Mode::Enforce && !matches!(refusal, Refusal::Undecided(_));
+        Some(Arc::new(Denial {
+            principal: principal.arn(),
+            role: principal.role.name().to_owned(),
+            session: principal.session.clone(),
+            action: action.to_owned(),
+            resource: resource.to_owned(),
+            context: context
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            refusal,
+            enforced,
+        }))
+    }
+
+    /// The decision, cached when it depends on no condition key of the request.
+    fn decide(
+        &self,
+        principal: &Principal,
+        action: &str,
+        resource: &str,
+        context: &[(&str, &str)],
+    ) -> Decision {
         let role = &principal.role;
         let key = (role.id(), action.to_owned(), resource.to_owned());
-        if let Some(known) = crate::sync::lock(&self.decisions).get(&key) {
-            return known.clone();
+        if context.is_empty() {
+            if let Some(known) = crate::sync::lock(&self.decisions).get(&key) {
+                return known.clone();
+            }
         }
-        let decision = match evaluate(role.policies(), &principal.arn(), action, resource, &[]) {
+        let decision = match evaluate(role.policies(), &principal.arn(), action, resource, context)
+        {
             Ok(Verdict::Allowed) => Decision::Allowed,
             Ok(Verdict::ExplicitlyDenied) => Decision::Refused(Refusal::Explicit),
             Ok(Verdict::ImplicitlyDenied) if role.unknown().is_empty() => {
@@ -268,6 +300,9 @@ impl Authority {
             }
             Err(e) => Decision::Refused(Refusal::Undecided(e.to_string())),
         };
+        if !context.is_empty() {
+            return decision;
+        }
         let mut decisions = crate::sync::lock(&self.decisions);
         if decisions.len() >= MAX_DECISIONS {
             decisions.clear();

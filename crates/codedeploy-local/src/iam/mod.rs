@@ -18,7 +18,7 @@ mod summary;
 pub use authority::{Authority, Denial, Mode, Refusal};
 pub use role::{Caller, Credentials, Principal, Role};
 pub use sigv4::SignatureError;
-pub use summary::what_roles_lack;
+pub use summary::{grant, what_roles_lack};
 
 /// A policy document, named for the messages that cite it.
 #[derive(Debug, Clone)]

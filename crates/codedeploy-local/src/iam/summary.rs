@@ -7,8 +7,9 @@ use std::fmt::Write as _;
 use super::authority::{Denial, Refusal};
 
 /// The summary of `denials`, or `None` when there are none. Each statement grants one
-/// action on the one resource it was refused on; an undecided call is listed with why the
-/// stand-in could not decide.
+/// action on the one resource it was refused on (on the condition keys the request had,
+/// e.g. the service a role is passed to); an undecided call is listed with why the stand-in
+/// could not decide.
 #[must_use]
 pub fn what_roles_lack(denials: &[Denial]) -> Option<String> {
     if denials.is_empty() {
@@ -28,11 +29,7 @@ pub fn what_roles_lack(denials: &[Denial]) -> Option<String> {
                 (Refusal::Implicit, true) => "denied".to_owned(),
                 (Refusal::Implicit, false) => "would be denied (let through)".to_owned(),
             };
-            let statement = serde_json::json!({
-                "Effect": "Allow",
-                "Action": d.action,
-                "Resource": d.resource,
-            });
+            let statement = grant(&d.action, &d.resource, &d.context);
             let _ = writeln!(
                 out,
                 "    {} on {} ({how}); grant it with",
@@ -42,4 +39,58 @@ pub fn what_roles_lack(denials: &[Denial]) -> Option<String> {
         }
     }
     Some(out)
+}
+
+/// The least-privilege statement granting `action` on `resource` (on the condition keys
+/// `context`), its members in the order the IAM User Guide writes them, whatever
+/// `serde_json`'s map order.
+#[must_use]
+pub fn grant(action: &str, resource: &str, context: &[(String, String)]) -> String {
+    let text = |s: &str| serde_json::Value::from(s).to_string();
+    let mut out = format!(
+        r#"{{"Effect":"Allow","Action":{},"Resource":{}"#,
+        text(action),
+        text(resource)
+    );
+    if !context.is_empty() {
+        let keys: Vec<String> = context
+            .iter()
+            .map(|(k, v)| format!("{}:{}", text(k), text(v)))
+            .collect();
+        let _ = write!(
+            out,
+            r#","Condition":{{"StringEquals":{{{}}}}}"#,
+            keys.join(",")
+        );
+    }
+    out.push('}');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::grant;
+
+    #[test]
+    fn a_grant_reads_as_the_iam_user_guide_writes_statements() {
+        assert_eq!(
+            grant(
+                "lambda:InvokeFunction",
+                "arn:aws:lambda:us-east-1:000000000000:function:hello:2",
+                &[]
+            ),
+            r#"{"Effect":"Allow","Action":"lambda:InvokeFunction","Resource":"arn:aws:lambda:us-east-1:000000000000:function:hello:2"}"#
+        );
+        let passed = [(
+            "iam:PassedToService".to_owned(),
+            "codedeploy.amazonaws.com".to_owned(),
+        )];
+        assert_eq!(
+            grant("iam:PassRole", "arn:aws:iam::000000000000:role/r", &passed),
+            r#"{"Effect":"Allow","Action":"iam:PassRole","Resource":"arn:aws:iam::000000000000:role/r","Condition":{"StringEquals":{"iam:PassedToService":"codedeploy.amazonaws.com"}}}"#
+        );
+        let parsed: serde_json::Value =
+            serde_json::from_str(&grant("a:B", "x\"y", &passed)).expect("JSON");
+        assert_eq!(parsed["Resource"], "x\"y");
+    }
 }

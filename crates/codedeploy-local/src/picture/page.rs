@@ -146,8 +146,7 @@ fn permissions(out: &mut String, picture: &Picture) {
     }
     out.push_str("<section><h2>What the roles lack</h2><table id=\"denials\"><thead><tr><th>caller</th><th>action</th><th>resource</th><th></th><th>grant it with</th></tr></thead><tbody>");
     for (principal, action, resource, enforced) in denials {
-        let statement =
-            serde_json::json!({"Effect": "Allow", "Action": action, "Resource": resource});
+        let statement = crate::iam::grant(action, resource, &[]);
         let _ = write!(
             out,
             "<tr class=\"{}\"><td><code>{}</code></td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td><code>{}</code></td></tr>",
@@ -156,7 +155,7 @@ fn permissions(out: &mut String, picture: &Picture) {
             escape(action),
             escape(resource),
             if enforced { "denied" } else { "let through" },
-            escape(&statement.to_string())
+            escape(&statement)
         );
     }
     out.push_str("</tbody></table></section>");

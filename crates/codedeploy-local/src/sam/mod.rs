@@ -2,6 +2,7 @@
 //! and published, and a deployment plan ([`rehearsal`]).
 
 pub(crate) mod build;
+pub(crate) mod deployer;
 pub(crate) mod rehearsal;
 mod roles;
 pub(crate) mod template;

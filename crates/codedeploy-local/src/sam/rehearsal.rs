@@ -9,6 +9,7 @@ use std::time::Duration;
 use tracing::info;
 
 use super::build::{build_at_ref, locate, Binaries};
+use super::deployer;
 use super::roles::{resource_names, Roles};
 use super::template::{Preference, ResolveError, Resolver, Template, TemplateFunction};
 use crate::alarms::Alarm;
@@ -56,6 +57,10 @@ pub struct RehearsalOptions {
     pub hook_timeout: Duration,
     /// Execution environments (processes) per version of the deployed function.
     pub environments: usize,
+    /// The deployer's policy: the calls made on its behalf (roles passed, the version
+    /// published, the deployment created) are checked against it, into
+    /// [`DeploymentPlan::deployer_denials`].
+    pub deployer_policy: Option<crate::iam::Policy>,
 }
 
 impl Default for RehearsalOptions {
@@ -71,6 +76,7 @@ impl Default for RehearsalOptions {
             current_git_ref: None,
             hook_timeout: HOOK_TIMEOUT,
             environments: 1,
+            deployer_policy: None,
         }
     }
 }
@@ -99,15 +105,7 @@ pub async fn prepare(
         (alias.clone(), TARGET_VERSION.to_owned()),
     );
     let function_name = resolver.function_names[&deployed.logical_id].clone();
-    for api in template
-        .apis
-        .iter()
-        .filter(|a| a.function == deployed.logical_id)
-    {
-        let url = local.serve_alias_http(&function_name, &api.alias).await?;
-        info!(api = %api.logical_id, %url, "serving the alias over HTTP");
-        resolver.api_urls.insert(api.logical_id.clone(), url);
-    }
+    serve_apis(local, template, deployed, &mut resolver).await?;
     let roles = Roles {
         template,
         resolver: &resolver,
@@ -134,7 +132,56 @@ pub async fn prepare(
         .await?;
     let mut plan = plan_of(template, options, preference, &resolver, spec)?;
     plan.service_role = Some(roles.of_deployment(deployed));
+    if let Some(policy) = &options.deployer_policy {
+        let mut function_roles = vec![roles.of_function(deployed)];
+        function_roles.extend(
+            hooks
+                .iter()
+                .filter_map(|(_, h)| h.map(|h| roles.of_function(h))),
+        );
+        plan.deployer_denials = deployer_denials(local, policy, &plan, &function_roles);
+    }
     Ok(plan)
+}
+
+/// The deployed function's HTTP APIs served on loopback, their addresses resolvable.
+async fn serve_apis(
+    local: &StandIn,
+    template: &Template,
+    deployed: &TemplateFunction,
+    resolver: &mut Resolver,
+) -> Result<(), Error> {
+    let function_name = resolver.function_names[&deployed.logical_id].clone();
+    for api in template
+        .apis
+        .iter()
+        .filter(|a| a.function == deployed.logical_id)
+    {
+        let url = local.serve_alias_http(&function_name, &api.alias).await?;
+        info!(api = %api.logical_id, %url, "serving the alias over HTTP");
+        resolver.api_urls.insert(api.logical_id.clone(), url);
+    }
+    Ok(())
+}
+
+/// The deployer's calls for `plan` that `policy` does not allow.
+fn deployer_denials(
+    local: &StandIn,
+    policy: &crate::iam::Policy,
+    plan: &DeploymentPlan,
+    function_roles: &[Arc<crate::iam::Role>],
+) -> Vec<crate::iam::Denial> {
+    let (region, account) = local.region_and_account();
+    deployer::check(
+        &local.lambda.iam,
+        policy,
+        plan,
+        function_roles,
+        (&region, &account),
+    )
+    .iter()
+    .map(|d| d.as_ref().clone())
+    .collect()
 }
 
 fn bad(template: &Template, reason: String) -> Error {

@@ -174,6 +174,6 @@ fn the_report_lists_what_the_roles_lack_with_the_grant_of_each() {
     assert!(html.contains("<table id=\"denials\">"), "{html}");
     assert!(html.contains("<code>lambda:InvokeFunction</code>"));
     assert!(html.contains(
-        "{&quot;Action&quot;:&quot;lambda:InvokeFunction&quot;,&quot;Effect&quot;:&quot;Allow&quot;,&quot;Resource&quot;:&quot;arn:aws:lambda:us-east-1:000000000000:function:hello:2&quot;}"
+        "{&quot;Effect&quot;:&quot;Allow&quot;,&quot;Action&quot;:&quot;lambda:InvokeFunction&quot;,&quot;Resource&quot;:&quot;arn:aws:lambda:us-east-1:000000000000:function:hello:2&quot;}"
     ), "{html}");
 }
