@@ -325,3 +325,88 @@ async fn a_deployer_policy_that_is_no_policy_exits_2_naming_the_file() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn a_declared_http_api_without_its_lambda_permission_answers_500_and_the_post_traffic_check_fails(
+) {
+    let template = broken("api-permission", |t| {
+        let start = t.find("  HelloApiPermission:").expect("the permission");
+        let end = t
+            .find("  # Any error through the alias")
+            .expect("what follows it");
+        format!("{}{}", &t[..start], &t[end..])
+    });
+    let (output, outcome) = rehearse(&template, &[]).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(outcome["status"], "Failed", "{stderr}");
+    let reason = outcome["error"][1].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("left: 500"),
+        "API Gateway answered 500: {reason}"
+    );
+    let denial = &outcome["denials"][0];
+    assert_eq!(denial["principal"], "apigateway.amazonaws.com", "{stderr}");
+    assert_eq!(
+        denial["resource"],
+        "arn:aws:lambda:us-east-1:000000000000:function:HelloFunction:live"
+    );
+    assert!(
+        stderr.contains(r#""Principal":{"Service":"apigateway.amazonaws.com"}"#)
+            && stderr.contains(r#""ArnLike":{"aws:SourceArn":"arn:aws:execute-api:us-east-1:000000000000:HelloApi/$default/GET/hello"}"#),
+        "the summary gives the permission's statement: {stderr}"
+    );
+}
+
+#[tokio::test]
+async fn cloudwatch_publishes_only_the_alarms_the_topic_policy_names() {
+    let template = broken("topic-policy", |t| {
+        t.replacen("                  - !GetAtt AliasErrorsAlarm.Arn\n", "", 1)
+            .replacen(
+                "                  - !GetAtt NewVersionErrorsAlarm.Arn\n",
+                "",
+                1,
+            )
+    });
+    let dir = template.parent().unwrap();
+    let json = dir.join("outcome.json");
+    let output = tokio::process::Command::new(binary("codedeploy-local"))
+        .args([
+            "deploy",
+            "--time-scale",
+            "60",
+            "--traffic",
+            "20",
+            "--bin-dir",
+        ])
+        .arg(bin_dir())
+        .arg("--template")
+        .arg(&template)
+        .args(["--target-env", "HELLO_FAULT=error-unmarked", "--log-dir"])
+        .arg(dir.join("logs"))
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .await
+        .expect("codedeploy-local runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let outcome: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("the outcome")).expect("JSON");
+    assert_eq!(
+        outcome["error"][0], "ALARM_ACTIVE",
+        "the alarm still rolls back: {stderr}"
+    );
+    let timeline = outcome["timeline"].as_array().unwrap();
+    let refused = timeline.iter().any(|e| {
+        e["event"] == "AccessDenied"
+            && e["about"]["principal"] == "cloudwatch.amazonaws.com"
+            && e["about"]["action"] == "sns:Publish"
+    });
+    assert!(refused, "CloudWatch's publish refused: {stderr}");
+    let published_alarm = timeline.iter().any(|e| {
+        e["event"] == "NotificationPublished"
+            && e["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("alarm AliasErrorsAlarm"))
+    });
+    assert!(!published_alarm, "not published: {stderr}");
+}

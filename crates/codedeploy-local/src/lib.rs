@@ -402,7 +402,28 @@ impl StandIn {
         function_name: &str,
         alias: &str,
     ) -> Result<String, Error> {
-        let url = api::endpoint::serve(Arc::clone(&self.lambda), function_name, alias, self.limits)
+        self.serve_api_http(None, function_name, alias).await
+    }
+
+    /// Serve `function:alias` over HTTP as [`StandIn::serve_alias_http`] does, as the HTTP API
+    /// `api_id` when given: then API Gateway's invocation is checked against the function's
+    /// resource-based policy (`AWS::Lambda::Permission`), and answered `500 {"message":
+    /// "Internal Server Error"}` when it does not allow it, as API Gateway answers.
+    ///
+    /// # Errors
+    /// [`Error::Bind`] when no port can be had.
+    pub async fn serve_api_http(
+        &self,
+        api_id: Option<&str>,
+        function_name: &str,
+        alias: &str,
+    ) -> Result<String, Error> {
+        let endpoint = api::endpoint::Target {
+            function: function_name.to_owned(),
+            alias: alias.to_owned(),
+            api_id: api_id.map(str::to_owned),
+        };
+        let url = api::endpoint::serve(Arc::clone(&self.lambda), endpoint, self.limits)
             .await
             .map_err(|source| Error::Bind {
                 address: "127.0.0.1:0".into(),

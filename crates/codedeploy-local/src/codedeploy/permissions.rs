@@ -98,16 +98,50 @@ impl Run<'_> {
 
     /// May CodeDeploy publish to `topic` (a logical id of the template, or an ARN)?
     pub(crate) fn may_publish(&mut self, topic: &str) -> bool {
-        let arn = if topic.starts_with("arn:") {
-            topic.to_owned()
-        } else {
-            let registry = &self.codedeploy.lambda.registry;
-            format!(
-                "arn:aws:sns:{}:{}:{topic}",
-                registry.region, registry.account_id
-            )
-        };
+        let arn = self.topic_arn(topic);
         self.as_codedeploy("AmazonSNS", "sns:Publish", &arn).is_ok()
+    }
+
+    /// May CloudWatch publish `alarm`'s action to `topic`? Asked of the topic's policy,
+    /// with the alarm's ARN as `aws:SourceArn`; a topic without one is not checked (see
+    /// `sam::resource_policies`).
+    pub(crate) fn cloudwatch_may_publish(&mut self, alarm: &str, topic: &str) -> bool {
+        let arn = self.topic_arn(topic);
+        let iam = &self.codedeploy.lambda.iam;
+        if !iam.has_resource_policy(&arn) {
+            return true;
+        }
+        let registry = &self.codedeploy.lambda.registry;
+        let (region, account) = (&registry.region, &registry.account_id);
+        let alarm_arn = format!("arn:aws:cloudwatch:{region}:{account}:alarm:{alarm}");
+        let context = [
+            ("aws:SourceArn", alarm_arn.as_str()),
+            ("aws:SourceAccount", account.as_str()),
+        ];
+        match iam.check_service(
+            "cloudwatch.amazonaws.com",
+            &arn,
+            "sns:Publish",
+            &arn,
+            &context,
+        ) {
+            Ok(()) => true,
+            Err(denial) => {
+                self.note_denial(denial);
+                false
+            }
+        }
+    }
+
+    fn topic_arn(&self, topic: &str) -> String {
+        if topic.starts_with("arn:") {
+            return topic.to_owned();
+        }
+        let registry = &self.codedeploy.lambda.registry;
+        format!(
+            "arn:aws:sns:{}:{}:{topic}",
+            registry.region, registry.account_id
+        )
     }
 
     /// A denial the authority told of: this deployment's if one of its functions made the
@@ -120,8 +154,16 @@ impl Run<'_> {
             return; // lagged: the denials seen are on the timeline; the rest in the log
         };
         let spec = &self.plan.spec;
+        let function = self
+            .codedeploy
+            .lambda
+            .registry
+            .function_arn(&spec.function_name);
+        // Its functions' calls, and calls on its function (API Gateway's).
         let ours = denial.session == spec.function_name
-            || spec.hooks.iter().any(|(_, hook)| *hook == denial.session);
+            || spec.hooks.iter().any(|(_, hook)| *hook == denial.session)
+            || denial.resource == function
+            || denial.resource.starts_with(&format!("{function}:"));
         if ours {
             self.note_denial(denial);
         }

@@ -283,7 +283,7 @@ impl Run<'_> {
             };
             self.record(Event::AlarmStateChanged, detail, Some(about));
             let notes = self.plan.notifications.of_alarm(&alarm, state);
-            self.publish(notes);
+            self.publish_alarm(&alarm, notes);
         }
         self.report();
         if active.is_empty() {
@@ -302,6 +302,15 @@ impl Run<'_> {
     pub(crate) fn notify_deployment(&mut self, event: &str, detail: &str) {
         let notes = self.plan.notifications.of_deployment(event, detail);
         self.publish(notes);
+    }
+
+    /// An alarm's actions: CloudWatch publishes them, if the topic's policy lets it.
+    fn publish_alarm(&mut self, alarm: &str, notes: Vec<(String, String)>) {
+        for (topic, what) in notes {
+            if self.cloudwatch_may_publish(alarm, &topic) {
+                self.event(Event::NotificationPublished, format!("to {topic}: {what}"));
+            }
+        }
     }
 
     fn publish(&mut self, notes: Vec<(String, String)>) {

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::broadcast;
 
 use super::role::{Caller, Credentials, Principal, Role};
-use super::{evaluate, Verdict};
+use super::{evaluate, evaluate_for_service, Policy, Verdict};
 
 /// How the stand-in checks permissions (`--iam`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -49,6 +49,9 @@ pub enum Refusal {
     Implicit,
     /// A statement denies it.
     Explicit,
+    /// A service's call that no resource-based policy allows (a function's
+    /// `AWS::Lambda::Permission`, a topic's policy).
+    NoResourcePolicy,
     /// The role's known policies do not allow it, and the stand-in could not read all of
     /// them (the reason): let through, never counted as allowed.
     Undecided(String),
@@ -87,7 +90,10 @@ impl Denial {
             Refusal::Implicit => {
                 format!("no identity-based policy allows the {} action", self.action)
             }
-            Refusal::Explicit => "of an explicit deny in an identity-based policy".to_owned(),
+            Refusal::Explicit => "of an explicit deny in a policy".to_owned(),
+            Refusal::NoResourcePolicy => {
+                format!("no resource-based policy allows the {} action", self.action)
+            }
             Refusal::Undecided(why) => format!("the stand-in cannot decide: {why}"),
         };
         format!(
@@ -117,6 +123,9 @@ const MAX_DECISIONS: usize = 4096;
 /// Credentials issued, and decisions on the calls made with them.
 pub struct Authority {
     mode: Mode,
+    /// Resource-based policies, by what they are attached to (a function's name, a topic's
+    /// ARN).
+    resource_policies: RwLock<HashMap<String, Vec<Policy>>>,
     issued: RwLock<HashMap<String, Issued>>,
     decisions: Mutex<HashMap<(u64, String, String), Decision>>,
     denials: broadcast::Sender<Arc<Denial>>,
@@ -144,6 +153,7 @@ impl Authority {
     pub fn new(mode: Mode) -> Authority {
         Authority {
             mode,
+            resource_policies: RwLock::new(HashMap::new()),
             issued: RwLock::new(HashMap::new()),
             decisions: Mutex::new(HashMap::new()),
             denials: broadcast::channel(256).0,
@@ -187,6 +197,77 @@ impl Authority {
         sessions
     }
 
+    /// Attach a resource-based policy to `owner` (a function's name, a topic's ARN).
+    pub fn attach(&self, owner: &str, policy: Policy) {
+        crate::sync::write(&self.resource_policies)
+            .entry(owner.to_owned())
+            .or_default()
+            .push(policy);
+    }
+
+    /// Whether `owner` has resource-based policies.
+    #[must_use]
+    pub fn has_resource_policy(&self, owner: &str) -> bool {
+        crate::sync::read(&self.resource_policies).contains_key(owner)
+    }
+
+    /// May the AWS service `service` perform `action` on `resource`, which belongs to
+    /// `owner`, with condition keys `context`? Only `owner`'s resource-based policies can
+    /// allow it (a service has no identity-based ones). A refusal is told to the listeners.
+    ///
+    /// # Errors
+    /// The [`Denial`] when the call is refused.
+    pub fn check_service(
+        &self,
+        service: &str,
+        owner: &str,
+        action: &str,
+        resource: &str,
+        context: &[(&str, &str)],
+    ) -> Result<(), Arc<Denial>> {
+        if self.mode == Mode::Off {
+            return Ok(());
+        }
+        let policies = crate::sync::read(&self.resource_policies)
+            .get(owner)
+            .cloned()
+            .unwrap_or_default();
+        let refusal = match evaluate_for_service(&policies, service, action, resource, context) {
+            Ok(Verdict::Allowed) => return Ok(()),
+            Ok(Verdict::ExplicitlyDenied) => Refusal::Explicit,
+            Ok(Verdict::ImplicitlyDenied) => Refusal::NoResourcePolicy,
+            Err(e) => Refusal::Undecided(e.to_string()),
+        };
+        let enforced = self.mode == Mode::Enforce && !matches!(refusal, Refusal::Undecided(_));
+        let denial = Arc::new(Denial {
+            principal: service.to_owned(),
+            role: service.to_owned(),
+            session: service.to_owned(),
+            action: action.to_owned(),
+            resource: resource.to_owned(),
+            context: context
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            refusal,
+            enforced,
+        });
+        self.tell(&denial);
+        if enforced {
+            Err(denial)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn tell(&self, denial: &Arc<Denial>) {
+        tracing::info!(
+            principal = %denial.principal, action = %denial.action, resource = %denial.resource,
+            enforced = denial.enforced, "access denied"
+        );
+        let _ = self.denials.send(Arc::clone(denial));
+    }
+
     /// What the stand-in issued as `access_key_id`, if it did.
     pub(crate) fn issued(&self, access_key_id: &str) -> Option<Issued> {
         crate::sync::read(&self.issued).get(access_key_id).cloned()
@@ -228,11 +309,7 @@ impl Authority {
         let Some(denial) = self.judge(principal, action, resource, &[]) else {
             return Ok(());
         };
-        tracing::info!(
-            principal = %denial.principal, action, resource, enforced = denial.enforced,
-            "access denied{}", if denial.enforced { "" } else { " (let through)" }
-        );
-        let _ = self.denials.send(Arc::clone(&denial));
+        self.tell(&denial);
         if denial.enforced {
             Err(denial)
         } else {

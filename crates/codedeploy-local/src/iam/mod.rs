@@ -18,7 +18,7 @@ mod summary;
 pub use authority::{Authority, Denial, Mode, Refusal};
 pub use role::{Caller, Credentials, Principal, Role};
 pub use sigv4::SignatureError;
-pub use summary::{grant, what_roles_lack};
+pub use summary::{grant, grant_to_service, what_roles_lack};
 
 /// A policy document, named for the messages that cite it.
 #[derive(Debug, Clone)]
@@ -96,6 +96,34 @@ pub fn evaluate(
     resource: &str,
     context: &[(&str, &str)],
 ) -> Result<Verdict, EvaluationError> {
+    let principal = iam_rs::Principal::Aws(iam_rs::PrincipalId::String(principal.to_owned()));
+    evaluate_as(policies, principal, action, resource, context)
+}
+
+/// The verdict of resource-based `policies` on the AWS service `service` (e.g.
+/// `apigateway.amazonaws.com`) calling `action` on `resource`: their statements' `Principal`
+/// must name it.
+///
+/// # Errors
+/// [`EvaluationError`] when the request cannot be evaluated.
+pub fn evaluate_for_service(
+    policies: &[Policy],
+    service: &str,
+    action: &str,
+    resource: &str,
+    context: &[(&str, &str)],
+) -> Result<Verdict, EvaluationError> {
+    let principal = iam_rs::Principal::Service(iam_rs::PrincipalId::String(service.to_owned()));
+    evaluate_as(policies, principal, action, resource, context)
+}
+
+fn evaluate_as(
+    policies: &[Policy],
+    principal: iam_rs::Principal,
+    action: &str,
+    resource: &str,
+    context: &[(&str, &str)],
+) -> Result<Verdict, EvaluationError> {
     let failed = |reason: String| EvaluationError {
         action: action.to_owned(),
         resource: resource.to_owned(),
@@ -118,12 +146,7 @@ pub fn evaluate(
             iam_rs::ContextValue::String((*value).to_owned()),
         );
     }
-    let request = iam_rs::IAMRequest::new_with_context(
-        iam_rs::Principal::Aws(iam_rs::PrincipalId::String(principal.to_owned())),
-        action,
-        resource_arn,
-        keys,
-    );
+    let request = iam_rs::IAMRequest::new_with_context(principal, action, resource_arn, keys);
     let documents: Vec<iam_rs::IAMPolicy> = policies.iter().map(|p| p.document.clone()).collect();
     match iam_rs::evaluate_policies(&documents, &request).map_err(|e| failed(e.to_string()))? {
         iam_rs::Decision::Allow => Ok(Verdict::Allowed),

@@ -26,10 +26,19 @@ pub fn what_roles_lack(denials: &[Denial]) -> Option<String> {
             let how = match (&d.refusal, d.enforced) {
                 (Refusal::Undecided(why), _) => format!("undecided, let through: {why}"),
                 (Refusal::Explicit, _) => "explicitly denied: remove the Deny first".to_owned(),
+                (Refusal::NoResourcePolicy, _) => {
+                    "no resource-based policy allows it: grant it there, with the principal"
+                        .to_owned()
+                }
                 (Refusal::Implicit, true) => "denied".to_owned(),
                 (Refusal::Implicit, false) => "would be denied (let through)".to_owned(),
             };
-            let statement = grant(&d.action, &d.resource, &d.context);
+            let statement = match d.refusal {
+                Refusal::NoResourcePolicy => {
+                    grant_to_service(&d.principal, &d.action, &d.resource, &d.context)
+                }
+                _ => grant(&d.action, &d.resource, &d.context),
+            };
             let _ = writeln!(
                 out,
                 "    {} on {} ({how}); grant it with",
@@ -46,22 +55,60 @@ pub fn what_roles_lack(denials: &[Denial]) -> Option<String> {
 /// `serde_json`'s map order.
 #[must_use]
 pub fn grant(action: &str, resource: &str, context: &[(String, String)]) -> String {
+    statement(None, action, resource, context)
+}
+
+/// The statement of a resource-based policy granting the AWS service `service` `action` on
+/// `resource`, from the source its request named (`aws:SourceArn`, `aws:SourceAccount`).
+#[must_use]
+pub fn grant_to_service(
+    service: &str,
+    action: &str,
+    resource: &str,
+    context: &[(String, String)],
+) -> String {
+    statement(Some(service), action, resource, context)
+}
+
+fn statement(
+    service: Option<&str>,
+    action: &str,
+    resource: &str,
+    context: &[(String, String)],
+) -> String {
     let text = |s: &str| serde_json::Value::from(s).to_string();
+    let principal = service.map_or(String::new(), |s| {
+        format!(r#""Principal":{{"Service":{}}},"#, text(s))
+    });
     let mut out = format!(
-        r#"{{"Effect":"Allow","Action":{},"Resource":{}"#,
+        r#"{{"Effect":"Allow",{principal}"Action":{},"Resource":{}"#,
         text(action),
         text(resource)
     );
-    if !context.is_empty() {
-        let keys: Vec<String> = context
-            .iter()
-            .map(|(k, v)| format!("{}:{}", text(k), text(v)))
-            .collect();
-        let _ = write!(
-            out,
-            r#","Condition":{{"StringEquals":{{{}}}}}"#,
-            keys.join(",")
-        );
+    // An ARN is compared as one (ArnLike), anything else as a string.
+    let operator = |key: &str| {
+        if key.eq_ignore_ascii_case("aws:SourceArn") {
+            "ArnLike"
+        } else {
+            "StringEquals"
+        }
+    };
+    let mut operators: Vec<&str> = context.iter().map(|(k, _)| operator(k)).collect();
+    operators.sort_unstable();
+    operators.dedup();
+    let blocks: Vec<String> = operators
+        .iter()
+        .map(|op| {
+            let keys: Vec<String> = context
+                .iter()
+                .filter(|(k, _)| operator(k) == *op)
+                .map(|(k, v)| format!("{}:{}", text(k), text(v)))
+                .collect();
+            format!(r#""{op}":{{{}}}"#, keys.join(","))
+        })
+        .collect();
+    if !blocks.is_empty() {
+        let _ = write!(out, r#","Condition":{{{}}}"#, blocks.join(","));
     }
     out.push('}');
     out
@@ -88,6 +135,22 @@ mod tests {
         assert_eq!(
             grant("iam:PassRole", "arn:aws:iam::000000000000:role/r", &passed),
             r#"{"Effect":"Allow","Action":"iam:PassRole","Resource":"arn:aws:iam::000000000000:role/r","Condition":{"StringEquals":{"iam:PassedToService":"codedeploy.amazonaws.com"}}}"#
+        );
+        let from = [
+            (
+                "aws:SourceArn".to_owned(),
+                "arn:aws:execute-api:us-east-1:000000000000:Api/$default/GET/hello".to_owned(),
+            ),
+            ("aws:SourceAccount".to_owned(), "000000000000".to_owned()),
+        ];
+        assert_eq!(
+            super::grant_to_service(
+                "apigateway.amazonaws.com",
+                "lambda:InvokeFunction",
+                "arn:f:live",
+                &from
+            ),
+            r#"{"Effect":"Allow","Principal":{"Service":"apigateway.amazonaws.com"},"Action":"lambda:InvokeFunction","Resource":"arn:f:live","Condition":{"ArnLike":{"aws:SourceArn":"arn:aws:execute-api:us-east-1:000000000000:Api/$default/GET/hello"},"StringEquals":{"aws:SourceAccount":"000000000000"}}}"#
         );
         let parsed: serde_json::Value =
             serde_json::from_str(&grant("a:B", "x\"y", &passed)).expect("JSON");

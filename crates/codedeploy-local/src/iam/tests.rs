@@ -254,3 +254,80 @@ fn an_action_without_a_resource_is_granted_by_star_only() {
         Verdict::ImplicitlyDenied
     );
 }
+
+#[test]
+fn a_resource_policy_grants_the_service_it_names_on_the_source_it_names() {
+    use super::evaluate_for_service;
+    let permission = Policy::parse(
+        "HelloApiPermission",
+        r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Principal": {"Service": "apigateway.amazonaws.com"},
+            "Action": "lambda:InvokeFunction",
+            "Resource": "arn:aws:lambda:us-east-1:000000000000:function:hello:live",
+            "Condition": {"ArnLike": {"AWS:SourceArn": "arn:aws:execute-api:us-east-1:000000000000:HelloApi/*/GET/hello"}}}]}"#,
+    )
+    .expect("a policy");
+    let live = "arn:aws:lambda:us-east-1:000000000000:function:hello:live";
+    let from = |source: &str, service: &str, resource: &str| {
+        evaluate_for_service(
+            std::slice::from_ref(&permission),
+            service,
+            "lambda:InvokeFunction",
+            resource,
+            &[("aws:SourceArn", source)],
+        )
+        .expect("evaluated")
+    };
+    let route = "arn:aws:execute-api:us-east-1:000000000000:HelloApi/$default/GET/hello";
+    assert_eq!(
+        from(route, "apigateway.amazonaws.com", live),
+        Verdict::Allowed
+    );
+    let other_route = "arn:aws:execute-api:us-east-1:000000000000:HelloApi/$default/POST/hello";
+    assert_eq!(
+        from(other_route, "apigateway.amazonaws.com", live),
+        Verdict::ImplicitlyDenied
+    );
+    assert_eq!(
+        from(route, "sns.amazonaws.com", live),
+        Verdict::ImplicitlyDenied
+    );
+    let version = "arn:aws:lambda:us-east-1:000000000000:function:hello:2";
+    assert_eq!(
+        from(route, "apigateway.amazonaws.com", version),
+        Verdict::ImplicitlyDenied
+    );
+}
+
+#[test]
+fn a_topic_policy_grants_cloudwatch_the_alarms_it_lists() {
+    use super::evaluate_for_service;
+    let policy = Policy::parse(
+        "TopicPolicy",
+        r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"}, "Action": "sns:Publish",
+            "Resource": "arn:aws:sns:us-east-1:000000000000:Topic",
+            "Condition": {"ArnEquals": {"aws:SourceArn": [
+                "arn:aws:cloudwatch:us-east-1:000000000000:alarm:A",
+                "arn:aws:cloudwatch:us-east-1:000000000000:alarm:B"]}}}]}"#,
+    )
+    .expect("a policy");
+    let publish = |alarm: &str| {
+        evaluate_for_service(
+            std::slice::from_ref(&policy),
+            "cloudwatch.amazonaws.com",
+            "sns:Publish",
+            "arn:aws:sns:us-east-1:000000000000:Topic",
+            &[("aws:SourceArn", alarm)],
+        )
+        .expect("evaluated")
+    };
+    assert_eq!(
+        publish("arn:aws:cloudwatch:us-east-1:000000000000:alarm:B"),
+        Verdict::Allowed
+    );
+    assert_eq!(
+        publish("arn:aws:cloudwatch:us-east-1:000000000000:alarm:C"),
+        Verdict::ImplicitlyDenied
+    );
+}

@@ -4,5 +4,6 @@
 pub(crate) mod build;
 pub(crate) mod deployer;
 pub(crate) mod rehearsal;
+mod resource_policies;
 mod roles;
 pub(crate) mod template;

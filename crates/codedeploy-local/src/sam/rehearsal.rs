@@ -10,6 +10,7 @@ use tracing::info;
 
 use super::build::{build_at_ref, locate, Binaries};
 use super::deployer;
+use super::resource_policies;
 use super::roles::{resource_names, Roles};
 use super::template::{Preference, ResolveError, Resolver, Template, TemplateFunction};
 use crate::alarms::Alarm;
@@ -130,6 +131,7 @@ pub async fn prepare(
     let spec = publishing
         .publish(deployed, &function_name, &alias, hooks)
         .await?;
+    resource_policies::attach(template, &resolver, &local.lambda.iam);
     let mut plan = plan_of(template, options, preference, &resolver, spec)?;
     plan.service_role = Some(roles.of_deployment(deployed));
     if let Some(policy) = &options.deployer_policy {
@@ -157,7 +159,12 @@ async fn serve_apis(
         .iter()
         .filter(|a| a.function == deployed.logical_id)
     {
-        let url = local.serve_alias_http(&function_name, &api.alias).await?;
+        // SAM writes the permission of an API made from a function's event; a declared
+        // API needs its own `AWS::Lambda::Permission`, which the endpoint checks.
+        let declared = (api.logical_id != "ServerlessHttpApi").then_some(api.logical_id.as_str());
+        let url = local
+            .serve_api_http(declared, &function_name, &api.alias)
+            .await?;
         info!(api = %api.logical_id, %url, "serving the alias over HTTP");
         resolver.api_urls.insert(api.logical_id.clone(), url);
     }

@@ -117,7 +117,7 @@ impl Roles<'_> {
                     "{place}: the SAM policy template {template} is not modelled by the stand-in"
                 ))
             }
-            other => match self.resolve(other) {
+            other => match resolve_document(self.resolver, other) {
                 Ok(Value::String(name)) => self.managed(role, &name),
                 _ => role.with_unknown(format!("{place}: not a policy the stand-in can read")),
             },
@@ -135,7 +135,7 @@ impl Roles<'_> {
 
     /// An inline policy document, its intrinsics resolved.
     fn document(&self, role: Role, name: &str, document: &Value) -> Role {
-        let resolved = match self.resolve(document) {
+        let resolved = match resolve_document(self.resolver, document) {
             Ok(resolved) => resolved,
             Err(e) => return role.with_unknown(format!("{name}: {e}")),
         };
@@ -149,30 +149,30 @@ impl Roles<'_> {
             Err(e) => role.with_unknown(e.to_string()),
         }
     }
+}
 
-    /// A value with every intrinsic in it resolved to its text.
-    fn resolve(&self, value: &Value) -> Result<Value, String> {
-        Ok(match value {
-            Value::Object(map) if is_intrinsic(map) => {
-                let expr = Expr::try_from(value.clone()).map_err(|e| e.to_string())?;
-                Value::String(self.resolver.string(&expr).map_err(|e| e.to_string())?)
+/// A value with every intrinsic in it resolved to its text.
+pub(crate) fn resolve_document(resolver: &Resolver, value: &Value) -> Result<Value, String> {
+    Ok(match value {
+        Value::Object(map) if is_intrinsic(map) => {
+            let expr = Expr::try_from(value.clone()).map_err(|e| e.to_string())?;
+            Value::String(resolver.string(&expr).map_err(|e| e.to_string())?)
+        }
+        Value::Object(map) => {
+            let mut out = Map::new();
+            for (k, v) in map {
+                out.insert(k.clone(), resolve_document(resolver, v)?);
             }
-            Value::Object(map) => {
-                let mut out = Map::new();
-                for (k, v) in map {
-                    out.insert(k.clone(), self.resolve(v)?);
-                }
-                Value::Object(out)
-            }
-            Value::Array(items) => Value::Array(
-                items
-                    .iter()
-                    .map(|v| self.resolve(v))
-                    .collect::<Result<_, _>>()?,
-            ),
-            other => other.clone(),
-        })
-    }
+            Value::Object(out)
+        }
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| resolve_document(resolver, v))
+                .collect::<Result<_, _>>()?,
+        ),
+        other => other.clone(),
+    })
 }
 
 fn is_intrinsic(map: &Map<String, Value>) -> bool {

@@ -17,7 +17,8 @@ use crate::error::Error;
 pub use expr::{Expr, ExprError};
 pub use resolve::{ResolveError, Resolver};
 pub use resources::{
-    AlarmProperties, Dimension, InlinePolicy, RoleProperties, TriggerConfiguration,
+    AlarmProperties, Dimension, InlinePolicy, PermissionProperties, RoleProperties,
+    TopicPolicyProperties, TriggerConfiguration,
 };
 use resources::{
     AliasProperties, ApiProperties, DeploymentPreference, Document, FunctionMetadata,
@@ -106,6 +107,10 @@ pub struct Template {
     pub aliases: Vec<TemplateAlias>,
     /// `AWS::IAM::Role`s, by logical id.
     pub roles: BTreeMap<String, RoleProperties>,
+    /// `AWS::Lambda::Permission`s, by logical id.
+    pub permissions: BTreeMap<String, PermissionProperties>,
+    /// `AWS::SNS::TopicPolicy`s, by logical id.
+    pub topic_policies: BTreeMap<String, TopicPolicyProperties>,
 }
 
 /// An `AWS::Lambda::Alias` of a function of the template (`FunctionName: !Ref F`).
@@ -219,6 +224,8 @@ impl Template {
             topics: BTreeSet::new(),
             aliases: Vec::new(),
             roles: BTreeMap::new(),
+            permissions: BTreeMap::new(),
+            topic_policies: BTreeMap::new(),
         };
         for (logical_id, resource) in doc.resources {
             template.read_resource(&reader, logical_id, resource, &doc.globals.function)?;
@@ -253,9 +260,8 @@ impl Template {
             "AWS::SNS::Topic" => {
                 self.topics.insert(logical_id);
             }
-            "AWS::IAM::Role" => {
-                let props = reader.typed(&at, resource.properties)?;
-                self.roles.insert(logical_id, props);
+            "AWS::IAM::Role" | "AWS::Lambda::Permission" | "AWS::SNS::TopicPolicy" => {
+                self.read_access(reader, &resource.kind, logical_id, &at, resource.properties)?;
             }
             "AWS::Lambda::Alias" => {
                 let props: AliasProperties = reader.typed(&at, resource.properties)?;
@@ -279,6 +285,31 @@ impl Template {
                 }
             }
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// A resource that grants access: a role, a function's permission, a topic's policy.
+    fn read_access(
+        &mut self,
+        reader: &Reader<'_>,
+        kind: &str,
+        logical_id: String,
+        at: &str,
+        properties: Value,
+    ) -> Result<(), Error> {
+        match kind {
+            "AWS::IAM::Role" => {
+                self.roles.insert(logical_id, reader.typed(at, properties)?);
+            }
+            "AWS::Lambda::Permission" => {
+                self.permissions
+                    .insert(logical_id, reader.typed(at, properties)?);
+            }
+            _ => {
+                self.topic_policies
+                    .insert(logical_id, reader.typed(at, properties)?);
+            }
         }
         Ok(())
     }

@@ -243,3 +243,30 @@ pub struct InlinePolicy {
     /// `PolicyDocument`, with its intrinsics unresolved.
     pub policy_document: Value,
 }
+
+/// `AWS::Lambda::Permission` properties: a statement of a function's resource-based policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PermissionProperties {
+    /// `Action`, e.g. `lambda:InvokeFunction`.
+    pub action: Expr,
+    /// `FunctionName`: a name, an ARN, or a qualified one.
+    pub function_name: Expr,
+    /// `Principal`: a service (`apigateway.amazonaws.com`) or an account.
+    pub principal: Expr,
+    /// `SourceArn`.
+    pub source_arn: Option<Expr>,
+    /// `SourceAccount`.
+    pub source_account: Option<Expr>,
+}
+
+/// `AWS::SNS::TopicPolicy` properties.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TopicPolicyProperties {
+    /// `Topics`: the topics it applies to.
+    #[serde(default)]
+    pub topics: Vec<Expr>,
+    /// `PolicyDocument`, with its intrinsics unresolved.
+    pub policy_document: Value,
+}
