@@ -105,6 +105,7 @@ pub async fn prepare(
         deployed.logical_id.clone(),
         (alias.clone(), TARGET_VERSION.to_owned()),
     );
+    resource_names(template, &mut resolver);
     let function_name = resolver.function_names[&deployed.logical_id].clone();
     serve_apis(local, template, deployed, &mut resolver).await?;
     let roles = Roles {
@@ -242,7 +243,6 @@ fn resolver_for(local: &StandIn, template: &Template) -> Result<Resolver, Error>
         names.insert(f.logical_id.clone(), name);
     }
     resolver.function_names = names;
-    resource_names(template, &mut resolver);
     Ok(resolver)
 }
 
@@ -294,9 +294,7 @@ impl Publishing<'_> {
         local.publish_version(function_name, TARGET_VERSION, target)?;
         local.set_alias(function_name, alias, CURRENT_VERSION)?;
         let mut spec = DeploymentSpec::new(function_name, alias, CURRENT_VERSION, TARGET_VERSION);
-        // The names SAM gives the CodeDeploy application and deployment group.
-        spec.application_name = "ServerlessDeploymentApplication".into();
-        spec.group_name = format!("{}DeploymentGroup", deployed.logical_id);
+        (spec.application_name, spec.group_name) = self.group_of(deployed)?;
         for (event, hook) in hooks {
             if let Some(hook) = hook {
                 let name = &self.resolver.function_names[&hook.logical_id];
@@ -310,6 +308,29 @@ impl Publishing<'_> {
         }
         self.create_aliases()?;
         Ok(spec)
+    }
+
+    /// The CodeDeploy application and deployment group of `deployed`: the template's, or
+    /// the names SAM gives them.
+    fn group_of(&self, deployed: &TemplateFunction) -> Result<(String, String), Error> {
+        let preference = deployed.deployment.as_ref();
+        let application = match preference.and_then(|p| p.application.as_ref()) {
+            Some(app) => self
+                .resolver
+                .refs
+                .get(app)
+                .cloned()
+                .unwrap_or_else(|| app.clone()),
+            None => "ServerlessDeploymentApplication".into(),
+        };
+        let group = match preference.and_then(|p| p.group.as_ref()) {
+            Some(group) => self.resolver.string(group).map_err(|e| {
+                let field = format!("{}'s DeploymentGroupName", deployed.logical_id);
+                unresolved(self.template, field, e)
+            })?,
+            None => format!("{}DeploymentGroup", deployed.logical_id),
+        };
+        Ok((application, group))
     }
 
     /// The template's `AWS::Lambda::Alias`es of the functions just published (e.g. a
@@ -385,6 +406,10 @@ fn plan_of(
             .string(&preference.deployment_type)
             .map_err(|e| unresolved(template, "DeploymentPreference.Type".into(), e))?,
     };
+    // A deployment group names the configuration in full (`CodeDeployDefault.LambdaAllAtOnce`).
+    let config_name = config_name
+        .strip_prefix("CodeDeployDefault.Lambda")
+        .unwrap_or(&config_name);
     let config: TrafficConfig = config_name.parse()?;
     let mut plan = DeploymentPlan::new(spec, config, options.time_scale);
     plan.alarms = alarms;

@@ -97,7 +97,8 @@ impl Roles<'_> {
         for (i, inline) in props.policies.iter().enumerate() {
             let policy_name = inline
                 .policy_name
-                .clone()
+                .as_ref()
+                .and_then(|n| self.resolver.string(n).ok())
                 .unwrap_or_else(|| format!("{id}.Policies[{i}]"));
             role = self.document(role, &policy_name, &inline.policy_document);
         }
@@ -228,6 +229,14 @@ pub(crate) fn resource_names(template: &Template, resolver: &mut Resolver) {
     {
         let group = format!("{}DeploymentGroup", f.logical_id);
         resolver.refs.insert(group.clone(), group);
+    }
+    // A CloudFormation-form template's names, last: they are the
+    // template's own (SAM's above are its translator's). An alias's ARN names its function,
+    // already known.
+    for (id, expr) in &template.names {
+        if let Ok(value) = resolver.string(expr) {
+            resolver.refs.insert(id.clone(), value);
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! preference, the alarms, the topics, aliases and HTTP APIs. Values stay unresolved
 //! ([`Expr`]) until a [`Resolver`] resolves them against the local stand-in.
 
+mod cloudformation;
 mod expr;
 pub(crate) mod resolve;
 mod resources;
@@ -71,6 +72,12 @@ pub struct Preference {
     pub triggers: Vec<TriggerConfiguration>,
     /// `Role`, unresolved: CodeDeploy's service role, when not SAM's generated one.
     pub role: Option<Expr>,
+    /// The CodeDeploy application's logical id, when the template declares it (a
+    /// CloudFormation-form template); SAM's `ServerlessDeploymentApplication` otherwise.
+    pub application: Option<String>,
+    /// The deployment group's name, when the template declares the group; SAM's
+    /// `<Function>DeploymentGroup` otherwise.
+    pub group: Option<Expr>,
 }
 
 /// An HTTP API of the template, and the function alias its routes call.
@@ -111,6 +118,9 @@ pub struct Template {
     pub permissions: BTreeMap<String, PermissionProperties>,
     /// `AWS::SNS::TopicPolicy`s, by logical id.
     pub topic_policies: BTreeMap<String, TopicPolicyProperties>,
+    /// What other resources' `Ref` gives, unresolved, by logical id (a CloudFormation-form
+    /// template's CodeDeploy application and group names, its aliases' and versions' ARNs).
+    pub names: BTreeMap<String, Expr>,
 }
 
 /// An `AWS::Lambda::Alias` of a function of the template (`FunctionName: !Ref F`).
@@ -226,10 +236,16 @@ impl Template {
             roles: BTreeMap::new(),
             permissions: BTreeMap::new(),
             topic_policies: BTreeMap::new(),
+            names: BTreeMap::new(),
         };
+        let mut cloudformation = cloudformation::CloudFormation::default();
         for (logical_id, resource) in doc.resources {
+            if cloudformation.read(&mut template, &reader, &logical_id, &resource)? {
+                continue;
+            }
             template.read_resource(&reader, logical_id, resource, &doc.globals.function)?;
         }
+        cloudformation.link(&mut template, &reader)?;
         Ok(template)
     }
 
@@ -497,6 +513,8 @@ fn preference(p: DeploymentPreference) -> Result<Preference, FunctionError> {
             .transpose()?,
         triggers: p.trigger_configurations,
         role: p.role,
+        application: None,
+        group: None,
     })
 }
 

@@ -47,6 +47,9 @@ pub(super) struct Resource {
     pub properties: Value,
     #[serde(default)]
     pub metadata: Value,
+    /// `UpdatePolicy` (an alias's `CodeDeployLambdaAliasUpdate`).
+    #[serde(default)]
+    pub update_policy: Value,
 }
 
 /// `Metadata` of a function: `BuildProperties.Binary`, as for `BuildMethod: rust-cargolambda`.
@@ -238,8 +241,8 @@ pub struct RoleProperties {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct InlinePolicy {
-    /// `PolicyName`.
-    pub policy_name: Option<String>,
+    /// `PolicyName`, unresolved (the Serverless Framework writes a `Fn::Join`).
+    pub policy_name: Option<Expr>,
     /// `PolicyDocument`, with its intrinsics unresolved.
     pub policy_document: Value,
 }
@@ -269,4 +272,93 @@ pub struct TopicPolicyProperties {
     pub topics: Vec<Expr>,
     /// `PolicyDocument`, with its intrinsics unresolved.
     pub policy_document: Value,
+}
+
+/// `AWS::Lambda::Function` properties (a template as CloudFormation deploys it, e.g. what
+/// `serverless package` writes).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct LambdaFunctionProperties {
+    pub function_name: Option<Expr>,
+    pub code: Option<Code>,
+    pub timeout: Option<u64>,
+    pub memory_size: Option<u32>,
+    pub architectures: Option<Vec<Architecture>>,
+    pub environment: Option<Environment>,
+    pub role: Option<Expr>,
+}
+
+/// `Code`: only the zip's key is read; its file name names the cargo binary.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct Code {
+    #[serde(rename = "S3Key")]
+    pub s3_key: Option<Expr>,
+}
+
+/// `AWS::Lambda::Version` properties.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct VersionProperties {
+    pub function_name: Expr,
+}
+
+/// An alias's `UpdatePolicy`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct UpdatePolicy {
+    pub code_deploy_lambda_alias_update: Option<AliasUpdate>,
+}
+
+/// `CodeDeployLambdaAliasUpdate`: the alias is shifted by a CodeDeploy deployment.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct AliasUpdate {
+    pub application_name: Expr,
+    pub deployment_group_name: Expr,
+    pub before_allow_traffic_hook: Option<Expr>,
+    pub after_allow_traffic_hook: Option<Expr>,
+}
+
+/// `AWS::CodeDeploy::Application` properties.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct ApplicationProperties {
+    pub application_name: Option<Expr>,
+}
+
+/// `AWS::CodeDeploy::DeploymentGroup` properties.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct DeploymentGroupProperties {
+    pub deployment_group_name: Option<Expr>,
+    pub deployment_config_name: Option<Expr>,
+    pub service_role_arn: Option<Expr>,
+    pub alarm_configuration: Option<AlarmConfiguration>,
+    #[serde(default)]
+    pub trigger_configurations: Vec<TriggerConfiguration>,
+}
+
+/// `AlarmConfiguration`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct AlarmConfiguration {
+    #[serde(default)]
+    pub alarms: Vec<AlarmName>,
+    pub enabled: Option<bool>,
+}
+
+/// One of `AlarmConfiguration.Alarms`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct AlarmName {
+    pub name: Expr,
+}
+
+/// `AWS::ApiGatewayV2::Integration` properties.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct IntegrationProperties {
+    pub api_id: Expr,
+    pub integration_uri: Option<Expr>,
 }
