@@ -240,13 +240,13 @@ impl StandIn {
             codedeploy: Arc::clone(&self.codedeploy),
             metrics: Arc::clone(&self.metrics),
             faults: Arc::clone(&self.faults),
-            iam: Arc::clone(&self.lambda.iam),
+            iam: Arc::clone(self.lambda.iam()),
         }
     }
 
     /// The region and account id in ARNs.
     pub fn region_and_account(&self) -> (String, String) {
-        let registry = &self.lambda.registry;
+        let registry = &self.lambda.registry();
         (registry.region.clone(), registry.account_id.clone())
     }
 
@@ -281,7 +281,7 @@ impl StandIn {
         version: &str,
     ) -> Result<Alias, Error> {
         self.lambda
-            .registry
+            .registry()
             .set_alias(
                 function_name,
                 alias,
@@ -298,7 +298,7 @@ impl StandIn {
 
     /// An alias as it is now.
     pub fn alias(&self, function_name: &str, alias: &str) -> Option<Alias> {
-        self.lambda.registry.alias(function_name, alias)
+        self.lambda.registry().alias(function_name, alias)
     }
 
     /// Invoke a function synchronously, as Lambda `Invoke` with `RequestResponse`.
@@ -313,7 +313,7 @@ impl StandIn {
     ) -> Result<InvokeResult, Error> {
         let resolved = self
             .lambda
-            .registry
+            .registry()
             .resolve(function_name, qualifier)
             .map_err(|e| Error::NotFound {
                 what: e.to_string(),
@@ -333,7 +333,7 @@ impl StandIn {
             TrafficConfig::AllAtOnce,
             1.0,
         ));
-        self.codedeploy.deployments.create(spec).0
+        self.codedeploy.deployments().create(spec).0
     }
 
     /// Open a hook execution for a lifecycle event of a deployment, and get the event that
@@ -347,7 +347,7 @@ impl StandIn {
         lifecycle_event: &str,
     ) -> Result<(String, Value), Error> {
         self.codedeploy
-            .deployments
+            .deployments()
             .start_execution(deployment_id, lifecycle_event)
             .map(|opened| (opened.execution_id, opened.event))
             .ok_or_else(|| Error::NotFound {
@@ -359,7 +359,7 @@ impl StandIn {
     /// The status a hook reported for an execution, if any yet.
     pub fn hook_status(&self, deployment_id: &str, execution_id: &str) -> Option<HookStatus> {
         self.codedeploy
-            .deployments
+            .deployments()
             .read(deployment_id, |r| {
                 r.executions.get(execution_id).and_then(|e| e.status())
             })
@@ -369,7 +369,7 @@ impl StandIn {
     /// How many reports arrived for an execution (a refused second report counts).
     pub fn hook_reports(&self, deployment_id: &str, execution_id: &str) -> u32 {
         self.codedeploy
-            .deployments
+            .deployments()
             .read(deployment_id, |r| {
                 r.executions.get(execution_id).map_or(0, |e| e.reports)
             })
@@ -382,7 +382,7 @@ impl StandIn {
         deployment_id: &str,
     ) -> Vec<(String, String, Option<HookStatus>)> {
         self.codedeploy
-            .deployments
+            .deployments()
             .read(deployment_id, |r| {
                 r.executions
                     .iter()
@@ -462,13 +462,13 @@ impl StandIn {
     /// The process ids running a function version (one per started execution environment),
     /// e.g. to measure their memory.
     pub fn pids(&self, function_name: &str, version: &str) -> Vec<u32> {
-        self.lambda.registry.pids(function_name, version)
+        self.lambda.registry().pids(function_name, version)
     }
 
     /// Record every invocation served from now on, while the log is held. With no log open
     /// the stand-in keeps no record of invocations, so its memory stays flat under load.
     pub fn record_invocations(&self) -> InvocationLog {
-        self.lambda.invocations.open(None)
+        self.lambda.invocations().open(None)
     }
 
     /// A deployment's picture as one self-contained HTML page (inline SVG and CSS, no
@@ -498,7 +498,7 @@ impl StandIn {
     /// The role credentials given to each function (by name), as an AWS shared credentials
     /// file would hold them: call the stand-in as a function's role, and be checked as it is.
     pub fn role_credentials(&self) -> std::collections::BTreeMap<String, iam::Credentials> {
-        self.lambda.iam.sessions()
+        self.lambda.iam().sessions()
     }
 
     /// Faults to inject into the APIs.

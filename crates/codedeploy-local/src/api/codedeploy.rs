@@ -92,8 +92,8 @@ impl Resources<'_> {
     fn check(&self, operation: Operation, body: &[u8]) -> Result<(), ApiError> {
         let scope: Scope = serde_json::from_slice(body).unwrap_or_default();
         let (region, account) = (
-            &self.cd.lambda.registry.region,
-            &self.cd.lambda.registry.account_id,
+            &self.cd.lambda().registry().region,
+            &self.cd.lambda().registry().account_id,
         );
         let group = |app: &str, group: &str| {
             format!("arn:aws:codedeploy:{region}:{account}:deploymentgroup:{app}/{group}")
@@ -107,7 +107,7 @@ impl Resources<'_> {
                 };
                 let found = self
                     .cd
-                    .deployments
+                    .deployments()
                     .read(id, |r| group(&r.spec.application_name, &r.spec.group_name));
                 let Some(resource) = found else {
                     return Ok(());
@@ -232,7 +232,7 @@ fn put_status(cd: &CodeDeploy, input: PutStatusInput) -> Result<Value, ApiError>
             ))
         }
     };
-    cd.deployments.report(deployment_id, execution_id, status).map_err(|e| match e {
+    cd.deployments().report(deployment_id, execution_id, status).map_err(|e| match e {
         ReportError::NoDeployment => no_deployment(deployment_id),
         ReportError::NoExecution => ApiError::codedeploy(
             "InvalidLifecycleEventHookExecutionIdException",
@@ -254,7 +254,7 @@ struct DeploymentIdInput {
 
 fn get_deployment(cd: &CodeDeploy, input: DeploymentIdInput) -> Result<Value, ApiError> {
     let id = deployment_id(&input.deployment_id)?;
-    cd.deployments
+    cd.deployments()
         .read(id, |r| json!({"deploymentInfo": deployment_info(r)}))
         .ok_or_else(|| no_deployment(id))
 }
@@ -274,7 +274,7 @@ fn stop_deployment(cd: &CodeDeploy, input: StopDeploymentInput) -> Result<Value,
     let request = StopRequest {
         auto_rollback: input.auto_rollback_enabled.unwrap_or(false),
     };
-    cd.deployments
+    cd.deployments()
         .request_stop(id, request)
         .map_err(|e| match e {
             StopError::NoDeployment => no_deployment(id),
@@ -338,7 +338,7 @@ fn get_application_revision(cd: &CodeDeploy, input: GetRevisionInput) -> Result<
             )
         })?;
     let content = cd
-        .deployments
+        .deployments()
         .revision_content(application, &sha256)
         .ok_or_else(|| {
             ApiError::codedeploy(
@@ -398,7 +398,7 @@ fn list_deployments(cd: &CodeDeploy, input: ListDeploymentsInput) -> Result<Valu
             ),
         ));
     }
-    let ids = cd.deployments.ids(|r| {
+    let ids = cd.deployments().ids(|r| {
         application.is_none_or(|a| a == r.spec.application_name)
             && group.is_none_or(|g| g == r.spec.group_name)
             && (statuses.is_empty() || statuses.iter().any(|s| json!(r.status) == json!(s)))
@@ -412,9 +412,8 @@ fn list_deployments(cd: &CodeDeploy, input: ListDeploymentsInput) -> Result<Valu
             )
         })?,
     };
-    let mut output =
-        json!({"deployments": ids.iter().skip(start).take(cd.list_page_size).collect::<Vec<_>>()});
-    if let Some(next) = ids.get(start + cd.list_page_size) {
+    let mut output = json!({"deployments": ids.iter().skip(start).take(cd.list_page_size()).collect::<Vec<_>>()});
+    if let Some(next) = ids.get(start + cd.list_page_size()) {
         output["nextToken"] = json!(next);
     }
     Ok(output)

@@ -69,7 +69,7 @@ async fn handle(State(endpoint): State<Arc<Endpoint>>, request: Request) -> Resp
     let event = apigw::event(&request, Flavor::HttpApi, &request_id);
     let resolved = match endpoint
         .lambda
-        .registry
+        .registry()
         .resolve(&endpoint.target.function, Some(&endpoint.target.alias))
     {
         Ok(r) => r,
@@ -100,7 +100,7 @@ impl Endpoint {
         let Some(api) = &self.target.api_id else {
             return true;
         };
-        let registry = &self.lambda.registry;
+        let registry = &self.lambda.registry();
         let (region, account) = (&registry.region, &registry.account_id);
         let source =
             format!("arn:aws:execute-api:{region}:{account}:{api}/$default/{method}{path}");
@@ -111,7 +111,7 @@ impl Endpoint {
             ("aws:SourceAccount", account.as_str()),
         ];
         self.lambda
-            .iam
+            .iam()
             .check_service(
                 "apigateway.amazonaws.com",
                 function,

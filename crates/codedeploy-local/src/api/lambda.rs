@@ -159,7 +159,9 @@ async fn invoke(
         caller: &caller,
     };
     permission.check(Service::Lambda, "lambda:InvokeFunction", &resource)?;
-    let resolved = lambda.registry.resolve(&name, query.qualifier.as_deref())?;
+    let resolved = lambda
+        .registry()
+        .resolve(&name, query.qualifier.as_deref())?;
     match headers.invocation_type {
         InvocationType::DryRun => Ok(StatusCode::NO_CONTENT.into_response()),
         InvocationType::Event => {
@@ -190,8 +192,8 @@ fn function_resource(
     name: &str,
     qualifier: Option<&str>,
 ) -> Result<String, ApiError> {
-    let (function, embedded) = lambda.registry.function_name(name)?;
-    let arn = lambda.registry.function_arn(function);
+    let (function, embedded) = lambda.registry().function_name(name)?;
+    let arn = lambda.registry().function_arn(function);
     Ok(match qualifier.or(embedded) {
         Some(q) => format!("{arn}:{q}"),
         None => arn,
@@ -245,7 +247,7 @@ fn invoke_response(result: &InvokeResult, tail: bool) -> Response {
 
 /// A throttled invocation counts in the `Throttles` metric that alarms watch.
 fn record_throttled(lambda: &Lambda, name: &str, qualifier: Option<&str>) {
-    let Ok((function, embedded)) = lambda.registry.function_name(name) else {
+    let Ok((function, embedded)) = lambda.registry().function_name(name) else {
         return;
     };
     let alias = qualifier
@@ -256,7 +258,7 @@ fn record_throttled(lambda: &Lambda, name: &str, qualifier: Option<&str>) {
 
 fn alias_json(lambda: &Lambda, function_name: &str, alias: &Alias) -> Value {
     json!({
-        "AliasArn": format!("{}:{}", lambda.registry.function_arn(function_name), alias.name),
+        "AliasArn": format!("{}:{}", lambda.registry().function_arn(function_name), alias.name),
         "Name": alias.name,
         "FunctionVersion": alias.function_version,
         "Description": alias.description,
@@ -272,7 +274,7 @@ fn not_found(
     function_name: &str,
     qualifier: Option<&str>,
 ) -> ApiError {
-    let arn = lambda.registry.function_arn(function_name);
+    let arn = lambda.registry().function_arn(function_name);
     let target = qualifier.map_or(arn.clone(), |q| format!("{arn}:{q}"));
     ApiError::resource_not_found(format!("{what} not found: {target}"))
 }
@@ -287,7 +289,7 @@ fn alias_permission(
     alias: &str,
     action: &str,
 ) -> Result<(), ApiError> {
-    let resource = format!("{}:{alias}", lambda.registry.function_arn(function_name));
+    let resource = format!("{}:{alias}", lambda.registry().function_arn(function_name));
     Permission { iam, caller }.check(Service::Lambda, action, &resource)
 }
 
@@ -300,7 +302,7 @@ async fn get_alias(
     Path((name, alias)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     before(&faults, Operation::GetAlias).await?;
-    let (function_name, _) = lambda.registry.function_name(&name)?;
+    let (function_name, _) = lambda.registry().function_name(&name)?;
     alias_permission(
         &lambda,
         &iam,
@@ -310,7 +312,7 @@ async fn get_alias(
         "lambda:GetAlias",
     )?;
     let found = lambda
-        .registry
+        .registry()
         .alias(function_name, &alias)
         .ok_or_else(|| not_found(&lambda, "Alias", function_name, Some(&alias)))?;
     Ok(Json(alias_json(&lambda, function_name, &found)))
@@ -356,7 +358,7 @@ async fn update_alias(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     before(&faults, Operation::UpdateAlias).await?;
-    let (function_name, _) = lambda.registry.function_name(&name)?;
+    let (function_name, _) = lambda.registry().function_name(&name)?;
     alias_permission(
         &lambda,
         &iam,
@@ -369,7 +371,7 @@ async fn update_alias(
         .map_err(|e| invalid_content(format!("invalid UpdateAlias body: {e}")))?;
     check_description(request.description.as_deref())?;
     let existing = lambda
-        .registry
+        .registry()
         .alias(function_name, &alias)
         .ok_or_else(|| not_found(&lambda, "Alias", function_name, Some(&alias)))?;
     let version = request
@@ -381,7 +383,7 @@ async fn update_alias(
             r.additional_version_weights
         });
     let updated = lambda
-        .registry
+        .registry()
         .set_alias(
             function_name,
             &alias,
@@ -426,15 +428,15 @@ async fn list_versions(
     Query(query): Query<ListVersionsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     before(&faults, Operation::ListVersionsByFunction).await?;
-    let (function_name, _) = lambda.registry.function_name(&name)?;
-    let resource = lambda.registry.function_arn(function_name);
+    let (function_name, _) = lambda.registry().function_name(&name)?;
+    let resource = lambda.registry().function_arn(function_name);
     let permission = Permission {
         iam: &iam,
         caller: &caller,
     };
     permission.check(Service::Lambda, "lambda:ListVersionsByFunction", &resource)?;
     let versions = lambda
-        .registry
+        .registry()
         .versions(function_name)
         .ok_or_else(|| not_found(&lambda, "Function", function_name, None))?;
     let page_size = match query.max_items.as_deref() {

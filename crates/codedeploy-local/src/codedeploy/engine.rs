@@ -47,7 +47,7 @@ pub(crate) async fn run(
     let traffic = plan
         .traffic
         .clone()
-        .map(|t| traffic::spawn(Arc::clone(&codedeploy.lambda), spec, t));
+        .map(|t| traffic::spawn(Arc::clone(codedeploy.lambda()), spec, t));
     run.notify_deployment("DeploymentStart", "the deployment started");
     let mut result = run.steps().await;
     if let Err(stop) = &mut result {
@@ -58,7 +58,7 @@ pub(crate) async fn run(
         task.abort();
     }
     let (status, error) = run.conclude(result);
-    codedeploy.deployments.finish(&id, status, error.clone());
+    codedeploy.deployments().finish(&id, status, error.clone());
     run.report();
     let (through_alias, to_target) =
         run.invocations
@@ -159,7 +159,7 @@ impl Run<'_> {
         };
         self.codedeploy
             .lambda
-            .registry
+            .registry()
             .set_alias(
                 &spec.function_name,
                 &spec.alias,
@@ -189,7 +189,7 @@ impl Run<'_> {
 
     fn roll_back(&mut self) {
         let spec = &self.plan.spec;
-        let registry = &self.codedeploy.lambda.registry;
+        let registry = &self.codedeploy.lambda().registry();
         match registry.set_alias(
             &spec.function_name,
             &spec.alias,

@@ -40,8 +40,8 @@ impl<'r, 'a> HookRun<'r, 'a> {
             hook,
         } = self;
         run.phase = lifecycle_event.to_owned();
-        let lambda = Arc::clone(&run.codedeploy.lambda);
-        if !lambda.registry.has_function(hook) {
+        let lambda = Arc::clone(run.codedeploy.lambda());
+        if !lambda.registry().has_function(hook) {
             return Err(Stop::failed(
                 ErrorCode::HookExecutionFailure,
                 format!(
@@ -49,7 +49,7 @@ impl<'r, 'a> HookRun<'r, 'a> {
                 ),
             ));
         }
-        let hook_arn = lambda.registry.function_arn(hook);
+        let hook_arn = lambda.registry().function_arn(hook);
         run.as_codedeploy("AWSLambda", "lambda:InvokeFunction", &hook_arn)?;
         let Some(opened) = run
             .codedeploy
@@ -168,11 +168,11 @@ impl Deliveries {
         event: Vec<u8>,
         status: &watch::Receiver<Option<HookStatus>>,
     ) -> Self {
-        let lambda = &run.codedeploy.lambda;
+        let lambda = &run.codedeploy.lambda();
         let duplicate = run.plan.duplicate_deliveries.then(|| {
             let (lambda, hook, event) = (Arc::clone(lambda), hook.to_owned(), event.clone());
             lambda.tasks().clone().spawn(async move {
-                if let Ok(resolved) = lambda.registry.resolve(&hook, None) {
+                if let Ok(resolved) = lambda.registry().resolve(&hook, None) {
                     lambda
                         .invoke(resolved, event.into(), None, new_request_id())
                         .await;

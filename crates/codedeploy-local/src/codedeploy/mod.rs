@@ -28,12 +28,12 @@ use spec::DeploymentSpec;
 
 /// The CodeDeploy service of the stand-in. It drives Lambda, as CodeDeploy does.
 pub(crate) struct CodeDeploy {
-    pub(crate) deployments: Deployments,
+    deployments: Deployments,
     /// Application -> deployment group -> how deployments in it run.
     groups: Mutex<BTreeMap<String, BTreeMap<String, DeploymentPlan>>>,
-    pub(crate) lambda: Arc<Lambda>,
+    lambda: Arc<Lambda>,
     /// Ids per `ListDeployments` page.
-    pub(crate) list_page_size: usize,
+    list_page_size: usize,
 }
 
 /// Why `CreateDeployment` (and, for an unknown application or group, `ListDeployments` and
@@ -58,6 +58,21 @@ impl CodeDeploy {
             lambda,
             list_page_size: list_page_size.max(1),
         }
+    }
+
+    /// Its deployments.
+    pub(crate) fn deployments(&self) -> &Deployments {
+        &self.deployments
+    }
+
+    /// The Lambda it drives.
+    pub(crate) fn lambda(&self) -> &Arc<Lambda> {
+        &self.lambda
+    }
+
+    /// Ids per `ListDeployments` page.
+    pub(crate) fn list_page_size(&self) -> usize {
+        self.list_page_size
     }
 
     /// Register a deployment group (and its application) with how deployments in it run.
@@ -117,7 +132,7 @@ impl CodeDeploy {
                 active,
             });
         }
-        if !self.lambda.registry.has_function(&spec.function_name) {
+        if !self.lambda.registry().has_function(&spec.function_name) {
             return Err(CreateError::Revision(format!(
                 "the AppSpec's function {} does not exist",
                 spec.function_name
@@ -129,7 +144,7 @@ impl CodeDeploy {
         ] {
             if !self
                 .lambda
-                .registry
+                .registry()
                 .has_version(&spec.function_name, version)
             {
                 return Err(CreateError::Revision(format!(

@@ -44,7 +44,7 @@ impl Run<'_> {
         match self
             .codedeploy
             .lambda
-            .iam
+            .iam()
             .check(&principal, action, resource)
         {
             Ok(()) => Ok(()),
@@ -67,7 +67,7 @@ impl Run<'_> {
     /// May CodeDeploy's role perform `action` on the deployment's alias?
     pub(crate) fn on_alias(&mut self, action: &str) -> Result<(), Stop> {
         let spec = &self.plan.spec;
-        let registry = &self.codedeploy.lambda.registry;
+        let registry = &self.codedeploy.lambda().registry();
         let alias = format!(
             "{}:{}",
             registry.function_arn(&spec.function_name),
@@ -79,7 +79,7 @@ impl Run<'_> {
     /// Before the first hook: may CodeDeploy's role read the alias and the alarms?
     pub(crate) fn may_shift_and_watch(&mut self) -> Result<(), Stop> {
         self.on_alias("lambda:GetAlias")?;
-        let registry = &self.codedeploy.lambda.registry;
+        let registry = &self.codedeploy.lambda().registry();
         let prefix = format!(
             "arn:aws:cloudwatch:{}:{}:alarm:",
             registry.region, registry.account_id
@@ -107,11 +107,11 @@ impl Run<'_> {
     /// `sam::resource_policies`).
     pub(crate) fn cloudwatch_may_publish(&mut self, alarm: &str, topic: &str) -> bool {
         let arn = self.topic_arn(topic);
-        let iam = &self.codedeploy.lambda.iam;
+        let iam = &self.codedeploy.lambda().iam();
         if !iam.has_resource_policy(&arn) {
             return true;
         }
-        let registry = &self.codedeploy.lambda.registry;
+        let registry = &self.codedeploy.lambda().registry();
         let (region, account) = (&registry.region, &registry.account_id);
         let alarm_arn = format!("arn:aws:cloudwatch:{region}:{account}:alarm:{alarm}");
         let context = [
@@ -137,7 +137,7 @@ impl Run<'_> {
         if topic.starts_with("arn:") {
             return topic.to_owned();
         }
-        let registry = &self.codedeploy.lambda.registry;
+        let registry = &self.codedeploy.lambda().registry();
         format!(
             "arn:aws:sns:{}:{}:{topic}",
             registry.region, registry.account_id
@@ -157,7 +157,7 @@ impl Run<'_> {
         let function = self
             .codedeploy
             .lambda
-            .registry
+            .registry()
             .function_arn(&spec.function_name);
         // Its functions' calls, and calls on its function (API Gateway's).
         let ours = denial.session == spec.function_name

@@ -84,8 +84,8 @@ impl<'a> Run<'a> {
             .map(|a| a.window(plan.time_scale))
             .max()
             .unwrap_or_default();
-        let (started, started_at) = (Instant::now(), codedeploy.lambda.clock().now());
-        codedeploy.deployments.with(&id, |r| {
+        let (started, started_at) = (Instant::now(), codedeploy.lambda().clock().now());
+        codedeploy.deployments().with(&id, |r| {
             r.run = Some(RunInfo {
                 plan: plan.clone(),
                 started,
@@ -108,11 +108,11 @@ impl<'a> Run<'a> {
                 .collect(),
             observer,
             stop,
-            invocations: codedeploy.lambda.invocations.open(Some(window * 2)),
-            watch_rounds: codedeploy.lambda.watch_rounds.subscribe(),
+            invocations: codedeploy.lambda().invocations().open(Some(window * 2)),
+            watch_rounds: codedeploy.lambda().watch_rounds().subscribe(),
             rounds_seen: false,
             watch_stopping: false,
-            denial_events: codedeploy.lambda.iam.subscribe(),
+            denial_events: codedeploy.lambda().iam().subscribe(),
             denials: Vec::new(),
         }
     }
@@ -228,7 +228,7 @@ impl Run<'_> {
                 Err(_) => return,
             }
         }
-        let why = self.codedeploy.deployments.read(&self.id, |r| {
+        let why = self.codedeploy.deployments().read(&self.id, |r| {
             let last = r
                 .timeline
                 .iter()
@@ -256,7 +256,7 @@ impl Run<'_> {
     }
 
     fn check_alarms(&mut self) -> Result<(), Stop> {
-        let now = self.codedeploy.lambda.clock().now();
+        let now = self.codedeploy.lambda().clock().now();
         let (plan, started_at) = (self.plan, self.started_at);
         let states: Vec<AlarmState> = self.invocations.with(|records| {
             plan.alarms

@@ -120,7 +120,7 @@ async fn stopped(
         let local = Arc::clone(&local);
         tokio::spawn(async move {
             tokio::time::sleep(after).await;
-            let deployments = &local.codedeploy.deployments;
+            let deployments = &local.codedeploy.deployments();
             let id = deployments
                 .ids(|r| r.status.is_active())
                 .pop()
@@ -193,7 +193,7 @@ async fn with_hook(
                     continue;
                 }
                 deliveries += 1;
-                let deployments = &local.codedeploy.deployments;
+                let deployments = &local.codedeploy.deployments();
                 let id = deployments
                     .ids(|r| r.status.is_active())
                     .pop()
@@ -231,7 +231,7 @@ fn report(
     execution: &str,
     status: HookStatus,
 ) -> Result<(), ReportError> {
-    local.codedeploy.deployments.report(id, execution, status)
+    local.codedeploy.deployments().report(id, execution, status)
 }
 
 #[tokio::test(start_paused = true)]

@@ -26,7 +26,7 @@ pub(crate) fn spawn(
             let Ok(permit) = Arc::clone(&in_flight).try_acquire_owned() else {
                 continue; // the function cannot keep up: drop this request, as a client would time out
             };
-            let Ok(resolved) = lambda.registry.resolve(&function, Some(&alias)) else {
+            let Ok(resolved) = lambda.registry().resolve(&function, Some(&alias)) else {
                 return;
             };
             let (lambda, payload) = (Arc::clone(&lambda), traffic.payload.clone());

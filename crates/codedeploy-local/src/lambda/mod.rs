@@ -28,8 +28,8 @@ use registry::{Registry, Resolved};
 
 /// The Lambda service of the stand-in.
 pub(crate) struct Lambda {
-    pub(crate) registry: Registry,
-    pub(crate) invocations: invocations::Invocations,
+    registry: Registry,
+    invocations: invocations::Invocations,
     /// The stand-in's endpoint, given to functions as `AWS_ENDPOINT_URL`.
     endpoint: String,
     log_dir: Option<PathBuf>,
@@ -37,7 +37,7 @@ pub(crate) struct Lambda {
     /// no deployment owns (Event invokes through the API); fixed at start.
     time_scale: f64,
     /// The watch-round records functions print, for the deployment's timeline.
-    pub(crate) watch_rounds: WatchRounds,
+    watch_rounds: WatchRounds,
     /// Where the invocations served and the EMF records printed go: CloudWatch's store.
     metrics: Arc<Metrics>,
     clock: WallClock,
@@ -46,7 +46,7 @@ pub(crate) struct Lambda {
     /// The asynchronous invocations that may be under way at once.
     async_slots: Arc<tokio::sync::Semaphore>,
     /// Issues each version's role credentials, and checks the calls made with them.
-    pub(crate) iam: Arc<crate::iam::Authority>,
+    iam: Arc<crate::iam::Authority>,
 }
 
 /// Who reads the lines functions print: the watch's rounds, and EMF records as metrics.
@@ -137,6 +137,26 @@ impl Lambda {
             metrics,
             iam: setup.iam,
         }
+    }
+
+    /// Functions, their versions and aliases.
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The invocation logs open (what alarms and outcomes read).
+    pub(crate) fn invocations(&self) -> &invocations::Invocations {
+        &self.invocations
+    }
+
+    /// The watch rounds functions print.
+    pub(crate) fn watch_rounds(&self) -> &WatchRounds {
+        &self.watch_rounds
+    }
+
+    /// The authority on permissions: role credentials and the checks of their calls.
+    pub(crate) fn iam(&self) -> &Arc<crate::iam::Authority> {
+        &self.iam
     }
 
     /// The stand-in's wall clock.

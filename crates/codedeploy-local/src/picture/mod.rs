@@ -28,14 +28,14 @@ pub(crate) fn picture_of(
     metrics: &Metrics,
     deployment_id: &str,
 ) -> Option<Picture> {
-    let mut picture = codedeploy.deployments.read(deployment_id, Picture::of)?;
+    let mut picture = codedeploy.deployments().read(deployment_id, Picture::of)?;
     picture.read_metrics(metrics);
     Some(picture)
 }
 
 /// The deployments known, newest first, for the live view's list.
 pub(crate) fn rows(codedeploy: &CodeDeploy) -> Vec<ListRow> {
-    codedeploy.deployments.newest_first(|r| {
+    codedeploy.deployments().newest_first(|r| {
         Some(ListRow {
             id: r.id.clone(),
             status: r.status,

@@ -132,7 +132,7 @@ pub async fn prepare(
     let spec = publishing
         .publish(deployed, &function_name, &alias, hooks)
         .await?;
-    resource_policies::attach(template, &resolver, &local.lambda.iam);
+    resource_policies::attach(template, &resolver, local.lambda.iam());
     let mut plan = plan_of(template, options, preference, &resolver, spec)?;
     plan.service_role = Some(roles.of_deployment(deployed));
     if let Some(policy) = &options.deployer_policy {
@@ -181,7 +181,7 @@ fn deployer_denials(
 ) -> Vec<crate::iam::Denial> {
     let (region, account) = local.region_and_account();
     deployer::check(
-        &local.lambda.iam,
+        local.lambda.iam(),
         policy,
         plan,
         function_roles,
@@ -340,7 +340,7 @@ impl Publishing<'_> {
             let Some(name) = self.resolver.function_names.get(&alias.function) else {
                 continue;
             };
-            if self.local.lambda.registry.has_function(name) {
+            if self.local.lambda.registry().has_function(name) {
                 self.local.set_alias(name, &alias.name, &alias.version)?;
             }
         }
