@@ -24,30 +24,37 @@ fn broken(name: &str, edit: impl FnOnce(&str) -> String) -> std::path::PathBuf {
     path
 }
 
-/// Rehearse `template` (AllAtOnce, fast clock): the process's output and the JSON outcome.
-async fn rehearse(template: &std::path::Path, extra: &[&str]) -> (Output, serde_json::Value) {
+/// `codedeploy-local deploy` of `template`, its logs beside it, then `args`.
+fn deploy(template: &std::path::Path, args: &[&str]) -> tokio::process::Command {
     let dir = template.parent().unwrap();
-    let json = dir.join(format!("outcome{}.json", extra.join("")));
-    let output = tokio::process::Command::new(binary("codedeploy-local"))
-        .args([
-            "deploy",
-            "--type",
-            "AllAtOnce",
-            "--time-scale",
-            "600",
-            "--bin-dir",
-        ])
+    let mut command = tokio::process::Command::new(binary("codedeploy-local"));
+    command
+        .arg("deploy")
+        .arg("--bin-dir")
         .arg(bin_dir())
         .arg("--template")
         .arg(template)
         .arg("--log-dir")
         .arg(dir.join("logs"))
-        .arg("--json")
-        .arg(&json)
-        .args(extra)
-        .output()
-        .await
-        .expect("codedeploy-local runs");
+        .args(args);
+    command
+}
+
+/// Rehearse `template` (AllAtOnce, fast clock): the process's output and the JSON outcome.
+async fn rehearse(template: &std::path::Path, extra: &[&str]) -> (Output, serde_json::Value) {
+    let json = template
+        .parent()
+        .unwrap()
+        .join(format!("outcome{}.json", extra.join("")));
+    let output = deploy(
+        template,
+        &["--type", "AllAtOnce", "--time-scale", "600", "--json"],
+    )
+    .arg(&json)
+    .args(extra)
+    .output()
+    .await
+    .expect("codedeploy-local runs");
     let text = std::fs::read_to_string(&json)
         .unwrap_or_else(|_| panic!("no outcome: {}", String::from_utf8_lossy(&output.stderr)));
     (output, serde_json::from_str(&text).expect("JSON"))
@@ -216,21 +223,7 @@ async fn with_deployer_policy(
     let template = broken(name, |t| format!("{t}\n"));
     let path = template.parent().unwrap().join("deployer-policy.json");
     std::fs::write(&path, policy.to_string()).unwrap();
-    let dir = template.parent().unwrap();
-    let output = tokio::process::Command::new(binary("codedeploy-local"))
-        .args([
-            "deploy",
-            "--type",
-            "AllAtOnce",
-            "--time-scale",
-            "600",
-            "--bin-dir",
-        ])
-        .arg(bin_dir())
-        .arg("--template")
-        .arg(&template)
-        .arg("--log-dir")
-        .arg(dir.join("logs"))
+    let output = deploy(&template, &["--type", "AllAtOnce", "--time-scale", "600"])
         .arg("--deployer-policy")
         .arg(&path)
         .output()
@@ -367,23 +360,9 @@ async fn cloudwatch_publishes_only_the_alarms_the_topic_policy_names() {
                 1,
             )
     });
-    let dir = template.parent().unwrap();
-    let json = dir.join("outcome.json");
-    let output = tokio::process::Command::new(binary("codedeploy-local"))
-        .args([
-            "deploy",
-            "--time-scale",
-            "60",
-            "--traffic",
-            "20",
-            "--bin-dir",
-        ])
-        .arg(bin_dir())
-        .arg("--template")
-        .arg(&template)
-        .args(["--target-env", "HELLO_FAULT=error-unmarked", "--log-dir"])
-        .arg(dir.join("logs"))
-        .arg("--json")
+    let json = template.parent().unwrap().join("outcome.json");
+    let output = deploy(&template, &["--time-scale", "60", "--traffic", "20"])
+        .args(["--target-env", "HELLO_FAULT=error-unmarked", "--json"])
         .arg(&json)
         .output()
         .await

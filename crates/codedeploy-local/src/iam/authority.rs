@@ -81,6 +81,30 @@ pub struct Denial {
 }
 
 impl Denial {
+    /// A denial of `who` (principal ARN, role, session) calling `call` (action, resource,
+    /// condition keys).
+    fn of(
+        who: (&str, &str, &str),
+        call: (&str, &str, &[(&str, &str)]),
+        refusal: Refusal,
+        enforced: bool,
+    ) -> Denial {
+        let (action, resource, context) = call;
+        Denial {
+            principal: who.0.to_owned(),
+            role: who.1.to_owned(),
+            session: who.2.to_owned(),
+            action: action.to_owned(),
+            resource: resource.to_owned(),
+            context: context
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            refusal,
+            enforced,
+        }
+    }
+
     /// AWS's message for it: `User: ARN is not authorized to perform: ACTION on resource:
     /// RESOURCE because no identity-based policy allows the ACTION action` (the IAM User
     /// Guide, "Troubleshoot access denied error messages").
@@ -239,19 +263,12 @@ impl Authority {
             Err(e) => Refusal::Undecided(e.to_string()),
         };
         let enforced = self.mode == Mode::Enforce && !matches!(refusal, Refusal::Undecided(_));
-        let denial = Arc::new(Denial {
-            principal: service.to_owned(),
-            role: service.to_owned(),
-            session: service.to_owned(),
-            action: action.to_owned(),
-            resource: resource.to_owned(),
-            context: context
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
+        let denial = Arc::new(Denial::of(
+            (service, service, service),
+            (action, resource, context),
             refusal,
             enforced,
-        });
+        ));
         self.tell(&denial);
         if enforced {
             Err(denial)
@@ -335,19 +352,17 @@ impl Authority {
             Decision::Refused(refusal) => refusal,
         };
         let enforced = self.mode == Mode::Enforce && !matches!(refusal, Refusal::Undecided(_));
-        Some(Arc::new(Denial {
-            principal: principal.arn(),
-            role: principal.role.name().to_owned(),
-            session: principal.session.clone(),
-            action: action.to_owned(),
-            resource: resource.to_owned(),
-            context: context
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
+        let who = (
+            principal.arn(),
+            principal.role.name(),
+            principal.session.as_str(),
+        );
+        Some(Arc::new(Denial::of(
+            (&who.0, who.1, who.2),
+            (action, resource, context),
             refusal,
             enforced,
-        }))
+        )))
     }
 
     /// The decision, cached when it depends on no condition key of the request.
