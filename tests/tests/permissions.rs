@@ -24,6 +24,17 @@ fn broken(name: &str, edit: impl FnOnce(&str) -> String) -> std::path::PathBuf {
     path
 }
 
+/// Rehearsals of this file at once: each runs the stand-in and five function processes, and
+/// the example hooks' checks measure latency (`p95 under 1 s`); twelve at once on two cores
+/// would test the machine, not the permissions.
+static AT_ONCE: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// Run a rehearsal's command, at most [`AT_ONCE`] of them at a time.
+async fn run(mut command: tokio::process::Command) -> Output {
+    let _slot = AT_ONCE.acquire().await.expect("never closed");
+    command.output().await.expect("codedeploy-local runs")
+}
+
 /// `codedeploy-local deploy` of `template`, its logs beside it, then `args`.
 fn deploy(template: &std::path::Path, args: &[&str]) -> tokio::process::Command {
     let dir = template.parent().unwrap();
@@ -46,15 +57,12 @@ async fn rehearse(template: &std::path::Path, extra: &[&str]) -> (Output, serde_
         .parent()
         .unwrap()
         .join(format!("outcome{}.json", extra.join("")));
-    let output = deploy(
+    let mut command = deploy(
         template,
         &["--type", "AllAtOnce", "--time-scale", "600", "--json"],
-    )
-    .arg(&json)
-    .args(extra)
-    .output()
-    .await
-    .expect("codedeploy-local runs");
+    );
+    command.arg(&json).args(extra);
+    let output = run(command).await;
     let text = std::fs::read_to_string(&json)
         .unwrap_or_else(|_| panic!("no outcome: {}", String::from_utf8_lossy(&output.stderr)));
     (output, serde_json::from_str(&text).expect("JSON"))
@@ -223,12 +231,9 @@ async fn with_deployer_policy(
     let template = broken(name, |t| format!("{t}\n"));
     let path = template.parent().unwrap().join("deployer-policy.json");
     std::fs::write(&path, policy.to_string()).unwrap();
-    let output = deploy(&template, &["--type", "AllAtOnce", "--time-scale", "600"])
-        .arg("--deployer-policy")
-        .arg(&path)
-        .output()
-        .await
-        .expect("codedeploy-local runs");
+    let mut command = deploy(&template, &["--type", "AllAtOnce", "--time-scale", "600"]);
+    command.arg("--deployer-policy").arg(&path);
+    let output = run(command).await;
     (output, policy)
 }
 
@@ -361,12 +366,11 @@ async fn cloudwatch_publishes_only_the_alarms_the_topic_policy_names() {
             )
     });
     let json = template.parent().unwrap().join("outcome.json");
-    let output = deploy(&template, &["--time-scale", "60", "--traffic", "20"])
+    let mut command = deploy(&template, &["--time-scale", "60", "--traffic", "20"]);
+    command
         .args(["--target-env", "HELLO_FAULT=error-unmarked", "--json"])
-        .arg(&json)
-        .output()
-        .await
-        .expect("codedeploy-local runs");
+        .arg(&json);
+    let output = run(command).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     let outcome: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("the outcome")).expect("JSON");
