@@ -345,3 +345,22 @@ pub fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
         .behavior_version(aws_config::BehaviorVersion::latest())
         .build()
 }
+
+// The guide's Rust examples compile as doctests of this crate (it has the framework with its
+// `hook` and `canary` features, tokio and serde_json): a page whose example stops compiling
+// fails `cargo test`.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/hooks.md")]
+struct HooksGuide;
+
+#[cfg(doctest)]
+#[doc = include_str!("../docs/watch.md")]
+struct WatchGuide;
+
+#[cfg(doctest)]
+#[doc = include_str!("../docs/canary.md")]
+struct CanaryGuide;
+
+#[cfg(doctest)]
+#[doc = include_str!("../docs/cli.md")]
+struct CliGuide;

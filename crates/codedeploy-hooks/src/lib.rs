@@ -36,10 +36,49 @@
 //! }
 //! ```
 //!
-//! During the traffic shift, where CodeDeploy runs no hook, a [`Watch`] attached to the
-//! PreTraffic hook ([`Hook::watch`]) runs checks in rounds and stops the deployment, with
-//! rollback, when they keep failing; [`Hook::watched_by`] makes the PostTraffic hook fail
-//! when the watch did not guard the whole shift. See [`Watch`] for an example.
+//! That is the first of three ways in. The second: during the traffic shift, where CodeDeploy
+//! runs no hook, a [`Watch`] attached to the PreTraffic hook ([`Hook::watch`]) runs checks in
+//! rounds and stops the deployment, with rollback, when they keep failing;
+//! [`Hook::watched_by`] makes the PostTraffic hook fail when the watch did not guard the
+//! whole shift.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use codedeploy_hooks::{Hook, Watch};
+//! use serde_json::json;
+//!
+//! #[tokio::main]
+//! async fn main() -> std::process::ExitCode {
+//!     Hook::new()
+//!         .watch(Watch::every(Duration::from_secs(30)).check("the alias answers", |t| async move {
+//!             t.through_alias()?.invoke(json!({"name": "watch"})).await?.ensure_ok()?;
+//!             Ok(())
+//!         }))
+//!         .run()
+//!         .await
+//! }
+//! ```
+//!
+//! The third, with the `canary` feature: a canary analysis (`canary::Analysis`) judges the
+//! new version against the current one from CloudWatch's per-version metrics of the alias,
+//! with statistics, where a fixed alarm threshold is too tight or too loose; in a hook
+//! (`Hook::analyse`) or in every round of a watch.
+//!
+//! ```no_run
+//! # #[cfg(feature = "canary")]
+//! # mod example {
+//! use codedeploy_hooks::canary::Analysis;
+//! use codedeploy_hooks::Hook;
+//!
+//! pub async fn post_traffic() -> std::process::ExitCode {
+//!     Hook::new()
+//!         .analyse(Analysis::new().errors().latency(99.0, 1.25)) // p99 at most x1.25
+//!         .run()
+//!         .await
+//! }
+//! # }
+//! # fn main() {}
+//! ```
 //!
 //! The handler is a tower `Service` too ([`Hook::into_service`]), so a hook can be tested
 //! without a Lambda runtime. A runnable check, without AWS:
