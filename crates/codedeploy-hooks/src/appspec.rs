@@ -91,6 +91,13 @@ impl AppSpec {
     ///
     /// # Errors
     /// [`Error::AppSpec`] saying what is missing or malformed.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), codedeploy_hooks::Error> {
+    /// let spec = codedeploy_hooks::appspec::AppSpec::parse(r#"{"version": 0.0, "Resources": [{"hello": {"Type": "AWS::Lambda::Function", "Properties": {"Name": "hello", "Alias": "live", "CurrentVersion": "3", "TargetVersion": "4"}}}], "Hooks": [{"BeforeAllowTraffic": "CodeDeployHook_pre"}]}"#)?;
+    /// assert_eq!(spec.target_version, "4");
+    /// # Ok(()) }
+    /// ```
     pub fn parse(content: &str) -> Result<AppSpec, Error> {
         Self::parse_content(content).map_err(|problem| Error::AppSpec {
             what: "the AppSpec".into(),
@@ -143,6 +150,14 @@ impl AppSpec {
     }
 
     /// The phase in which the function `own_name` (a name or ARN) is a hook, if it is one.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), codedeploy_hooks::Error> {
+    /// let spec = codedeploy_hooks::appspec::AppSpec::parse(r#"{"version": 0.0, "Resources": [{"hello": {"Type": "AWS::Lambda::Function", "Properties": {"Name": "hello", "Alias": "live", "CurrentVersion": "3", "TargetVersion": "4"}}}], "Hooks": [{"BeforeAllowTraffic": "CodeDeployHook_pre"}]}"#)?;
+    /// assert_eq!(spec.phase_of("CodeDeployHook_pre"), Some(codedeploy_hooks::Phase::PreTraffic));
+    /// assert_eq!(spec.phase_of("hello"), None);
+    /// # Ok(()) }
+    /// ```
     pub fn phase_of(&self, own_name: &str) -> Option<Phase> {
         let own = function_name_of(own_name);
         self.hooks

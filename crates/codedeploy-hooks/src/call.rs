@@ -67,12 +67,24 @@ impl CallPolicy {
     /// report, ...) may take before it is abandoned and retried. The report never uses more
     /// than a third of the reporting reserve per attempt, so that a stalled call leaves time
     /// for two more.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let policy = codedeploy_hooks::CallPolicy::default().attempt_timeout(Duration::from_secs(2));
+    /// # let _ = policy;
+    /// ```
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
         self.attempt_timeout = timeout.max(Duration::from_millis(1));
         self
     }
 
     /// The longest one attempt of `Invoke` may take: the target's own run time included.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let policy = codedeploy_hooks::CallPolicy::default().invoke_timeout(Duration::from_secs(30));
+    /// # let _ = policy;
+    /// ```
     pub fn invoke_timeout(mut self, timeout: Duration) -> Self {
         self.invoke_timeout = timeout.max(Duration::from_millis(1));
         self
@@ -81,12 +93,24 @@ impl CallPolicy {
     /// Calls per operation, the first included (at least 1). The report is the exception:
     /// it keeps trying until the Lambda deadline, as nothing matters more than delivering
     /// the verdict.
+    ///
+    /// ```
+    /// let policy = codedeploy_hooks::CallPolicy::default().max_attempts(5);
+    /// # let _ = policy;
+    /// ```
     pub fn max_attempts(mut self, attempts: u32) -> Self {
         self.max_attempts = attempts.max(1);
         self
     }
 
     /// The first pause between attempts; each later one doubles, up to `max`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let policy = codedeploy_hooks::CallPolicy::default()
+    ///     .backoff(Duration::from_millis(100), Duration::from_secs(2));
+    /// # let _ = policy;
+    /// ```
     pub fn backoff(mut self, first: Duration, max: Duration) -> Self {
         self.first_backoff = first;
         self.max_backoff = max.max(first);

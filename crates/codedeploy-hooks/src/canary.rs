@@ -114,6 +114,12 @@ impl CustomMetric {
     }
 
     /// A dimension with the same value for both versions.
+    ///
+    /// ```
+    /// let orders = codedeploy_hooks::canary::CustomMetric::new("Shop", "OrdersPlaced", "Sum")
+    ///     .dimension("Region", "eu-west-1");
+    /// # let _ = orders;
+    /// ```
     pub fn dimension(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.dimensions.push((name.into(), value.into()));
         self
@@ -121,24 +127,47 @@ impl CustomMetric {
 
     /// The dimension whose value is the version (required: without it the versions'
     /// data cannot be told apart).
+    ///
+    /// ```
+    /// let orders = codedeploy_hooks::canary::CustomMetric::new("Shop", "OrdersPlaced", "Sum")
+    ///     .version_dimension("Version"); // each version's own series
+    /// # let _ = orders;
+    /// ```
     pub fn version_dimension(mut self, name: impl Into<String>) -> Self {
         self.version_dimension = Some(name.into());
         self
     }
 
     /// Which way is worse (default: higher).
+    ///
+    /// ```
+    /// use codedeploy_hooks::canary::{CustomMetric, Direction};
+    /// let orders = CustomMetric::new("Shop", "OrdersPlaced", "Average").direction(Direction::LowerIsWorse);
+    /// # let _ = orders;
+    /// ```
     pub fn direction(mut self, direction: Direction) -> Self {
         self.rule.direction = direction;
         self
     }
 
     /// How much worse the new version may be, as a ratio (default 1.2).
+    ///
+    /// ```
+    /// // The new version's value may be at most 1.5 times the current one's.
+    /// let queue = codedeploy_hooks::canary::CustomMetric::new("Shop", "QueueDepth", "Average").max_ratio(1.5);
+    /// # let _ = queue;
+    /// ```
     pub fn max_ratio(mut self, ratio: f64) -> Self {
         self.rule.max_ratio = ratio.max(1.0);
         self
     }
 
     /// An absolute allowance on top of the ratio, in the metric's unit (default 0).
+    ///
+    /// ```
+    /// let queue = codedeploy_hooks::canary::CustomMetric::new("Shop", "QueueDepth", "Average").allowance(2.0);
+    /// # let _ = queue;
+    /// ```
     pub fn allowance(mut self, allowance: f64) -> Self {
         self.rule.allowance = allowance.max(0.0);
         self
@@ -187,6 +216,12 @@ impl Analysis {
     }
 
     /// Judge the error rate (`AWS/Lambda` `Errors` over `Invocations`).
+    ///
+    /// ```
+    /// use codedeploy_hooks::canary::Analysis;
+    /// let analysis = Analysis::new().errors(); // Errors / Invocations, both versions
+    /// # let _ = analysis;
+    /// ```
     pub fn errors(mut self) -> Self {
         self.judged.push(Judged::Rate { metric: "Errors" });
         self
@@ -195,6 +230,12 @@ impl Analysis {
     /// Judge the throttle rate (`Throttles` over `Invocations` plus `Throttles`). Whether
     /// Lambda publishes `Throttles` per `ExecutedVersion` is undocumented; without data the
     /// metric is inconclusive.
+    ///
+    /// ```
+    /// use codedeploy_hooks::canary::Analysis;
+    /// let analysis = Analysis::new().errors().throttles();
+    /// # let _ = analysis;
+    /// ```
     pub fn throttles(mut self) -> Self {
         self.judged.push(Judged::Rate {
             metric: "Throttles",
@@ -204,12 +245,26 @@ impl Analysis {
 
     /// Judge a percentile of `Duration` (e.g. 99.0): the new version's may be at most
     /// `max_ratio` times the current one's plus [`DEFAULT_LATENCY_ALLOWANCE`].
+    ///
+    /// ```
+    /// use codedeploy_hooks::canary::Analysis;
+    /// // p99 Duration of the new version at most 1.25 times the current one's.
+    /// let analysis = Analysis::new().latency(99.0, 1.25);
+    /// # let _ = analysis;
+    /// ```
     pub fn latency(self, percentile: f64, max_ratio: f64) -> Self {
         self.latency_with_allowance(percentile, max_ratio, DEFAULT_LATENCY_ALLOWANCE)
     }
 
     /// [`latency`](Self::latency) with an allowance of your own: a p99 of 2 ms against 1 ms
     /// is twice as slow and seldom matters.
+    ///
+    /// ```
+    /// use codedeploy_hooks::canary::Analysis;
+    /// // As `latency`, with 20 ms of slack for very fast functions.
+    /// let analysis = Analysis::new().latency_with_allowance(99.0, 1.25, std::time::Duration::from_millis(20));
+    /// # let _ = analysis;
+    /// ```
     pub fn latency_with_allowance(
         mut self,
         percentile: f64,
@@ -229,6 +284,13 @@ impl Analysis {
     }
 
     /// Judge a metric of your own.
+    ///
+    /// ```
+    /// use codedeploy_hooks::canary::Analysis;
+    /// use codedeploy_hooks::canary::CustomMetric;
+    /// let analysis = Analysis::new().custom(CustomMetric::new("Shop", "OrdersPlaced", "Sum").version_dimension("Version"));
+    /// # let _ = analysis;
+    /// ```
     pub fn custom(mut self, metric: CustomMetric) -> Self {
         self.judged.push(Judged::Custom(metric));
         self
@@ -236,6 +298,12 @@ impl Analysis {
 
     /// The significance of the rate tests (default 0.05): the most often a good canary
     /// may fail on chance.
+    ///
+    /// ```
+    /// use codedeploy_hooks::canary::Analysis;
+    /// let analysis = Analysis::new().errors().significance(0.01);
+    /// # let _ = analysis;
+    /// ```
     pub fn significance(mut self, alpha: f64) -> Self {
         self.significance = alpha.clamp(1e-9, 0.5);
         self
@@ -243,6 +311,13 @@ impl Analysis {
 
     /// The smallest rate difference that fails (default 0.005, half a percentage point):
     /// a smaller one passes even when significant.
+    ///
+    /// ```
+    /// use codedeploy_hooks::canary::Analysis;
+    /// // Ignore differences of error rate under one percentage point.
+    /// let analysis = Analysis::new().errors().min_effect(0.01);
+    /// # let _ = analysis;
+    /// ```
     pub fn min_effect(mut self, effect: f64) -> Self {
         self.min_effect = effect.clamp(0.0, 1.0);
         self
@@ -250,18 +325,37 @@ impl Analysis {
 
     /// The fewest requests per version to judge at all (default 100); fewer is
     /// inconclusive. Also the fewest samples of latency and custom metrics.
+    ///
+    /// ```
+    /// use codedeploy_hooks::canary::Analysis;
+    /// let analysis = Analysis::new().errors().min_requests(200);
+    /// # let _ = analysis;
+    /// ```
     pub fn min_requests(mut self, n: u64) -> Self {
         self.min_requests = n.max(1);
         self
     }
 
     /// Start the window here instead of at the deployment's creation.
+    ///
+    /// ```
+    /// use codedeploy_hooks::canary::Analysis;
+    /// use std::time::{Duration, SystemTime};
+    /// let analysis = Analysis::new().errors().since(SystemTime::now() - Duration::from_secs(600));
+    /// # let _ = analysis;
+    /// ```
     pub fn since(mut self, start: SystemTime) -> Self {
         self.since = Some(start);
         self
     }
 
     /// What an inconclusive verdict does (default: fail in a hook, carry on in a watch).
+    ///
+    /// ```
+    /// use codedeploy_hooks::canary::{Analysis, OnInconclusive};
+    /// let analysis = Analysis::new().errors().on_inconclusive(OnInconclusive::Pass);
+    /// # let _ = analysis;
+    /// ```
     pub fn on_inconclusive(mut self, what: OnInconclusive) -> Self {
         self.on_inconclusive = Some(what);
         self

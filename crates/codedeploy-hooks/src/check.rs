@@ -42,6 +42,12 @@ pub struct Check {
 
 impl Check {
     /// A check with this name, a 60 s timeout, no retries.
+    ///
+    /// ```
+    /// use codedeploy_hooks::Check;
+    /// let check = Check::named("greets by name");
+    /// assert_eq!(check.name(), "greets by name");
+    /// ```
     pub fn named(name: impl Into<String>) -> Self {
         Check {
             name: name.into(),
@@ -55,6 +61,12 @@ impl Check {
 
     /// The time one attempt may take before it counts as failed. The hook's own deadline
     /// still applies on top.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let check = codedeploy_hooks::Check::named("p95").timeout(Duration::from_secs(20));
+    /// # let _ = check;
+    /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -65,6 +77,12 @@ impl Check {
     /// helpers already retry each call under the [`CallPolicy`], so this is rarely needed).
     /// Assertion failures are not retried unless [`retry_failures`](Self::retry_failures)
     /// is set as well.
+    ///
+    /// ```
+    /// // Up to 2 more attempts when AWS throttles or fails (not when the check fails).
+    /// let check = codedeploy_hooks::Check::named("answers").retries(2);
+    /// # let _ = check;
+    /// ```
     pub fn retries(mut self, n: u32) -> Self {
         self.retries = n;
         self
@@ -73,6 +91,12 @@ impl Check {
     /// Retry failed assertions and timeouts too, not only infrastructure failures: for
     /// checks known to be flaky (cold starts). The summary marks a check that passed on a
     /// later attempt as flaky.
+    ///
+    /// ```
+    /// // A flaky assertion gets its retries too.
+    /// let check = codedeploy_hooks::Check::named("eventually consistent").retries(3).retry_failures();
+    /// # let _ = check;
+    /// ```
     pub fn retry_failures(mut self) -> Self {
         self.retry_failures = true;
         self
@@ -80,6 +104,12 @@ impl Check {
 
     /// Run the check and show its outcome, but never fail the hook because of it: for
     /// trying a new check in production before it may block a release.
+    ///
+    /// ```
+    /// // Runs and reports in the summary, but never fails the hook.
+    /// let check = codedeploy_hooks::Check::named("new check, watching").dry_run();
+    /// # let _ = check;
+    /// ```
     pub fn dry_run(mut self) -> Self {
         self.dry_run = true;
         self
@@ -88,12 +118,22 @@ impl Check {
     /// How this check's helpers call AWS, instead of the hook's
     /// [`call_policy`](crate::Hook::call_policy): e.g. a longer `Invoke` timeout for a
     /// check of a slow route.
+    ///
+    /// ```
+    /// use codedeploy_hooks::{CallPolicy, Check};
+    /// let check = Check::named("slow route").call_policy(CallPolicy::default().max_attempts(2));
+    /// # let _ = check;
+    /// ```
     pub fn call_policy(mut self, policy: CallPolicy) -> Self {
         self.call_policy = Some(policy);
         self
     }
 
     /// The check's name.
+    ///
+    /// ```
+    /// assert_eq!(codedeploy_hooks::Check::named("answers").name(), "answers");
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -150,6 +190,12 @@ pub enum FailureKind {
 
 impl CheckError {
     /// A failed assertion with this message.
+    ///
+    /// ```
+    /// use codedeploy_hooks::{CheckError, FailureKind};
+    /// let failure = CheckError::assertion("the total is wrong");
+    /// assert_eq!(failure.kind(), FailureKind::Assertion);
+    /// ```
     pub fn assertion(message: impl Into<String>) -> Self {
         CheckError {
             kind: FailureKind::Assertion,
@@ -166,11 +212,22 @@ impl CheckError {
     }
 
     /// The class of failure.
+    ///
+    /// ```
+    /// use codedeploy_hooks::{CheckError, FailureKind};
+    /// let failure = CheckError::new(FailureKind::Infrastructure, "throttled");
+    /// assert_eq!(failure.kind(), FailureKind::Infrastructure);
+    /// ```
     pub fn kind(&self) -> FailureKind {
         self.kind
     }
 
     /// What went wrong.
+    ///
+    /// ```
+    /// let failure = codedeploy_hooks::CheckError::assertion("the total is wrong");
+    /// assert_eq!(failure.message(), "the total is wrong");
+    /// ```
     pub fn message(&self) -> &str {
         &self.message
     }

@@ -37,6 +37,13 @@ impl Clients {
     /// Clients configured from the environment: region, credentials, and
     /// `AWS_ENDPOINT_URL` (or per-service `AWS_ENDPOINT_URL_CODEDEPLOY` / `_LAMBDA`), as every
     /// AWS SDK reads them.
+    ///
+    /// ```no_run
+    /// # async fn demo() {
+    /// // The Lambda environment's credentials and region, as the SDK finds them.
+    /// let clients = codedeploy_hooks::Clients::from_env().await;
+    /// # let _ = clients; }
+    /// ```
     pub async fn from_env() -> Self {
         let config = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(RetryConfig::disabled())
@@ -47,6 +54,14 @@ impl Clients {
     }
 
     /// Clients from an SDK configuration (retries are turned off, see above).
+    ///
+    /// ```no_run
+    /// # async fn demo() {
+    /// use codedeploy_hooks::{aws_config, Clients};
+    /// let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).region("eu-west-1").load().await;
+    /// let clients = Clients::from_conf(&config);
+    /// # let _ = clients; }
+    /// ```
     pub fn from_conf(config: &aws_config::SdkConfig) -> Self {
         let codedeploy = aws_sdk_codedeploy::config::Builder::from(config)
             .retry_config(RetryConfig::disabled())
@@ -71,6 +86,11 @@ impl Clients {
     /// installs as the process's crypto provider unless one is installed already. Build
     /// the one given to [`Clients::new`] with it: `reqwest` as this crate enables it has no
     /// crypto provider of its own.
+    ///
+    /// ```no_run
+    /// let http = codedeploy_hooks::Clients::default_http(); // rustls with ring, as the SDK's
+    /// # let _ = http;
+    /// ```
     pub fn default_http() -> reqwest::Client {
         new_http_client()
     }
@@ -102,6 +122,13 @@ impl Clients {
     ///
     /// Built on first use: setting up TLS loads the system's root certificates, which costs
     /// milliseconds that a hook whose checks only invoke the function should not pay.
+    ///
+    /// ```no_run
+    /// # async fn demo() {
+    /// let clients = codedeploy_hooks::Clients::from_env().await;
+    /// let health = clients.http().get("https://example.com/health").send().await;
+    /// # let _ = health; }
+    /// ```
     pub fn http(&self) -> &reqwest::Client {
         self.http.get_or_init(new_http_client)
     }

@@ -28,6 +28,11 @@ pub enum Phase {
 
 impl Phase {
     /// The AppSpec lifecycle event name, e.g. `BeforeAllowTraffic`.
+    ///
+    /// ```
+    /// use codedeploy_hooks::Phase;
+    /// assert_eq!(Phase::PreTraffic.lifecycle_event(), "BeforeAllowTraffic");
+    /// ```
     pub fn lifecycle_event(self) -> &'static str {
         match self {
             Phase::PreTraffic => "BeforeAllowTraffic",
@@ -37,6 +42,11 @@ impl Phase {
     }
 
     /// The phase of an AppSpec lifecycle event name (`BeforeAllowTraffic`, `AfterAllowTraffic`).
+    ///
+    /// ```
+    /// use codedeploy_hooks::Phase;
+    /// assert_eq!(Phase::from_lifecycle_event("AfterAllowTraffic"), Some(Phase::PostTraffic));
+    /// ```
     pub fn from_lifecycle_event(name: &str) -> Option<Phase> {
         if name.eq_ignore_ascii_case("BeforeAllowTraffic") {
             Some(Phase::PreTraffic)
@@ -91,6 +101,11 @@ pub struct Deployment {
 impl Deployment {
     /// A deployment of `function_name` to `target_version`, phase unknown: for tests and
     /// for running checks by hand.
+    ///
+    /// ```
+    /// let d = codedeploy_hooks::Deployment::new("hello", "4");
+    /// assert_eq!(d.qualified_target(), "hello:4");
+    /// ```
     pub fn new(function_name: impl Into<String>, target_version: impl Into<String>) -> Self {
         Deployment {
             deployment_id: None,
@@ -104,18 +119,33 @@ impl Deployment {
     }
 
     /// The same deployment in another phase.
+    ///
+    /// ```
+    /// use codedeploy_hooks::{Deployment, Phase};
+    /// let d = Deployment::new("hello", "4").with_phase(Phase::PostTraffic);
+    /// assert_eq!(d.phase, Phase::PostTraffic);
+    /// ```
     pub fn with_phase(mut self, phase: Phase) -> Self {
         self.phase = phase;
         self
     }
 
     /// The same deployment with the alias being shifted.
+    ///
+    /// ```
+    /// let d = codedeploy_hooks::Deployment::new("hello", "4").with_alias("live");
+    /// assert_eq!(d.alias.as_deref(), Some("live"));
+    /// ```
     pub fn with_alias(mut self, alias: impl Into<String>) -> Self {
         self.alias = Some(alias.into());
         self
     }
 
     /// `name:version`, the qualified name that checks invoke.
+    ///
+    /// ```
+    /// assert_eq!(codedeploy_hooks::Deployment::new("hello", "4").qualified_target(), "hello:4");
+    /// ```
     pub fn qualified_target(&self) -> String {
         format!("{}:{}", self.function_name, self.target_version)
     }

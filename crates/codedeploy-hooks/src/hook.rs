@@ -70,6 +70,11 @@ impl Default for Hook {
 
 impl Hook {
     /// A hook with no checks yet.
+    ///
+    /// ```
+    /// let hook = codedeploy_hooks::Hook::new();
+    /// # let _ = hook;
+    /// ```
     pub fn new() -> Self {
         Hook {
             checks: Vec::new(),
@@ -119,18 +124,34 @@ impl Hook {
     /// Test this function and version instead of discovering them. When the deployment's
     /// AppSpec or the environment variable [`TARGET_ENV`](crate::TARGET_ENV) says
     /// otherwise, the hook fails and names both.
+    ///
+    /// ```
+    /// let hook = codedeploy_hooks::Hook::new().target("hello", "4"); // checks call hello:4
+    /// # let _ = hook;
+    /// ```
     pub fn target(mut self, function_name: impl Into<String>, version: impl Into<String>) -> Self {
         self.target = Some((function_name.into(), version.into()));
         self
     }
 
     /// The alias being shifted, when the AppSpec is not read.
+    ///
+    /// ```
+    /// let hook = codedeploy_hooks::Hook::new().target("hello", "4").alias("live");
+    /// # let _ = hook;
+    /// ```
     pub fn alias(mut self, alias: impl Into<String>) -> Self {
         self.alias = Some(alias.into());
         self
     }
 
     /// The phase this hook serves, instead of finding its own name in the AppSpec.
+    ///
+    /// ```
+    /// use codedeploy_hooks::{Hook, Phase};
+    /// let hook = Hook::new().phase(Phase::PostTraffic);
+    /// # let _ = hook;
+    /// ```
     pub fn phase(mut self, phase: Phase) -> Self {
         self.phase = Some(phase);
         self
@@ -138,18 +159,34 @@ impl Hook {
 
     /// Time kept back from the Lambda deadline to report (default 3 s). Checks still
     /// running when only the reserve is left are cancelled and the hook reports `Failed`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let hook = codedeploy_hooks::Hook::new().reserve(Duration::from_secs(5));
+    /// # let _ = hook;
+    /// ```
     pub fn reserve(mut self, reserve: Duration) -> Self {
         self.reserve = reserve;
         self
     }
 
     /// Run at most `n` checks at a time (default: all at once).
+    ///
+    /// ```
+    /// let hook = codedeploy_hooks::Hook::new().concurrency(2); // at most two checks at once
+    /// # let _ = hook;
+    /// ```
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = Some(n.max(1));
         self
     }
 
     /// Run one check at a time, in the order they were added.
+    ///
+    /// ```
+    /// let hook = codedeploy_hooks::Hook::new().sequential(); // in the order added
+    /// # let _ = hook;
+    /// ```
     pub fn sequential(self) -> Self {
         self.concurrency(1)
     }
@@ -158,6 +195,14 @@ impl Hook {
     /// timeouts per attempt and retries of throttling, 5xx, transport errors and stalled
     /// attempts. See [`CallPolicy`] for the defaults; the environment variables
     /// [`ATTEMPT_TIMEOUT_ENV`] and [`INVOKE_TIMEOUT_ENV`] override its timeouts.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use codedeploy_hooks::{CallPolicy, Hook};
+    /// let patient = CallPolicy::default().max_attempts(6).attempt_timeout(Duration::from_secs(5));
+    /// let hook = Hook::new().call_policy(patient);
+    /// # let _ = hook;
+    /// ```
     pub fn call_policy(mut self, policy: CallPolicy) -> Self {
         self.call_policy = policy;
         self
@@ -186,6 +231,16 @@ impl Hook {
     /// invocations. Its role needs `lambda:InvokeFunction` on itself, `lambda:GetAlias` and
     /// `lambda:UpdateAlias` on its alias [`LEASE_ALIAS`](crate::LEASE_ALIAS), and
     /// `codedeploy:GetDeployment` and `codedeploy:StopDeployment` on the deployment group.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use codedeploy_hooks::{Hook, Watch};
+    /// let hook = Hook::new().watch(Watch::every(Duration::from_secs(30)).check("the alias answers", |t| async move {
+    ///     t.through_alias()?.invoke(serde_json::json!({})).await?.ensure_ok()?;
+    ///     Ok(())
+    /// }));
+    /// # let _ = hook;
+    /// ```
     pub fn watch(mut self, watch: Watch) -> Self {
         self.watch = Some(watch);
         self
@@ -196,12 +251,23 @@ impl Hook {
     /// watcher that died mid-shift cannot let a deployment through. The environment variable
     /// [`WATCHED_BY_ENV`](crate::WATCHED_BY_ENV) sets it too. Needs `lambda:GetAlias` on that
     /// function's alias [`LEASE_ALIAS`](crate::LEASE_ALIAS).
+    ///
+    /// ```
+    /// // The PostTraffic hook fails unless the PreTraffic hook's watch guarded the whole shift.
+    /// let hook = codedeploy_hooks::Hook::new().watched_by("CodeDeployHook_pre_traffic");
+    /// # let _ = hook;
+    /// ```
     pub fn watched_by(mut self, function: impl Into<String>) -> Self {
         self.watched_by = Some(function.into());
         self
     }
 
     /// The CloudWatch namespace of the metric record (default `CodeDeployHooks`).
+    ///
+    /// ```
+    /// let hook = codedeploy_hooks::Hook::new().metrics_namespace("Shop/Hooks");
+    /// # let _ = hook;
+    /// ```
     pub fn metrics_namespace(mut self, namespace: impl Into<String>) -> Self {
         self.namespace = namespace.into();
         self

@@ -39,21 +39,57 @@ pub struct Invocation {
 impl Invocation {
     /// The HTTP status of the Invoke call: 200 for a synchronous call, even when the
     /// function failed.
+    ///
+    /// ```no_run
+    /// let hook = codedeploy_hooks::Hook::new().check("example", |t| async move {
+    ///     let out = t.invoke(serde_json::json!({})).await?;
+    ///     codedeploy_hooks::ensure!(out.status_code() == 200);
+    ///     Ok(())
+    /// });
+    /// # let _ = hook;
+    /// ```
     pub fn status_code(&self) -> i32 {
         self.status_code
     }
 
     /// `Unhandled` or `Handled` when the function failed.
+    ///
+    /// ```no_run
+    /// let hook = codedeploy_hooks::Hook::new().check("example", |t| async move {
+    ///     let out = t.invoke(serde_json::json!({})).await?;
+    ///     codedeploy_hooks::ensure!(out.function_error().is_none(), "{}", out.text());
+    ///     Ok(())
+    /// });
+    /// # let _ = hook;
+    /// ```
     pub fn function_error(&self) -> Option<&str> {
         self.function_error.as_deref()
     }
 
     /// The response payload as bytes.
+    ///
+    /// ```no_run
+    /// let hook = codedeploy_hooks::Hook::new().check("example", |t| async move {
+    ///     let out = t.invoke(serde_json::json!({})).await?;
+    ///     codedeploy_hooks::ensure!(!out.payload().is_empty());
+    ///     Ok(())
+    /// });
+    /// # let _ = hook;
+    /// ```
     pub fn payload(&self) -> &[u8] {
         &self.payload
     }
 
     /// The response payload as text (invalid UTF-8 replaced).
+    ///
+    /// ```no_run
+    /// let hook = codedeploy_hooks::Hook::new().check("example", |t| async move {
+    ///     let out = t.invoke(serde_json::json!({})).await?;
+    ///     codedeploy_hooks::ensure!(out.text().contains("hello"));
+    ///     Ok(())
+    /// });
+    /// # let _ = hook;
+    /// ```
     pub fn text(&self) -> Cow<'_, str> {
         String::from_utf8_lossy(&self.payload)
     }
@@ -62,6 +98,16 @@ impl Invocation {
     ///
     /// # Errors
     /// [`Error::Payload`] when the payload is not JSON of that shape.
+    ///
+    /// ```no_run
+    /// let hook = codedeploy_hooks::Hook::new().check("example", |t| async move {
+    ///     let out = t.invoke(serde_json::json!({"name": "Ada"})).await?;
+    ///     let body: serde_json::Value = out.json()?;
+    ///     codedeploy_hooks::ensure!(body["message"] == "hello Ada");
+    ///     Ok(())
+    /// });
+    /// # let _ = hook;
+    /// ```
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
         serde_json::from_slice(&self.payload).map_err(|source| Error::Payload {
             what: format!("response of {} ({})", self.invoked, shorten(&self.text())),
@@ -70,21 +116,61 @@ impl Invocation {
     }
 
     /// The version that ran, from `X-Amz-Executed-Version`.
+    ///
+    /// ```no_run
+    /// let hook = codedeploy_hooks::Hook::new().check("example", |t| async move {
+    ///     let out = t.invoke(serde_json::json!({})).await?;
+    ///     codedeploy_hooks::ensure!(out.executed_version() == Some(t.deployment().target_version.as_str()));
+    ///     Ok(())
+    /// });
+    /// # let _ = hook;
+    /// ```
     pub fn executed_version(&self) -> Option<&str> {
         self.executed_version.as_deref()
     }
 
     /// The last 4 KB of the function's log for this invocation, decoded.
+    ///
+    /// ```no_run
+    /// let hook = codedeploy_hooks::Hook::new().check("example", |t| async move {
+    ///     let out = t.invoke(serde_json::json!({})).await?;
+    ///     if let Some(tail) = out.log_tail() {
+    ///         println!("{tail}");
+    ///     }
+    ///     Ok(())
+    /// });
+    /// # let _ = hook;
+    /// ```
     pub fn log_tail(&self) -> Option<&str> {
         self.log_tail.as_deref()
     }
 
     /// The time from sending the request to reading the whole response.
+    ///
+    /// ```no_run
+    /// let hook = codedeploy_hooks::Hook::new().check("example", |t| async move {
+    ///     let out = t.invoke(serde_json::json!({})).await?;
+    ///     codedeploy_hooks::ensure!(out.latency() < std::time::Duration::from_millis(500));
+    ///     Ok(())
+    /// });
+    /// # let _ = hook;
+    /// ```
     pub fn latency(&self) -> Duration {
         self.latency
     }
 
     /// Whether the call succeeded, the function did not fail, and the target version ran.
+    ///
+    /// ```no_run
+    /// let hook = codedeploy_hooks::Hook::new().check("example", |t| async move {
+    ///     let out = t.invoke(serde_json::json!({})).await?;
+    ///     if !out.is_ok() {
+    ///         println!("failed: {}", out.text());
+    ///     }
+    ///     Ok(())
+    /// });
+    /// # let _ = hook;
+    /// ```
     pub fn is_ok(&self) -> bool {
         self.problem().is_none()
     }
@@ -94,6 +180,15 @@ impl Invocation {
     ///
     /// # Errors
     /// An assertion failure that quotes the function's error and the tail of its log.
+    ///
+    /// ```no_run
+    /// let hook = codedeploy_hooks::Hook::new().check("example", |t| async move {
+    ///     // A function error, or another version than the one under test, fails the check.
+    ///     t.invoke(serde_json::json!({})).await?.ensure_ok()?;
+    ///     Ok(())
+    /// });
+    /// # let _ = hook;
+    /// ```
     pub fn ensure_ok(&self) -> Result<&Self, CheckError> {
         match self.problem() {
             None => Ok(self),

@@ -11,6 +11,19 @@ impl Hook {
     ///
     /// Returns the process exit code: 0 when all checks pass, 1 when one fails, 2 on bad
     /// usage or setup.
+    ///
+    /// ```no_run
+    /// #[tokio::main]
+    /// async fn main() -> std::process::ExitCode {
+    ///     codedeploy_hooks::Hook::new()
+    ///         .check("answers", |t| async move {
+    ///             t.invoke(serde_json::json!({})).await?.ensure_ok()?;
+    ///             Ok(())
+    ///         })
+    ///         .run()
+    ///         .await
+    /// }
+    /// ```
     pub async fn run(self) -> std::process::ExitCode {
         if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
             self.run_lambda().await

@@ -22,6 +22,11 @@ pub struct Load {
 impl Load {
     /// `total` invocations, one at a time unless [`concurrency`](Self::concurrency) says
     /// otherwise.
+    ///
+    /// ```
+    /// let load = codedeploy_hooks::Load::total(50);
+    /// assert_eq!(load.total_calls(), 50);
+    /// ```
     pub fn total(total: usize) -> Self {
         Load {
             total,
@@ -30,17 +35,30 @@ impl Load {
     }
 
     /// At most `n` invocations in flight (at least 1).
+    ///
+    /// ```
+    /// let load = codedeploy_hooks::Load::total(50).concurrency(10);
+    /// assert_eq!(load.at_once(), 10);
+    /// ```
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
         self
     }
 
     /// How many invocations in all.
+    ///
+    /// ```
+    /// assert_eq!(codedeploy_hooks::Load::total(50).total_calls(), 50);
+    /// ```
     pub fn total_calls(&self) -> usize {
         self.total
     }
 
     /// How many in flight at most.
+    ///
+    /// ```
+    /// assert_eq!(codedeploy_hooks::Load::total(50).concurrency(5).at_once(), 5);
+    /// ```
     pub fn at_once(&self) -> usize {
         self.concurrency
     }
@@ -80,22 +98,72 @@ impl LoadStats {
     }
 
     /// How many invocations were made.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use codedeploy_hooks::{ensure, Hook, Load};
+    /// use serde_json::json;
+    /// let hook = Hook::new().check("under load", |t| async move {
+    ///     let stats = t.invoke_many(json!({}), Load::total(100).concurrency(10)).await?;
+    ///     ensure!(stats.total() == 100);
+    ///     Ok(())
+    /// });
+    /// # let _ = hook;
+    /// ```
     pub fn total(&self) -> usize {
         self.latencies.len() + self.errors
     }
 
     /// How many failed (service error, function error, or another version ran).
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use codedeploy_hooks::{ensure, Hook, Load};
+    /// use serde_json::json;
+    /// let hook = Hook::new().check("under load", |t| async move {
+    ///     let stats = t.invoke_many(json!({}), Load::total(100).concurrency(10)).await?;
+    ///     ensure!(stats.errors() == 0, "{:?}", stats.first_errors());
+    ///     Ok(())
+    /// });
+    /// # let _ = hook;
+    /// ```
     pub fn errors(&self) -> usize {
         self.errors
     }
 
     /// The first few errors, for failure messages.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use codedeploy_hooks::{ensure, Hook, Load};
+    /// use serde_json::json;
+    /// let hook = Hook::new().check("under load", |t| async move {
+    ///     let stats = t.invoke_many(json!({}), Load::total(100).concurrency(10)).await?;
+    ///     for error in stats.first_errors() {
+    ///         println!("{error}");
+    ///     }
+    ///     Ok(())
+    /// });
+    /// # let _ = hook;
+    /// ```
     pub fn first_errors(&self) -> &[String] {
         &self.first_errors
     }
 
     /// The latency at percentile `p` (0-100) of the successful invocations, nearest rank;
     /// zero when none succeeded.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use codedeploy_hooks::{ensure, Hook, Load};
+    /// use serde_json::json;
+    /// let hook = Hook::new().check("under load", |t| async move {
+    ///     let stats = t.invoke_many(json!({}), Load::total(100).concurrency(10)).await?;
+    ///     ensure!(stats.percentile(99.9) < Duration::from_secs(2));
+    ///     Ok(())
+    /// });
+    /// # let _ = hook;
+    /// ```
     pub fn percentile(&self, p: f64) -> Duration {
         if self.latencies.is_empty() {
             return Duration::ZERO;
@@ -105,26 +173,86 @@ impl LoadStats {
     }
 
     /// The median latency.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use codedeploy_hooks::{ensure, Hook, Load};
+    /// use serde_json::json;
+    /// let hook = Hook::new().check("under load", |t| async move {
+    ///     let stats = t.invoke_many(json!({}), Load::total(100).concurrency(10)).await?;
+    ///     ensure!(stats.p50() < Duration::from_millis(100));
+    ///     Ok(())
+    /// });
+    /// # let _ = hook;
+    /// ```
     pub fn p50(&self) -> Duration {
         self.percentile(50.0)
     }
 
     /// The 90th percentile latency.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use codedeploy_hooks::{ensure, Hook, Load};
+    /// use serde_json::json;
+    /// let hook = Hook::new().check("under load", |t| async move {
+    ///     let stats = t.invoke_many(json!({}), Load::total(100).concurrency(10)).await?;
+    ///     ensure!(stats.p90() < Duration::from_millis(200));
+    ///     Ok(())
+    /// });
+    /// # let _ = hook;
+    /// ```
     pub fn p90(&self) -> Duration {
         self.percentile(90.0)
     }
 
     /// The 95th percentile latency.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use codedeploy_hooks::{ensure, Hook, Load};
+    /// use serde_json::json;
+    /// let hook = Hook::new().check("under load", |t| async move {
+    ///     let stats = t.invoke_many(json!({}), Load::total(100).concurrency(10)).await?;
+    ///     ensure!(stats.p95() < Duration::from_millis(300));
+    ///     Ok(())
+    /// });
+    /// # let _ = hook;
+    /// ```
     pub fn p95(&self) -> Duration {
         self.percentile(95.0)
     }
 
     /// The 99th percentile latency.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use codedeploy_hooks::{ensure, Hook, Load};
+    /// use serde_json::json;
+    /// let hook = Hook::new().check("under load", |t| async move {
+    ///     let stats = t.invoke_many(json!({}), Load::total(100).concurrency(10)).await?;
+    ///     ensure!(stats.p99() < Duration::from_millis(800));
+    ///     Ok(())
+    /// });
+    /// # let _ = hook;
+    /// ```
     pub fn p99(&self) -> Duration {
         self.percentile(99.0)
     }
 
     /// The slowest successful invocation.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use codedeploy_hooks::{ensure, Hook, Load};
+    /// use serde_json::json;
+    /// let hook = Hook::new().check("under load", |t| async move {
+    ///     let stats = t.invoke_many(json!({}), Load::total(100).concurrency(10)).await?;
+    ///     ensure!(stats.max() < Duration::from_secs(3));
+    ///     Ok(())
+    /// });
+    /// # let _ = hook;
+    /// ```
     pub fn max(&self) -> Duration {
         self.latencies.last().copied().unwrap_or_default()
     }

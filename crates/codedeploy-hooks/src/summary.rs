@@ -20,6 +20,10 @@ pub enum Status {
 
 impl Status {
     /// The value sent in `PutLifecycleEventHookExecutionStatus`.
+    ///
+    /// ```
+    /// assert_eq!(codedeploy_hooks::Status::Succeeded.as_str(), "Succeeded");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Succeeded => "Succeeded",
@@ -310,6 +314,25 @@ impl Summary {
     }
 
     /// How many checks passed.
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "testing"))]
+    /// # fn main() {}
+    /// # #[cfg(feature = "testing")]
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use codedeploy_hooks::testing::FakeTarget;
+    /// use codedeploy_hooks::Hook;
+    /// use serde_json::json;
+    /// let fake = FakeTarget::new("hello", "4").returns(json!({}));
+    /// let hook = Hook::new().check("answers", |t| async move {
+    ///     t.invoke(json!({})).await?.ensure_ok()?;
+    ///     Ok(())
+    /// });
+    /// let summary = fake.run(hook).await.unwrap();
+    /// assert_eq!((summary.passed(), summary.failed()), (1, 0));
+    /// # }
+    /// ```
     pub fn passed(&self) -> usize {
         self.checks
             .iter()
@@ -318,11 +341,49 @@ impl Summary {
     }
 
     /// How many checks make the hook fail.
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "testing"))]
+    /// # fn main() {}
+    /// # #[cfg(feature = "testing")]
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use codedeploy_hooks::testing::FakeTarget;
+    /// use codedeploy_hooks::Hook;
+    /// use serde_json::json;
+    /// let fake = FakeTarget::new("hello", "4").returns(json!({}));
+    /// let hook = Hook::new().check("answers", |t| async move {
+    ///     t.invoke(json!({})).await?.ensure_ok()?;
+    ///     Ok(())
+    /// });
+    /// let summary = fake.run(hook).await.unwrap();
+    /// assert_eq!(summary.failed(), 0);
+    /// # }
+    /// ```
     pub fn failed(&self) -> usize {
         self.checks.iter().filter(|c| c.fails_hook()).count()
     }
 
     /// The summary as a readable table.
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "testing"))]
+    /// # fn main() {}
+    /// # #[cfg(feature = "testing")]
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use codedeploy_hooks::testing::FakeTarget;
+    /// use codedeploy_hooks::Hook;
+    /// use serde_json::json;
+    /// let fake = FakeTarget::new("hello", "4").returns(json!({}));
+    /// let hook = Hook::new().check("answers", |t| async move {
+    ///     t.invoke(json!({})).await?.ensure_ok()?;
+    ///     Ok(())
+    /// });
+    /// let summary = fake.run(hook).await.unwrap();
+    /// println!("{}", summary.table()); // one line per check: status, time, reason
+    /// # }
+    /// ```
     pub fn table(&self) -> String {
         let mut out = String::new();
         let what = match &self.deployment {
@@ -410,6 +471,26 @@ impl Summary {
     /// One CloudWatch Embedded Metric Format record: checks passed and failed, and the
     /// hook's duration, with the dimensions function name (of the function under test) and
     /// phase.
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "testing"))]
+    /// # fn main() {}
+    /// # #[cfg(feature = "testing")]
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use codedeploy_hooks::testing::FakeTarget;
+    /// use codedeploy_hooks::Hook;
+    /// use serde_json::json;
+    /// let fake = FakeTarget::new("hello", "4").returns(json!({}));
+    /// let hook = Hook::new().check("answers", |t| async move {
+    ///     t.invoke(json!({})).await?.ensure_ok()?;
+    ///     Ok(())
+    /// });
+    /// let summary = fake.run(hook).await.unwrap();
+    /// let record = summary.metric_record("CodeDeployHooks", 1_700_000_000_000);
+    /// assert!(record.contains("\"_aws\"")); // CloudWatch Embedded Metric Format
+    /// # }
+    /// ```
     pub fn metric_record(&self, namespace: &str, timestamp_ms: u64) -> String {
         let (function, phase) = match &self.deployment {
             Some(d) => (d.function_name.clone(), d.phase.to_string()),

@@ -187,21 +187,59 @@ impl Target {
     }
 
     /// The deployment under test.
+    ///
+    /// ```no_run
+    /// let hook = codedeploy_hooks::Hook::new().check("example", |t| async move {
+    ///     let d = t.deployment();
+    ///     println!("{} {} -> {}", d.function_name, d.current_version.as_deref().unwrap_or("?"), d.target_version);
+    ///     Ok(())
+    /// });
+    /// # let _ = hook;
+    /// ```
     pub fn deployment(&self) -> &Deployment {
         &self.shared.deployment
     }
 
     /// The Lambda client, for calls the helpers do not cover.
+    ///
+    /// ```no_run
+    /// let hook = codedeploy_hooks::Hook::new().check("example", |t| async move {
+    ///     let lambda: &codedeploy_hooks::aws_sdk_lambda::Client = t.lambda();
+    ///     let config = lambda.get_function_configuration().function_name(&t.deployment().function_name).send().await;
+    ///     let _ = config;
+    ///     Ok(())
+    /// });
+    /// # let _ = hook;
+    /// ```
     pub fn lambda(&self) -> &aws_sdk_lambda::Client {
         &self.shared.clients.lambda
     }
 
     /// The CodeDeploy client.
+    ///
+    /// ```no_run
+    /// let hook = codedeploy_hooks::Hook::new().check("example", |t| async move {
+    ///     if let Some(id) = &t.deployment().deployment_id {
+    ///         let _ = t.codedeploy().get_deployment().deployment_id(id).send().await;
+    ///     }
+    ///     Ok(())
+    /// });
+    /// # let _ = hook;
+    /// ```
     pub fn codedeploy(&self) -> &aws_sdk_codedeploy::Client {
         &self.shared.clients.codedeploy
     }
 
     /// An HTTP client, for checks that call URLs.
+    ///
+    /// ```no_run
+    /// let hook = codedeploy_hooks::Hook::new().check("example", |t| async move {
+    ///     let page = t.http_client().get("https://example.com/health").send().await;
+    ///     let _ = page;
+    ///     Ok(())
+    /// });
+    /// # let _ = hook;
+    /// ```
     pub fn http_client(&self) -> &reqwest::Client {
         self.shared.clients.http()
     }
@@ -235,6 +273,15 @@ impl Target {
     ///
     /// # Errors
     /// [`Error::Aws`] when the Invoke call fails for good.
+    ///
+    /// ```no_run
+    /// let hook = codedeploy_hooks::Hook::new().check("example", |t| async move {
+    ///     let out = t.invoke_bytes(br#"{"name": "raw"}"#.to_vec()).await?;
+    ///     out.ensure_ok()?;
+    ///     Ok(())
+    /// });
+    /// # let _ = hook;
+    /// ```
     pub async fn invoke_bytes(&self, payload: impl Into<Vec<u8>>) -> Result<Invocation, Error> {
         let deployment = self.deployment();
         let (qualifier, expected_version) = self.invoked();
@@ -340,6 +387,16 @@ impl Target {
     ///
     /// # Errors
     /// As [`http`](Self::http).
+    ///
+    /// ```no_run
+    /// let hook = codedeploy_hooks::Hook::new().check("example", |t| async move {
+    ///     let request = codedeploy_hooks::http::Request::get("/orders?limit=1").body(Vec::new()).expect("a request");
+    ///     let response = t.http_rest(request).await?; // as a REST API (payload 1.0) would
+    ///     codedeploy_hooks::ensure!(response.status() == 200);
+    ///     Ok(())
+    /// });
+    /// # let _ = hook;
+    /// ```
     pub async fn http_rest<B: AsRef<[u8]>>(
         &self,
         request: http::Request<B>,

@@ -120,6 +120,16 @@ pub struct FakeTarget {
 impl FakeTarget {
     /// `function:version` under test, on alias `live` (pointing at `version`), answering
     /// `{}` to every invocation.
+    ///
+    /// ```
+    /// use codedeploy_hooks::testing::FakeTarget;
+    /// use serde_json::{json, Value};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let fake = FakeTarget::new("hello", "4");
+    /// assert_eq!(fake.target().deployment().qualified_target(), "hello:4");
+    /// # }
+    /// ```
     pub fn new(function: impl Into<String>, version: impl Into<String>) -> Self {
         let version = version.into();
         FakeTarget {
@@ -140,6 +150,17 @@ impl FakeTarget {
     }
 
     /// Answer every invocation with this payload (unless a `*_next` answer is queued).
+    ///
+    /// ```
+    /// use codedeploy_hooks::testing::FakeTarget;
+    /// use serde_json::{json, Value};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let fake = FakeTarget::new("hello", "4").returns(json!({"message": "hi"}));
+    /// let out = fake.target().invoke(json!({})).await.unwrap();
+    /// assert_eq!(out.json::<Value>().unwrap()["message"], "hi");
+    /// # }
+    /// ```
     pub fn returns(self, payload: Value) -> Self {
         self.script().answer = Answer::Payload(payload);
         self
@@ -147,18 +168,52 @@ impl FakeTarget {
 
     /// Answer every invocation with what `respond` makes of its payload: a stand-in for the
     /// function's own logic, e.g. to serve several checks that send different payloads.
+    ///
+    /// ```
+    /// use codedeploy_hooks::testing::FakeTarget;
+    /// use serde_json::{json, Value};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let fake = FakeTarget::new("hello", "4").responds_with(|event| json!({"echo": event["name"]}));
+    /// let out = fake.target().invoke(json!({"name": "Ada"})).await.unwrap();
+    /// assert_eq!(out.json::<Value>().unwrap()["echo"], "Ada");
+    /// # }
+    /// ```
     pub fn responds_with(self, respond: impl Fn(&Value) -> Value + Send + Sync + 'static) -> Self {
         self.script().answer = Answer::Respond(Arc::new(respond));
         self
     }
 
     /// Fail every invocation with a function error (`Unhandled`) and this error payload.
+    ///
+    /// ```
+    /// use codedeploy_hooks::testing::FakeTarget;
+    /// use serde_json::{json, Value};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let fake = FakeTarget::new("hello", "4").fails(json!({"errorMessage": "boom"}));
+    /// let out = fake.target().invoke(json!({})).await.unwrap();
+    /// assert!(out.function_error().is_some() && !out.is_ok());
+    /// # }
+    /// ```
     pub fn fails(self, payload: Value) -> Self {
         self.script().answer = Answer::FunctionError("Unhandled".into(), payload);
         self
     }
 
     /// Throttle the next `n` invocations (`TooManyRequestsException`, HTTP 429).
+    ///
+    /// ```
+    /// use codedeploy_hooks::testing::FakeTarget;
+    /// use serde_json::{json, Value};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// // The first call is throttled; the target's helper retries it.
+    /// let fake = FakeTarget::new("hello", "4").returns(json!({})).throttled_next(1);
+    /// fake.target().invoke(json!({})).await.unwrap();
+    /// assert_eq!(fake.invocations().len(), 2);
+    /// # }
+    /// ```
     pub fn throttled_next(self, n: usize) -> Self {
         self.script()
             .next
@@ -167,12 +222,36 @@ impl FakeTarget {
     }
 
     /// Answer the next invocation with this payload, then go on as before.
+    ///
+    /// ```
+    /// use codedeploy_hooks::testing::FakeTarget;
+    /// use serde_json::{json, Value};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let fake = FakeTarget::new("hello", "4").returns(json!({"n": 2})).returns_next(json!({"n": 1}));
+    /// let target = fake.target();
+    /// assert_eq!(target.invoke(json!({})).await.unwrap().json::<Value>().unwrap()["n"], 1);
+    /// assert_eq!(target.invoke(json!({})).await.unwrap().json::<Value>().unwrap()["n"], 2);
+    /// # }
+    /// ```
     pub fn returns_next(self, payload: Value) -> Self {
         self.script().next.push_back(Answer::Payload(payload));
         self
     }
 
     /// Fail the next invocation with a function error, then go on as before.
+    ///
+    /// ```
+    /// use codedeploy_hooks::testing::FakeTarget;
+    /// use serde_json::{json, Value};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let fake = FakeTarget::new("hello", "4").returns(json!({})).fails_next(json!({"errorMessage": "cold"}));
+    /// let target = fake.target();
+    /// assert!(!target.invoke(json!({})).await.unwrap().is_ok());
+    /// assert!(target.invoke(json!({})).await.unwrap().is_ok());
+    /// # }
+    /// ```
     pub fn fails_next(self, payload: Value) -> Self {
         self.script()
             .next
@@ -182,6 +261,17 @@ impl FakeTarget {
 
     /// Take this long to answer each invocation (on tokio's clock: a test with a paused
     /// clock does not wait).
+    ///
+    /// ```
+    /// use codedeploy_hooks::testing::FakeTarget;
+    /// use serde_json::{json, Value};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let fake = FakeTarget::new("hello", "4").returns(json!({})).latency(std::time::Duration::from_millis(5));
+    /// let out = fake.target().invoke(json!({})).await.unwrap();
+    /// assert!(out.latency() >= std::time::Duration::from_millis(5));
+    /// # }
+    /// ```
     pub fn latency(self, latency: Duration) -> Self {
         self.script().latency = latency;
         self
@@ -189,18 +279,52 @@ impl FakeTarget {
 
     /// Report that another version ran (`X-Amz-Executed-Version`), as when the wrong code
     /// answers.
+    ///
+    /// ```
+    /// use codedeploy_hooks::testing::FakeTarget;
+    /// use serde_json::{json, Value};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// // Another version answers: `ensure_ok` catches it.
+    /// let fake = FakeTarget::new("hello", "4").returns(json!({})).executed_version("3");
+    /// let out = fake.target().invoke(json!({})).await.unwrap();
+    /// assert!(out.ensure_ok().is_err());
+    /// # }
+    /// ```
     pub fn executed_version(self, version: impl Into<String>) -> Self {
         self.script().executed_version = Some(version.into());
         self
     }
 
     /// The log tail each invocation returns.
+    ///
+    /// ```
+    /// use codedeploy_hooks::testing::FakeTarget;
+    /// use serde_json::{json, Value};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let fake = FakeTarget::new("hello", "4").returns(json!({})).log_tail("START ...");
+    /// let out = fake.target().invoke(json!({})).await.unwrap();
+    /// assert_eq!(out.log_tail(), Some("START ..."));
+    /// # }
+    /// ```
     pub fn log_tail(self, log: impl Into<String>) -> Self {
         self.script().log = Some(log.into());
         self
     }
 
     /// The alias `GetAlias` describes, and the version it points at.
+    ///
+    /// ```
+    /// use codedeploy_hooks::testing::FakeTarget;
+    /// use serde_json::{json, Value};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let fake = FakeTarget::new("hello", "4").alias("live", "3");
+    /// let alias = fake.target().read_alias().await.unwrap();
+    /// assert_eq!(alias.function_version(), Some("3"));
+    /// # }
+    /// ```
     pub fn alias(self, alias: impl Into<String>, version: impl Into<String>) -> Self {
         let mut script = self.script();
         script.alias = alias.into();
@@ -210,6 +334,17 @@ impl FakeTarget {
     }
 
     /// SDK clients answered by this fake; no request leaves the process.
+    ///
+    /// ```
+    /// use codedeploy_hooks::testing::FakeTarget;
+    /// use serde_json::{json, Value};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let fake = FakeTarget::new("hello", "4").returns(json!({}));
+    /// let clients = fake.clients(); // the real SDK clients, answered in memory
+    /// # let _ = clients;
+    /// # }
+    /// ```
     pub fn clients(&self) -> Clients {
         let client = SharedHttpClient::new(FakeHttp(self.clone()));
         let credentials = Credentials::new("AKIDFAKE", "fake-secret", None, None, "fake");
@@ -243,6 +378,18 @@ impl FakeTarget {
     }
 
     /// A [`Target`] for one check: call the check's closure with it.
+    ///
+    /// ```
+    /// use codedeploy_hooks::testing::FakeTarget;
+    /// use serde_json::{json, Value};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let fake = FakeTarget::new("hello", "4").returns(json!({"message": "hello smoke"}));
+    /// // One check's closure, given the fake's target.
+    /// let out = fake.target().invoke(json!({"name": "smoke"})).await.unwrap();
+    /// assert!(out.ensure_ok().is_ok());
+    /// # }
+    /// ```
     pub fn target(&self) -> Target {
         let script = self.script();
         let deployment = Deployment::new(script.function.clone(), script.version.clone())
@@ -252,6 +399,17 @@ impl FakeTarget {
     }
 
     /// The lifecycle event CodeDeploy would send the hook, for `HookService` tests.
+    ///
+    /// ```
+    /// use codedeploy_hooks::testing::FakeTarget;
+    /// use serde_json::{json, Value};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let fake = FakeTarget::new("hello", "4");
+    /// let event = fake.event(); // {"DeploymentId", "LifecycleEventHookExecutionId"}
+    /// assert!(event.payload["DeploymentId"].is_string());
+    /// # }
+    /// ```
     pub fn event(&self) -> LambdaEvent<Value> {
         let event =
             json!({"DeploymentId": DEPLOYMENT_ID, "LifecycleEventHookExecutionId": EXECUTION_ID});
@@ -263,16 +421,59 @@ impl FakeTarget {
     ///
     /// # Errors
     /// As [`HookService::handle`](crate::HookService::handle).
+    ///
+    /// ```
+    /// use codedeploy_hooks::testing::FakeTarget;
+    /// use serde_json::{json, Value};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use codedeploy_hooks::{Hook, Status};
+    /// let fake = FakeTarget::new("hello", "4").returns(json!({}));
+    /// let hook = Hook::new().check("answers", |t| async move {
+    ///     t.invoke(json!({})).await?.ensure_ok()?;
+    ///     Ok(())
+    /// });
+    /// let summary = fake.run(hook).await.unwrap();
+    /// assert_eq!(summary.status, Status::Succeeded);
+    /// # }
+    /// ```
     pub async fn run(&self, hook: crate::Hook) -> Result<crate::Summary, crate::Error> {
         hook.into_service(self.clients()).handle(self.event()).await
     }
 
     /// The payloads the function received, in order (throttled calls included).
+    ///
+    /// ```
+    /// use codedeploy_hooks::testing::FakeTarget;
+    /// use serde_json::{json, Value};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let fake = FakeTarget::new("hello", "4").returns(json!({}));
+    /// fake.target().invoke(json!({"name": "Ada"})).await.unwrap();
+    /// assert_eq!(fake.invocations(), vec![json!({"name": "Ada"})]);
+    /// # }
+    /// ```
     pub fn invocations(&self) -> Vec<Value> {
         self.script().invocations.clone()
     }
 
     /// The last status reported to the fake CodeDeploy, if any.
+    ///
+    /// ```
+    /// use codedeploy_hooks::testing::FakeTarget;
+    /// use serde_json::{json, Value};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use codedeploy_hooks::Hook;
+    /// let fake = FakeTarget::new("hello", "4").fails(json!({"errorMessage": "boom"}));
+    /// let hook = Hook::new().check("answers", |t| async move {
+    ///     t.invoke(json!({})).await?.ensure_ok()?;
+    ///     Ok(())
+    /// });
+    /// fake.run(hook).await.unwrap();
+    /// assert_eq!(fake.reported().as_deref(), Some("Failed"));
+    /// # }
+    /// ```
     pub fn reported(&self) -> Option<String> {
         self.script().reported.last().cloned()
     }

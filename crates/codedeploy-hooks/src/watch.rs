@@ -108,6 +108,12 @@ pub(crate) const ANALYSIS_TIMEOUT: Duration = Duration::from_secs(20);
 
 impl Watch {
     /// A watch whose rounds start this often (on the deployment's clock), with no checks yet.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let watch = codedeploy_hooks::Watch::every(Duration::from_secs(30));
+    /// # let _ = watch;
+    /// ```
     pub fn every(interval: Duration) -> Self {
         Watch {
             interval: interval.max(Duration::from_millis(1)),
@@ -118,6 +124,13 @@ impl Watch {
 
     /// Stop the deployment after `n` failed rounds in a row (default 2; at least 1). One
     /// failed round alone is logged, not acted on, as Flagger's threshold does.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// // Stop the deployment after two failed rounds in a row.
+    /// let watch = codedeploy_hooks::Watch::every(Duration::from_secs(30)).failures_to_stop(2);
+    /// # let _ = watch;
+    /// ```
     pub fn failures_to_stop(mut self, n: u32) -> Self {
         self.failures_to_stop = n.max(1);
         self
@@ -126,6 +139,17 @@ impl Watch {
     /// Add a check to every round, as [`Hook::check`](crate::Hook::check) does. Each check
     /// keeps its own timeout ([`Check::timeout`]); a round that takes longer than the
     /// interval delays the next one.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use codedeploy_hooks::{ensure, Watch};
+    /// let watch = Watch::every(Duration::from_secs(30)).check("still greets", |t| async move {
+    ///     let out = t.invoke(serde_json::json!({"name": "watch"})).await?;
+    ///     ensure!(out.json::<serde_json::Value>()?["message"] == "hello watch");
+    ///     Ok(())
+    /// });
+    /// # let _ = watch;
+    /// ```
     pub fn check<F, Fut>(mut self, check: impl Into<Check>, run: F) -> Self
     where
         F: Fn(Target) -> Fut + Send + Sync + 'static,
@@ -157,6 +181,14 @@ impl Watch {
     /// gives its canary a signal: its errors and latency decide a check of the round, and
     /// count in the `AWS/Lambda` metrics the alarms watch. The calls carry the smoke marker
     /// (see [`smoke`](crate::smoke)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use codedeploy_hooks::{Traffic, Watch};
+    /// let watch = Watch::every(Duration::from_secs(30))
+    ///     .traffic(Traffic::per_round(10, serde_json::json!({"name": "synthetic"})));
+    /// # let _ = watch;
+    /// ```
     pub fn traffic(self, traffic: Traffic) -> Self {
         let name = format!(
             "synthetic traffic: {} calls through the alias",
@@ -197,6 +229,11 @@ pub struct Traffic {
 impl Traffic {
     /// `calls` invocations of the alias per round with this payload, 10 at a time, no error
     /// allowed, no latency bound.
+    ///
+    /// ```
+    /// let traffic = codedeploy_hooks::Traffic::per_round(20, serde_json::json!({}));
+    /// # let _ = traffic;
+    /// ```
     pub fn per_round(calls: usize, payload: impl Serialize) -> Self {
         Traffic {
             calls: calls.max(1),
@@ -208,6 +245,11 @@ impl Traffic {
     }
 
     /// At most `n` calls at a time.
+    ///
+    /// ```
+    /// let traffic = codedeploy_hooks::Traffic::per_round(20, serde_json::json!({})).concurrency(5);
+    /// # let _ = traffic;
+    /// ```
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
         self
@@ -215,12 +257,24 @@ impl Traffic {
 
     /// The round fails with more than `n` failed calls (function errors, or calls that
     /// failed after the call policy's retries).
+    ///
+    /// ```
+    /// // A round fails when more than one of its 50 calls fails.
+    /// let traffic = codedeploy_hooks::Traffic::per_round(50, serde_json::json!({})).max_errors(1);
+    /// # let _ = traffic;
+    /// ```
     pub fn max_errors(mut self, n: usize) -> Self {
         self.max_errors = n;
         self
     }
 
     /// The round fails when the 95th percentile latency of the calls reaches `bound`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let traffic = codedeploy_hooks::Traffic::per_round(50, serde_json::json!({})).p95_under(Duration::from_secs(1));
+    /// # let _ = traffic;
+    /// ```
     pub fn p95_under(mut self, bound: Duration) -> Self {
         self.p95_under = Some(bound);
         self
