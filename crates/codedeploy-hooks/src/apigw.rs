@@ -41,6 +41,14 @@ pub enum Flavor {
 /// `aws_lambda_events`' types (`ApiGatewayV2httpRequest` for HTTP APIs,
 /// `ApiGatewayProxyRequest` for REST APIs), so the field names are those every Rust Lambda
 /// deserializes, and returned as JSON, ready to be an `Invoke` payload.
+///
+/// ```
+/// use codedeploy_hooks::apigw::{event, Flavor};
+/// let request = http::Request::get("/hello?name=Ada").body(Vec::new()).expect("a request");
+/// let payload = event(&request, Flavor::HttpApi, "request-1");
+/// assert_eq!(payload["rawPath"], "/hello");
+/// assert_eq!(payload["queryStringParameters"]["name"], "Ada");
+/// ```
 pub fn event<B: AsRef<[u8]>>(
     request: &http::Request<B>,
     flavor: Flavor,
@@ -218,6 +226,13 @@ fn bad_gateway() -> http::Response<Vec<u8>> {
 
 /// The HTTP response API Gateway sends for this function answer: 502 for a function error
 /// or an answer it cannot use, as API Gateway does.
+///
+/// ```
+/// use codedeploy_hooks::apigw::{response, Flavor};
+/// let answer = response(br#"{"statusCode": 201, "body": "made"}"#, false, Flavor::HttpApi);
+/// assert_eq!(answer.status(), 201);
+/// assert_eq!(response(b"{}", true, Flavor::HttpApi).status(), 502, "a function error");
+/// ```
 pub fn response(payload: &[u8], function_failed: bool, flavor: Flavor) -> http::Response<Vec<u8>> {
     if function_failed {
         return bad_gateway();

@@ -93,6 +93,13 @@ pub struct CustomMetric {
 impl CustomMetric {
     /// The metric `name` in `namespace`, read with `stat` (`Average`, `p99`, `Sum`, ...),
     /// higher is worse, at most 1.2 times the current version's, no allowance.
+    ///
+    /// ```
+    /// use codedeploy_hooks::canary::{Analysis, CustomMetric};
+    /// let orders = CustomMetric::new("Shop", "OrdersPlaced", "Sum").version_dimension("Version");
+    /// let analysis = Analysis::new().errors().custom(orders);
+    /// # let _ = analysis;
+    /// ```
     pub fn new(
         namespace: impl Into<String>,
         name: impl Into<String>,
@@ -204,6 +211,11 @@ impl Analysis {
     /// An analysis of nothing yet; add metrics with [`errors`](Self::errors),
     /// [`throttles`](Self::throttles), [`latency`](Self::latency) and
     /// [`custom`](Self::custom).
+    ///
+    /// ```
+    /// let analysis = codedeploy_hooks::canary::Analysis::new().errors().latency(99.0, 1.25);
+    /// # let _ = analysis;
+    /// ```
     pub fn new() -> Self {
         Analysis {
             judged: Vec::new(),

@@ -204,6 +204,13 @@ impl CheckError {
     }
 
     /// A failure with this message and class.
+    ///
+    /// ```
+    /// use codedeploy_hooks::{CheckError, FailureKind};
+    /// // Says nothing about the new version: checks retry it (see `Check::retries`).
+    /// let failure = CheckError::new(FailureKind::Infrastructure, "the load balancer was busy");
+    /// assert_eq!(failure.kind(), FailureKind::Infrastructure);
+    /// ```
     pub fn new(kind: FailureKind, message: impl Into<String>) -> Self {
         CheckError {
             kind,

@@ -96,6 +96,18 @@ impl Clients {
     }
 
     /// Clients made of the given parts: for tests with mocked SDK clients.
+    ///
+    /// ```no_run
+    /// # async fn demo() {
+    /// use codedeploy_hooks::{aws_config, aws_sdk_codedeploy, aws_sdk_lambda, Clients};
+    /// let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    /// let clients = Clients::new(
+    ///     aws_sdk_codedeploy::Client::new(&config),
+    ///     aws_sdk_lambda::Client::new(&config),
+    ///     Clients::default_http(),
+    /// );
+    /// # let _ = clients; }
+    /// ```
     pub fn new(
         codedeploy: aws_sdk_codedeploy::Client,
         lambda: aws_sdk_lambda::Client,
@@ -112,6 +124,14 @@ impl Clients {
 
     /// The same clients with a CloudWatch client, for the canary analysis (e.g. a mocked one
     /// in tests).
+    ///
+    /// ```no_run
+    /// # async fn demo() {
+    /// use codedeploy_hooks::{aws_config, aws_sdk_cloudwatch, Clients};
+    /// let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    /// let clients = Clients::from_conf(&config).with_cloudwatch(aws_sdk_cloudwatch::Client::new(&config));
+    /// # let _ = clients; }
+    /// ```
     #[cfg(feature = "canary")]
     pub fn with_cloudwatch(mut self, cloudwatch: aws_sdk_cloudwatch::Client) -> Self {
         self.cloudwatch = Some(cloudwatch);

@@ -153,6 +153,13 @@ impl Deployment {
 
 /// The function name in a plain name, a partial ARN (`123456789012:function:name`) or a full
 /// ARN, with any qualifier removed.
+///
+/// ```
+/// use codedeploy_hooks::function_name_of;
+/// assert_eq!(function_name_of("hello:live"), "hello");
+/// assert_eq!(function_name_of("arn:aws:lambda:us-east-1:123456789012:function:hello:4"), "hello");
+/// assert_eq!(function_name_of("123456789012:function:hello"), "hello");
+/// ```
 pub fn function_name_of(name_or_arn: &str) -> &str {
     let parts: Vec<&str> = name_or_arn.split(':').collect();
     match parts.iter().position(|p| *p == "function") {

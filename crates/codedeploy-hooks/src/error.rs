@@ -179,6 +179,12 @@ pub enum AwsErrorKind {
 
 impl AwsErrorKind {
     /// Whether a call failing this way is worth retrying.
+    ///
+    /// ```
+    /// use codedeploy_hooks::AwsErrorKind;
+    /// assert!(AwsErrorKind::Throttling.is_retryable());
+    /// assert!(!AwsErrorKind::Client.is_retryable());
+    /// ```
     pub fn is_retryable(self) -> bool {
         !matches!(self, AwsErrorKind::Client)
     }
@@ -207,6 +213,11 @@ impl std::fmt::Display for AwsErrorKind {
 impl Error {
     /// Whether the failure is one of the infrastructure (throttling, 5xx, transport),
     /// which checks retry by default.
+    ///
+    /// ```
+    /// let error = codedeploy_hooks::Error::AliasUnknown;
+    /// assert!(!error.is_infrastructure(), "a setting, not AWS having a bad moment");
+    /// ```
     pub fn is_infrastructure(&self) -> bool {
         matches!(self, Error::Aws { kind, .. } if kind.is_retryable())
     }

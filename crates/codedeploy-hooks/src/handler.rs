@@ -85,6 +85,25 @@ impl HookService {
     /// # Errors
     /// [`Error::MalformedEvent`] when the event is not a lifecycle event (nothing can be
     /// reported then); [`Error::ReportUndelivered`] when CodeDeploy could not be told.
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "testing"))]
+    /// # fn main() {}
+    /// # #[cfg(feature = "testing")]
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use codedeploy_hooks::testing::FakeTarget;
+    /// use codedeploy_hooks::{Hook, Status};
+    /// let fake = FakeTarget::new("hello", "4").returns(serde_json::json!({}));
+    /// let hook = Hook::new().check("answers", |t| async move {
+    ///     t.invoke(serde_json::json!({})).await?.ensure_ok()?;
+    ///     Ok(())
+    /// });
+    /// let service = hook.into_service(fake.clients());
+    /// let summary = service.handle(fake.event()).await.expect("reported");
+    /// assert_eq!(summary.status, Status::Succeeded);
+    /// # }
+    /// ```
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Summary, Error> {
         let (payload, ctx) = event.into_parts();
         if let Some(watch_event) = WatchEvent::of(&payload) {

@@ -214,6 +214,13 @@ impl Hook {
     /// inconclusive. Its report is in the summary, the logs and the metric record. Meant for
     /// the PostTraffic hook, when both versions have served traffic. The role needs
     /// `cloudwatch:GetMetricData` and `codedeploy:GetDeployment`.
+    ///
+    /// ```
+    /// use codedeploy_hooks::canary::Analysis;
+    /// use codedeploy_hooks::Hook;
+    /// let post_traffic = Hook::new().analyse(Analysis::new().errors().latency(99.0, 1.25));
+    /// # let _ = post_traffic;
+    /// ```
     #[cfg(feature = "canary")]
     pub fn analyse(self, analysis: crate::canary::Analysis) -> Self {
         let analysis = Arc::new(analysis);
@@ -276,6 +283,25 @@ impl Hook {
     /// The handler as a tower `Service` of [`LambdaEvent`](lambda_runtime::LambdaEvent)s, for tests or a custom runtime.
     /// Reads its settings ([`TARGET_ENV`](crate::TARGET_ENV), [`SKIP_ENV`],
     /// `AWS_LAMBDA_FUNCTION_NAME`) from the environment once, now.
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "testing"))]
+    /// # fn main() {}
+    /// # #[cfg(feature = "testing")]
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use codedeploy_hooks::testing::FakeTarget;
+    /// use codedeploy_hooks::{Hook, Status};
+    /// use tower::ServiceExt as _;
+    /// let fake = FakeTarget::new("hello", "4").returns(serde_json::json!({}));
+    /// let hook = Hook::new().check("answers", |t| async move {
+    ///     t.invoke(serde_json::json!({})).await?.ensure_ok()?;
+    ///     Ok(())
+    /// });
+    /// let summary = hook.into_service(fake.clients()).oneshot(fake.event()).await.expect("reported");
+    /// assert_eq!(summary.status, Status::Succeeded);
+    /// # }
+    /// ```
     pub fn into_service(self, clients: Clients) -> HookService {
         self.into_service_with(clients, Settings::from_env())
     }

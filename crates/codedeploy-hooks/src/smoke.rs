@@ -42,6 +42,12 @@ pub fn is_smoke_traffic(ctx: &Context) -> bool {
 }
 
 /// The name of the check that sent this invocation, for smoke traffic.
+///
+/// ```
+/// use codedeploy_hooks::smoke::check_name;
+/// use lambda_runtime::Context;
+/// assert_eq!(check_name(&Context::default()), None, "real traffic names no check");
+/// ```
 pub fn check_name(ctx: &Context) -> Option<&str> {
     if !is_smoke_traffic(ctx) {
         return None;

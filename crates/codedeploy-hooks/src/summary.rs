@@ -91,11 +91,47 @@ pub struct CheckReport {
 
 impl CheckReport {
     /// Whether this check makes the hook fail.
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "testing"))]
+    /// # fn main() {}
+    /// # #[cfg(feature = "testing")]
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use codedeploy_hooks::testing::FakeTarget;
+    /// use codedeploy_hooks::{Check, Hook};
+    /// let fake = FakeTarget::new("hello", "4").fails(serde_json::json!({"errorMessage": "boom"}));
+    /// let hook = Hook::new().check(Check::named("new, watching").dry_run(), |t| async move {
+    ///     t.invoke(serde_json::json!({})).await?.ensure_ok()?;
+    ///     Ok(())
+    /// });
+    /// let summary = fake.run(hook).await.expect("reported");
+    /// assert!(!summary.checks[0].fails_hook(), "a dry run never fails the hook");
+    /// # }
+    /// ```
     pub fn fails_hook(&self) -> bool {
         !self.dry_run && !matches!(self.outcome, Outcome::Passed | Outcome::Skipped)
     }
 
     /// Passed, but not on the first attempt.
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "testing"))]
+    /// # fn main() {}
+    /// # #[cfg(feature = "testing")]
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use codedeploy_hooks::testing::FakeTarget;
+    /// use codedeploy_hooks::{Check, Hook};
+    /// let fake = FakeTarget::new("hello", "4").returns(serde_json::json!({})).fails_next(serde_json::json!({}));
+    /// let hook = Hook::new().check(Check::named("answers").retries(1).retry_failures(), |t| async move {
+    ///     t.invoke(serde_json::json!({})).await?.ensure_ok()?;
+    ///     Ok(())
+    /// });
+    /// let summary = fake.run(hook).await.expect("reported");
+    /// assert!(summary.checks[0].is_flaky(), "it failed, then passed on its retry");
+    /// # }
+    /// ```
     pub fn is_flaky(&self) -> bool {
         self.outcome == Outcome::Passed && self.attempts > 1
     }

@@ -58,6 +58,15 @@ struct Shared {
 
 impl Target {
     /// The target of `deployment`, called through `clients`.
+    ///
+    /// ```no_run
+    /// # async fn demo() {
+    /// use codedeploy_hooks::{Clients, Deployment, Target};
+    /// // A target of your own, e.g. for a tool that runs checks outside a hook.
+    /// let target = Target::new(Deployment::new("hello", "4"), Clients::from_env().await);
+    /// let out = target.invoke(serde_json::json!({})).await;
+    /// # let _ = out; }
+    /// ```
     pub fn new(deployment: Deployment, clients: Clients) -> Self {
         Self::with_calls(
             deployment,

@@ -167,6 +167,14 @@ impl Watch {
     /// analysis does; an inconclusive one carries on unless
     /// [`Analysis::on_inconclusive`](crate::canary::Analysis::on_inconclusive) says
     /// otherwise, as early rounds have little data. Each round's report is in its record.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use codedeploy_hooks::canary::Analysis;
+    /// use codedeploy_hooks::Watch;
+    /// let watch = Watch::every(Duration::from_secs(60)).analyse(Analysis::new().errors());
+    /// # let _ = watch;
+    /// ```
     #[cfg(feature = "canary")]
     pub fn analyse(self, analysis: crate::canary::Analysis) -> Self {
         let analysis = Arc::new(analysis);

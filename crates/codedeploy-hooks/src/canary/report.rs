@@ -19,6 +19,10 @@ pub enum Verdict {
 
 impl Verdict {
     /// `Pass`, `Fail` or `Inconclusive`.
+    ///
+    /// ```
+    /// assert_eq!(codedeploy_hooks::canary::Verdict::Inconclusive.as_str(), "Inconclusive");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Pass => "Pass",
