@@ -122,6 +122,19 @@ fn epoch_seconds<S: serde::Serializer>(at: &SystemTime, s: S) -> Result<S::Ok, S
 
 impl CanaryReport {
     /// The report as a small table: the verdict, then one line per metric.
+    ///
+    /// ```no_run
+    /// use codedeploy_hooks::canary::{Analysis, Verdict};
+    /// use codedeploy_hooks::{ensure, Hook};
+    ///
+    /// let hook = Hook::new().check("my own analysis", |t| async move {
+    ///     let report = t.analyse(&Analysis::new().errors()).await?;
+    ///     println!("{}", report.table());
+    ///     ensure!(report.verdict != Verdict::Fail);
+    ///     Ok(())
+    /// });
+    /// # let _ = hook;
+    /// ```
     pub fn table(&self) -> String {
         let minutes = self
             .end
