@@ -20,7 +20,6 @@ use super::permission::{Permission, Service};
 use super::{AppState, RequestId};
 use crate::cloudwatch::{MetricQuery, Metrics, SeriesKey, Stat};
 use crate::faults::{Faults, Operation};
-use crate::iam::{Authority, Caller};
 
 /// The service's target prefix and the CBOR path's service name (the model's `targetPrefix`).
 const SERVICE: &str = "GraniteServiceVersion20100801";
@@ -35,8 +34,7 @@ pub(crate) fn routes() -> Router<AppState> {
 async fn cbor(
     State(metrics): State<Arc<Metrics>>,
     State(faults): State<Arc<Faults>>,
-    State(iam): State<Arc<Authority>>,
-    Extension(caller): Extension<Caller>,
+    permission: Permission,
     Path((service, operation)): Path<(String, String)>,
     Extension(request_id): Extension<RequestId>,
     body: Bytes,
@@ -50,10 +48,6 @@ async fn cbor(
         .on_wire(CloudWatchWire::Cbor)
         .into_response();
     }
-    let permission = Permission {
-        iam: &iam,
-        caller: &caller,
-    };
     serve(
         &metrics,
         &faults,
@@ -99,7 +93,7 @@ pub(crate) fn wire_of_headers(headers: &HeaderMap) -> Option<(CloudWatchWire, Op
 pub(crate) async fn serve(
     metrics: &Metrics,
     faults: &Faults,
-    permission: &Permission<'_>,
+    permission: &Permission,
     on: CloudWatchWire,
     operation: &str,
     body: &[u8],

@@ -40,7 +40,7 @@ const DEPLOYMENT_STATUSES: [&str; 8] = [
 pub(crate) async fn dispatch(
     codedeploy: &Arc<CodeDeploy>,
     faults: &Faults,
-    permission: &Permission<'_>,
+    permission: &Permission,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, ApiError> {
@@ -77,7 +77,7 @@ pub(crate) async fn dispatch(
 /// a group, checked on `*`.
 struct Resources<'a> {
     cd: &'a CodeDeploy,
-    permission: &'a Permission<'a>,
+    permission: &'a Permission,
 }
 
 #[derive(Deserialize, Default)]

@@ -18,7 +18,6 @@ use super::faults::before;
 use super::permission::{Permission, Service};
 use super::{AppState, RequestId};
 use crate::faults::{Faults, Operation};
-use crate::iam::{Authority, Caller};
 use crate::lambda::registry::{AliasError, LookupError};
 use crate::lambda::runtime::VersionRuntime;
 use crate::lambda::{Alias, InvokeResult, Lambda, LATEST};
@@ -137,8 +136,7 @@ fn payload(body: Bytes) -> Result<Bytes, ApiError> {
 async fn invoke(
     State(lambda): State<Arc<Lambda>>,
     State(faults): State<Arc<Faults>>,
-    State(iam): State<Arc<Authority>>,
-    Extension(caller): Extension<Caller>,
+    permission: Permission,
     Extension(RequestId(request_id)): Extension<RequestId>,
     Path(name): Path<String>,
     Query(query): Query<InvokeQuery>,
@@ -154,10 +152,6 @@ async fn invoke(
     let headers = InvokeHeaders::parse(&headers)?;
     let payload = payload(body)?;
     let resource = function_resource(&lambda, &name, query.qualifier.as_deref())?;
-    let permission = Permission {
-        iam: &iam,
-        caller: &caller,
-    };
     permission.check(Service::Lambda, "lambda:InvokeFunction", &resource)?;
     let resolved = lambda
         .registry()
@@ -283,30 +277,27 @@ fn not_found(
 /// qualified with the alias).
 fn alias_permission(
     lambda: &Lambda,
-    iam: &Authority,
-    caller: &Caller,
+    permission: &Permission,
     function_name: &str,
     alias: &str,
     action: &str,
 ) -> Result<(), ApiError> {
     let resource = format!("{}:{alias}", lambda.registry().function_arn(function_name));
-    Permission { iam, caller }.check(Service::Lambda, action, &resource)
+    permission.check(Service::Lambda, action, &resource)
 }
 
 /// `GET /2015-03-31/functions/{name}/aliases/{alias}`.
 async fn get_alias(
     State(lambda): State<Arc<Lambda>>,
     State(faults): State<Arc<Faults>>,
-    State(iam): State<Arc<Authority>>,
-    Extension(caller): Extension<Caller>,
+    permission: Permission,
     Path((name, alias)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     before(&faults, Operation::GetAlias).await?;
     let (function_name, _) = lambda.registry().function_name(&name)?;
     alias_permission(
         &lambda,
-        &iam,
-        &caller,
+        &permission,
         function_name,
         &alias,
         "lambda:GetAlias",
@@ -352,8 +343,7 @@ fn check_description(description: Option<&str>) -> Result<(), ApiError> {
 async fn update_alias(
     State(lambda): State<Arc<Lambda>>,
     State(faults): State<Arc<Faults>>,
-    State(iam): State<Arc<Authority>>,
-    Extension(caller): Extension<Caller>,
+    permission: Permission,
     Path((name, alias)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
@@ -361,8 +351,7 @@ async fn update_alias(
     let (function_name, _) = lambda.registry().function_name(&name)?;
     alias_permission(
         &lambda,
-        &iam,
-        &caller,
+        &permission,
         function_name,
         &alias,
         "lambda:UpdateAlias",
@@ -422,18 +411,13 @@ struct ListVersionsQuery {
 async fn list_versions(
     State(lambda): State<Arc<Lambda>>,
     State(faults): State<Arc<Faults>>,
-    State(iam): State<Arc<Authority>>,
-    Extension(caller): Extension<Caller>,
+    permission: Permission,
     Path(name): Path<String>,
     Query(query): Query<ListVersionsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     before(&faults, Operation::ListVersionsByFunction).await?;
     let (function_name, _) = lambda.registry().function_name(&name)?;
     let resource = lambda.registry().function_arn(function_name);
-    let permission = Permission {
-        iam: &iam,
-        caller: &caller,
-    };
     permission.check(Service::Lambda, "lambda:ListVersionsByFunction", &resource)?;
     let versions = lambda
         .registry()

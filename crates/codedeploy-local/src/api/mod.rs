@@ -116,14 +116,10 @@ async fn request_id(mut request: Request, next: Next) -> Response {
 async fn post_root(
     axum::extract::State(state): axum::extract::State<AppState>,
     axum::Extension(request_id): axum::Extension<RequestId>,
-    axum::Extension(caller): axum::Extension<crate::iam::Caller>,
+    permission: permission::Permission,
     headers: axum::http::HeaderMap,
     body: bytes::Bytes,
 ) -> Response {
-    let permission = permission::Permission {
-        iam: &state.iam,
-        caller: &caller,
-    };
     match cloudwatch::wire_of(&headers, &body) {
         Some((wire, operation)) => {
             cloudwatch::serve(

@@ -9,7 +9,10 @@
 
 use std::sync::Arc;
 
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
+use axum::Extension;
 
 use super::error::ApiError;
 use crate::iam::{Authority, Caller, Denial};
@@ -22,13 +25,30 @@ pub(crate) enum Service {
     CloudWatch,
 }
 
-/// The caller of one request and the authority that decides on it.
-pub(crate) struct Permission<'a> {
-    pub(crate) iam: &'a Authority,
-    pub(crate) caller: &'a Caller,
+/// The caller of one request (the guard put it in the request's extensions) and the
+/// authority that decides on it: an extractor, so a handler takes one argument for both.
+pub(crate) struct Permission {
+    iam: Arc<Authority>,
+    caller: Caller,
 }
 
-impl Permission<'_> {
+impl<S> FromRequestParts<S> for Permission
+where
+    Arc<Authority>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = axum::extract::rejection::ExtensionRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Extension(caller) = Extension::<Caller>::from_request_parts(parts, state).await?;
+        Ok(Permission {
+            iam: Arc::<Authority>::from_ref(state),
+            caller,
+        })
+    }
+}
+
+impl Permission {
     /// May the caller perform `action` on `resource`?
     ///
     /// # Errors
@@ -40,7 +60,7 @@ impl Permission<'_> {
         resource: &str,
     ) -> Result<(), ApiError> {
         self.iam
-            .authorize(self.caller, action, resource)
+            .authorize(&self.caller, action, resource)
             .map_err(|denial| denied(service, &denial))
     }
 }

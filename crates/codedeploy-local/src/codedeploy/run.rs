@@ -283,7 +283,7 @@ impl Run<'_> {
             };
             self.record(Event::AlarmStateChanged, detail, Some(about));
             let notes = self.plan.notifications.of_alarm(&alarm, state);
-            self.publish_alarm(&alarm, notes);
+            self.publish(Some(&alarm), notes);
         }
         self.report();
         if active.is_empty() {
@@ -301,21 +301,18 @@ impl Run<'_> {
     /// Show what CodeDeploy's triggers would publish for a deployment event.
     pub(crate) fn notify_deployment(&mut self, event: &str, detail: &str) {
         let notes = self.plan.notifications.of_deployment(event, detail);
-        self.publish(notes);
+        self.publish(None, notes);
     }
 
-    /// An alarm's actions: CloudWatch publishes them, if the topic's policy lets it.
-    fn publish_alarm(&mut self, alarm: &str, notes: Vec<(String, String)>) {
+    /// What would be published, each note if its publisher may: CodeDeploy's role for a
+    /// trigger, CloudWatch (the topic's policy) for an alarm's action.
+    fn publish(&mut self, alarm: Option<&str>, notes: Vec<(String, String)>) {
         for (topic, what) in notes {
-            if self.cloudwatch_may_publish(alarm, &topic) {
-                self.event(Event::NotificationPublished, format!("to {topic}: {what}"));
-            }
-        }
-    }
-
-    fn publish(&mut self, notes: Vec<(String, String)>) {
-        for (topic, what) in notes {
-            if self.may_publish(&topic) {
+            let may = match alarm {
+                Some(alarm) => self.cloudwatch_may_publish(alarm, &topic),
+                None => self.may_publish(&topic),
+            };
+            if may {
                 self.event(Event::NotificationPublished, format!("to {topic}: {what}"));
             }
         }

@@ -252,25 +252,37 @@ impl Authority {
         if self.mode == Mode::Off {
             return Ok(());
         }
-        let policies = crate::sync::read(&self.resource_policies)
-            .get(owner)
-            .cloned()
-            .unwrap_or_default();
-        let refusal = match evaluate_for_service(&policies, service, action, resource, context) {
+        let verdict = {
+            let policies = crate::sync::read(&self.resource_policies);
+            let attached = policies.get(owner).map_or(&[][..], Vec::as_slice);
+            evaluate_for_service(attached, service, action, resource, context)
+        };
+        let refusal = match verdict {
             Ok(Verdict::Allowed) => return Ok(()),
             Ok(Verdict::ExplicitlyDenied) => Refusal::Explicit,
             Ok(Verdict::ImplicitlyDenied) => Refusal::NoResourcePolicy,
             Err(e) => Refusal::Undecided(e.to_string()),
         };
+        let who = (service, service, service);
+        self.settle(self.denial(who, (action, resource, context), refusal))
+    }
+
+    /// A denial of `who` (principal ARN, role, session), enforced unless the mode says
+    /// otherwise or the stand-in could not decide.
+    fn denial(
+        &self,
+        who: (&str, &str, &str),
+        call: (&str, &str, &[(&str, &str)]),
+        refusal: Refusal,
+    ) -> Arc<Denial> {
         let enforced = self.mode == Mode::Enforce && !matches!(refusal, Refusal::Undecided(_));
-        let denial = Arc::new(Denial::of(
-            (service, service, service),
-            (action, resource, context),
-            refusal,
-            enforced,
-        ));
+        Arc::new(Denial::of(who, call, refusal, enforced))
+    }
+
+    /// Tell the listeners of `denial`; refuse the call when it is enforced.
+    fn settle(&self, denial: Arc<Denial>) -> Result<(), Arc<Denial>> {
         self.tell(&denial);
-        if enforced {
+        if denial.enforced {
             Err(denial)
         } else {
             Ok(())
@@ -323,14 +335,9 @@ impl Authority {
         action: &str,
         resource: &str,
     ) -> Result<(), Arc<Denial>> {
-        let Some(denial) = self.judge(principal, action, resource, &[]) else {
-            return Ok(());
-        };
-        self.tell(&denial);
-        if denial.enforced {
-            Err(denial)
-        } else {
-            Ok(())
+        match self.judge(principal, action, resource, &[]) {
+            Some(denial) => self.settle(denial),
+            None => Ok(()),
         }
     }
 
@@ -351,18 +358,12 @@ impl Authority {
             Decision::Allowed => return None,
             Decision::Refused(refusal) => refusal,
         };
-        let enforced = self.mode == Mode::Enforce && !matches!(refusal, Refusal::Undecided(_));
         let who = (
             principal.arn(),
             principal.role.name(),
             principal.session.as_str(),
         );
-        Some(Arc::new(Denial::of(
-            (&who.0, who.1, who.2),
-            (action, resource, context),
-            refusal,
-            enforced,
-        )))
+        Some(self.denial((&who.0, who.1, who.2), (action, resource, context), refusal))
     }
 
     /// The decision, cached when it depends on no condition key of the request.

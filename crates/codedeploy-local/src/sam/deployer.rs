@@ -37,13 +37,13 @@ pub(crate) fn check(
     plan: &DeploymentPlan,
     function_roles: &[Arc<Role>],
     region_account: (&str, &str),
-) -> Vec<Arc<Denial>> {
+) -> Vec<Denial> {
     let role = Role::new(DEPLOYER_ROLE, region_account.1).with_policy(policy.clone());
     let deployer = Principal {
         role: Arc::new(role),
         session: DEPLOYER_SESSION.to_owned(),
     };
-    let mut denials: Vec<Arc<Denial>> = Vec::new();
+    let mut denials: Vec<Denial> = Vec::new();
     for (action, resource, passed_to) in calls(plan, function_roles, region_account) {
         let context: Vec<(&str, &str)> = passed_to
             .map(|s| ("iam:PassedToService", s))
@@ -54,7 +54,7 @@ pub(crate) fn check(
                 .iter()
                 .any(|d| d.action == denial.action && d.resource == denial.resource);
             if !seen {
-                denials.push(denial);
+                denials.push(Arc::unwrap_or_clone(denial));
             }
         }
     }

@@ -187,9 +187,6 @@ fn deployer_denials(
         function_roles,
         (&region, &account),
     )
-    .iter()
-    .map(|d| d.as_ref().clone())
-    .collect()
 }
 
 fn bad(template: &Template, reason: String) -> Error {
