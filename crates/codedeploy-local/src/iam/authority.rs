@@ -150,13 +150,12 @@ pub struct Authority {
     /// Resource-based policies, by what they are attached to (a function's name, a topic's
     /// ARN).
     resource_policies: RwLock<HashMap<String, Vec<Policy>>>,
-    issued: RwLock<HashMap<String, Issued>>,
+    issued: RwLock<HashMap<String, Arc<Issued>>>,
     decisions: Mutex<HashMap<(u64, String, String), Decision>>,
     denials: broadcast::Sender<Arc<Denial>>,
 }
 
-/// What the stand-in knows of a key it issued.
-#[derive(Clone)]
+/// What the stand-in knows of a key it issued (shared: every signed request looks it up).
 pub(crate) struct Issued {
     pub(crate) secret: String,
     pub(crate) session_token: String,
@@ -201,7 +200,8 @@ impl Authority {
                 session: session.to_owned(),
             }),
         };
-        crate::sync::write(&self.issued).insert(credentials.access_key_id.clone(), issued);
+        crate::sync::write(&self.issued)
+            .insert(credentials.access_key_id.clone(), Arc::new(issued));
         credentials
     }
 
@@ -298,7 +298,7 @@ impl Authority {
     }
 
     /// What the stand-in issued as `access_key_id`, if it did.
-    pub(crate) fn issued(&self, access_key_id: &str) -> Option<Issued> {
+    pub(crate) fn issued(&self, access_key_id: &str) -> Option<Arc<Issued>> {
         crate::sync::read(&self.issued).get(access_key_id).cloned()
     }
 

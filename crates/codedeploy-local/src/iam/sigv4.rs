@@ -6,6 +6,7 @@
 //! (`RequestExpired` on the Common Errors pages); presigned URLs (query-string signatures);
 //! SigV4a.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
@@ -106,7 +107,7 @@ pub(crate) fn caller_of(
         time,
     )?;
     if expected == auth.signature {
-        Ok(Caller::Role(issued.principal))
+        Ok(Caller::Role(Arc::clone(&issued.principal)))
     } else {
         Err(SignatureError::Mismatch)
     }
