@@ -58,13 +58,17 @@ pub use crate::codedeploy::plan::{
     DeploymentOutcome, DeploymentPlan, Progress, Traffic, HOOK_TIMEOUT,
 };
 pub use crate::codedeploy::spec::{DeploymentSpec, DeploymentStatus, HookStatus, RevisionForm};
+pub use crate::codedeploy::stack::{StackDeployment, StackEvent, StackOutcome, StackStatus};
 pub use crate::codedeploy::timeline::{About, ErrorCode, Event, HookStep, TimelineEvent};
 pub use crate::error::{BuildError, Error};
 pub use crate::faults::{BadFaultSpec, Fault, FaultSpec, Faults, Operation, ALWAYS, STALL};
 pub use crate::invocation::InvocationRecord;
 pub use crate::lambda::{Alias, InvocationLog, InvokeResult, VersionSpec, LATEST};
 pub use crate::sam::build::Binaries;
-pub use crate::sam::rehearsal::{prepare, RehearsalOptions, CURRENT_VERSION, TARGET_VERSION};
+pub use crate::sam::rehearsal::{
+    prepare, prepare_stack, RehearsalOptions, StackMember, StackPlan, CURRENT_VERSION,
+    TARGET_VERSION,
+};
 pub use crate::sam::template::{
     AlarmProperties, Dimension, Expr, ExprError, InlinePolicy, Preference, ResolveError, Resolver,
     RoleProperties, Template, TemplateAlias, TemplateApi, TemplateFunction, TriggerConfiguration,
@@ -452,6 +456,28 @@ impl StandIn {
         self.codedeploy.run(plan, observer).await
     }
 
+    /// Run a stack update's deployments at once, as CloudFormation starts them: the first
+    /// that fails or is stopped fails the stack update, which stops those still running and
+    /// puts every alias back on its previous version. `observer` is called with the index of
+    /// the deployment in `stack.members` and its progress.
+    pub async fn deploy_stack(
+        &self,
+        stack: StackPlan,
+        observer: &mut (dyn FnMut(usize, &Progress) + Send),
+    ) -> StackOutcome {
+        let members: Vec<(String, DeploymentPlan)> = stack
+            .members
+            .into_iter()
+            .map(|m| {
+                let mut plan = m.plan;
+                plan.spec.config_name = format!("CodeDeployDefault.Lambda{}", plan.config);
+                self.codedeploy.register_group_if_absent(&plan);
+                (m.function, plan)
+            })
+            .collect();
+        self.codedeploy.run_stack(&members, observer).await
+    }
+
     /// Register a deployment group, so that `CreateDeployment` in it runs with the plan's
     /// configuration, alarms and time scale (the function, versions and hooks come from the
     /// AppSpec of each `CreateDeployment`).
@@ -493,6 +519,37 @@ impl StandIn {
             })?;
         picture.options.extend_from_slice(options);
         Ok(picture::report(&picture))
+    }
+
+    /// A stack update's picture as one self-contained HTML page: the stack's verdict and
+    /// events, then one panel per function on one clock.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when a deployment of the outcome is no longer kept.
+    pub fn stack_report(
+        &self,
+        outcome: &StackOutcome,
+        options: &[(String, String)],
+    ) -> Result<String, Error> {
+        let mut panels = Vec::new();
+        for d in &outcome.deployments {
+            let mut picture =
+                picture::picture_of(&self.codedeploy, &self.metrics, &d.deployment_id).ok_or_else(
+                    || Error::NotFound {
+                        what: format!("deployment {}", d.deployment_id),
+                        hint: "draw the report before the stand-in forgets it".into(),
+                    },
+                )?;
+            picture.options.extend_from_slice(options);
+            panels.push((d.function.clone(), picture));
+        }
+        let events: Vec<(String, String, String)> = outcome
+            .events
+            .iter()
+            .map(|e| (e.logical_id.clone(), e.status.clone(), e.reason.clone()))
+            .collect();
+        let verdict = format!("Stack: {}", outcome.status.as_str());
+        Ok(picture::stack_report(&verdict, &events, panels))
     }
 
     /// The role credentials given to each function (by name), as an AWS shared credentials

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use codedeploy_local::{
-    prepare, Binaries, DeploymentOutcome, DeploymentPlan, DeploymentStatus, FaultSpec, Options,
-    Progress, RehearsalOptions, StandIn, Template, Traffic,
+    prepare_stack, Binaries, FaultSpec, Options, Progress, RehearsalOptions, StackOutcome,
+    StackPlan, StackStatus, StandIn, Template, Traffic,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -68,20 +68,23 @@ struct Common {
 struct DeployArgs {
     #[command(flatten)]
     common: Common,
-    /// The function to deploy (logical id), when several have a DeploymentPreference.
+    /// A function to deploy (logical id); repeatable. Without it, every function with an
+    /// enabled DeploymentPreference is deployed at once, as a stack update deploys them.
     #[arg(long, value_name = "LOGICAL_ID")]
-    function: Option<String>,
+    function: Vec<String>,
     /// The deployment type, instead of the template's (e.g. AllAtOnce, Linear10PercentEvery1Minute).
     #[arg(long = "type", value_name = "DEPLOYMENT_TYPE")]
     deployment_type: Option<String>,
     /// How much faster than real the deployment's clock runs.
     #[arg(long, default_value_t = 60.0, value_name = "N", value_parser = time_scale)]
     time_scale: f64,
-    /// An environment variable of the new version only (e.g. HELLO_FAULT=error); repeatable.
+    /// An environment variable of the new versions only (e.g. HELLO_FAULT=error), or of one
+    /// function's new version only (LOGICAL_ID.HELLO_FAULT=error); repeatable.
     #[arg(long, value_name = "KEY=VAL", value_parser = parse_env)]
     target_env: Vec<(String, String)>,
-    /// An environment variable of the current version only (e.g. HELLO_FAULT=flaky:0.01, a
-    /// baseline for the canary analysis); repeatable.
+    /// An environment variable of the current versions only (e.g. HELLO_FAULT=flaky:0.01, a
+    /// baseline for the canary analysis), or of one function's (LOGICAL_ID.NAME=VALUE);
+    /// repeatable.
     #[arg(long, value_name = "KEY=VAL", value_parser = parse_env)]
     current_env: Vec<(String, String)>,
     /// Invoke the alias this many times per second during the deployment.
@@ -245,18 +248,20 @@ async fn deploy(args: DeployArgs) -> Result<ExitCode, codedeploy_local::Error> {
     options.time_scale = args.time_scale;
     options.address.set_port(0);
     let local = start(&args.common, options).await?;
-    let mut plan = prepare(&local, &template, &rehearsal_options(&args)?).await?;
-    if deployer_refused(&plan) {
+    let mut stack = prepare_stack(&local, &template, &rehearsal_options(&args)?).await?;
+    if deployer_refused(&stack) {
         return Ok(ExitCode::from(1));
     }
-    plan.duplicate_deliveries = args.duplicate_hook_deliveries;
-    let outcome = with_progress(&local, plan, args.time_scale).await;
+    for member in &mut stack.members {
+        member.plan.duplicate_deliveries = args.duplicate_hook_deliveries;
+    }
+    let outcome = with_progress(&local, stack, args.time_scale).await;
     print_outcome(&outcome, args.time_scale, &args.common.log_dir);
     if let Err(message) = write_outputs(&local, &outcome, &args) {
         eprintln!("error: {message}");
         return Ok(ExitCode::from(2));
     }
-    Ok(if outcome.status == DeploymentStatus::Succeeded {
+    Ok(if outcome.status == StackStatus::UpdateComplete {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -266,7 +271,7 @@ async fn deploy(args: DeployArgs) -> Result<ExitCode, codedeploy_local::Error> {
 /// What the flags ask of the rehearsal.
 fn rehearsal_options(args: &DeployArgs) -> Result<RehearsalOptions, codedeploy_local::Error> {
     let mut options = RehearsalOptions::default();
-    options.function = args.function.clone();
+    options.functions = args.function.clone();
     options.deployment_type = args.deployment_type.clone();
     options.time_scale = args.time_scale;
     options.target_env = args.target_env.clone();
@@ -306,8 +311,21 @@ fn rehearsal_options(args: &DeployArgs) -> Result<RehearsalOptions, codedeploy_l
 
 /// The calls the deployer's policy does not allow, told; whether any was refused (then the
 /// stack update fails before CodeDeploy starts, and nothing is deployed).
-fn deployer_refused(plan: &codedeploy_local::DeploymentPlan) -> bool {
-    let denials = &plan.deployer_denials;
+fn deployer_refused(stack: &StackPlan) -> bool {
+    let denials: Vec<codedeploy_local::iam::Denial> = stack
+        .members
+        .iter()
+        .flat_map(|m| m.plan.deployer_denials.iter().cloned())
+        .fold(Vec::new(), |mut seen, d| {
+            if !seen
+                .iter()
+                .any(|s: &codedeploy_local::iam::Denial| s.message() == d.message())
+            {
+                seen.push(d);
+            }
+            seen
+        });
+    let denials = &denials;
     for denial in denials {
         let how = if denial.enforced {
             ""
@@ -329,55 +347,77 @@ fn deployer_refused(plan: &codedeploy_local::DeploymentPlan) -> bool {
     true
 }
 
-/// Run the deployment with a progress bar: the phase, the share of the new version, the
-/// alarms, and the deployment clock.
-async fn with_progress(
-    local: &StandIn,
-    plan: DeploymentPlan,
-    time_scale: f64,
-) -> DeploymentOutcome {
-    let bar = ProgressBar::new(100);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} {prefix:.bold} [{bar:30}] {pos:>3}% to the new version  {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    bar.enable_steady_tick(Duration::from_millis(120));
+/// The widest a progress line may be, and its fixed part (spinner, function, bar, share).
+const LINE_WIDTH: usize = 100;
+const FUNCTION_WIDTH: usize = 24;
+const MESSAGE_WIDTH: usize = LINE_WIDTH - FUNCTION_WIDTH - 36;
+
+/// Run the stack update with one progress line per deployment: the function, the share of
+/// its new version, the phase, the deployment clock and its alarms.
+async fn with_progress(local: &StandIn, stack: StackPlan, time_scale: f64) -> StackOutcome {
+    let lines = indicatif::MultiProgress::new();
+    let style =
+        ProgressStyle::with_template("{spinner} {prefix:<24.bold} [{bar:20}] {pos:>3}% new  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+    let bars: Vec<ProgressBar> = stack
+        .members
+        .iter()
+        .map(|m| {
+            let bar = lines.add(ProgressBar::new(100).with_style(style.clone()));
+            bar.set_prefix(shorten(&m.function, FUNCTION_WIDTH));
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        })
+        .collect();
     // The engine reports on events only; the deployment clock shown ticks on its own.
-    let alarms = std::sync::Mutex::new(String::new());
+    let states = std::sync::Mutex::new(vec![(String::from("Starting"), String::new()); bars.len()]);
     let started = std::time::Instant::now();
-    let show = |alarms: &str| {
-        let t = started.elapsed().mul_f64(time_scale);
-        bar.set_message(format!(
-            "t={:.0?}  {alarms}",
-            Duration::from_secs(t.as_secs())
-        ));
+    let show = |index: usize, states: &[(String, String)]| {
+        let t = Duration::from_secs(started.elapsed().mul_f64(time_scale).as_secs());
+        let (phase, alarms) = &states[index];
+        let message = format!("{phase} t={t:.0?} {alarms}");
+        bars[index].set_message(shorten(&message, MESSAGE_WIDTH));
     };
-    let mut observer = |p: &Progress| {
-        bar.set_prefix(p.phase.clone());
-        bar.set_position(u64::from(p.percent));
-        let states: Vec<String> = p
+    let mut observer = |index: usize, p: &Progress| {
+        bars[index].set_position(u64::from(p.percent));
+        let firing = p
             .alarms
             .iter()
-            .map(|(name, state)| format!("{name}: {state:?}"))
-            .collect();
-        let mut shown = alarms.lock().unwrap_or_else(|e| e.into_inner());
-        *shown = states.join(", ");
-        show(&shown);
+            .filter(|(_, state)| *state == codedeploy_local::AlarmState::Alarm)
+            .count();
+        let alarms = match firing {
+            0 => String::new(),
+            n => format!("{n} alarm(s) in ALARM"),
+        };
+        let mut states = states.lock().unwrap_or_else(|e| e.into_inner());
+        states[index] = (p.phase.clone(), alarms);
+        show(index, &states);
     };
-    let deployment = local.deploy(plan, &mut observer);
+    let deployment = local.deploy_stack(stack, &mut observer);
     tokio::pin!(deployment);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let outcome = loop {
         tokio::select! {
             outcome = &mut deployment => break outcome,
-            _ = tick.tick() => show(&alarms.lock().unwrap_or_else(|e| e.into_inner())),
+            _ = tick.tick() => {
+                let states = states.lock().unwrap_or_else(|e| e.into_inner());
+                (0..bars.len()).for_each(|i| show(i, &states));
+            }
         }
     };
-    bar.finish_and_clear();
+    bars.iter().for_each(ProgressBar::finish_and_clear);
     outcome
+}
+
+/// `text` cut to `width` characters, with an ellipsis when cut.
+fn shorten(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
 }
 
 /// An output the flags asked for that could not be written.
@@ -400,7 +440,7 @@ enum OutputError {
 /// `--json` and `--report`.
 fn write_outputs(
     local: &StandIn,
-    outcome: &DeploymentOutcome,
+    outcome: &StackOutcome,
     args: &DeployArgs,
 ) -> Result<(), OutputError> {
     let write = |path: &PathBuf, text: String| {
@@ -410,7 +450,7 @@ fn write_outputs(
         })
     };
     if let Some(path) = &args.json {
-        let json = serde_json::to_string_pretty(outcome).unwrap_or_default();
+        let json = serde_json::to_string_pretty(&outcome_json(outcome)).unwrap_or_default();
         if path.as_os_str() == "-" {
             println!("{json}");
         } else {
@@ -419,16 +459,40 @@ fn write_outputs(
     }
     if let Some(path) = &args.report {
         let command = ("command".to_owned(), command_line());
-        let html = local
-            .report(&outcome.deployment_id, &[command])
-            .map_err(|source| OutputError::Report {
-                path: path.clone(),
-                source,
-            })?;
+        let drawn = match outcome.deployments.as_slice() {
+            [one] => local.report(&one.deployment_id, &[command]),
+            _ => local.stack_report(outcome, &[command]),
+        };
+        let html = drawn.map_err(|source| OutputError::Report {
+            path: path.clone(),
+            source,
+        })?;
         write(path, html)?;
         eprintln!("The picture: {}", path.display());
     }
     Ok(())
+}
+
+/// The stack's verdict and events, and each deployment; with one deployment its outcome's
+/// fields are at the top too, as they were before stacks.
+fn outcome_json(outcome: &StackOutcome) -> serde_json::Value {
+    let mut json = match outcome.deployments.as_slice() {
+        [one] => serde_json::to_value(&one.outcome).unwrap_or_default(),
+        _ => serde_json::json!({}),
+    };
+    json["stack"] = serde_json::json!({"status": outcome.status, "events": outcome.events});
+    let deployments: Vec<serde_json::Value> = outcome
+        .deployments
+        .iter()
+        .map(|d| {
+            let mut entry = serde_json::to_value(d).unwrap_or_default();
+            entry["timeline"] = serde_json::to_value(&d.outcome.timeline).unwrap_or_default();
+            entry["denials"] = serde_json::to_value(&d.outcome.denials).unwrap_or_default();
+            entry
+        })
+        .collect();
+    json["deployments"] = serde_json::Value::Array(deployments);
+    json
 }
 
 /// The command line as run, for the report, with the values of variables and parameters
@@ -457,9 +521,38 @@ fn masked(arg: &str) -> String {
     }
 }
 
-fn print_outcome(outcome: &DeploymentOutcome, time_scale: f64, log_dir: &std::path::Path) {
+fn print_outcome(outcome: &StackOutcome, time_scale: f64, log_dir: &std::path::Path) {
+    let several = outcome.deployments.len() > 1;
+    let mut denials = Vec::new();
+    for d in &outcome.deployments {
+        print_deployment(d, several, time_scale);
+        denials.extend(d.outcome.denials.iter().cloned());
+    }
+    if let Some(lacking) = codedeploy_local::iam::what_roles_lack(&denials) {
+        eprint!("{lacking}");
+    }
+    if several || outcome.status != StackStatus::UpdateComplete {
+        eprintln!("Stack events:");
+        for e in &outcome.events {
+            eprintln!("  {:<28} {:<28} {}", e.logical_id, e.status, e.reason);
+        }
+    }
+    eprintln!("Stack: {}", outcome.status.as_str());
+    if outcome.status != StackStatus::UpdateComplete {
+        eprintln!("The functions' logs are in {}", log_dir.display());
+    }
+}
+
+/// One deployment's timeline, requests and verdict.
+fn print_deployment(d: &codedeploy_local::StackDeployment, several: bool, time_scale: f64) {
+    let outcome = &d.outcome;
+    let of = if several {
+        format!(" of {}", d.function)
+    } else {
+        String::new()
+    };
     eprintln!(
-        "Timeline of {} (deployment clock; real time x{time_scale}):",
+        "Timeline{of} {} (deployment clock; real time x{time_scale}):",
         outcome.deployment_id
     );
     for e in &outcome.timeline {
@@ -472,18 +565,16 @@ fn print_outcome(outcome: &DeploymentOutcome, time_scale: f64, log_dir: &std::pa
         "Requests through the alias: {} ({} ran the new version)",
         outcome.requests_through_alias, outcome.target_requests_through_alias
     );
-    if let Some(lacking) = codedeploy_local::iam::what_roles_lack(&outcome.denials) {
-        eprint!("{lacking}");
-    }
+    let final_version = d.final_version.as_deref().unwrap_or("split");
     match &outcome.error {
-        None => eprintln!("Verdict: {:?}", outcome.status),
-        Some((code, message)) => {
-            eprintln!(
-                "Verdict: {:?}, rolled back - {code}: {message}",
-                outcome.status
-            );
-            eprintln!("The functions' logs are in {}", log_dir.display());
-        }
+        None => eprintln!("Verdict{of}: {:?}", outcome.status),
+        Some((code, message)) => eprintln!(
+            "Verdict{of}: {:?}, rolled back - {code}: {message}",
+            outcome.status
+        ),
+    }
+    if several {
+        eprintln!("  {} ends on version {final_version}", d.function);
     }
 }
 
@@ -496,7 +587,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, codedeploy_local::Error> {
     let local = start(&args.common, options).await?;
     if !args.no_functions && args.common.template.is_file() {
         // The rehearsal's set-up, without running it: versions 1 (current, on the alias) and
-        // 2 (new) of the deployed function, the hooks, and its deployment group, so that
+        // 2 (new) of each gradual function, the hooks, and their deployment groups, so that
         // `aws deploy create-deployment` runs the deployment as the template describes it.
         let template = load_template(&args.common)?;
         let mut options = RehearsalOptions::default();
@@ -505,23 +596,26 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, codedeploy_local::Error> {
         options.target_env = args.target_env.clone();
         options.current_env = args.current_env.clone();
         options.environments = args.environments;
-        let plan = prepare(&local, &template, &options).await?;
-        local.register_deployment_group(&plan);
-        let spec = &plan.spec;
-        eprintln!(
-            "{}: versions 1 and 2, alias {} on 1; hooks {}; deployment group {}/{} ({}, time x{})",
-            spec.function_name,
-            spec.alias,
-            spec.hooks
-                .iter()
-                .map(|(_, f)| f.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            spec.application_name,
-            spec.group_name,
-            plan.config,
-            plan.time_scale
-        );
+        let stack = prepare_stack(&local, &template, &options).await?;
+        for member in &stack.members {
+            let plan = &member.plan;
+            local.register_deployment_group(plan);
+            let spec = &plan.spec;
+            eprintln!(
+                "{}: versions 1 and 2, alias {} on 1; hooks {}; deployment group {}/{} ({}, time x{})",
+                spec.function_name,
+                spec.alias,
+                spec.hooks
+                    .iter()
+                    .map(|(_, f)| f.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                spec.application_name,
+                spec.group_name,
+                plan.config,
+                plan.time_scale
+            );
+        }
         for endpoint in local.http_endpoints() {
             eprintln!("HTTP: {endpoint}");
         }

@@ -11,6 +11,7 @@ mod permissions;
 pub(crate) mod plan;
 mod run;
 pub(crate) mod spec;
+pub(crate) mod stack;
 pub(crate) mod timeline;
 mod traffic;
 

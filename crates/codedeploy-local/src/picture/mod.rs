@@ -17,7 +17,7 @@ mod page;
 mod svg;
 
 pub(crate) use model::Picture;
-pub(crate) use page::{fragment, list, live, report, ListRow};
+pub(crate) use page::{fragment, list, live, report, stack_report, ListRow};
 
 use crate::cloudwatch::Metrics;
 use crate::codedeploy::CodeDeploy;

@@ -28,6 +28,44 @@ pub(crate) fn report(picture: &Picture) -> String {
     )
 }
 
+/// A stack update's page: its verdict and events, then one panel per function, every
+/// panel on the same clock (each drawn to the end of the longest deployment).
+pub(crate) fn stack_report(
+    verdict: &str,
+    events: &[(String, String, String)],
+    panels: Vec<(String, Picture)>,
+) -> String {
+    let end = panels.iter().map(|(_, p)| p.end).fold(0.0, f64::max);
+    let mut body = format!(
+        "<header><h1 id=\"stack-verdict\" class=\"verdict\">{}</h1></header><section><h2>Stack events</h2><table id=\"stack-events\"><thead><tr><th>resource</th><th>status</th><th>reason</th></tr></thead><tbody>",
+        escape(verdict)
+    );
+    for (resource, status, reason) in events {
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(resource),
+            escape(status),
+            escape(reason)
+        );
+    }
+    body.push_str("</tbody></table></section>");
+    for (index, (function, mut picture)) in panels.into_iter().enumerate() {
+        picture.end = end;
+        // Each panel's ids made its own, so that the page has each once.
+        let panel = fragment(&picture).replace(" id=\"", &format!(" id=\"p{index}-"));
+        let _ = write!(
+            body,
+            "<section class=\"panel\" data-function=\"{f}\"><h2>{f}</h2>{panel}</section>",
+            f = escape(&function)
+        );
+    }
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head>\n<body><main>{body}</main></body></html>\n",
+        escape(verdict)
+    )
+}
+
 /// The live view's page: the list and the picture are filled in by its script.
 pub(crate) fn live() -> String {
     format!(

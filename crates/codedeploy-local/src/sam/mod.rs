@@ -3,6 +3,7 @@
 
 pub(crate) mod build;
 pub(crate) mod deployer;
+mod publishing;
 pub(crate) mod rehearsal;
 mod resource_policies;
 mod roles;

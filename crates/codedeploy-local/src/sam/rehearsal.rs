@@ -2,14 +2,14 @@
 //! and target versions and the hooks in the stand-in, and read the alarms.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tracing::info;
 
-use super::build::{build_at_ref, locate, Binaries};
+use super::build::Binaries;
 use super::deployer;
+use super::publishing::Publishing;
 use super::resource_policies;
 use super::roles::{resource_names, Roles};
 use super::template::{Preference, ResolveError, Resolver, Template, TemplateFunction};
@@ -19,7 +19,6 @@ use crate::codedeploy::notifications::Notifications;
 use crate::codedeploy::plan::{DeploymentPlan, Traffic, HOOK_TIMEOUT};
 use crate::codedeploy::spec::DeploymentSpec;
 use crate::error::Error;
-use crate::lambda::VersionSpec;
 use crate::StandIn;
 
 /// The version numbers the rehearsal publishes: the current one, and the new one.
@@ -27,26 +26,23 @@ pub const CURRENT_VERSION: &str = "1";
 /// The version under deployment.
 pub const TARGET_VERSION: &str = "2";
 
-/// Execution environments of each hook function. Lambda runs concurrent invocations in
-/// environments of their own, and the stand-in does not scale them on demand: a hook's event
-/// delivered twice and a watch (which holds one environment for the whole shift) must not
-/// wait for each other.
-const HOOK_ENVIRONMENTS: usize = 3;
-
 /// How to rehearse a template's deployment.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RehearsalOptions {
-    /// The logical id of the function to deploy, when several have a deployment preference.
-    pub function: Option<String>,
+    /// The logical ids of the functions to deploy; none: every function with an enabled
+    /// `DeploymentPreference` ([`prepare_stack`]), or the only one ([`prepare`]).
+    pub functions: Vec<String>,
     /// Overrides the deployment preference's `Type`.
     pub deployment_type: Option<String>,
     /// How much faster than real the deployment's clock runs.
     pub time_scale: f64,
-    /// Environment overrides of the target version only (e.g. `HELLO_FAULT=error`).
+    /// Environment overrides of the target version only (e.g. `HELLO_FAULT=error`); a
+    /// `LOGICAL_ID.NAME` key sets `NAME` on that function's new version only.
     pub target_env: Vec<(String, String)>,
     /// Environment overrides of the current version only (e.g. `HELLO_FAULT=flaky:0.01`,
-    /// a baseline error rate for a canary analysis to compare against).
+    /// a baseline error rate for a canary analysis to compare against); keys as
+    /// `target_env`'s.
     pub current_env: Vec<(String, String)>,
     /// Synthetic load on the alias during the deployment.
     pub traffic: Option<Traffic>,
@@ -67,7 +63,7 @@ pub struct RehearsalOptions {
 impl Default for RehearsalOptions {
     fn default() -> Self {
         RehearsalOptions {
-            function: None,
+            functions: Vec::new(),
             deployment_type: None,
             time_scale: 60.0,
             target_env: Vec::new(),
@@ -82,7 +78,9 @@ impl Default for RehearsalOptions {
     }
 }
 
-/// Build, publish and plan: after this, [`StandIn::deploy`] runs the deployment.
+/// Build, publish and plan one function's deployment: after this, [`StandIn::deploy`] runs
+/// it. The function is `options.functions`' only one, or the template's only function with
+/// a `DeploymentPreference`.
 ///
 /// # Errors
 /// [`Error::Template`], [`Error::UnsupportedAlarm`], [`Error::Build`] or
@@ -92,22 +90,85 @@ pub async fn prepare(
     template: &Template,
     options: &RehearsalOptions,
 ) -> Result<DeploymentPlan, Error> {
-    let deployed = template.deployed_function(options.function.as_deref())?;
-    let preference = deployed.deployment.as_ref().ok_or_else(|| {
-        bad(
+    if options.functions.len() > 1 {
+        return Err(bad(
             template,
-            format!("{} has no DeploymentPreference", deployed.logical_id),
-        )
-    })?;
-    let alias = deployed.alias.clone().unwrap_or_else(|| "live".into());
+            "prepare deploys one function; prepare_stack deploys several".into(),
+        ));
+    }
+    let deployed = template.deployed_function(options.functions.first().map(String::as_str))?;
+    let mut stack = prepare_functions(local, template, options, &[deployed]).await?;
+    Ok(stack.members.remove(0).plan)
+}
+
+/// Build, publish and plan the deployments a stack update starts: one per function with an
+/// enabled `DeploymentPreference` (or those `options.functions` names), each in its own
+/// deployment group, hooks shared where the template shares them. After this,
+/// [`StandIn::deploy_stack`] runs them.
+///
+/// # Errors
+/// As [`prepare`]; and [`Error::Template`] naming the function when a hook or an alarm is
+/// not in the template, two functions' aliases collide, a chosen function has no
+/// `DeploymentPreference`, or a `LOGICAL_ID.NAME` variable names a function not deployed.
+pub async fn prepare_stack(
+    local: &StandIn,
+    template: &Template,
+    options: &RehearsalOptions,
+) -> Result<StackPlan, Error> {
+    let chosen = chosen_functions(template, &options.functions)?;
+    prepare_functions(local, template, options, &chosen).await
+}
+
+/// The functions a stack update deploys: the chosen ones, or every one with a preference.
+fn chosen_functions<'t>(
+    template: &'t Template,
+    chosen: &[String],
+) -> Result<Vec<&'t TemplateFunction>, Error> {
+    if chosen.is_empty() {
+        let gradual: Vec<_> = template
+            .functions
+            .values()
+            .filter(|f| f.deployment.is_some())
+            .collect();
+        if gradual.is_empty() {
+            return Err(bad(
+                template,
+                "no function has an enabled DeploymentPreference".into(),
+            ));
+        }
+        return Ok(gradual);
+    }
+    let mut functions = Vec::new();
+    for id in chosen {
+        let f = template.deployed_function(Some(id))?;
+        if !functions
+            .iter()
+            .any(|g: &&TemplateFunction| g.logical_id == f.logical_id)
+        {
+            functions.push(f);
+        }
+    }
+    Ok(functions)
+}
+
+async fn prepare_functions(
+    local: &StandIn,
+    template: &Template,
+    options: &RehearsalOptions,
+    deployed: &[&TemplateFunction],
+) -> Result<StackPlan, Error> {
     let mut resolver = resolver_for(local, template)?;
-    resolver.versions.insert(
-        deployed.logical_id.clone(),
-        (alias.clone(), TARGET_VERSION.to_owned()),
-    );
+    for f in deployed {
+        let alias = f.alias.clone().unwrap_or_else(|| "live".into());
+        resolver
+            .versions
+            .insert(f.logical_id.clone(), (alias, TARGET_VERSION.to_owned()));
+    }
     resource_names(template, &mut resolver);
-    let function_name = resolver.function_names[&deployed.logical_id].clone();
-    serve_apis(local, template, deployed, &mut resolver).await?;
+    check_stack(template, options, &resolver, deployed)?;
+    for f in deployed {
+        serve_apis(local, template, f, &mut resolver).await?;
+    }
     let roles = Roles {
         template,
         resolver: &resolver,
@@ -119,32 +180,123 @@ pub async fn prepare(
         resolver: &resolver,
         roles: &roles,
     };
-    let hooks = [
-        (
-            "BeforeAllowTraffic",
-            hook_function(template, &preference.pre_traffic)?,
-        ),
-        (
-            "AfterAllowTraffic",
-            hook_function(template, &preference.post_traffic)?,
-        ),
-    ];
-    let spec = publishing
-        .publish(deployed, &function_name, &alias, hooks)
-        .await?;
+    let specs = publishing.publish(deployed).await?;
     resource_policies::attach(template, &resolver, local.lambda.iam());
-    let mut plan = plan_of(template, options, preference, &resolver, spec)?;
-    plan.service_role = Some(roles.of_deployment(deployed));
-    if let Some(policy) = &options.deployer_policy {
-        let mut function_roles = vec![roles.of_function(deployed)];
-        function_roles.extend(
-            hooks
-                .iter()
-                .filter_map(|(_, h)| h.map(|h| roles.of_function(h))),
-        );
-        plan.deployer_denials = deployer_denials(local, policy, &plan, &function_roles);
+    let mut members = Vec::new();
+    for (f, spec) in deployed.iter().zip(specs) {
+        let preference = f.deployment.as_ref().ok_or_else(|| {
+            bad(
+                template,
+                format!("{} has no DeploymentPreference", f.logical_id),
+            )
+        })?;
+        let mut plan = plan_of(template, options, f, preference, &resolver, spec)?;
+        plan.service_role = Some(roles.of_deployment(f));
+        if let Some(policy) = &options.deployer_policy {
+            let mut function_roles = vec![roles.of_function(f)];
+            for hook in [&preference.pre_traffic, &preference.post_traffic] {
+                if let Some(hook) = hook_function(template, f, hook)? {
+                    function_roles.push(roles.of_function(hook));
+                }
+            }
+            plan.deployer_denials = deployer_denials(local, policy, &plan, &function_roles);
+        }
+        members.push(StackMember {
+            function: f.logical_id.clone(),
+            plan,
+        });
     }
-    Ok(plan)
+    Ok(StackPlan { members })
+}
+
+/// What a stack update would refuse before any deployment: hooks not in the template,
+/// functions whose aliases collide, variables scoped to a function not deployed.
+fn check_stack(
+    template: &Template,
+    options: &RehearsalOptions,
+    resolver: &Resolver,
+    deployed: &[&TemplateFunction],
+) -> Result<(), Error> {
+    let mut aliases: BTreeMap<(String, String), &str> = BTreeMap::new();
+    for f in deployed {
+        if let Some(preference) = &f.deployment {
+            for hook in [&preference.pre_traffic, &preference.post_traffic] {
+                hook_function(template, f, hook)?;
+            }
+            if let Some(id) = preference
+                .alarms
+                .iter()
+                .find(|id| !template.alarms.contains_key(*id))
+            {
+                return Err(bad(template, format!(
+                    "{}'s DeploymentPreference names the alarm {id}, which is not an AWS::CloudWatch::Alarm of the template",
+                    f.logical_id
+                )));
+            }
+        }
+        let name = resolver.function_names[&f.logical_id].clone();
+        let alias = f.alias.clone().unwrap_or_else(|| "live".into());
+        if let Some(other) = aliases.insert((name.clone(), alias.clone()), &f.logical_id) {
+            return Err(bad(template, format!(
+                "{other} and {} are both the function {name}: their aliases {name}:{alias} collide; give each its own FunctionName",
+                f.logical_id
+            )));
+        }
+    }
+    for (flag, variables) in [
+        ("--target-env", &options.target_env),
+        ("--current-env", &options.current_env),
+    ] {
+        for (key, _) in variables {
+            let Some((id, _)) = key.split_once('.') else {
+                continue;
+            };
+            if !deployed.iter().any(|f| f.logical_id == id) {
+                let ids: Vec<&str> = deployed.iter().map(|f| f.logical_id.as_str()).collect();
+                return Err(bad(
+                    template,
+                    format!(
+                        "{flag} {key}: {id} is not a function this rehearsal deploys ({})",
+                        ids.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The variables of `entries` that apply to `logical_id`: plain `NAME`s, and
+/// `LOGICAL_ID.NAME`s of that function (Lambda's variable names have no dot).
+pub(crate) fn scoped_to<'a>(
+    entries: &'a [(String, String)],
+    logical_id: &'a str,
+) -> impl Iterator<Item = (String, String)> + 'a {
+    entries
+        .iter()
+        .filter_map(move |(key, value)| match key.split_once('.') {
+            Some((id, name)) if id == logical_id => Some((name.to_owned(), value.clone())),
+            Some(_) => None,
+            None => Some((key.clone(), value.clone())),
+        })
+}
+
+/// The deployments of a stack update, in the template's order of functions.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct StackPlan {
+    /// One per function deployed.
+    pub members: Vec<StackMember>,
+}
+
+/// A function of the stack and its deployment's plan.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct StackMember {
+    /// The function's logical id.
+    pub function: String,
+    /// Its deployment.
+    pub plan: DeploymentPlan,
 }
 
 /// The deployed function's HTTP APIs served on loopback, their addresses resolvable.
@@ -196,7 +348,7 @@ fn bad(template: &Template, reason: String) -> Error {
     }
 }
 
-fn unresolved(template: &Template, field: String, source: ResolveError) -> Error {
+pub(crate) fn unresolved(template: &Template, field: String, source: ResolveError) -> Error {
     Error::Unresolved {
         path: template.path.clone(),
         field,
@@ -204,8 +356,10 @@ fn unresolved(template: &Template, field: String, source: ResolveError) -> Error
     }
 }
 
-fn hook_function<'t>(
+/// A hook of `deployed`'s preference: a function of the template, or an error naming both.
+pub(crate) fn hook_function<'t>(
     template: &'t Template,
+    deployed: &TemplateFunction,
     id: &Option<String>,
 ) -> Result<Option<&'t TemplateFunction>, Error> {
     id.as_ref()
@@ -213,7 +367,10 @@ fn hook_function<'t>(
             template.functions.get(id).ok_or_else(|| {
                 bad(
                     template,
-                    format!("the hook {id} is not an AWS::Serverless::Function of the template"),
+                    format!(
+                        "{}'s DeploymentPreference names the hook {id}, which is not an AWS::Serverless::Function of the template",
+                        deployed.logical_id
+                    ),
                 )
             })
         })
@@ -243,140 +400,11 @@ fn resolver_for(local: &StandIn, template: &Template) -> Result<Resolver, Error>
     Ok(resolver)
 }
 
-/// Building and publishing the template's functions in the stand-in.
-struct Publishing<'a> {
-    local: &'a StandIn,
-    template: &'a Template,
-    options: &'a RehearsalOptions,
-    resolver: &'a Resolver,
-    roles: &'a Roles<'a>,
-}
-
-impl Publishing<'_> {
-    /// Versions 1 (current, on the alias) and 2 of the deployed function, and the hooks;
-    /// returns the deployment of 1 to 2.
-    async fn publish(
-        &self,
-        deployed: &TemplateFunction,
-        function_name: &str,
-        alias: &str,
-        hooks: [(&str, Option<&TemplateFunction>); 2],
-    ) -> Result<DeploymentSpec, Error> {
-        let (local, options, root) = (self.local, self.options, &self.template.root);
-        let mut wanted: Vec<&str> = vec![deployed.binary.as_str()];
-        wanted.extend(
-            hooks
-                .iter()
-                .filter_map(|(_, f)| f.map(|f| f.binary.as_str())),
-        );
-        let binaries = locate(root, &options.binaries, &wanted).await?;
-        let current_binary = match &options.current_git_ref {
-            Some(reference) => build_at_ref(root, reference, &deployed.binary).await?,
-            None => binaries[&deployed.binary].clone(),
-        };
-        let template_env = self.environment(deployed)?;
-        let mut target_env = template_env.clone();
-        target_env.extend(options.target_env.iter().cloned());
-        let mut current_env = template_env;
-        current_env.extend(options.current_env.iter().cloned());
-        let environments = options.environments;
-        let role = self.roles.of_function(deployed);
-        let current = version_spec(deployed, &current_binary, current_env)
-            .environments(environments)
-            .role(Arc::clone(&role));
-        local.publish_version(function_name, CURRENT_VERSION, current)?;
-        let target = version_spec(deployed, &binaries[&deployed.binary], target_env)
-            .environments(environments)
-            .role(role);
-        local.publish_version(function_name, TARGET_VERSION, target)?;
-        local.set_alias(function_name, alias, CURRENT_VERSION)?;
-        let mut spec = DeploymentSpec::new(function_name, alias, CURRENT_VERSION, TARGET_VERSION);
-        (spec.application_name, spec.group_name) = self.group_of(deployed)?;
-        for (event, hook) in hooks {
-            if let Some(hook) = hook {
-                let name = &self.resolver.function_names[&hook.logical_id];
-                let hook_spec =
-                    version_spec(hook, &binaries[&hook.binary], self.environment(hook)?)
-                        .environments(HOOK_ENVIRONMENTS)
-                        .role(self.roles.of_function(hook));
-                local.publish_version(name, "1", hook_spec)?;
-                spec = spec.hook(event, name);
-            }
-        }
-        self.create_aliases()?;
-        Ok(spec)
-    }
-
-    /// The CodeDeploy application and deployment group of `deployed`: the template's, or
-    /// the names SAM gives them.
-    fn group_of(&self, deployed: &TemplateFunction) -> Result<(String, String), Error> {
-        let preference = deployed.deployment.as_ref();
-        let application = match preference.and_then(|p| p.application.as_ref()) {
-            Some(app) => self
-                .resolver
-                .refs
-                .get(app)
-                .cloned()
-                .unwrap_or_else(|| app.clone()),
-            None => "ServerlessDeploymentApplication".into(),
-        };
-        let group = match preference.and_then(|p| p.group.as_ref()) {
-            Some(group) => self.resolver.string(group).map_err(|e| {
-                let field = format!("{}'s DeploymentGroupName", deployed.logical_id);
-                unresolved(self.template, field, e)
-            })?,
-            None => format!("{}DeploymentGroup", deployed.logical_id),
-        };
-        Ok((application, group))
-    }
-
-    /// The template's `AWS::Lambda::Alias`es of the functions just published (e.g. a
-    /// watch's lease on its hook function).
-    fn create_aliases(&self) -> Result<(), Error> {
-        for alias in &self.template.aliases {
-            let Some(name) = self.resolver.function_names.get(&alias.function) else {
-                continue;
-            };
-            if self.local.lambda.registry().has_function(name) {
-                self.local.set_alias(name, &alias.name, &alias.version)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// A function's `Environment.Variables`, resolved, and the rehearsal's clock for the
-    /// framework's watch ([`codedeploy_hooks::TIME_SCALE_ENV`]).
-    fn environment(&self, f: &TemplateFunction) -> Result<BTreeMap<String, String>, Error> {
-        let scale = (
-            codedeploy_hooks::TIME_SCALE_ENV.to_owned(),
-            self.options.time_scale.to_string(),
-        );
-        f.environment
-            .iter()
-            .map(|(k, v)| {
-                let value = self.resolver.string(v).map_err(|e| {
-                    let field = format!("{}.Environment.Variables.{k}", f.logical_id);
-                    unresolved(self.template, field, e)
-                })?;
-                Ok((k.clone(), value))
-            })
-            .chain(std::iter::once(Ok(scale)))
-            .collect()
-    }
-}
-
-fn version_spec(f: &TemplateFunction, binary: &Path, env: BTreeMap<String, String>) -> VersionSpec {
-    let mut spec = VersionSpec::new(binary).timeout(Duration::from_secs(f.timeout_seconds));
-    spec.memory_mb = f.memory_mb;
-    spec.architecture = f.architecture.clone();
-    spec.env = env;
-    spec
-}
-
 /// The deployment plan: configuration, alarms and notifications of the preference.
 fn plan_of(
     template: &Template,
     options: &RehearsalOptions,
+    deployed: &TemplateFunction,
     preference: &Preference,
     resolver: &Resolver,
     spec: DeploymentSpec,
@@ -387,7 +415,8 @@ fn plan_of(
         .map(|id| {
             let props = template.alarms.get(id).ok_or_else(|| {
                 bad(template, format!(
-                    "the deployment preference names alarm {id}, which is not an AWS::CloudWatch::Alarm of the template"
+                    "{}'s DeploymentPreference names the alarm {id}, which is not an AWS::CloudWatch::Alarm of the template",
+                    deployed.logical_id
                 ))
             })?;
             Ok((id.as_str(), props))
@@ -399,9 +428,10 @@ fn plan_of(
         .collect::<Result<Vec<_>, Error>>()?;
     let config_name = match &options.deployment_type {
         Some(t) => t.clone(),
-        None => resolver
-            .string(&preference.deployment_type)
-            .map_err(|e| unresolved(template, "DeploymentPreference.Type".into(), e))?,
+        None => resolver.string(&preference.deployment_type).map_err(|e| {
+            let field = format!("{}.DeploymentPreference.Type", deployed.logical_id);
+            unresolved(template, field, e)
+        })?,
     };
     // A deployment group names the configuration in full (`CodeDeployDefault.LambdaAllAtOnce`).
     let config_name = config_name

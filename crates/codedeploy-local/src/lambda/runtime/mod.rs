@@ -6,6 +6,7 @@ mod environment;
 pub(crate) mod runtime_api;
 mod supervisor;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,14 +29,19 @@ pub(crate) struct Pending {
     pub(crate) handed_to_dead_process: bool,
 }
 
-/// A version's queue of invocations and its execution environments, started on first use.
+/// A version's queue of invocations and its execution environments, started on demand: as
+/// Lambda does, a new one only when every one started is busy, up to the version's
+/// `environments`.
 pub(crate) struct VersionRuntime {
     pub(crate) identity: Identity,
     pub(crate) spec: VersionSpec,
     pub(crate) code: CodeDigest,
     queue_tx: mpsc::UnboundedSender<Pending>,
     pub(crate) queue_rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Pending>>>,
-    started: Mutex<bool>,
+    /// Execution environments started (each supervised until the version retires).
+    started: Mutex<usize>,
+    /// Invocations queued or running: the concurrency the environments must meet.
+    in_flight: AtomicUsize,
     /// Given when the registry replaces this version (a new `$LATEST`, a version published
     /// again) or the stand-in stops: its supervisors kill and reap their processes and end,
     /// and invocations still waiting are answered.
@@ -54,7 +60,8 @@ impl VersionRuntime {
             code: CodeDigest::default(),
             queue_tx,
             queue_rx: Arc::new(tokio::sync::Mutex::new(queue_rx)),
-            started: Mutex::new(false),
+            started: Mutex::new(0),
+            in_flight: AtomicUsize::new(0),
             retired,
             pids: Mutex::new(std::collections::BTreeMap::new()),
         })
@@ -72,7 +79,8 @@ impl VersionRuntime {
         client_context: Option<String>,
         request_id: String,
     ) -> InvokeResult {
-        self.ensure_started();
+        let concurrency = InFlight::enter(&self.in_flight);
+        self.ensure_environments(concurrency.now);
         let (reply, answer) = oneshot::channel();
         let pending = Pending {
             payload,
@@ -121,20 +129,16 @@ impl VersionRuntime {
         }
     }
 
-    fn ensure_started(self: &Arc<Self>) {
-        {
-            let mut started = lock(&self.started);
-            if *started {
-                return;
-            }
-            *started = true;
-        }
-        for index in 0..self.spec.environments {
-            let runtime = Arc::clone(self);
-            let stop = self.retired.clone();
+    /// Start environments until there is one per invocation in flight, up to the version's
+    /// number: the first invocation starts one, and a version nobody calls runs none.
+    fn ensure_environments(self: &Arc<Self>, in_flight: usize) {
+        let mut started = lock(&self.started);
+        while *started < in_flight.min(self.spec.environments) {
+            let (index, runtime, stop) = (*started, Arc::clone(self), self.retired.clone());
             self.identity
                 .tasks
                 .spawn_stoppable(|_| async move { runtime.supervise(index, stop).await });
+            *started += 1;
         }
     }
 
@@ -153,5 +157,25 @@ impl VersionRuntime {
         debug!(request_id = %pending.request_id, "requeued: its process had ended");
         // Fails only when the runtime is gone; its caller then hears so from its reply.
         let _ = self.queue_tx.send(pending);
+    }
+}
+
+/// One invocation in flight, counted while it lives.
+struct InFlight<'a> {
+    count: &'a AtomicUsize,
+    /// Invocations in flight, this one included, when it entered.
+    now: usize,
+}
+
+impl<'a> InFlight<'a> {
+    fn enter(count: &'a AtomicUsize) -> Self {
+        let now = count.fetch_add(1, Ordering::SeqCst) + 1;
+        InFlight { count, now }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::SeqCst);
     }
 }

@@ -124,24 +124,24 @@ pub struct Template {
 }
 
 /// An `AWS::Lambda::Alias` of a function of the template (`FunctionName: !Ref F`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TemplateAlias {
     /// The function's logical id.
     pub function: String,
-    /// The alias name.
-    pub name: String,
+    /// The alias name (e.g. `!Sub "watch-lease-${Fn}"`), resolved when it is created.
+    pub name: Expr,
     /// `FunctionVersion`: `$LATEST` or a version number.
     pub version: String,
 }
 
 impl TemplateAlias {
-    /// An alias of `!Ref F` with a literal name and version; `None` for any other form.
+    /// An alias of `!Ref F` with a literal version; `None` for any other form.
     fn read(props: &AliasProperties) -> Option<TemplateAlias> {
         match props {
             AliasProperties {
                 function_name: Expr::Ref(function),
-                name: Expr::Literal(name),
+                name,
                 function_version: Expr::Literal(version),
             } => Some(TemplateAlias {
                 function: function.clone(),
