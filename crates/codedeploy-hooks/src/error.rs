@@ -139,6 +139,34 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// The hook function has no such lease alias.
+    #[error(
+        "{function} has no alias {alias} to hold the watch's lease: the template must create \
+         it (AWS::Lambda::Alias of the hook, FunctionVersion $LATEST)"
+    )]
+    LeaseMissing {
+        /// The hook function.
+        function: String,
+        /// The alias.
+        alias: String,
+    },
+
+    /// Every lease the shift's watch may take is held by a deployment in progress.
+    #[error(
+        "the watch's lease watch-lease of {function} is held by deployment {held}, still in \
+         progress, and {function} has no free alias {alias}: a hook shared by functions \
+         deployed at once needs an alias watch-lease-FUNCTION for each function it watches \
+         (AWS::Lambda::Alias of the hook, FunctionVersion $LATEST, Name {alias})"
+    )]
+    LeaseBusy {
+        /// The hook function.
+        function: String,
+        /// The deployment holding `watch-lease`.
+        held: String,
+        /// The alias of the function deployed, missing or held too.
+        alias: String,
+    },
+
     /// No report could be delivered to CodeDeploy before the deadline.
     #[error(
         "could not report {status} for deployment {deployment_id} after {attempts} attempt(s) \
@@ -220,6 +248,12 @@ impl Error {
     /// ```
     pub fn is_infrastructure(&self) -> bool {
         matches!(self, Error::Aws { kind, .. } if kind.is_retryable())
+    }
+
+    /// Whether it is [`Error::LeaseMissing`].
+    #[cfg(feature = "hook")]
+    pub(crate) fn is_not_found(&self) -> bool {
+        matches!(self, Error::LeaseMissing { .. })
     }
 
     /// Build an [`Error::Aws`] from any SDK error, classifying it for retries. (Every

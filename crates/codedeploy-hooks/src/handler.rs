@@ -246,7 +246,12 @@ impl HookService {
             deadline,
         };
         let time_scale = inner.settings.time_scale;
-        let started = crate::watch::start(&home, deployment_id, watch.interval, time_scale).await;
+        let target = summary
+            .deployment
+            .as_ref()
+            .map_or("", |d| d.function_name.as_str());
+        let started =
+            crate::watch::start(&home, deployment_id, target, watch.interval, time_scale).await;
         summary.retried_calls.extend(log.snapshot());
         match started {
             Ok(note) => summary.warnings.push(note),

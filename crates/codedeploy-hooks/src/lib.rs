@@ -190,8 +190,8 @@ pub use crate::{
     summary::{CheckReport, Delivery, Outcome, Status, Summary, WatchEnd, WatchReport},
     target::Target,
     watch::{
-        Traffic, Watch, DEFAULT_FAILURES_TO_STOP, DEFAULT_INTERVAL, LEASE_ALIAS, MAX_GENERATIONS,
-        WATCHED_BY_ENV, WATCH_EVENT_KEY,
+        lease_alias_of, Traffic, Watch, DEFAULT_FAILURES_TO_STOP, DEFAULT_INTERVAL, LEASE_ALIAS,
+        MAX_GENERATIONS, WATCHED_BY_ENV, WATCH_EVENT_KEY,
     },
 };
 

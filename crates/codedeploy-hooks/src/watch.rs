@@ -45,7 +45,32 @@ pub const WATCH_EVENT_KEY: &str = "codedeploy-hooks-watch";
 
 /// The alias of the hook function whose description holds the watch's lease: the template
 /// creates it (pointing at `$LATEST`), the watch writes only its description.
+///
+/// A hook shared by several functions deployed at once (a stack update) needs a lease per
+/// deployment: while `watch-lease` is held by a deployment still in progress, the watch of
+/// another takes [`lease_alias_of`] its function, which the template creates too.
 pub const LEASE_ALIAS: &str = "watch-lease";
+
+/// The lease alias a shared hook's watch uses for deployments of `function` while
+/// [`LEASE_ALIAS`] is held by another: `watch-lease-FUNCTION` (a function ARN gives its
+/// name; the name's characters are an alias name's, cut to an alias name's 128).
+///
+/// ```
+/// assert_eq!(codedeploy_hooks::lease_alias_of("greeter"), "watch-lease-greeter");
+/// assert_eq!(
+///     codedeploy_hooks::lease_alias_of("arn:aws:lambda:eu-west-1:123456789012:function:greeter"),
+///     "watch-lease-greeter"
+/// );
+/// ```
+pub fn lease_alias_of(function: &str) -> String {
+    let name = function
+        .rsplit_once(":function:")
+        .map_or(function, |(_, n)| n);
+    let name = name.split(':').next().unwrap_or(name);
+    let mut alias = format!("{LEASE_ALIAS}-{name}");
+    alias.truncate(128);
+    alias
+}
 
 /// The environment variable naming the function (name or ARN) whose watch guards the shift,
 /// for the PostTraffic hook: see [`Hook::watched_by`](crate::Hook::watched_by).
@@ -322,6 +347,18 @@ pub(crate) struct WatchEvent {
     #[serde(rename = "deploymentId")]
     pub(crate) deployment_id: String,
     pub(crate) generation: u32,
+    /// The alias holding this deployment's lease; left out when it is [`LEASE_ALIAS`], as
+    /// before shared hooks.
+    #[serde(default = "default_lease", skip_serializing_if = "is_default_lease")]
+    pub(crate) lease: String,
+}
+
+fn default_lease() -> String {
+    LEASE_ALIAS.to_owned()
+}
+
+fn is_default_lease(lease: &str) -> bool {
+    lease == LEASE_ALIAS
 }
 
 impl WatchEvent {
@@ -362,6 +399,7 @@ mod tests {
         let event = WatchEvent {
             deployment_id: "d-AB12CD34E".into(),
             generation: 3,
+            lease: lease_alias_of("greeter"),
         };
         let payload: Value = serde_json::from_slice(&event.payload()).unwrap();
         assert_eq!(WatchEvent::of(&payload).map(Result::ok), Some(Some(event)));

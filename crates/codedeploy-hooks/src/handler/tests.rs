@@ -876,6 +876,131 @@ async fn a_pre_traffic_hook_starts_its_watch_once_its_checks_pass() {
         .any(|w| w.contains("watch is started")));
 }
 
+/// `watch-lease` held by another deployment, in progress, whose watch renews it.
+fn lease_held_by_another() -> Rule {
+    mock!(Lambda::get_alias)
+        .match_requests(|r| r.name() == Some(crate::LEASE_ALIAS))
+        .sequence()
+        .output(|| {
+            aws_sdk_lambda::operation::get_alias::GetAliasOutput::builder()
+                .name(crate::LEASE_ALIAS)
+                .function_version("$LATEST")
+                .description(
+                    r#"{"watch":"d-OTHER0000","gen":1,"owner":"x","rounds":2,"failing":0,"due_ms":99999999999999,"state":"watching"}"#,
+                )
+                .revision_id("r7")
+                .build()
+        })
+        .repeatedly()
+        .build()
+}
+
+#[tokio::test]
+async fn a_shared_hook_watches_a_second_deployment_on_its_functions_own_lease() {
+    let (deployment, report, hello) = (
+        get_deployment(),
+        report_accepts(LifecycleEventStatus::Succeeded),
+        hello_ok(),
+    );
+    let held = lease_held_by_another();
+    let own = mock!(Lambda::get_alias)
+        .match_requests(|r| r.name() == Some("watch-lease-hello"))
+        .sequence()
+        .output(|| {
+            aws_sdk_lambda::operation::get_alias::GetAliasOutput::builder()
+                .name("watch-lease-hello")
+                .revision_id("r1")
+                .build()
+        })
+        .repeatedly()
+        .build();
+    let written = mock!(Lambda::update_alias)
+        .match_requests(|r| {
+            r.name() == Some("watch-lease-hello")
+                && r.revision_id() == Some("r1")
+                && r.description().is_some_and(|d| d.contains("d-AB12CD34E"))
+        })
+        .sequence()
+        .output(|| {
+            aws_sdk_lambda::operation::update_alias::UpdateAliasOutput::builder()
+                .revision_id("r2")
+                .build()
+        })
+        .repeatedly()
+        .build();
+    let watcher = mock!(Lambda::invoke)
+        .match_requests(|r| {
+            r.invocation_type() == Some(&aws_sdk_lambda::types::InvocationType::Event)
+                && r.payload().is_some_and(|p| {
+                    let event: Value = serde_json::from_slice(p.as_ref()).unwrap_or_default();
+                    event[crate::WATCH_EVENT_KEY]["lease"] == "watch-lease-hello"
+                })
+        })
+        .sequence()
+        .output(|| InvokeOutput::builder().status_code(202).build())
+        .repeatedly()
+        .build();
+    let summary = serve(
+        with_watch(greets(Hook::new())),
+        &[&deployment, &report],
+        &[&hello, &held, &own, &written, &watcher],
+        as_hook(),
+        Some(Duration::from_secs(30)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.status, Status::Succeeded, "{}", summary.table());
+    assert_eq!(
+        written.num_calls(),
+        1,
+        "its own lease is written, watch-lease left"
+    );
+    assert_eq!(watcher.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_shared_hook_without_its_functions_lease_fails_naming_the_alias_to_create() {
+    let (deployment, report, hello) = (
+        get_deployment(),
+        report_accepts(LifecycleEventStatus::Failed),
+        hello_ok(),
+    );
+    let held = lease_held_by_another();
+    let missing = mock!(Lambda::get_alias)
+        .match_requests(|r| r.name() == Some("watch-lease-hello"))
+        .sequence()
+        .http_status(
+            404,
+            Some(
+                r#"{"__type": "ResourceNotFoundException", "Message": "Alias not found"}"#
+                    .to_owned(),
+            ),
+        )
+        .repeatedly()
+        .build();
+    let watcher = watcher_invoked();
+    let summary = serve(
+        with_watch(greets(Hook::new())),
+        &[&deployment, &report],
+        &[&hello, &held, &missing, &watcher],
+        as_hook(),
+        Some(Duration::from_secs(30)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.status, Status::Failed);
+    let reason = summary.reason.unwrap_or_default();
+    assert!(
+        reason.contains("held by deployment d-OTHER0000") && reason.contains("watch-lease-hello"),
+        "{reason}"
+    );
+    assert_eq!(
+        watcher.num_calls(),
+        0,
+        "two deployments never share one lease"
+    );
+}
+
 #[tokio::test]
 async fn a_watch_that_cannot_start_fails_the_pre_traffic_hook() {
     let (deployment, report, hello) = (

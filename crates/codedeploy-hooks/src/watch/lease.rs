@@ -6,12 +6,13 @@
 //! The decisions (who may claim, renew, hand over) are pure functions of the record, tested
 //! below; `Lease` only reads and writes.
 
+use std::collections::BTreeSet;
+
 use serde::{Deserialize, Serialize};
 use tracing::debug;
 
 use crate::call::{Call, CallLog, CallPolicy};
 use crate::error::Error;
-use crate::watch::LEASE_ALIAS;
 
 /// An alias description is at most 256 characters (botocore `lambda` model, `Description`).
 const MAX_DESCRIPTION: usize = 256;
@@ -74,10 +75,10 @@ pub(crate) enum Refusal {
     Claimed { generation: u32, owner: String },
     #[error("the lease is no longer this watcher's: {}", holder(.now.as_ref()))]
     NotMine { now: Option<Record> },
-    #[error(
-        "the lease alias {LEASE_ALIAS} kept changing under {CAS_ATTEMPTS} attempts to update it"
-    )]
+    #[error("the lease alias kept changing under {CAS_ATTEMPTS} attempts to update it")]
     KeepsChanging,
+    #[error("the lease is held by deployment {held}, which may still be in progress")]
+    Busy { held: String },
 }
 
 fn holder(record: Option<&Record>) -> String {
@@ -89,14 +90,31 @@ fn holder(record: Option<&Record>) -> String {
     })
 }
 
-/// The record a PreTraffic hook writes to start watching `deployment_id`; `Refuse` when the
-/// watch of that deployment already started (a duplicate delivery of the hook's event).
-pub(crate) fn begin(existing: Option<&Record>, deployment_id: &str, due_ms: u64) -> Decision {
+/// The record a PreTraffic hook writes to start watching `deployment_id` at `now`; `Refuse`
+/// when the watch of that deployment already started (a duplicate delivery of the hook's
+/// event), or when another deployment holds it that is not known to be `over` and whose
+/// watch has not lapsed (a hook shared by deployments running at once).
+pub(crate) fn begin(
+    existing: Option<&Record>,
+    deployment_id: &str,
+    due_ms: u64,
+    now: u64,
+    over: &BTreeSet<String>,
+) -> Decision {
     match existing {
         Some(r) if r.deployment_id == deployment_id && (r.owner.is_some() || r.generation > 1) => {
             Decision::Refuse(Refusal::AlreadyStarted {
                 deployment_id: deployment_id.to_owned(),
                 generation: r.generation,
+            })
+        }
+        Some(r)
+            if r.deployment_id != deployment_id
+                && !over.contains(&r.deployment_id)
+                && !(r.state == State::Watching && now > r.due_ms) =>
+        {
+            Decision::Refuse(Refusal::Busy {
+                held: r.deployment_id.clone(),
             })
         }
         _ => Decision::Write(Record {
@@ -189,6 +207,9 @@ pub(crate) fn parse(description: Option<&str>) -> Option<Record> {
 pub(crate) struct Lease<'a> {
     pub(crate) lambda: &'a aws_sdk_lambda::Client,
     pub(crate) function: &'a str,
+    /// The alias holding it: [`LEASE_ALIAS`](crate::LEASE_ALIAS) or one of
+    /// [`lease_alias_of`](crate::lease_alias_of).
+    pub(crate) alias: &'a str,
     pub(crate) policy: &'a CallPolicy,
     pub(crate) log: &'a CallLog,
     /// No call runs past it: the hook's reporting reserve stays whole.
@@ -206,9 +227,17 @@ impl Lease<'_> {
                     .lambda
                     .get_alias()
                     .function_name(self.function)
-                    .name(LEASE_ALIAS)
+                    .name(self.alias)
                     .send();
-                async move { sent.await.map_err(|e| Error::aws(operation, e)) }
+                async move {
+                    sent.await.map_err(|e| match e.as_service_error() {
+                        Some(e) if e.is_resource_not_found_exception() => Error::LeaseMissing {
+                            function: self.function.to_owned(),
+                            alias: self.alias.to_owned(),
+                        },
+                        _ => Error::aws(operation, e),
+                    })
+                }
             })
             .await?;
         Ok((
@@ -233,7 +262,7 @@ impl Lease<'_> {
                 return Ok(Ok(next));
             }
             debug!(
-                alias = LEASE_ALIAS,
+                alias = self.alias,
                 "the lease changed while deciding; reading it again"
             );
         }
@@ -256,7 +285,7 @@ impl Lease<'_> {
                     .lambda
                     .update_alias()
                     .function_name(self.function)
-                    .name(LEASE_ALIAS)
+                    .name(self.alias)
                     .description(description.clone())
                     .set_revision_id(revision.clone())
                     .send();
@@ -312,10 +341,15 @@ mod tests {
         }
     }
 
+    fn none_over() -> BTreeSet<String> {
+        BTreeSet::new()
+    }
+
     #[test]
-    fn a_new_deployment_takes_the_lease_over_an_old_one() {
+    fn a_new_deployment_takes_the_lease_over_one_that_is_over() {
         let old = record(7, Some("a"));
-        let new = written(begin(Some(&old), "d-2", 5));
+        let over = BTreeSet::from(["d-1".to_owned()]);
+        let new = written(begin(Some(&old), "d-2", 5, 500, &over));
         assert_eq!(
             (new.deployment_id.as_str(), new.generation, new.owner),
             ("d-2", 1, None)
@@ -324,11 +358,30 @@ mod tests {
     }
 
     #[test]
+    fn a_lease_held_by_a_deployment_maybe_in_progress_is_not_taken() {
+        let held = record(7, Some("a"));
+        let why = refused(begin(Some(&held), "d-2", 5, 500, &none_over()));
+        assert!(why.contains("held by deployment d-1"), "{why}");
+        // Ended, but its PostTraffic hook may not have read it yet: still held.
+        let ended = Record {
+            state: State::Ended,
+            ..held.clone()
+        };
+        assert!(refused(begin(Some(&ended), "d-2", 5, 5_000, &none_over())).contains("held"));
+        // A watch that stopped renewing is dead: its lease is free.
+        assert_eq!(
+            written(begin(Some(&held), "d-2", 9_000, 5_000, &none_over())).deployment_id,
+            "d-2"
+        );
+    }
+
+    #[test]
     fn a_second_start_of_the_same_deployment_is_refused_once_claimed() {
-        assert!(refused(begin(Some(&record(1, Some("a"))), "d-1", 5)).contains("already started"));
+        let claimed = begin(Some(&record(1, Some("a"))), "d-1", 5, 500, &none_over());
+        assert!(refused(claimed).contains("already started"));
         // Unclaimed yet (the first start's invocation may have been lost): start again.
         assert_eq!(
-            written(begin(Some(&record(1, None)), "d-1", 5)).generation,
+            written(begin(Some(&record(1, None)), "d-1", 5, 500, &none_over())).generation,
             1
         );
     }

@@ -1,6 +1,7 @@
 //! Starting the watch from the PreTraffic hook, and the PostTraffic hook's check that the
 //! shift was watched to its end.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -9,7 +10,7 @@ use aws_sdk_lambda::types::InvocationType;
 use tracing::info;
 
 use super::lease::{self, Lease, State};
-use super::{real, WatchEvent};
+use super::{lease_alias_of, real, WatchEvent, LEASE_ALIAS};
 use crate::call::{Call, CallLog, CallPolicy};
 use crate::check::{Check, CheckError, CheckFn};
 use crate::clients::Clients;
@@ -52,10 +53,12 @@ pub(crate) struct Home<'a> {
 }
 
 impl Home<'_> {
-    pub(crate) fn lease(&self) -> Lease<'_> {
+    /// The lease held in `alias` of this function.
+    pub(crate) fn lease<'a>(&'a self, alias: &'a str) -> Lease<'a> {
         Lease {
             lambda: &self.clients.lambda,
             function: self.function,
+            alias,
             policy: self.policy,
             log: self.log,
             deadline: self.deadline,
@@ -84,38 +87,116 @@ impl Home<'_> {
     }
 }
 
-/// Start watching `deployment_id`: write the lease (generation 1, unclaimed) and invoke the
-/// first watcher. A start already made (a duplicate delivery of the hook's event) is left
-/// alone. Returns what was done, for the summary.
+/// Start watching `deployment_id` of `target` (the function deployed): write the lease
+/// (generation 1, unclaimed) and invoke the first watcher. A start already made (a duplicate
+/// delivery of the hook's event) is left alone. The lease is [`LEASE_ALIAS`]'s, or, while
+/// another deployment in progress holds that (a hook shared by functions deployed at once),
+/// [`lease_alias_of`] the target's. Returns what was done, for the summary.
 ///
 /// # Errors
-/// The failing call: the PreTraffic hook then fails, so the shift never runs unwatched.
+/// The failing call, or [`Error::LeaseBusy`]: the PreTraffic hook then fails, so the shift
+/// never runs unwatched.
 pub(crate) async fn start(
     home: &Home<'_>,
     deployment_id: &str,
+    target: &str,
     interval: Duration,
     time_scale: f64,
 ) -> Result<String, Error> {
     let due = due_ms(interval, time_scale);
-    let begun = home
-        .lease()
-        .update(|r| lease::begin(r, deployment_id, due))
-        .await?;
-    match begun {
-        Ok(_) => {
-            let event = WatchEvent {
-                deployment_id: deployment_id.to_owned(),
-                generation: 1,
+    let mut over = BTreeSet::new();
+    let own = lease_alias_of(target);
+    let mut held = None;
+    for alias in [LEASE_ALIAS, own.as_str()] {
+        // Each held deployment is asked about once, so this ends.
+        for _ in 0..=MAX_ASKED {
+            let begun = home
+                .lease(alias)
+                .update(|r| lease::begin(r, deployment_id, due, now_ms(), &over))
+                .await;
+            let begun = match begun {
+                Err(e) if alias != LEASE_ALIAS && e.is_not_found() => break,
+                other => other?,
             };
-            home.invoke_watcher(&event).await?;
-            info!(function = home.function, "the shift's watch is started");
-            Ok(format!("the shift's watch is started ({})", home.function))
-        }
-        Err(reason) => {
-            info!(%reason, "not starting the watch again");
-            Ok(reason.to_string())
+            match begun {
+                Ok(_) => return started(home, deployment_id, alias).await,
+                Err(lease::Refusal::Busy { held: other }) => {
+                    if over.len() < MAX_ASKED && deployment_over(home, &other).await? {
+                        over.insert(other);
+                        continue;
+                    }
+                    held.get_or_insert(other);
+                    break;
+                }
+                Err(reason) => {
+                    info!(%reason, "not starting the watch again");
+                    return Ok(reason.to_string());
+                }
+            }
         }
     }
+    Err(Error::LeaseBusy {
+        function: home.function.to_owned(),
+        held: held.unwrap_or_default(),
+        alias: own,
+    })
+}
+
+/// How many deployments holding a lease are asked about.
+const MAX_ASKED: usize = 4;
+
+async fn started(home: &Home<'_>, deployment_id: &str, alias: &str) -> Result<String, Error> {
+    let event = WatchEvent {
+        deployment_id: deployment_id.to_owned(),
+        generation: 1,
+        lease: alias.to_owned(),
+    };
+    home.invoke_watcher(&event).await?;
+    info!(
+        function = home.function,
+        lease = alias,
+        "the shift's watch is started"
+    );
+    Ok(format!(
+        "the shift's watch is started ({}, lease {alias})",
+        home.function
+    ))
+}
+
+/// Whether a deployment is over (`GetDeployment`: succeeded, failed, stopped, or unknown):
+/// then its PostTraffic hook has read its lease, and the lease may be taken. A deployment
+/// the hook may not read (another group's) is not known to be over.
+async fn deployment_over(home: &Home<'_>, deployment_id: &str) -> Result<bool, Error> {
+    use aws_sdk_codedeploy::types::DeploymentStatus;
+    let operation = "codedeploy:GetDeployment";
+    let call =
+        Call::control(operation, home.policy, home.log, "the lease's holder").until(home.deadline);
+    call.run(|| {
+        let sent = home
+            .clients
+            .codedeploy
+            .get_deployment()
+            .deployment_id(deployment_id)
+            .send();
+        async move {
+            match sent.await {
+                Ok(out) => Ok(matches!(
+                    out.deployment_info().and_then(|i| i.status()),
+                    Some(
+                        DeploymentStatus::Succeeded
+                            | DeploymentStatus::Failed
+                            | DeploymentStatus::Stopped
+                    )
+                )),
+                Err(e) => match e.as_service_error() {
+                    Some(e) if e.is_deployment_does_not_exist_exception() => Ok(true),
+                    Some(e) if e.meta().code() == Some("AccessDeniedException") => Ok(false),
+                    _ => Err(Error::aws(operation, e)),
+                },
+            }
+        }
+    })
+    .await
 }
 
 /// The PostTraffic check that the watch of `function` guarded the whole shift: it started,
@@ -129,14 +210,35 @@ pub(crate) fn evidence_check(function: String) -> Arc<Registered> {
             let deployment_id = t.deployment().deployment_id.clone().ok_or_else(|| {
                 CheckError::assertion("no deployment id: the watch is checked in a deployment")
             })?;
-            let lease = Lease {
-                lambda: t.lambda(),
-                function: &function,
-                policy: &CallPolicy::default(),
-                log: t.call_log(),
-                deadline: None, // the runner cancels the check at the hook's deadline
+            let target = lease_alias_of(&t.deployment().function_name);
+            let policy = CallPolicy::default();
+            let read = |alias| {
+                let lease = Lease {
+                    lambda: t.lambda(),
+                    function: &function,
+                    alias,
+                    policy: &policy,
+                    log: t.call_log(),
+                    deadline: None, // the runner cancels the check at the hook's deadline
+                };
+                async move { lease.read().await }
             };
-            let (record, _) = lease.read().await?;
+            let (mut record, _) = read(LEASE_ALIAS).await?;
+            if record
+                .as_ref()
+                .is_none_or(|r| r.deployment_id != deployment_id)
+            {
+                // A shared hook's watch leases the function's own alias while another
+                // deployment holds watch-lease; none there, the first one is judged.
+                match read(&target).await {
+                    Ok((Some(own), _)) if own.deployment_id == deployment_id => {
+                        record = Some(own);
+                    }
+                    Ok(_) => {}
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
             judge(record.as_ref(), &deployment_id, &function, now_ms())
                 .map_err(|unwatched| CheckError::assertion(unwatched.to_string()))
         })

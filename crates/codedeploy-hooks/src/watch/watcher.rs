@@ -119,7 +119,7 @@ impl Watcher<'_> {
         let due = self.due();
         let claimed = self
             .home
-            .lease()
+            .lease(&self.event.lease)
             .update(|r| lease::claim(r, d, g, self.me, due))
             .await;
         match claimed {
@@ -321,7 +321,7 @@ impl Watcher<'_> {
         let (d, g) = (&self.event.deployment_id, self.event.generation);
         let renewed = self
             .home
-            .lease()
+            .lease(&self.event.lease)
             .update(|r| {
                 lease::held(r, d, g, self.me, |r| {
                     r.rounds = rounds;
@@ -349,7 +349,7 @@ impl Watcher<'_> {
         let due = self.due();
         let opened = self
             .home
-            .lease()
+            .lease(&self.event.lease)
             .update(|r| {
                 lease::held(r, d, g, self.me, |r| {
                     r.generation = g + 1;
@@ -361,6 +361,7 @@ impl Watcher<'_> {
         let next = WatchEvent {
             deployment_id: d.clone(),
             generation: g + 1,
+            lease: self.event.lease.clone(),
         };
         let result = match opened {
             Ok(Ok(_)) => self.home.invoke_watcher(&next).await,
@@ -387,7 +388,7 @@ impl Watcher<'_> {
     ) -> (WatchEnd, Option<String>) {
         let (d, g) = (&self.event.deployment_id, self.event.generation);
         let rounds = self.report.rounds;
-        let lease = self.home.lease();
+        let lease = self.home.lease(&self.event.lease);
         let marked = lease
             .update(|r| {
                 lease::held(r, d, g, self.me, |r| {
