@@ -55,7 +55,7 @@ pub use crate::alarms::{Alarm, AlarmState};
 pub use crate::codedeploy::config::{Step, TrafficConfig};
 pub use crate::codedeploy::notifications::{AlarmTopics, Notifications, Trigger};
 pub use crate::codedeploy::plan::{
-    DeploymentOutcome, DeploymentPlan, Progress, Traffic, HOOK_TIMEOUT,
+    AlarmOverride, DeploymentOutcome, DeploymentPlan, Progress, Traffic, HOOK_TIMEOUT,
 };
 pub use crate::codedeploy::spec::{DeploymentSpec, DeploymentStatus, HookStatus, RevisionForm};
 pub use crate::codedeploy::stack::{StackDeployment, StackEvent, StackOutcome, StackStatus};

@@ -113,6 +113,15 @@ struct DeployArgs {
     /// weight, per-version invocations, errors and p99, alarms, hooks, the verdict).
     #[arg(long, value_name = "PATH.html")]
     report: Option<PathBuf>,
+    /// Break-glass: deploy past the alarms, as CreateDeployment's overrideAlarmConfiguration
+    /// does: `none` watches no alarm, `ALARM[,ALARM]` (logical ids) only those. Recorded on
+    /// each timeline and in the report.
+    #[arg(long, value_name = "none|ALARMS")]
+    override_alarms: Option<String>,
+    /// Go on when an alarm cannot be read (CodeDeploy's role may not DescribeAlarms it), as
+    /// overrideAlarmConfiguration's ignorePollAlarmFailure does.
+    #[arg(long)]
+    ignore_poll_alarm_failure: bool,
     /// Check the calls made on the deployer's behalf (roles passed, the version published,
     /// the deployment created) against this IAM policy, e.g. deployer-policy.json.
     #[arg(long, value_name = "FILE")]
@@ -279,6 +288,7 @@ fn rehearsal_options(args: &DeployArgs) -> Result<RehearsalOptions, codedeploy_l
     options.binaries = binaries(&args.common);
     options.current_git_ref = args.current_git_ref.clone();
     options.environments = args.environments;
+    options.alarm_override = alarm_override(args);
     if let Some(path) = &args.deployer_policy {
         let bad = |source: Box<dyn std::error::Error + Send + Sync>| {
             codedeploy_local::Error::DeployerPolicy {
@@ -307,6 +317,25 @@ fn rehearsal_options(args: &DeployArgs) -> Result<RehearsalOptions, codedeploy_l
         ));
     }
     Ok(options)
+}
+
+/// `--override-alarms` and `--ignore-poll-alarm-failure` as `overrideAlarmConfiguration`.
+fn alarm_override(args: &DeployArgs) -> Option<codedeploy_local::AlarmOverride> {
+    let mut o = match args.override_alarms.as_deref() {
+        None if !args.ignore_poll_alarm_failure => return None,
+        None => codedeploy_local::AlarmOverride::only(Vec::new()),
+        Some("none") => codedeploy_local::AlarmOverride::disabled(),
+        Some(names) => codedeploy_local::AlarmOverride::only(
+            names
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        ),
+    };
+    o.ignore_poll_alarm_failure = args.ignore_poll_alarm_failure;
+    Some(o)
 }
 
 /// The calls the deployer's policy does not allow, told; whether any was refused (then the

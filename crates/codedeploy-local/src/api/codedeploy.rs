@@ -17,7 +17,7 @@ use super::faults::before;
 use super::permission::{Permission, Service};
 use crate::codedeploy::config::TrafficConfig;
 use crate::codedeploy::deployments::{is_deployment_id, ReportError, StopError, StopRequest};
-use crate::codedeploy::plan::DeploymentPlan;
+use crate::codedeploy::plan::{AlarmOverride, DeploymentPlan};
 use crate::codedeploy::spec::{DeploymentSpec, HookStatus, RevisionForm};
 use crate::codedeploy::{CodeDeploy, CreateError};
 use crate::faults::{Faults, Operation};
@@ -426,6 +426,7 @@ struct CreateDeploymentInput {
     deployment_group_name: Option<String>,
     revision: Option<RevisionLocation>,
     deployment_config_name: Option<String>,
+    override_alarm_configuration: Option<AlarmOverride>,
 }
 
 impl From<CreateError> for ApiError {
@@ -437,6 +438,28 @@ impl From<CreateError> for ApiError {
             CreateError::Revision(_) => "InvalidRevisionException",
         };
         ApiError::codedeploy(code, e.to_string())
+    }
+}
+
+/// An override naming alarms the stand-in knows (the group's, from the template): the
+/// stand-in evaluates its alarms itself and cannot watch others.
+fn check_override(o: &AlarmOverride, plan: &DeploymentPlan) -> Result<(), ApiError> {
+    let known: Vec<&str> = plan.alarms.iter().map(|a| a.name.as_str()).collect();
+    if o.alarms.len() > 10 {
+        return Err(ApiError::codedeploy(
+            "InvalidAlarmConfigException",
+            "The alarm configuration is invalid: at most 10 alarms",
+        ));
+    }
+    match o.alarms.iter().find(|name| !known.contains(&name.as_str())) {
+        None => Ok(()),
+        Some(name) => Err(ApiError::codedeploy(
+            "InvalidAlarmConfigException",
+            format!(
+                "The alarm configuration is invalid: codedeploy-local knows only the deployment group's alarms ({}), not {name}",
+                known.join(", ")
+            ),
+        )),
     }
 }
 
@@ -509,6 +532,10 @@ fn create_deployment(
         })?;
     }
     spec.config_name = format!("CodeDeployDefault.Lambda{}", plan.config);
+    if let Some(o) = input.override_alarm_configuration {
+        check_override(&o, &plan)?;
+        plan.alarm_override = Some(o);
+    }
     cd.validate(&spec)?;
     plan.spec = spec;
     Ok(json!({"deploymentId": cd.start(plan)}))

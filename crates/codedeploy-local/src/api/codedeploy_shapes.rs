@@ -35,6 +35,13 @@ pub(crate) fn deployment_info(record: &Record) -> Value {
     if let Some((code, message)) = &record.error {
         info["errorInformation"] = json!({"code": code, "message": message});
     }
+    if let Some(o) = record
+        .run
+        .as_ref()
+        .and_then(|r| r.plan.alarm_override.as_ref())
+    {
+        info["overrideAlarmConfiguration"] = json!(o);
+    }
     info
 }
 

@@ -30,6 +30,9 @@ pub(crate) async fn run(
     codedeploy
         .deployments
         .with(&id, |r| r.status = DeploymentStatus::InProgress);
+    let group_alarms: Vec<String> = plan.alarms.iter().map(|a| a.name.clone()).collect();
+    let effective = plan.overridden();
+    let plan = &effective;
     let mut run = Run::new(codedeploy, plan, id.clone(), stop, observer);
     let spec = &plan.spec;
     run.event(
@@ -44,6 +47,9 @@ pub(crate) async fn run(
             plan.time_scale
         ),
     );
+    if let Some(o) = &plan.alarm_override {
+        run.event(Event::AlarmsOverridden, o.describe(&group_alarms));
+    }
     let traffic = plan
         .traffic
         .clone()

@@ -90,8 +90,23 @@ impl Run<'_> {
             .iter()
             .map(|a| format!("{prefix}{}", a.name))
             .collect();
-        for alarm in alarms {
-            self.as_codedeploy("AmazonCloudWatch", "cloudwatch:DescribeAlarms", &alarm)?;
+        let ignore = self
+            .plan
+            .alarm_override
+            .as_ref()
+            .is_some_and(|o| o.ignore_poll_alarm_failure);
+        for (alarm, name) in alarms.iter().zip(self.plan.alarms.iter().map(|a| &a.name)) {
+            match self.as_codedeploy("AmazonCloudWatch", "cloudwatch:DescribeAlarms", alarm) {
+                Err(stop) if !ignore => return Err(stop),
+                Err(_) => {
+                    let detail = format!(
+                        "{name} cannot be read (cloudwatch:DescribeAlarms refused); ignorePollAlarmFailure: the deployment goes on without it"
+                    );
+                    self.event(Event::AlarmsOverridden, detail);
+                    self.unreadable_alarms.push(name.clone());
+                }
+                Ok(()) => {}
+            }
         }
         Ok(())
     }

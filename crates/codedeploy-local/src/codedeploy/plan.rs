@@ -22,7 +22,7 @@ pub struct DeploymentPlan {
     pub spec: DeploymentSpec,
     /// How traffic shifts.
     pub config: TrafficConfig,
-    /// The alarms to watch.
+    /// The alarms to watch (the group's; see `alarm_override`).
     pub alarms: Vec<Alarm>,
     /// How much faster than real the deployment's clock runs.
     pub time_scale: f64,
@@ -43,9 +43,116 @@ pub struct DeploymentPlan {
     /// rehearsal's `deployer_policy`): with any refused, the stack update fails before
     /// CodeDeploy starts.
     pub deployer_denials: Vec<crate::iam::Denial>,
+    /// `CreateDeployment`'s `overrideAlarmConfiguration`: the break-glass of a deployment
+    /// that must go ahead past its group's alarms. Recorded on the timeline.
+    pub alarm_override: Option<AlarmOverride>,
+}
+
+/// `overrideAlarmConfiguration` (botocore `codedeploy` model, `AlarmConfiguration`): it
+/// replaces the deployment group's alarm configuration for one deployment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct AlarmOverride {
+    /// `false`: no alarm is watched.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Go on when an alarm's state cannot be read (the service role may not
+    /// `cloudwatch:DescribeAlarms` it), instead of stopping.
+    #[serde(default)]
+    pub ignore_poll_alarm_failure: bool,
+    /// The alarms watched instead of the group's (by name); none: the group's.
+    #[serde(default, with = "alarm_names")]
+    pub alarms: Vec<String>,
+}
+
+impl AlarmOverride {
+    /// Alarms off: the deployment watches none.
+    pub fn disabled() -> Self {
+        AlarmOverride::default()
+    }
+
+    /// Only these alarms are watched.
+    pub fn only(alarms: Vec<String>) -> Self {
+        AlarmOverride {
+            enabled: true,
+            alarms,
+            ..AlarmOverride::default()
+        }
+    }
+
+    /// What it changes, for the timeline: the audit trail of a break-glass release.
+    pub(crate) fn describe(&self, watched: &[String]) -> String {
+        let mut out = if !self.enabled {
+            format!(
+                "overrideAlarmConfiguration: alarms off; not watched: {}",
+                list(watched)
+            )
+        } else if self.alarms.is_empty() {
+            format!(
+                "overrideAlarmConfiguration: the group's alarms ({})",
+                list(watched)
+            )
+        } else {
+            format!(
+                "overrideAlarmConfiguration: only {} of the group's {}",
+                list(&self.alarms),
+                list(watched)
+            )
+        };
+        if self.ignore_poll_alarm_failure {
+            out.push_str("; ignorePollAlarmFailure: an alarm that cannot be read is skipped");
+        }
+        out
+    }
+}
+
+fn list(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// The model's `AlarmList`: `[{"name": NAME}]`.
+mod alarm_names {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Named {
+        name: String,
+    }
+
+    pub(super) fn serialize<S: Serializer>(names: &[String], s: S) -> Result<S::Ok, S::Error> {
+        let named: Vec<Named> = names.iter().map(|n| Named { name: n.clone() }).collect();
+        named.serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        let named: Option<Vec<Named>> = Option::deserialize(d)?;
+        Ok(named
+            .unwrap_or_default()
+            .into_iter()
+            .map(|n| n.name)
+            .collect())
+    }
 }
 
 impl DeploymentPlan {
+    /// The plan as it runs: the override applied to the alarms watched.
+    pub(crate) fn overridden(&self) -> DeploymentPlan {
+        let mut plan = self.clone();
+        if let Some(o) = &self.alarm_override {
+            if !o.enabled {
+                plan.alarms.clear();
+            } else if !o.alarms.is_empty() {
+                plan.alarms.retain(|a| o.alarms.contains(&a.name));
+            }
+        }
+        plan
+    }
+
     /// A plan for `spec` with `config`, no alarms, no traffic, at the given time scale.
     pub fn new(spec: DeploymentSpec, config: TrafficConfig, time_scale: f64) -> Self {
         DeploymentPlan {
@@ -59,6 +166,7 @@ impl DeploymentPlan {
             notifications: Notifications::default(),
             service_role: None,
             deployer_denials: Vec::new(),
+            alarm_override: None,
         }
     }
 }

@@ -67,6 +67,8 @@ pub(crate) struct Run<'a> {
     pub(crate) denial_events: broadcast::Receiver<Arc<Denial>>,
     /// The distinct denials of this deployment's roles, in order.
     pub(crate) denials: Vec<Arc<Denial>>,
+    /// Alarms CodeDeploy's role may not read, skipped under `ignorePollAlarmFailure`.
+    pub(crate) unreadable_alarms: Vec<String>,
 }
 
 impl<'a> Run<'a> {
@@ -114,6 +116,7 @@ impl<'a> Run<'a> {
             watch_stopping: false,
             denial_events: codedeploy.lambda().iam().subscribe(),
             denials: Vec::new(),
+            unreadable_alarms: Vec::new(),
         }
     }
 }
@@ -267,6 +270,9 @@ impl Run<'_> {
         let mut active = Vec::new();
         let mut changed = Vec::new();
         for (state, now_state) in self.alarm_states.iter_mut().zip(states) {
+            if self.unreadable_alarms.contains(&state.0) {
+                continue;
+            }
             if now_state != state.1 {
                 changed.push((state.0.clone(), now_state));
             }

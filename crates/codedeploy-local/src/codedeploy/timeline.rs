@@ -40,6 +40,9 @@ pub enum Event {
     /// A role's policies did not allow a call (refused, or let through with `--iam report`
     /// or as undecided).
     AccessDenied,
+    /// `overrideAlarmConfiguration` changed the alarms watched (break-glass), or an alarm
+    /// that could not be read was skipped under `ignorePollAlarmFailure`.
+    AlarmsOverridden,
     /// The deployment stopped early, for this reason.
     Stopped(ErrorCode),
 }
@@ -62,6 +65,7 @@ impl Event {
             Event::RolledBack => "RolledBack",
             Event::DeploymentSucceeded => "DeploymentSucceeded",
             Event::AccessDenied => "AccessDenied",
+            Event::AlarmsOverridden => "AlarmsOverridden",
             Event::Stopped(code) => code.as_str(),
         }
     }

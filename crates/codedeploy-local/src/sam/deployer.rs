@@ -99,6 +99,11 @@ fn calls(
         ));
     }
     calls.push(("codedeploy:GetDeploymentConfig", config, None));
+    if plan.alarm_override.is_some() {
+        // "If you specify an overrideAlarmConfiguration, you need the UpdateDeploymentGroup
+        // IAM permission when calling CreateDeployment" (botocore `codedeploy` model).
+        calls.push(("codedeploy:UpdateDeploymentGroup", group.clone(), None));
+    }
     calls.push(("codedeploy:CreateDeployment", group.clone(), None));
     calls.push(("codedeploy:GetDeployment", group, None));
     calls

@@ -58,6 +58,9 @@ pub struct RehearsalOptions {
     /// published, the deployment created) are checked against it, into
     /// [`DeploymentPlan::deployer_denials`].
     pub deployer_policy: Option<crate::iam::Policy>,
+    /// `overrideAlarmConfiguration` of every deployment: alarms off, or only those named
+    /// (logical ids or alarm names; each deployment watches those of its own).
+    pub alarm_override: Option<crate::codedeploy::plan::AlarmOverride>,
 }
 
 impl Default for RehearsalOptions {
@@ -74,6 +77,7 @@ impl Default for RehearsalOptions {
             hook_timeout: HOOK_TIMEOUT,
             environments: 1,
             deployer_policy: None,
+            alarm_override: None,
         }
     }
 }
@@ -241,6 +245,22 @@ fn check_stack(
                 "{other} and {} are both the function {name}: their aliases {name}:{alias} collide; give each its own FunctionName",
                 f.logical_id
             )));
+        }
+    }
+    if let Some(o) = &options.alarm_override {
+        let known: Vec<&str> = deployed
+            .iter()
+            .filter_map(|f| f.deployment.as_ref())
+            .flat_map(|p| p.alarms.iter().map(String::as_str))
+            .collect();
+        if let Some(name) = o.alarms.iter().find(|n| !known.contains(&n.as_str())) {
+            return Err(bad(
+                template,
+                format!(
+                "--override-alarms {name}: no function deployed watches it; their alarms are {}",
+                known.join(", ")
+            ),
+            ));
         }
     }
     for (flag, variables) in [
@@ -444,5 +464,19 @@ fn plan_of(
         Notifications::from_template(&preference.triggers, &watched, &template.topics)?;
     plan.hook_timeout = options.hook_timeout;
     plan.traffic = options.traffic.clone();
+    plan.alarm_override = options.alarm_override.as_ref().map(|o| {
+        // Each deployment watches the named alarms of its own function, by name.
+        let mut own = o.clone();
+        own.alarms = watched
+            .iter()
+            .zip(&plan.alarms)
+            .filter(|((id, _), _)| o.alarms.iter().any(|n| n == id))
+            .map(|(_, alarm)| alarm.name.clone())
+            .collect();
+        if o.enabled && !o.alarms.is_empty() && own.alarms.is_empty() {
+            own.enabled = false;
+        }
+        own
+    });
     Ok(plan)
 }
