@@ -65,10 +65,8 @@ pub use crate::faults::{BadFaultSpec, Fault, FaultSpec, Faults, Operation, ALWAY
 pub use crate::invocation::InvocationRecord;
 pub use crate::lambda::{Alias, InvocationLog, InvokeResult, VersionSpec, LATEST};
 pub use crate::sam::build::Binaries;
-pub use crate::sam::rehearsal::{
-    prepare, prepare_stack, RehearsalOptions, StackMember, StackPlan, CURRENT_VERSION,
-    TARGET_VERSION,
-};
+pub use crate::sam::options::{RehearsalOptions, CURRENT_VERSION, TARGET_VERSION};
+pub use crate::sam::rehearsal::{prepare, prepare_stack, StackMember, StackPlan};
 pub use crate::sam::template::{
     AlarmProperties, Dimension, Expr, ExprError, InlinePolicy, Preference, ResolveError, Resolver,
     RoleProperties, Template, TemplateAlias, TemplateApi, TemplateFunction, TriggerConfiguration,

@@ -380,6 +380,7 @@ fn deployer_refused(stack: &StackPlan) -> bool {
 const LINE_WIDTH: usize = 100;
 const FUNCTION_WIDTH: usize = 24;
 const MESSAGE_WIDTH: usize = LINE_WIDTH - FUNCTION_WIDTH - 36;
+const PROGRESS_TEMPLATE: &str = "{spinner} {prefix:<24.bold} [{bar:20}] {pos:>3}% new  {msg}";
 
 /// Run the stack update with one progress line per deployment: the function, the share of
 /// its new version, the phase, the deployment clock and its alarms.
@@ -563,7 +564,13 @@ fn print_outcome(outcome: &StackOutcome, time_scale: f64, log_dir: &std::path::P
     if several || outcome.status != StackStatus::UpdateComplete {
         eprintln!("Stack events:");
         for e in &outcome.events {
-            eprintln!("  {:<28} {:<28} {}", e.logical_id, e.status, e.reason);
+            let reason = e.reason.lines().next().unwrap_or_default();
+            eprintln!(
+                "  {:<28} {:<28} {}",
+                e.logical_id,
+                e.status,
+                shorten(reason, 160)
+            );
         }
     }
     eprintln!("Stack: {}", outcome.status.as_str());
@@ -626,25 +633,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, codedeploy_local::Error> {
         options.current_env = args.current_env.clone();
         options.environments = args.environments;
         let stack = prepare_stack(&local, &template, &options).await?;
-        for member in &stack.members {
-            let plan = &member.plan;
-            local.register_deployment_group(plan);
-            let spec = &plan.spec;
-            eprintln!(
-                "{}: versions 1 and 2, alias {} on 1; hooks {}; deployment group {}/{} ({}, time x{})",
-                spec.function_name,
-                spec.alias,
-                spec.hooks
-                    .iter()
-                    .map(|(_, f)| f.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                spec.application_name,
-                spec.group_name,
-                plan.config,
-                plan.time_scale
-            );
-        }
+        register_groups(&local, &stack);
         for endpoint in local.http_endpoints() {
             eprintln!("HTTP: {endpoint}");
         }
@@ -668,6 +657,26 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, codedeploy_local::Error> {
     // process, killed and reaped.
     local.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Each gradual function's deployment group, registered and told.
+fn register_groups(local: &StandIn, stack: &StackPlan) {
+    for member in &stack.members {
+        let plan = &member.plan;
+        local.register_deployment_group(plan);
+        let spec = &plan.spec;
+        let hooks: Vec<&str> = spec.hooks.iter().map(|(_, f)| f.as_str()).collect();
+        eprintln!(
+            "{}: versions 1 and 2, alias {} on 1; hooks {}; deployment group {}/{} ({}, time x{})",
+            spec.function_name,
+            spec.alias,
+            hooks.join(", "),
+            spec.application_name,
+            spec.group_name,
+            plan.config,
+            plan.time_scale
+        );
+    }
 }
 
 /// The role credentials, one profile per function, readable by the owner only.
@@ -708,7 +717,26 @@ async fn stop_signal() {
 
 #[cfg(test)]
 mod tests {
-    use super::masked;
+    use super::{masked, shorten, FUNCTION_WIDTH, LINE_WIDTH, MESSAGE_WIDTH, PROGRESS_TEMPLATE};
+
+    #[test]
+    fn a_progress_line_fits_in_100_columns() {
+        let fixed = PROGRESS_TEMPLATE
+            .replace("{spinner}", "x")
+            .replace("{prefix:<24.bold}", &"f".repeat(FUNCTION_WIDTH))
+            .replace("{bar:20}", &"=".repeat(20))
+            .replace("{pos:>3}", "100")
+            .replace("{msg}", "");
+        assert!(!fixed.contains('{'), "{fixed}");
+        assert!(
+            fixed.chars().count() + MESSAGE_WIDTH <= LINE_WIDTH,
+            "{fixed}"
+        );
+        let long = shorten(&"HelloWorldFunction".repeat(5), FUNCTION_WIDTH);
+        assert_eq!(long.chars().count(), FUNCTION_WIDTH);
+        assert!(long.ends_with('…'));
+        assert_eq!(shorten("Starting", MESSAGE_WIDTH), "Starting");
+    }
 
     #[test]
     fn secret_looking_values_are_masked_in_the_reported_command_line() {

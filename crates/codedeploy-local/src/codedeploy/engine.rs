@@ -35,21 +35,7 @@ pub(crate) async fn run(
     let plan = &effective;
     let mut run = Run::new(codedeploy, plan, id.clone(), stop, observer);
     let spec = &plan.spec;
-    run.event(
-        Event::DeploymentStarted,
-        format!(
-            "{} alias {} from version {} to {} ({}, time x{})",
-            spec.function_name,
-            spec.alias,
-            spec.current_version,
-            spec.target_version,
-            plan.config,
-            plan.time_scale
-        ),
-    );
-    if let Some(o) = &plan.alarm_override {
-        run.event(Event::AlarmsOverridden, o.describe(&group_alarms));
-    }
+    run.started(&group_alarms);
     let traffic = plan
         .traffic
         .clone()
@@ -85,6 +71,27 @@ pub(crate) async fn run(
 }
 
 impl Run<'_> {
+    /// The first events: the deployment, and the alarm override it runs with.
+    fn started(&mut self, group_alarms: &[String]) {
+        let plan = self.plan;
+        let spec = &plan.spec;
+        self.event(
+            Event::DeploymentStarted,
+            format!(
+                "{} alias {} from version {} to {} ({}, time x{})",
+                spec.function_name,
+                spec.alias,
+                spec.current_version,
+                spec.target_version,
+                plan.config,
+                plan.time_scale
+            ),
+        );
+        if let Some(o) = &plan.alarm_override {
+            self.event(Event::AlarmsOverridden, o.describe(group_alarms));
+        }
+    }
+
     async fn steps(&mut self) -> Result<(), Stop> {
         let spec = self.plan.spec.clone();
         self.may_shift_and_watch()?;

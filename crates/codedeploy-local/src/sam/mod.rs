@@ -2,7 +2,9 @@
 //! and published, and a deployment plan ([`rehearsal`]).
 
 pub(crate) mod build;
+mod checks;
 pub(crate) mod deployer;
+pub(crate) mod options;
 mod publishing;
 pub(crate) mod rehearsal;
 mod resource_policies;

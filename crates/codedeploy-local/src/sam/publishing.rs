@@ -8,9 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::build::{build_at_ref, locate};
-use super::rehearsal::{
-    hook_function, scoped_to, unresolved, RehearsalOptions, CURRENT_VERSION, TARGET_VERSION,
-};
+use super::checks::{hook_function, scoped_to, unresolved};
+use super::options::{RehearsalOptions, CURRENT_VERSION, TARGET_VERSION};
 use super::roles::Roles;
 use super::template::{Resolver, Template, TemplateFunction};
 use crate::codedeploy::spec::DeploymentSpec;

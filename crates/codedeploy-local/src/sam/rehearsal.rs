@@ -3,84 +3,23 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tracing::info;
 
-use super::build::Binaries;
+use super::checks::{bad, check_stack, hook_function, unresolved};
 use super::deployer;
+use super::options::{RehearsalOptions, TARGET_VERSION};
 use super::publishing::Publishing;
 use super::resource_policies;
 use super::roles::{resource_names, Roles};
-use super::template::{Preference, ResolveError, Resolver, Template, TemplateFunction};
+use super::template::{Preference, Resolver, Template, TemplateFunction};
 use crate::alarms::Alarm;
 use crate::codedeploy::config::TrafficConfig;
 use crate::codedeploy::notifications::Notifications;
-use crate::codedeploy::plan::{DeploymentPlan, Traffic, HOOK_TIMEOUT};
+use crate::codedeploy::plan::DeploymentPlan;
 use crate::codedeploy::spec::DeploymentSpec;
 use crate::error::Error;
 use crate::StandIn;
-
-/// The version numbers the rehearsal publishes: the current one, and the new one.
-pub const CURRENT_VERSION: &str = "1";
-/// The version under deployment.
-pub const TARGET_VERSION: &str = "2";
-
-/// How to rehearse a template's deployment.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct RehearsalOptions {
-    /// The logical ids of the functions to deploy; none: every function with an enabled
-    /// `DeploymentPreference` ([`prepare_stack`]), or the only one ([`prepare`]).
-    pub functions: Vec<String>,
-    /// Overrides the deployment preference's `Type`.
-    pub deployment_type: Option<String>,
-    /// How much faster than real the deployment's clock runs.
-    pub time_scale: f64,
-    /// Environment overrides of the target version only (e.g. `HELLO_FAULT=error`); a
-    /// `LOGICAL_ID.NAME` key sets `NAME` on that function's new version only.
-    pub target_env: Vec<(String, String)>,
-    /// Environment overrides of the current version only (e.g. `HELLO_FAULT=flaky:0.01`,
-    /// a baseline error rate for a canary analysis to compare against); keys as
-    /// `target_env`'s.
-    pub current_env: Vec<(String, String)>,
-    /// Synthetic load on the alias during the deployment.
-    pub traffic: Option<Traffic>,
-    /// Where the binaries come from.
-    pub binaries: Binaries,
-    /// Build the current version from this git ref instead of the working tree.
-    pub current_git_ref: Option<String>,
-    /// How long CodeDeploy waits for a hook's report (deployment time).
-    pub hook_timeout: Duration,
-    /// Execution environments (processes) per version of the deployed function.
-    pub environments: usize,
-    /// The deployer's policy: the calls made on its behalf (roles passed, the version
-    /// published, the deployment created) are checked against it, into
-    /// [`DeploymentPlan::deployer_denials`].
-    pub deployer_policy: Option<crate::iam::Policy>,
-    /// `overrideAlarmConfiguration` of every deployment: alarms off, or only those named
-    /// (logical ids or alarm names; each deployment watches those of its own).
-    pub alarm_override: Option<crate::codedeploy::plan::AlarmOverride>,
-}
-
-impl Default for RehearsalOptions {
-    fn default() -> Self {
-        RehearsalOptions {
-            functions: Vec::new(),
-            deployment_type: None,
-            time_scale: 60.0,
-            target_env: Vec::new(),
-            current_env: Vec::new(),
-            traffic: None,
-            binaries: Binaries::Build { release: false },
-            current_git_ref: None,
-            hook_timeout: HOOK_TIMEOUT,
-            environments: 1,
-            deployer_policy: None,
-            alarm_override: None,
-        }
-    }
-}
 
 /// Build, publish and plan one function's deployment: after this, [`StandIn::deploy`] runs
 /// it. The function is `options.functions`' only one, or the template's only function with
@@ -213,94 +152,6 @@ async fn prepare_functions(
     Ok(StackPlan { members })
 }
 
-/// What a stack update would refuse before any deployment: hooks not in the template,
-/// functions whose aliases collide, variables scoped to a function not deployed.
-fn check_stack(
-    template: &Template,
-    options: &RehearsalOptions,
-    resolver: &Resolver,
-    deployed: &[&TemplateFunction],
-) -> Result<(), Error> {
-    let mut aliases: BTreeMap<(String, String), &str> = BTreeMap::new();
-    for f in deployed {
-        if let Some(preference) = &f.deployment {
-            for hook in [&preference.pre_traffic, &preference.post_traffic] {
-                hook_function(template, f, hook)?;
-            }
-            if let Some(id) = preference
-                .alarms
-                .iter()
-                .find(|id| !template.alarms.contains_key(*id))
-            {
-                return Err(bad(template, format!(
-                    "{}'s DeploymentPreference names the alarm {id}, which is not an AWS::CloudWatch::Alarm of the template",
-                    f.logical_id
-                )));
-            }
-        }
-        let name = resolver.function_names[&f.logical_id].clone();
-        let alias = f.alias.clone().unwrap_or_else(|| "live".into());
-        if let Some(other) = aliases.insert((name.clone(), alias.clone()), &f.logical_id) {
-            return Err(bad(template, format!(
-                "{other} and {} are both the function {name}: their aliases {name}:{alias} collide; give each its own FunctionName",
-                f.logical_id
-            )));
-        }
-    }
-    if let Some(o) = &options.alarm_override {
-        let known: Vec<&str> = deployed
-            .iter()
-            .filter_map(|f| f.deployment.as_ref())
-            .flat_map(|p| p.alarms.iter().map(String::as_str))
-            .collect();
-        if let Some(name) = o.alarms.iter().find(|n| !known.contains(&n.as_str())) {
-            return Err(bad(
-                template,
-                format!(
-                "--override-alarms {name}: no function deployed watches it; their alarms are {}",
-                known.join(", ")
-            ),
-            ));
-        }
-    }
-    for (flag, variables) in [
-        ("--target-env", &options.target_env),
-        ("--current-env", &options.current_env),
-    ] {
-        for (key, _) in variables {
-            let Some((id, _)) = key.split_once('.') else {
-                continue;
-            };
-            if !deployed.iter().any(|f| f.logical_id == id) {
-                let ids: Vec<&str> = deployed.iter().map(|f| f.logical_id.as_str()).collect();
-                return Err(bad(
-                    template,
-                    format!(
-                        "{flag} {key}: {id} is not a function this rehearsal deploys ({})",
-                        ids.join(", ")
-                    ),
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The variables of `entries` that apply to `logical_id`: plain `NAME`s, and
-/// `LOGICAL_ID.NAME`s of that function (Lambda's variable names have no dot).
-pub(crate) fn scoped_to<'a>(
-    entries: &'a [(String, String)],
-    logical_id: &'a str,
-) -> impl Iterator<Item = (String, String)> + 'a {
-    entries
-        .iter()
-        .filter_map(move |(key, value)| match key.split_once('.') {
-            Some((id, name)) if id == logical_id => Some((name.to_owned(), value.clone())),
-            Some(_) => None,
-            None => Some((key.clone(), value.clone())),
-        })
-}
-
 /// The deployments of a stack update, in the template's order of functions.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -359,42 +210,6 @@ fn deployer_denials(
         function_roles,
         (&region, &account),
     )
-}
-
-fn bad(template: &Template, reason: String) -> Error {
-    Error::Template {
-        path: template.path.clone(),
-        reason,
-    }
-}
-
-pub(crate) fn unresolved(template: &Template, field: String, source: ResolveError) -> Error {
-    Error::Unresolved {
-        path: template.path.clone(),
-        field,
-        source,
-    }
-}
-
-/// A hook of `deployed`'s preference: a function of the template, or an error naming both.
-pub(crate) fn hook_function<'t>(
-    template: &'t Template,
-    deployed: &TemplateFunction,
-    id: &Option<String>,
-) -> Result<Option<&'t TemplateFunction>, Error> {
-    id.as_ref()
-        .map(|id| {
-            template.functions.get(id).ok_or_else(|| {
-                bad(
-                    template,
-                    format!(
-                        "{}'s DeploymentPreference names the hook {id}, which is not an AWS::Serverless::Function of the template",
-                        deployed.logical_id
-                    ),
-                )
-            })
-        })
-        .transpose()
 }
 
 /// A resolver of the template's intrinsics against the stand-in, with every function's name.
