@@ -116,7 +116,7 @@ def template(count):
 
 
 def tree_rss_kb(root):
-    """The RSS of `root` and every descendant, from /proc."""
+    """The RSS of `root` and every descendant, from /proc, and how many processes."""
     children = {}
     for status in pathlib.Path("/proc").glob("[0-9]*/status"):
         try:
@@ -124,17 +124,18 @@ def tree_rss_kb(root):
         except OSError:
             continue
         children.setdefault(int(fields["PPid"]), []).append((int(fields["Pid"]), fields.get("VmRSS", "0 kB")))
-    total, todo = 0, [root]
+    total, count, todo = 0, 1, [root]
     while todo:
         for pid, rss in children.get(todo.pop(), []):
             total += int(rss.split()[0])
+            count += 1
             todo.append(pid)
     try:
         own = pathlib.Path("/proc/%d/status" % root).read_text()
         total += next(int(l.split()[1]) for l in own.splitlines() if l.startswith("VmRSS:"))
     except (OSError, StopIteration):
         pass
-    return total
+    return total, count
 
 
 def main():
@@ -148,11 +149,12 @@ def main():
                    "--json", str(pathlib.Path(work, "out.json"))]
         started = time.monotonic()
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        peak, done = [0], threading.Event()
+        peak, done = [0, 0], threading.Event()
 
         def sample():
             while not done.wait(0.05):
-                peak[0] = max(peak[0], tree_rss_kb(process.pid))
+                kb, count = tree_rss_kb(process.pid)
+                peak[0], peak[1] = max(peak[0], kb), max(peak[1], count)
 
         sampler = threading.Thread(target=sample)
         sampler.start()
@@ -163,7 +165,8 @@ def main():
         outcome = json.loads(pathlib.Path(work, "out.json").read_text()) if process.returncode in (0, 1) else {}
     statuses = [d["status"] for d in outcome.get("deployments", [])]
     print("stack of %d gradual functions (x60): %s in %.1f s real; peak memory of the process tree %.1f MB"
-          % (count, outcome.get("stack", {}).get("status", "no outcome"), took, peak[0] / 1024))
+          " (at most %d processes)"
+          % (count, outcome.get("stack", {}).get("status", "no outcome"), took, peak[0] / 1024, peak[1]))
     print("deployments: %d Succeeded of %d" % (statuses.count("Succeeded"), len(statuses)))
     if process.returncode != 0:
         print(stderr[-3000:], file=sys.stderr)

@@ -105,6 +105,23 @@ class ConformanceTest(unittest.TestCase):
             cd.stop_deployment(deploymentId=first)
         self.assertEqual(self.slow.wait_until_done(first)["status"], "Stopped")
 
+    def test_an_alarm_override_is_kept_and_an_unknown_alarm_refused(self):
+        # overrideAlarmConfiguration (CreateDeployment; AlarmConfiguration in the model). The
+        # stand-in evaluates the alarms itself, so it can watch only the group's.
+        cd = self.fast.codedeploy
+        self.assertError(
+            model_error("codedeploy", "CreateDeployment", "InvalidAlarmConfigException"),
+            cd.create_deployment, applicationName=APP, deploymentGroupName=GROUP, revision=revision(appspec()),
+            overrideAlarmConfiguration={"enabled": True, "alarms": [{"name": "NoSuchAlarm"}]})
+        override = {"enabled": False, "ignorePollAlarmFailure": True}
+        deployment_id = cd.create_deployment(applicationName=APP, deploymentGroupName=GROUP,
+                                             revision=revision(appspec()),
+                                             overrideAlarmConfiguration=override)["deploymentId"]
+        info = self.fast.wait_until_done(deployment_id)
+        self.assertEqual(info["status"], "Succeeded", info)
+        kept = info["overrideAlarmConfiguration"]
+        self.assertEqual((kept["enabled"], kept["ignorePollAlarmFailure"]), (False, True), kept)
+
     # 2. GetDeployment never returns the AppSpec content.
     def test_get_deployment_gives_the_sha256_and_get_application_revision_the_content(self):
         cd = self.fast.codedeploy

@@ -238,6 +238,9 @@ impl Hook {
     /// invocations. Its role needs `lambda:InvokeFunction` on itself, `lambda:GetAlias` and
     /// `lambda:UpdateAlias` on its alias [`LEASE_ALIAS`](crate::LEASE_ALIAS), and
     /// `codedeploy:GetDeployment` and `codedeploy:StopDeployment` on the deployment group.
+    /// A hook shared by functions deployed at once also needs them on the alias
+    /// [`lease_alias_of`](crate::lease_alias_of) each function (`watch-lease*`), which the
+    /// template creates, and `GetDeployment` on every group it serves.
     ///
     /// ```
     /// use std::time::Duration;
@@ -257,7 +260,8 @@ impl Hook {
     /// hook's function, name or ARN) watched this deployment's whole shift, so that a
     /// watcher that died mid-shift cannot let a deployment through. The environment variable
     /// [`WATCHED_BY_ENV`](crate::WATCHED_BY_ENV) sets it too. Needs `lambda:GetAlias` on that
-    /// function's alias [`LEASE_ALIAS`](crate::LEASE_ALIAS).
+    /// function's alias [`LEASE_ALIAS`](crate::LEASE_ALIAS) (and, for a shared hook, its
+    /// [`lease_alias_of`](crate::lease_alias_of) each function).
     ///
     /// ```
     /// // The PostTraffic hook fails unless the PreTraffic hook's watch guarded the whole shift.

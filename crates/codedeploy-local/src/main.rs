@@ -386,10 +386,9 @@ const PROGRESS_TEMPLATE: &str = "{spinner} {prefix:<24.bold} [{bar:20}] {pos:>3}
 /// its new version, the phase, the deployment clock and its alarms.
 async fn with_progress(local: &StandIn, stack: StackPlan, time_scale: f64) -> StackOutcome {
     let lines = indicatif::MultiProgress::new();
-    let style =
-        ProgressStyle::with_template("{spinner} {prefix:<24.bold} [{bar:20}] {pos:>3}% new  {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
+    let style = ProgressStyle::with_template(PROGRESS_TEMPLATE)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
     let bars: Vec<ProgressBar> = stack
         .members
         .iter()
