@@ -45,12 +45,13 @@ async fn shutdown_leaves_no_process_socket_or_task() {
         .publish_version("never-reports", "1", VersionSpec::new(&hello))
         .expect("never-reports");
     local.set_alias("hello", "live", "1").expect("alias");
-    for _ in 0..2 {
-        let out = local
-            .invoke("hello", Some("live"), b"{}".to_vec())
-            .await
-            .expect("hello");
-        assert_eq!(out.function_error, None);
+    // Two invocations at once: environments start on demand, one per invocation in flight.
+    let (first, second) = tokio::join!(
+        local.invoke("hello", Some("live"), b"{}".to_vec()),
+        local.invoke("hello", Some("live"), b"{}".to_vec())
+    );
+    for out in [first, second] {
+        assert_eq!(out.expect("hello").function_error, None);
     }
     let alias_url = local
         .serve_alias_http("hello", "live")

@@ -290,3 +290,35 @@ async fn a_version_published_again_stops_the_processes_of_the_one_it_replaces() 
     assert_ne!(local.pids("hello", "1"), old_version);
     local.shutdown().await;
 }
+
+/// Execution environments start on demand, as Lambda's: one per invocation in flight, up to
+/// the version's number; a version nobody calls runs none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn environments_start_only_when_every_one_started_is_busy() {
+    let local = StandIn::start(Options::default()).await.expect("starts");
+    let hello = binary("hello");
+    local
+        .publish_version("hello", "1", VersionSpec::new(&hello).environments(3))
+        .expect("hello 1");
+    assert!(local.pids("hello", "1").is_empty(), "none before a call");
+    for _ in 0..3 {
+        let out = local.invoke("hello", Some("1"), b"{}".to_vec()).await;
+        assert_eq!(out.expect("hello").function_error, None);
+    }
+    assert_eq!(
+        local.pids("hello", "1").len(),
+        1,
+        "one call at a time: one environment"
+    );
+    let (a, b) = tokio::join!(
+        local.invoke("hello", Some("1"), b"{}".to_vec()),
+        local.invoke("hello", Some("1"), b"{}".to_vec())
+    );
+    assert!(a.is_ok() && b.is_ok());
+    assert_eq!(
+        local.pids("hello", "1").len(),
+        2,
+        "two at once: a second environment"
+    );
+    local.shutdown().await;
+}

@@ -1,5 +1,7 @@
 //! The AWS and HTTP clients, built once per process.
 
+mod sdk_http;
+
 use std::sync::{Arc, OnceLock};
 
 use aws_config::retry::RetryConfig;
@@ -154,19 +156,22 @@ impl Clients {
     }
 }
 
-/// The SDK's HTTPS client: hyper on rustls with ring, the one crypto provider a hook
-/// carries (see the workspace's Cargo.toml for why not the SDK's default, aws-lc-rs).
+/// The SDK's HTTPS client: `reqwest` on rustls with ring, as the checks' (see
+/// [`sdk_http`] for why not the SDK's own).
 pub(crate) fn https_client() -> aws_sdk_lambda::config::SharedHttpClient {
-    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https()
+    sdk_http::sdk_http_client()
 }
 
-/// A `reqwest` client on the same crypto provider: ring, installed as the process's
-/// default unless the program installed its own first.
+/// A `reqwest` client on the process's crypto provider.
 pub(crate) fn new_http_client() -> reqwest::Client {
+    install_ring();
+    reqwest::Client::new()
+}
+
+/// ring as the process's rustls crypto provider, unless the program installed its own
+/// first: the one provider a hook carries (see the workspace's Cargo.toml for why not the
+/// SDK's default, aws-lc-rs).
+fn install_ring() {
     // An error only says a default is installed already: that one serves.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::new()
 }
