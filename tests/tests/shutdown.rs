@@ -73,9 +73,10 @@ async fn shutdown_leaves_no_process_socket_or_task() {
     local.create_deployment(
         DeploymentSpec::new("hello", "live", "1", "2").hook("BeforeAllowTraffic", "never-reports"),
     );
+    assert_eq!(local.environments_started("hello", "1"), 2);
     assert!(
-        running_children().len() >= 2,
-        "hello 1's two environments run: {:?}",
+        !running_children().is_empty(),
+        "hello 1's environments run: {:?}",
         running_children()
     );
     assert!(local.running_tasks() > 0);

@@ -489,6 +489,15 @@ impl StandIn {
         self.lambda.registry().pids(function_name, version)
     }
 
+    /// The execution environments a version has started: they start on demand, one per
+    /// invocation in flight up to its `environments` (a process each, restarted when it
+    /// dies), and run until the version is replaced or the stand-in stops.
+    pub fn environments_started(&self, function_name: &str, version: &str) -> usize {
+        self.lambda
+            .registry()
+            .environments_started(function_name, version)
+    }
+
     /// Record every invocation served from now on, while the log is held. With no log open
     /// the stand-in keeps no record of invocations, so its memory stays flat under load.
     pub fn record_invocations(&self) -> InvocationLog {

@@ -303,19 +303,29 @@ impl Registry {
 
     /// The process ids running a version.
     pub(crate) fn pids(&self, function_name: &str, version: &str) -> Vec<u32> {
-        let functions = lock(&self.functions);
-        let Some(function) = functions.get(function_name) else {
-            return Vec::new();
-        };
-        if version == LATEST {
-            return function.latest.pids();
-        }
-        version
-            .parse::<u64>()
-            .ok()
-            .and_then(|n| function.versions.get(&n))
-            .map(|v| v.pids())
+        self.with_runtime(function_name, version, |v| v.pids())
             .unwrap_or_default()
+    }
+
+    /// The execution environments a version has started (each runs until it retires).
+    pub(crate) fn environments_started(&self, function_name: &str, version: &str) -> usize {
+        self.with_runtime(function_name, version, |v| v.environments_started())
+            .unwrap_or_default()
+    }
+
+    fn with_runtime<R>(
+        &self,
+        function_name: &str,
+        version: &str,
+        f: impl FnOnce(&VersionRuntime) -> R,
+    ) -> Option<R> {
+        let functions = lock(&self.functions);
+        let function = functions.get(function_name)?;
+        if version == LATEST {
+            return Some(f(&function.latest));
+        }
+        let number = version.parse::<u64>().ok()?;
+        function.versions.get(&number).map(|v| f(v))
     }
 }
 

@@ -142,6 +142,11 @@ impl VersionRuntime {
         }
     }
 
+    /// Execution environments started so far.
+    pub(crate) fn environments_started(&self) -> usize {
+        *lock(&self.started)
+    }
+
     /// Stop this version's processes: the registry no longer serves it.
     pub(crate) fn retire(&self) {
         self.retired.cancel();
