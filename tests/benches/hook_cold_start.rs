@@ -33,6 +33,16 @@ fn subjects() -> Vec<Subject> {
             bootstrap: PathBuf::from(env!("CARGO_BIN_EXE_bench-handwritten-hook")),
         },
     ];
+    // More builds to compare, e.g. the framework's hook in other profiles:
+    // HOOK_BENCH_EXTRA="opt-level s=target/function/bench-framework-hook,opt-level z=...".
+    for extra in std::env::var("HOOK_BENCH_EXTRA").unwrap_or_default().split(',') {
+        if let Some((name, path)) = extra.split_once('=') {
+            list.push(Subject {
+                name: Box::leak(name.to_owned().into_boxed_str()),
+                bootstrap: PathBuf::from(path),
+            });
+        }
+    }
     if here
         .join("node/node_modules/@aws-sdk/client-lambda")
         .is_dir()
