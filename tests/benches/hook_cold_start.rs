@@ -35,7 +35,10 @@ fn subjects() -> Vec<Subject> {
     ];
     // More builds to compare, e.g. the framework's hook in other profiles:
     // HOOK_BENCH_EXTRA="opt-level s=target/function/bench-framework-hook,opt-level z=...".
-    for extra in std::env::var("HOOK_BENCH_EXTRA").unwrap_or_default().split(',') {
+    for extra in std::env::var("HOOK_BENCH_EXTRA")
+        .unwrap_or_default()
+        .split(',')
+    {
         if let Some((name, path)) = extra.split_once('=') {
             list.push(Subject {
                 name: Box::leak(name.to_owned().into_boxed_str()),

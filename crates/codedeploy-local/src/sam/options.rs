@@ -15,7 +15,7 @@ pub const TARGET_VERSION: &str = "2";
 #[non_exhaustive]
 pub struct RehearsalOptions {
     /// The logical ids of the functions to deploy; none: every function with an enabled
-    /// `DeploymentPreference` ([`prepare_stack`](crate::prepare_stack)), or the only one ([`prepare`](crate::prepare)).
+    /// `DeploymentPreference` (`prepare_stack`), or the only one (`prepare`).
     pub functions: Vec<String>,
     /// Overrides the deployment preference's `Type`.
     pub deployment_type: Option<String>,
@@ -40,7 +40,7 @@ pub struct RehearsalOptions {
     pub environments: usize,
     /// The deployer's policy: the calls made on its behalf (roles passed, the version
     /// published, the deployment created) are checked against it, into
-    /// [`DeploymentPlan::deployer_denials`](crate::DeploymentPlan::deployer_denials).
+    /// `DeploymentPlan::deployer_denials`.
     pub deployer_policy: Option<crate::iam::Policy>,
     /// `overrideAlarmConfiguration` of every deployment: alarms off, or only those named
     /// (logical ids or alarm names; each deployment watches those of its own).
