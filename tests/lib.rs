@@ -199,6 +199,15 @@ pub fn bin_dir() -> PathBuf {
 /// functions' logs in `dir/logs`; add the flags and run it.
 pub fn deploy_command(dir: &std::path::Path) -> tokio::process::Command {
     let template = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+    deploy_command_for(&template, dir)
+}
+
+/// `codedeploy-local deploy` of `template` with the built binaries, its functions' logs in
+/// `dir/logs`; add the flags and run it.
+pub fn deploy_command_for(
+    template: &std::path::Path,
+    dir: &std::path::Path,
+) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(binary("codedeploy-local"));
     command
         .arg("deploy")

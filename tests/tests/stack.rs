@@ -20,14 +20,7 @@ async fn deploy(name: &str, template: &Path, args: &[&str]) -> (Output, Option<V
         dir.join(format!("{name}.json")),
         dir.join(format!("{name}.html")),
     );
-    let output = tokio::process::Command::new(e2e::binary("codedeploy-local"))
-        .arg("deploy")
-        .arg("--template")
-        .arg(template)
-        .arg("--bin-dir")
-        .arg(e2e::bin_dir())
-        .arg("--log-dir")
-        .arg(dir.join(format!("{name}-logs")))
+    let output = e2e::deploy_command_for(template, &dir.join(name))
         .arg("--json")
         .arg(&json)
         .arg("--report")

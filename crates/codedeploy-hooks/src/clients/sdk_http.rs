@@ -181,14 +181,17 @@ mod tests {
         (aws_sdk_lambda::Client::from_conf(config), server)
     }
 
+    /// An HTTP/1.1 answer with `head` (status line and headers) and `body`.
+    fn answer(head: &str, body: &str) -> &'static str {
+        let text = format!("{head}\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+        Box::leak(text.into_boxed_str())
+    }
+
     #[tokio::test]
     async fn the_sdk_sends_its_signed_request_and_reads_the_answer() {
         let body = r#"{"AliasArn":"arn:aws:lambda:eu-west-1:1:function:hello:live","Name":"live","FunctionVersion":"3","RevisionId":"r1"}"#;
-        let answer = Box::leak(
-            format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-amzn-requestid: req-1\r\ncontent-length: {}\r\n\r\n{body}", body.len())
-                .into_boxed_str(),
-        );
-        let (lambda, server) = lambda_against(answer).await;
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-amzn-requestid: req-1";
+        let (lambda, server) = lambda_against(answer(head, body)).await;
         let alias = lambda
             .get_alias()
             .function_name("hello")
@@ -213,11 +216,8 @@ mod tests {
     #[tokio::test]
     async fn a_service_error_is_the_services_and_a_dropped_connection_is_io() {
         let error = r#"{"Type":"User","Message":"Alias not found"}"#;
-        let answer = Box::leak(
-            format!("HTTP/1.1 404 Not Found\r\nx-amzn-errortype: ResourceNotFoundException\r\ncontent-length: {}\r\n\r\n{error}", error.len())
-                .into_boxed_str(),
-        );
-        let (lambda, _server) = lambda_against(answer).await;
+        let head = "HTTP/1.1 404 Not Found\r\nx-amzn-errortype: ResourceNotFoundException";
+        let (lambda, _server) = lambda_against(answer(head, error)).await;
         let err = lambda
             .get_alias()
             .function_name("hello")
