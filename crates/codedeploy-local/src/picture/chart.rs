@@ -27,7 +27,9 @@ pub(crate) fn draw(picture: &Picture) -> String {
         (true, None) => picture.end,
         (false, _) => picture.end * 1.08 + 1.0,
     };
-    let axis = TimeAxis { end };
+    let axis = TimeAxis {
+        end: end.max(picture.axis_at_least),
+    };
     let mut body = Svg::default();
     // The verdict's label sits above the panels, clear of the weight's step labels.
     let mut y = TOP;
@@ -336,6 +338,20 @@ mod tests {
             errors: 0.0,
             p99_ms: Some(2.0),
         }
+    }
+
+    #[test]
+    fn pictures_side_by_side_share_the_longest_clock() {
+        let short = Picture::ended_at(60.0, DeploymentStatus::Succeeded);
+        let alone = draw(&short);
+        let mut beside_a_long_one = short.clone();
+        beside_a_long_one.axis_at_least = 600.0 * 1.08 + 1.0;
+        let shared = draw(&beside_a_long_one);
+        assert!(!alone.contains(">10m<"), "its own axis ends near a minute");
+        assert!(
+            shared.contains(">10m<"),
+            "the shared axis reaches the longest one's end"
+        );
     }
 
     #[test]

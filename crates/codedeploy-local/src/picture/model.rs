@@ -40,6 +40,8 @@ pub(crate) struct Picture {
     pub(crate) versions: [Series; 2],
     /// What the deployment ran with, as `(name, value)`.
     pub(crate) options: Vec<(String, String)>,
+    /// Draw the time axis at least this long (seconds): pictures side by side share a clock.
+    pub(crate) axis_at_least: f64,
     pub(crate) events: Vec<TimelineEvent>,
     /// Where the metrics are read from, once the record has been let go.
     window: Option<Window>,
@@ -123,6 +125,7 @@ impl Picture {
             rounds: rounds(&record.timeline),
             versions: Default::default(),
             options: Vec::new(),
+            axis_at_least: 0.0,
             events: record.timeline.clone(),
             window: None,
         };
@@ -174,6 +177,7 @@ impl Picture {
             rounds: Vec::new(),
             versions: Default::default(),
             options: Vec::new(),
+            axis_at_least: 0.0,
             events: Vec::new(),
             window: None,
         }

@@ -35,7 +35,11 @@ pub(crate) fn stack_report(
     events: &[(String, String, String)],
     panels: Vec<(String, Picture)>,
 ) -> String {
-    let end = panels.iter().map(|(_, p)| p.end).fold(0.0, f64::max);
+    // The longest deployment's axis, as the chart draws an ended one's.
+    let end = panels
+        .iter()
+        .map(|(_, p)| p.end * 1.08 + 1.0)
+        .fold(0.0, f64::max);
     let mut body = format!(
         "<header><h1 id=\"stack-verdict\" class=\"verdict\">{}</h1></header><section><h2>Stack events</h2><table id=\"stack-events\"><thead><tr><th>resource</th><th>status</th><th>reason</th></tr></thead><tbody>",
         escape(verdict)
@@ -51,7 +55,7 @@ pub(crate) fn stack_report(
     }
     body.push_str("</tbody></table></section>");
     for (index, (function, mut picture)) in panels.into_iter().enumerate() {
-        picture.end = end;
+        picture.axis_at_least = end;
         // Each panel's ids made its own, so that the page has each once.
         let panel = fragment(&picture).replace(" id=\"", &format!(" id=\"p{index}-"));
         let _ = write!(
