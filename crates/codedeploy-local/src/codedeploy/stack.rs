@@ -164,6 +164,12 @@ impl<'a> Fate<'a> {
         }
     }
 
+    fn succeeded(&self, index: usize) -> bool {
+        self.outcomes[index]
+            .as_ref()
+            .is_some_and(|o| o.status == DeploymentStatus::Succeeded)
+    }
+
     fn alias_id(&self, index: usize) -> String {
         let (function, plan) = &self.members[index];
         format!("{function}Alias{}", plan.spec.alias)
@@ -198,6 +204,10 @@ impl<'a> Fate<'a> {
             None => StackStatus::UpdateComplete,
             Some(failed) => {
                 for &index in &self.cancelled.clone() {
+                    // One that succeeded as the stop came is put back below instead.
+                    if self.succeeded(index) {
+                        continue;
+                    }
                     self.event(
                         self.alias_id(index),
                         "UPDATE_FAILED",
@@ -228,10 +238,7 @@ impl<'a> Fate<'a> {
 
     fn roll_back_succeeded(&mut self, codedeploy: &CodeDeploy) {
         for index in 0..self.members.len() {
-            let succeeded = self.outcomes[index]
-                .as_ref()
-                .is_some_and(|o| o.status == DeploymentStatus::Succeeded);
-            if !succeeded {
+            if !self.succeeded(index) {
                 continue;
             }
             let spec = &self.members[index].1.spec;

@@ -271,3 +271,115 @@ async fn a_failed_report_after_succeeded_is_refused_and_the_deployment_succeeds(
     )));
     assert!(error_code(&outcome).is_none());
 }
+
+/// A stack of `hello` (its plan `first`) and `bye` (Canary10Percent5Minutes, failed by the
+/// errors alarm at 120 s): its outcome, and where each alias ends.
+async fn stack_failing_at_120_s(
+    first: &str,
+) -> (
+    crate::StackOutcome,
+    Option<crate::Alias>,
+    Option<crate::Alias>,
+) {
+    let local = Arc::new(stand_in().await);
+    for version in ["1", "2"] {
+        local
+            .publish_version("bye", version, VersionSpec::new("/bin/true"))
+            .expect("published");
+    }
+    local.set_alias("bye", "live", "1").expect("alias");
+    let mut bye = plan("Canary10Percent5Minutes");
+    bye.spec = DeploymentSpec::new("bye", "live", "1", "2");
+    bye.spec.group_name = "ByeDeploymentGroup".into();
+    bye.alarms = vec![errors_alarm()];
+    let members = [("HelloFunction", plan(first)), ("ByeFunction", bye)]
+        .into_iter()
+        .map(|(function, plan)| crate::StackMember {
+            function: function.into(),
+            plan,
+        })
+        .collect();
+    let errors = {
+        let local = Arc::clone(&local);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(90)).await;
+            local.lambda.record(error_of_the_new_version(&local));
+        })
+    };
+    let outcome = local
+        .deploy_stack(crate::StackPlan { members }, &mut |_, _| {})
+        .await;
+    errors.await.expect("recorded");
+    let (hello, bye) = (local.alias("hello", "live"), local.alias("bye", "live"));
+    (outcome, hello, bye)
+}
+
+fn on_version_1(alias: Option<crate::Alias>) -> bool {
+    alias.is_some_and(|a| a.function_version == "1" && a.additional_weights.is_empty())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_deployment_puts_back_the_alias_of_one_that_succeeded() {
+    let (outcome, hello, bye) = stack_failing_at_120_s("AllAtOnce").await;
+    assert_eq!(outcome.status, crate::StackStatus::UpdateRollbackComplete);
+    let statuses: Vec<DeploymentStatus> = outcome.deployments.iter().map(|d| d.status).collect();
+    assert_eq!(
+        statuses,
+        [DeploymentStatus::Succeeded, DeploymentStatus::Failed]
+    );
+    assert!(
+        on_version_1(hello) && on_version_1(bye),
+        "both aliases back on 1"
+    );
+    let events: Vec<(&str, &str)> = outcome
+        .events
+        .iter()
+        .map(|e| (e.logical_id.as_str(), e.status.as_str()))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("ByeFunctionAliaslive", "UPDATE_FAILED"),
+            ("Stack", "UPDATE_ROLLBACK_IN_PROGRESS"),
+            ("HelloFunctionAliaslive", "UPDATE_COMPLETE"),
+            ("Stack", "UPDATE_ROLLBACK_COMPLETE"),
+        ]
+    );
+    assert_eq!(outcome.deployments[0].final_version.as_deref(), Some("1"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_deployment_stops_one_still_shifting() {
+    let (outcome, hello, bye) = stack_failing_at_120_s("Linear10PercentEvery1Minute").await;
+    assert_eq!(outcome.status, crate::StackStatus::UpdateRollbackComplete);
+    let hello_deployment = &outcome.deployments[0];
+    assert_eq!(hello_deployment.status, DeploymentStatus::Stopped);
+    assert_eq!(hello_deployment.error_code.as_deref(), Some("MANUAL_STOP"));
+    assert_eq!(
+        seconds_of(&hello_deployment.outcome, Event::RolledBack),
+        [120.0],
+        "stopped the moment the other failed"
+    );
+    assert!(on_version_1(hello) && on_version_1(bye));
+    assert!(outcome.events.iter().any(
+        |e| e.logical_id == "HelloFunctionAliaslive" && e.reason == "Resource update cancelled"
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stack_whose_deployments_all_succeed_completes() {
+    let local = stand_in().await;
+    let members = vec![crate::StackMember {
+        function: "HelloFunction".into(),
+        plan: plan("Linear10PercentEvery1Minute"),
+    }];
+    let outcome = local
+        .deploy_stack(crate::StackPlan { members }, &mut |_, _| {})
+        .await;
+    assert_eq!(outcome.status, crate::StackStatus::UpdateComplete);
+    assert_eq!(outcome.deployments[0].final_version.as_deref(), Some("2"));
+    assert_eq!(
+        seconds_of(&outcome.deployments[0].outcome, Event::DeploymentSucceeded),
+        [540.0]
+    );
+}
