@@ -449,9 +449,15 @@ impl StandIn {
         mut plan: DeploymentPlan,
         observer: &mut (dyn FnMut(&Progress) + Send),
     ) -> DeploymentOutcome {
-        plan.spec.config_name = format!("CodeDeployDefault.Lambda{}", plan.config);
-        self.codedeploy.register_group_if_absent(&plan);
+        self.admit(&mut plan);
         self.codedeploy.run(plan, observer).await
+    }
+
+    /// A rehearsal's plan made ready to run: its configuration named as the API names it,
+    /// its application and deployment group registered if new.
+    fn admit(&self, plan: &mut DeploymentPlan) {
+        plan.spec.config_name = plan.config.api_name();
+        self.codedeploy.register_group_if_absent(plan);
     }
 
     /// Run a stack update's deployments at once, as CloudFormation starts them: the first
@@ -468,8 +474,7 @@ impl StandIn {
             .into_iter()
             .map(|m| {
                 let mut plan = m.plan;
-                plan.spec.config_name = format!("CodeDeployDefault.Lambda{}", plan.config);
-                self.codedeploy.register_group_if_absent(&plan);
+                self.admit(&mut plan);
                 (m.function, plan)
             })
             .collect();

@@ -341,20 +341,7 @@ fn alarm_override(args: &DeployArgs) -> Option<codedeploy_local::AlarmOverride> 
 /// The calls the deployer's policy does not allow, told; whether any was refused (then the
 /// stack update fails before CodeDeploy starts, and nothing is deployed).
 fn deployer_refused(stack: &StackPlan) -> bool {
-    let denials: Vec<codedeploy_local::iam::Denial> = stack
-        .members
-        .iter()
-        .flat_map(|m| m.plan.deployer_denials.iter().cloned())
-        .fold(Vec::new(), |mut seen, d| {
-            if !seen
-                .iter()
-                .any(|s: &codedeploy_local::iam::Denial| s.message() == d.message())
-            {
-                seen.push(d);
-            }
-            seen
-        });
-    let denials = &denials;
+    let denials = &stack.deployer_denials();
     for denial in denials {
         let how = if denial.enforced {
             ""

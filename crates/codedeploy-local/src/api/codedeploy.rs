@@ -531,7 +531,7 @@ fn create_deployment(
             )
         })?;
     }
-    spec.config_name = format!("CodeDeployDefault.Lambda{}", plan.config);
+    spec.config_name = plan.config.api_name();
     if let Some(o) = input.override_alarm_configuration {
         check_override(&o, &plan)?;
         plan.alarm_override = Some(o);

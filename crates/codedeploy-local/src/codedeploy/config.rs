@@ -53,6 +53,11 @@ pub(crate) const PREDEFINED: [&str; 9] = [
 ];
 
 impl TrafficConfig {
+    /// Its name as the CodeDeploy API gives it, e.g. `CodeDeployDefault.LambdaAllAtOnce`.
+    pub(crate) fn api_name(&self) -> String {
+        format!("CodeDeployDefault.Lambda{self}")
+    }
+
     /// A deployment configuration as the CodeDeploy API names it: one of the predefined
     /// `CodeDeployDefault.Lambda*` (the stand-in has no custom ones: no
     /// CreateDeploymentConfig).

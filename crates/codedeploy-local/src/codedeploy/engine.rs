@@ -202,15 +202,7 @@ impl Run<'_> {
 
     fn roll_back(&mut self) {
         let spec = &self.plan.spec;
-        let registry = &self.codedeploy.lambda().registry();
-        match registry.set_alias(
-            &spec.function_name,
-            &spec.alias,
-            &spec.current_version,
-            BTreeMap::new(),
-            None,
-            None,
-        ) {
+        match self.codedeploy.roll_back_alias(spec) {
             Ok(_) => {
                 self.percent = 0;
                 let detail = format!(

@@ -157,6 +157,21 @@ impl CodeDeploy {
         Ok(())
     }
 
+    /// Point a deployment's alias at its current version alone, as a rollback leaves it.
+    pub(crate) fn roll_back_alias(
+        &self,
+        spec: &DeploymentSpec,
+    ) -> Result<crate::lambda::Alias, crate::lambda::registry::AliasError> {
+        self.lambda.registry().set_alias(
+            &spec.function_name,
+            &spec.alias,
+            &spec.current_version,
+            BTreeMap::new(),
+            None,
+            None,
+        )
+    }
+
     /// Create a deployment of a plan and run it in the background; returns its id.
     pub(crate) fn start(self: &Arc<Self>, plan: DeploymentPlan) -> String {
         let (id, stop) = self.deployments.create(plan.spec.clone());

@@ -242,15 +242,7 @@ impl<'a> Fate<'a> {
                 continue;
             }
             let spec = &self.members[index].1.spec;
-            let moved = codedeploy.lambda().registry().set_alias(
-                &spec.function_name,
-                &spec.alias,
-                &spec.current_version,
-                Default::default(),
-                None,
-                None,
-            );
-            let (status, reason) = match moved {
+            let (status, reason) = match codedeploy.roll_back_alias(spec) {
                 Ok(_) => (
                     "UPDATE_COMPLETE",
                     format!(

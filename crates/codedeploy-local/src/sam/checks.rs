@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::options::RehearsalOptions;
-use super::template::{ResolveError, Resolver, Template, TemplateFunction};
+use super::template::{AlarmProperties, ResolveError, Resolver, Template, TemplateFunction};
 use crate::error::Error;
 
 /// What a stack update would refuse before any deployment: hooks or alarms not in the
@@ -26,23 +26,10 @@ fn check_functions(
 ) -> Result<(), Error> {
     let mut aliases: BTreeMap<(String, String), &str> = BTreeMap::new();
     for f in deployed {
-        if let Some(preference) = &f.deployment {
-            for hook in [&preference.pre_traffic, &preference.post_traffic] {
-                hook_function(template, f, hook)?;
-            }
-            if let Some(id) = preference
-                .alarms
-                .iter()
-                .find(|id| !template.alarms.contains_key(*id))
-            {
-                return Err(bad(template, format!(
-                    "{}'s DeploymentPreference names the alarm {id}, which is not an AWS::CloudWatch::Alarm of the template",
-                    f.logical_id
-                )));
-            }
-        }
+        hooks(template, f)?;
+        watched_alarms(template, f)?;
         let name = resolver.function_names[&f.logical_id].clone();
-        let alias = f.alias.clone().unwrap_or_else(|| "live".into());
+        let alias = f.alias_name().to_owned();
         if let Some(other) = aliases.insert((name.clone(), alias.clone()), &f.logical_id) {
             return Err(bad(template, format!(
                 "{other} and {} are both the function {name}: their aliases {name}:{alias} collide; give each its own FunctionName",
@@ -127,23 +114,56 @@ pub(crate) fn unresolved(template: &Template, field: String, source: ResolveErro
     }
 }
 
-/// A hook of `deployed`'s preference: a function of the template, or an error naming both.
-pub(crate) fn hook_function<'t>(
+/// The hooks of `deployed`'s preference, each with its lifecycle event: functions of the
+/// template, or an error naming both.
+pub(crate) fn hooks<'t>(
     template: &'t Template,
     deployed: &TemplateFunction,
-    id: &Option<String>,
-) -> Result<Option<&'t TemplateFunction>, Error> {
-    id.as_ref()
+) -> Result<Vec<(&'static str, &'t TemplateFunction)>, Error> {
+    let Some(preference) = &deployed.deployment else {
+        return Ok(Vec::new());
+    };
+    let named = [
+        ("BeforeAllowTraffic", &preference.pre_traffic),
+        ("AfterAllowTraffic", &preference.post_traffic),
+    ];
+    let mut found = Vec::new();
+    for (event, id) in named {
+        let Some(id) = id else { continue };
+        let hook = template.functions.get(id).ok_or_else(|| {
+            bad(
+                template,
+                format!(
+                    "{}'s DeploymentPreference names the hook {id}, which is not an AWS::Serverless::Function of the template",
+                    deployed.logical_id
+                ),
+            )
+        })?;
+        found.push((event, hook));
+    }
+    Ok(found)
+}
+
+/// The alarms `deployed`'s preference watches (logical id and properties): alarms of the
+/// template, or an error naming both.
+pub(crate) fn watched_alarms<'t>(
+    template: &'t Template,
+    deployed: &'t TemplateFunction,
+) -> Result<Vec<(&'t str, &'t AlarmProperties)>, Error> {
+    let Some(preference) = &deployed.deployment else {
+        return Ok(Vec::new());
+    };
+    preference
+        .alarms
+        .iter()
         .map(|id| {
-            template.functions.get(id).ok_or_else(|| {
-                bad(
-                    template,
-                    format!(
-                        "{}'s DeploymentPreference names the hook {id}, which is not an AWS::Serverless::Function of the template",
-                        deployed.logical_id
-                    ),
-                )
-            })
+            let props = template.alarms.get(id).ok_or_else(|| {
+                bad(template, format!(
+                    "{}'s DeploymentPreference names the alarm {id}, which is not an AWS::CloudWatch::Alarm of the template",
+                    deployed.logical_id
+                ))
+            })?;
+            Ok((id.as_str(), props))
         })
-        .transpose()
+        .collect()
 }

@@ -50,15 +50,20 @@ pub(crate) fn check(
             .into_iter()
             .collect();
         if let Some(denial) = iam.judge(&deployer, action, &resource, &context) {
-            let seen = denials
-                .iter()
-                .any(|d| d.action == denial.action && d.resource == denial.resource);
-            if !seen {
-                denials.push(Arc::unwrap_or_clone(denial));
-            }
+            keep_distinct(&mut denials, Arc::unwrap_or_clone(denial));
         }
     }
     denials
+}
+
+/// Add `denial` unless a call of the same action on the same resource is there already.
+pub(crate) fn keep_distinct(denials: &mut Vec<Denial>, denial: Denial) {
+    let seen = denials
+        .iter()
+        .any(|d| d.action == denial.action && d.resource == denial.resource);
+    if !seen {
+        denials.push(denial);
+    }
 }
 
 /// The calls, in the order a stack update makes them.
@@ -77,8 +82,8 @@ fn calls(
         spec.application_name, spec.group_name
     );
     let config = format!(
-        "arn:aws:codedeploy:{region}:{account}:deploymentconfig:CodeDeployDefault.Lambda{}",
-        plan.config
+        "arn:aws:codedeploy:{region}:{account}:deploymentconfig:{}",
+        plan.config.api_name()
     );
     let mut calls: Vec<Call> = function_roles
         .iter()

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::build::{build_at_ref, locate};
-use super::checks::{hook_function, scoped_to, unresolved};
+use super::checks::{hooks, scoped_to, unresolved};
 use super::options::{RehearsalOptions, CURRENT_VERSION, TARGET_VERSION};
 use super::roles::Roles;
 use super::template::{Resolver, Template, TemplateFunction};
@@ -31,7 +31,7 @@ pub(crate) struct Publishing<'a> {
     pub(crate) roles: &'a Roles<'a>,
 }
 
-impl Publishing<'_> {
+impl<'a> Publishing<'a> {
     /// Every deployed function's versions and every hook; returns each function's
     /// deployment of version 1 to 2, in order.
     pub(crate) async fn publish(
@@ -40,7 +40,7 @@ impl Publishing<'_> {
     ) -> Result<Vec<DeploymentSpec>, Error> {
         let hooks = self.hooks_of(deployed)?;
         let mut wanted: BTreeSet<&str> = deployed.iter().map(|f| f.binary.as_str()).collect();
-        wanted.extend(hooks.keys().map(|h| h.binary.as_str()));
+        wanted.extend(hooks.values().map(|(h, _)| h.binary.as_str()));
         let wanted: Vec<&str> = wanted.into_iter().collect();
         let binaries = locate(&self.template.root, &self.options.binaries, &wanted).await?;
         let mut specs = Vec::new();
@@ -59,7 +59,7 @@ impl Publishing<'_> {
             };
             specs.push(self.publish_function(f, &current, &binaries[&f.binary])?);
         }
-        for (HookKey(hook), served) in hooks {
+        for (hook, served) in hooks.into_values() {
             let name = &self.resolver.function_names[&hook.logical_id];
             let spec = version_spec(hook, &binaries[&hook.binary], self.environment(hook)?)
                 .environments(HOOK_ENVIRONMENTS * served)
@@ -70,26 +70,22 @@ impl Publishing<'_> {
         Ok(specs)
     }
 
-    /// The hook functions of the deployed functions, each with how many it serves.
-    fn hooks_of<'t>(
+    /// The hook functions of the deployed functions (by logical id), each with how many it
+    /// serves.
+    fn hooks_of(
         &self,
-        deployed: &[&'t TemplateFunction],
-    ) -> Result<BTreeMap<HookKey<'t>, usize>, Error>
-    where
-        Self: 't,
-    {
-        let mut hooks = BTreeMap::new();
+        deployed: &[&TemplateFunction],
+    ) -> Result<BTreeMap<&'a str, (&'a TemplateFunction, usize)>, Error> {
+        let mut served = BTreeMap::new();
         for f in deployed {
-            let Some(preference) = &f.deployment else {
-                continue;
-            };
-            for id in [&preference.pre_traffic, &preference.post_traffic] {
-                if let Some(hook) = hook_function(self.template, f, id)? {
-                    *hooks.entry(HookKey(hook)).or_insert(0) += 1;
-                }
+            for (_, hook) in hooks(self.template, f)? {
+                served
+                    .entry(hook.logical_id.as_str())
+                    .or_insert((hook, 0))
+                    .1 += 1;
             }
         }
-        Ok(hooks)
+        Ok(served)
     }
 
     /// Versions 1 (current, on the alias) and 2 of `deployed`; its deployment of 1 to 2.
@@ -101,7 +97,7 @@ impl Publishing<'_> {
     ) -> Result<DeploymentSpec, Error> {
         let (local, options) = (self.local, self.options);
         let function_name = &self.resolver.function_names[&deployed.logical_id];
-        let alias = deployed.alias.clone().unwrap_or_else(|| "live".into());
+        let alias = deployed.alias_name();
         let template_env = self.environment(deployed)?;
         let id = &deployed.logical_id;
         let mut target_env = template_env.clone();
@@ -117,18 +113,11 @@ impl Publishing<'_> {
             .environments(options.environments)
             .role(role);
         local.publish_version(function_name, TARGET_VERSION, target)?;
-        local.set_alias(function_name, &alias, CURRENT_VERSION)?;
-        let mut spec = DeploymentSpec::new(function_name, &alias, CURRENT_VERSION, TARGET_VERSION);
+        local.set_alias(function_name, alias, CURRENT_VERSION)?;
+        let mut spec = DeploymentSpec::new(function_name, alias, CURRENT_VERSION, TARGET_VERSION);
         (spec.application_name, spec.group_name) = self.group_of(deployed)?;
-        if let Some(preference) = &deployed.deployment {
-            for (event, id) in [
-                ("BeforeAllowTraffic", &preference.pre_traffic),
-                ("AfterAllowTraffic", &preference.post_traffic),
-            ] {
-                if let Some(hook) = hook_function(self.template, deployed, id)? {
-                    spec = spec.hook(event, &self.resolver.function_names[&hook.logical_id]);
-                }
-            }
+        for (event, hook) in hooks(self.template, deployed)? {
+            spec = spec.hook(event, &self.resolver.function_names[&hook.logical_id]);
         }
         Ok(spec)
     }
@@ -192,33 +181,6 @@ impl Publishing<'_> {
             })
             .chain(std::iter::once(Ok(scale)))
             .collect()
-    }
-}
-
-/// A hook function, ordered by logical id.
-struct HookKey<'t>(&'t TemplateFunction);
-
-impl std::ops::Deref for HookKey<'_> {
-    type Target = TemplateFunction;
-    fn deref(&self) -> &TemplateFunction {
-        self.0
-    }
-}
-
-impl PartialEq for HookKey<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.logical_id == other.0.logical_id
-    }
-}
-impl Eq for HookKey<'_> {}
-impl PartialOrd for HookKey<'_> {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for HookKey<'_> {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.logical_id.cmp(&other.0.logical_id)
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tracing::info;
 
-use super::checks::{bad, check_stack, hook_function, unresolved};
+use super::checks::{bad, check_stack, hooks, unresolved, watched_alarms};
 use super::deployer;
 use super::options::{RehearsalOptions, TARGET_VERSION};
 use super::publishing::Publishing;
@@ -68,26 +68,12 @@ fn chosen_functions<'t>(
     chosen: &[String],
 ) -> Result<Vec<&'t TemplateFunction>, Error> {
     if chosen.is_empty() {
-        let gradual: Vec<_> = template
-            .functions
-            .values()
-            .filter(|f| f.deployment.is_some())
-            .collect();
-        if gradual.is_empty() {
-            return Err(bad(
-                template,
-                "no function has an enabled DeploymentPreference".into(),
-            ));
-        }
-        return Ok(gradual);
+        return template.gradual_functions();
     }
-    let mut functions = Vec::new();
+    let mut functions: Vec<&TemplateFunction> = Vec::new();
     for id in chosen {
         let f = template.deployed_function(Some(id))?;
-        if !functions
-            .iter()
-            .any(|g: &&TemplateFunction| g.logical_id == f.logical_id)
-        {
+        if !functions.iter().any(|g| g.logical_id == f.logical_id) {
             functions.push(f);
         }
     }
@@ -102,10 +88,8 @@ async fn prepare_functions(
 ) -> Result<StackPlan, Error> {
     let mut resolver = resolver_for(local, template)?;
     for f in deployed {
-        let alias = f.alias.clone().unwrap_or_else(|| "live".into());
-        resolver
-            .versions
-            .insert(f.logical_id.clone(), (alias, TARGET_VERSION.to_owned()));
+        let versions = (f.alias_name().to_owned(), TARGET_VERSION.to_owned());
+        resolver.versions.insert(f.logical_id.clone(), versions);
     }
     resource_names(template, &mut resolver);
     check_stack(template, options, &resolver, deployed)?;
@@ -137,10 +121,8 @@ async fn prepare_functions(
         plan.service_role = Some(roles.of_deployment(f));
         if let Some(policy) = &options.deployer_policy {
             let mut function_roles = vec![roles.of_function(f)];
-            for hook in [&preference.pre_traffic, &preference.post_traffic] {
-                if let Some(hook) = hook_function(template, f, hook)? {
-                    function_roles.push(roles.of_function(hook));
-                }
+            for (_, hook) in hooks(template, f)? {
+                function_roles.push(roles.of_function(hook));
             }
             plan.deployer_denials = deployer_denials(local, policy, &plan, &function_roles);
         }
@@ -158,6 +140,19 @@ async fn prepare_functions(
 pub struct StackPlan {
     /// One per function deployed.
     pub members: Vec<StackMember>,
+}
+
+impl StackPlan {
+    /// The calls made on the deployer's behalf that its policy does not allow, over every
+    /// deployment, each once (the hooks' roles are passed for each function they serve):
+    /// with any refused, the stack update fails before CodeDeploy starts.
+    pub fn deployer_denials(&self) -> Vec<crate::iam::Denial> {
+        let mut denials = Vec::new();
+        for denial in self.members.iter().flat_map(|m| &m.plan.deployer_denials) {
+            deployer::keep_distinct(&mut denials, denial.clone());
+        }
+        denials
+    }
 }
 
 /// A function of the stack and its deployment's plan.
@@ -244,19 +239,7 @@ fn plan_of(
     resolver: &Resolver,
     spec: DeploymentSpec,
 ) -> Result<DeploymentPlan, Error> {
-    let watched = preference
-        .alarms
-        .iter()
-        .map(|id| {
-            let props = template.alarms.get(id).ok_or_else(|| {
-                bad(template, format!(
-                    "{}'s DeploymentPreference names the alarm {id}, which is not an AWS::CloudWatch::Alarm of the template",
-                    deployed.logical_id
-                ))
-            })?;
-            Ok((id.as_str(), props))
-        })
-        .collect::<Result<Vec<_>, Error>>()?;
+    let watched = watched_alarms(template, deployed)?;
     let alarms = watched
         .iter()
         .map(|(id, props)| Alarm::from_template(id, props, resolver))

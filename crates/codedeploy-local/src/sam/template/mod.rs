@@ -56,6 +56,14 @@ pub struct TemplateFunction {
     pub policies: Vec<Value>,
 }
 
+impl TemplateFunction {
+    /// The alias a deployment shifts: `AutoPublishAlias`, which SAM requires with a
+    /// `DeploymentPreference`; `live` when a template gives none.
+    pub fn alias_name(&self) -> &str {
+        self.alias.as_deref().unwrap_or("live")
+    }
+}
+
 /// A function's `DeploymentPreference`.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -366,14 +374,8 @@ impl Template {
                 Err(bad(format!("{id} has no enabled DeploymentPreference")))
             };
         }
-        let with: Vec<&TemplateFunction> = self
-            .functions
-            .values()
-            .filter(|f| f.deployment.is_some())
-            .collect();
-        match with.as_slice() {
-            [one] => Ok(one),
-            [] => Err(bad("no function has an enabled DeploymentPreference".into())),
+        match self.gradual_functions()?.as_slice() {
+            [one] => Ok(*one),
             many => {
                 Err(bad(format!(
                 "several functions have a DeploymentPreference ({}); choose one with --function",
@@ -381,6 +383,26 @@ impl Template {
             )))
             }
         }
+    }
+
+    /// Every function with an enabled `DeploymentPreference`: what a stack update deploys
+    /// gradually.
+    ///
+    /// # Errors
+    /// [`Error::Template`] when there is none.
+    pub fn gradual_functions(&self) -> Result<Vec<&TemplateFunction>, Error> {
+        let gradual: Vec<&TemplateFunction> = self
+            .functions
+            .values()
+            .filter(|f| f.deployment.is_some())
+            .collect();
+        if gradual.is_empty() {
+            return Err(Error::Template {
+                path: self.path.clone(),
+                reason: "no function has an enabled DeploymentPreference".into(),
+            });
+        }
+        Ok(gradual)
     }
 }
 
