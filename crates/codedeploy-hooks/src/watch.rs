@@ -385,6 +385,15 @@ impl WatchEvent {
     }
 }
 
+/// Whether CodeDeploy's status says a deployment is over: succeeded, failed or stopped.
+pub(crate) fn is_over(status: Option<&aws_sdk_codedeploy::types::DeploymentStatus>) -> bool {
+    use aws_sdk_codedeploy::types::DeploymentStatus;
+    matches!(
+        status,
+        Some(DeploymentStatus::Succeeded | DeploymentStatus::Failed | DeploymentStatus::Stopped)
+    )
+}
+
 /// A duration on the deployment's clock, in real time.
 pub(crate) fn real(d: Duration, time_scale: f64) -> Duration {
     d.div_f64(time_scale.max(f64::MIN_POSITIVE))

@@ -12,7 +12,7 @@
 //! Bodies are small and in memory: a streaming request body is refused.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_smithy_runtime_api::client::http::{
@@ -52,9 +52,10 @@ impl HttpClient for ReqwestClient {
     }
 }
 
+/// A `reqwest::Client` is a handle to a shared pool: clones share it.
 #[derive(Debug, Clone)]
 struct Connector {
-    client: Arc<reqwest::Client>,
+    client: reqwest::Client,
 }
 
 impl Connector {
@@ -70,15 +71,13 @@ impl Connector {
         // Building fails only when the TLS backend cannot start; the default client then
         // fails the same way at its first call, with the error to show.
         let client = builder.build().unwrap_or_default();
-        Connector {
-            client: Arc::new(client),
-        }
+        Connector { client }
     }
 }
 
 impl HttpConnector for Connector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let client = Arc::clone(&self.client);
+        let client = self.client.clone();
         HttpConnectorFuture::new(async move { send(&client, request).await })
     }
 }

@@ -10,7 +10,7 @@ use aws_sdk_lambda::types::InvocationType;
 use tracing::info;
 
 use super::lease::{self, Lease, State};
-use super::{lease_alias_of, real, WatchEvent, LEASE_ALIAS};
+use super::{is_over, lease_alias_of, real, WatchEvent, LEASE_ALIAS};
 use crate::call::{Call, CallLog, CallPolicy};
 use crate::check::{Check, CheckError, CheckFn};
 use crate::clients::Clients;
@@ -167,7 +167,6 @@ async fn started(home: &Home<'_>, deployment_id: &str, alias: &str) -> Result<St
 /// then its PostTraffic hook has read its lease, and the lease may be taken. A deployment
 /// the hook may not read (another group's) is not known to be over.
 async fn deployment_over(home: &Home<'_>, deployment_id: &str) -> Result<bool, Error> {
-    use aws_sdk_codedeploy::types::DeploymentStatus;
     let operation = "codedeploy:GetDeployment";
     let call =
         Call::control(operation, home.policy, home.log, "the lease's holder").until(home.deadline);
@@ -180,14 +179,7 @@ async fn deployment_over(home: &Home<'_>, deployment_id: &str) -> Result<bool, E
             .send();
         async move {
             match sent.await {
-                Ok(out) => Ok(matches!(
-                    out.deployment_info().and_then(|i| i.status()),
-                    Some(
-                        DeploymentStatus::Succeeded
-                            | DeploymentStatus::Failed
-                            | DeploymentStatus::Stopped
-                    )
-                )),
+                Ok(out) => Ok(is_over(out.deployment_info().and_then(|i| i.status()))),
                 Err(e) => match e.as_service_error() {
                     Some(e) if e.is_deployment_does_not_exist_exception() => Ok(true),
                     Some(e) if e.meta().code() == Some("AccessDeniedException") => Ok(false),

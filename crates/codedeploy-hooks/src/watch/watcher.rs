@@ -4,13 +4,12 @@
 
 use std::time::Duration;
 
-use aws_sdk_codedeploy::types::DeploymentStatus;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use super::lease::{self, State};
 use super::start::{due_ms, now_ms, Home};
-use super::{real, Watch, WatchEvent, MAX_GENERATIONS};
+use super::{is_over, real, Watch, WatchEvent, MAX_GENERATIONS};
 use crate::call::{Call, CallLog, CallPolicy};
 use crate::clients::Clients;
 use crate::deployment::Deployment;
@@ -254,13 +253,7 @@ impl Watcher<'_> {
                 async move { sent.await.map_err(|e| Error::aws(operation, e)) }
             })
             .await?;
-        let status = out.deployment_info().and_then(|i| i.status());
-        Ok(!matches!(
-            status,
-            Some(
-                DeploymentStatus::Succeeded | DeploymentStatus::Failed | DeploymentStatus::Stopped
-            )
-        ))
+        Ok(!is_over(out.deployment_info().and_then(|i| i.status())))
     }
 
     /// Whether the alias sends the target version any traffic yet (rounds wait until then).
