@@ -315,14 +315,26 @@ async fn environments_start_only_when_every_one_started_is_busy() {
         "one at a time: one"
     );
     assert_eq!(local.pids("hello", "1").len(), 1);
-    let (a, b) = tokio::join!(
-        local.invoke("hello", Some("1"), b"{}".to_vec()),
-        local.invoke("hello", Some("1"), b"{}".to_vec())
-    );
-    assert!(a.is_ok() && b.is_ok());
-    // The second starts with the second call (its process may still be on its way).
+    // Two calls at once: the first is held 10 s by the slow version, so the second cannot
+    // find its environment free whatever the scheduling. Each is polled once (it enters the
+    // queue and waits), then dropped.
+    let slow = VersionSpec::new(&hello)
+        .env("HELLO_FAULT", "slow")
+        .environments(3)
+        .timeout(Duration::from_secs(60));
+    local.publish_version("hello", "2", slow).expect("hello 2");
+    let first = local.invoke("hello", Some("2"), b"{}".to_vec());
+    let second = local.invoke("hello", Some("2"), b"{}".to_vec());
+    futures::pin_mut!(first, second);
+    assert!(futures::poll!(first.as_mut()).is_pending());
     assert_eq!(
-        local.environments_started("hello", "1"),
+        local.environments_started("hello", "2"),
+        1,
+        "one for the first"
+    );
+    assert!(futures::poll!(second.as_mut()).is_pending());
+    assert_eq!(
+        local.environments_started("hello", "2"),
         2,
         "two at once: a second"
     );
