@@ -2,10 +2,10 @@
 serve). Creates DEPLOYMENTS deployments of HelloFunction one after the other through boto3,
 each with the template's PreTraffic and PostTraffic hooks run for real, a canary on a clock 1,000 times real, and
 prints serve's RSS after the first 100 and at the end. The stand-in
-keeps 1,000 finished deployments (`--keep-deployments`), so a run past that also shows the
-oldest being forgotten.
+keeps 100 finished deployments by default (KEEP, `--keep-deployments`), so a run past that
+also shows the oldest being forgotten.
 
-    BIN_DIR=target/release DEPLOYMENTS=1000 KEEP=1000 python3 tests/bench-hooks/deployments_rss.py
+    BIN_DIR=target/release DEPLOYMENTS=1000 python3 tests/bench-hooks/deployments_rss.py
 """
 
 import json
@@ -43,7 +43,7 @@ def main():
     total = int(os.environ.get("DEPLOYMENTS", "1000"))
     # Canary on a clock 1,000 times real: the shift lasts 0.3 s, long enough for the
     # PreTraffic hook's watch to claim it, as the PostTraffic hook checks.
-    keep = os.environ.get("KEEP", "1000")
+    keep = os.environ.get("KEEP", "100")
     serve = local_serve.Serve("--time-scale", "1000", "--keep-deployments", keep)
     try:
         first, failed = None, 0

@@ -108,7 +108,9 @@ pub struct Options {
     /// ([`DeploymentPlan::time_scale`]).
     pub time_scale: f64,
     /// How many finished deployments are kept for GetDeployment, ListDeployments and the
-    /// live view (default 1,000; the oldest go first). Running ones are always kept.
+    /// live view (default 100; the oldest go first). Running ones are always kept. A kept
+    /// canary with a watch holds about 19 KB (its timeline: a watch round every few
+    /// seconds), so the default bounds them near 2 MB.
     pub keep_deployments: usize,
     /// How many asynchronous (`Event`) invocations may be under way at once, retries
     /// included (default 10,000); past it, Invoke answers `TooManyRequestsException`.
@@ -131,7 +133,7 @@ impl Default for Options {
             list_page_size: 100,
             request_timeout: Duration::from_secs(30),
             time_scale: 1.0,
-            keep_deployments: 1_000,
+            keep_deployments: 100,
             max_async_events: 10_000,
             iam: iam::Mode::default(),
         }

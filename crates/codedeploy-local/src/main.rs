@@ -157,7 +157,7 @@ struct ServeArgs {
     list_page_size: usize,
     /// Finished deployments kept (GetDeployment, ListDeployments, the live view); the
     /// oldest go first. Running ones are always kept.
-    #[arg(long, default_value_t = 1_000, value_name = "N")]
+    #[arg(long, default_value_t = 100, value_name = "N")]
     keep_deployments: usize,
     /// Write the credentials of each function's role to this AWS shared credentials file,
     /// one profile per function: with `AWS_SHARED_CREDENTIALS_FILE=PATH` and `--profile

@@ -78,7 +78,7 @@ pub(crate) struct Deployments {
 
 impl Default for Deployments {
     fn default() -> Self {
-        Deployments::new(1_000, WallClock::start())
+        Deployments::new(100, WallClock::start())
     }
 }
 
