@@ -9,7 +9,8 @@
 //! Run with `bash tests/bench-hooks/run.sh`, or after `cargo build --release --workspace --bins`:
 //! `cargo bench -p e2e --bench stand_in_throughput`. It runs with 1, 2 and 4 execution
 //! environments (`STAND_IN_ENVIRONMENTS=1,4` to choose); `CODEDEPLOY_LOCAL_BIN` runs another
-//! build of `codedeploy-local` (e.g. an older one, to compare); the functions stay these.
+//! build of `codedeploy-local`, `STAND_IN_BIN_DIR` another build of everything (`serve`, its
+//! functions and the `hello` cargo-lambda runs: an older one, to compare).
 //! `STAND_IN_ROUNDS=3` repeats the whole, alternating the emulators.
 //!
 //! **cargo-lambda side by side.** When `cargo-lambda` is on the `PATH` (or `CARGO_LAMBDA`
@@ -18,8 +19,8 @@
 //! (the four variables it prints), one process as one environment; invoked at
 //! `functions/_/invocations`. Both then run the very same binary: `cargo lambda watch
 //! --release` would build its own. The round ends with the ratio of the stand-in's rate with
-//! one environment to cargo-lambda's. Install it with `cargo install cargo-lambda --version
-//! 1.9.2 --locked` (about 20 minutes on two cores).
+//! one environment to cargo-lambda's. Install it with `pip install cargo-lambda==1.9.2` (or
+//! `cargo install cargo-lambda --version 1.9.2 --locked`, about 20 minutes on two cores).
 //!
 //! The client is as light as `ab -k`: one thread, one keep-alive connection per client,
 //! requests one after another on each, so that the two cores are left to what is measured.
@@ -55,7 +56,10 @@ fn list(name: &str) -> Option<Vec<String>> {
 }
 
 fn release_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release")
+    std::env::var_os("STAND_IN_BIN_DIR").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release"),
+        PathBuf::from,
+    )
 }
 
 /// Where serve writes the roles' credentials for a signed run.

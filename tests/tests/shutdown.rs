@@ -1,5 +1,5 @@
 //! `StandIn::shutdown` leaves nothing behind (issue 21): no function process, no listening
-//! socket, no task, even with a deployment, a delivery and an invocation under way. Its own
+//! socket, no task, no thread, even with a deployment, a delivery and an invocation under way. Its own
 //! test binary, so that every child process of this one is the stand-in's.
 
 use std::time::Duration;
@@ -25,6 +25,17 @@ fn running_children() -> Vec<u32> {
         .collect()
 }
 
+/// This process's threads with that name.
+fn threads_named(name: &str) -> usize {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.trim() == name)
+        .count()
+}
+
 fn refused(url: &str) -> bool {
     let address = url.trim_start_matches("http://");
     std::net::TcpStream::connect(address).is_err()
@@ -32,7 +43,10 @@ fn refused(url: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_leaves_no_process_socket_or_task() {
-    let local = StandIn::start(Options::default()).await.expect("starts");
+    // As the binary runs it: the functions' Runtime API on a thread of its own.
+    let mut options = Options::default();
+    options.runtime_api_thread = true;
+    let local = StandIn::start(options).await.expect("starts");
     let hello = binary("hello");
     let slow = VersionSpec::new(&hello)
         .env("HELLO_FAULT", "slow")
@@ -74,6 +88,11 @@ async fn shutdown_leaves_no_process_socket_or_task() {
         running_children()
     );
     assert!(local.running_tasks() > 0);
+    assert_eq!(
+        threads_named("runtime-api"),
+        1,
+        "the Runtime API's thread runs"
+    );
 
     local.shutdown().await;
 
@@ -85,4 +104,9 @@ async fn shutdown_leaves_no_process_socket_or_task() {
     );
     assert!(refused(local.endpoint()), "the API port is closed");
     assert!(refused(&alias_url), "the alias's HTTP endpoint is closed");
+    assert_eq!(
+        threads_named("runtime-api"),
+        0,
+        "the Runtime API's thread has ended"
+    );
 }

@@ -15,6 +15,13 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The thread the functions' Runtime API is served on could not be started.
+    #[error("cannot start the thread of the functions' Runtime API: {source}; the system is out of threads or memory")]
+    ApiThread {
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A function binary does not exist.
     #[error(
         "the function binary {path} does not exist; build it first (cargo build -p <package>)"

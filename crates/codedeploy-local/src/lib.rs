@@ -119,6 +119,12 @@ pub struct Options {
     /// roles' policies (default [`iam::Mode::Enforce`]). Functions published without a role,
     /// and callers the stand-in gave no credentials, are not checked.
     pub iam: iam::Mode,
+    /// Serve the functions' Runtime API on a thread of its own (default `false`; the
+    /// `codedeploy-local` binary sets it): a function's `/next` and `/response` are then
+    /// answered at once, not behind the API's clients, which with one execution environment
+    /// is most of an invoke's time. That thread runs on the real clock: leave it off in
+    /// tests on tokio's paused clock.
+    pub runtime_api_thread: bool,
 }
 
 impl Default for Options {
@@ -136,6 +142,7 @@ impl Default for Options {
             keep_deployments: 100,
             max_async_events: 10_000,
             iam: iam::Mode::default(),
+            runtime_api_thread: false,
         }
     }
 }
@@ -166,7 +173,8 @@ impl StandIn {
     /// Start serving the APIs.
     ///
     /// # Errors
-    /// [`Error::Bind`] when the address cannot be listened on.
+    /// [`Error::Bind`] when the address cannot be listened on; [`Error::ApiThread`] when the
+    /// Runtime API's thread (`Options::runtime_api_thread`) cannot be started.
     pub async fn start(options: Options) -> Result<StandIn, Error> {
         let bind_error = |source| Error::Bind {
             address: options.address.to_string(),
@@ -189,6 +197,8 @@ impl StandIn {
             max_async_events: options.max_async_events,
             clock: clock::WallClock::start(),
             iam: Arc::clone(&authority),
+            api_host: lambda::ApiHost::new(options.runtime_api_thread)
+                .map_err(|source| Error::ApiThread { source })?,
         };
         let lambda = Arc::new(Lambda::new(setup, Arc::clone(&metrics), tasks.clone()));
         let codedeploy = Arc::new(CodeDeploy::new(
@@ -228,6 +238,7 @@ impl StandIn {
     /// invocation under way, and every function process; returns once all have ended.
     pub async fn shutdown(&self) {
         self.tasks.stopped().await;
+        self.lambda.api_host().stopped().await;
     }
 
     /// How many tasks the stand-in is running (server, function supervisors, deployments,

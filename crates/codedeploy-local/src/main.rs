@@ -243,6 +243,7 @@ async fn start(common: &Common, mut options: Options) -> Result<StandIn, codedep
     std::fs::create_dir_all(&common.log_dir).ok();
     options.log_dir = Some(common.log_dir.clone());
     options.iam = common.iam;
+    options.runtime_api_thread = true;
     let local = StandIn::start(options).await?;
     for spec in &common.fault {
         local

@@ -25,6 +25,7 @@ use crate::cloudwatch::Metrics;
 use crate::error::Error;
 use crate::tasks::Tasks;
 use registry::{Registry, Resolved};
+pub(crate) use runtime::api_thread::ApiHost;
 
 /// The Lambda service of the stand-in.
 pub(crate) struct Lambda {
@@ -47,6 +48,8 @@ pub(crate) struct Lambda {
     async_slots: Arc<tokio::sync::Semaphore>,
     /// Issues each version's role credentials, and checks the calls made with them.
     iam: Arc<crate::iam::Authority>,
+    /// Where the functions' Runtime API is served.
+    api_host: ApiHost,
 }
 
 /// Who reads the lines functions print: the watch's rounds, and EMF records as metrics.
@@ -120,6 +123,8 @@ pub(crate) struct Setup {
     pub(crate) clock: WallClock,
     /// The stand-in's authority on permissions.
     pub(crate) iam: Arc<crate::iam::Authority>,
+    /// Where the functions' Runtime API is served.
+    pub(crate) api_host: ApiHost,
 }
 
 impl Lambda {
@@ -136,7 +141,13 @@ impl Lambda {
             watch_rounds: WatchRounds::default(),
             metrics,
             iam: setup.iam,
+            api_host: setup.api_host,
         }
+    }
+
+    /// Where the functions' Runtime API is served.
+    pub(crate) fn api_host(&self) -> &ApiHost {
+        &self.api_host
     }
 
     /// Functions, their versions and aliases.
@@ -253,6 +264,7 @@ impl Lambda {
                 metrics: Arc::clone(&self.metrics),
             },
             tasks: self.tasks.clone(),
+            api_host: self.api_host.clone(),
         };
         self.registry.publish(base, version, spec)
     }

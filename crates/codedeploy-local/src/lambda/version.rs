@@ -125,6 +125,8 @@ pub(crate) struct Identity {
     pub(crate) log_taps: super::LogTaps,
     /// The stand-in's tasks, where its supervisors and log pumps run.
     pub(crate) tasks: crate::tasks::Tasks,
+    /// Where its processes' Runtime API is served.
+    pub(crate) api_host: super::runtime::api_thread::ApiHost,
 }
 
 /// The binary's size and sha256, computed once, when first asked (a debug binary is tens of

@@ -1,7 +1,8 @@
 //! A version's runtime: its queue of invocations and its execution environments, each a
 //! process of the version's binary ([`supervisor`]) with a Runtime API of its own
-//! ([`runtime_api`]), in the state [`environment`] keeps.
+//! ([`runtime_api`], served where [`api_thread`] says), in the state [`environment`] keeps.
 
+pub(crate) mod api_thread;
 mod environment;
 pub(crate) mod runtime_api;
 mod supervisor;

@@ -18,6 +18,7 @@ use serde_json::json;
 use tokio::task::JoinSet;
 use tracing::warn;
 
+use super::api_thread::ApiHost;
 use super::environment::{Environment, Process};
 use super::{Pending, VersionRuntime};
 use crate::body::ReadError;
@@ -36,16 +37,22 @@ struct Api {
     process: Arc<Process>,
 }
 
-/// Serve a process's Runtime API; returns its address and the server, which stops with
-/// every connection it accepted when the guard is dropped.
-pub(crate) async fn serve(
+/// Serve a process's Runtime API on `host`; returns its address and the server, which stops
+/// with every connection it accepted when the guard is dropped.
+pub(crate) fn serve(
     env: Arc<Environment>,
     process: Arc<Process>,
+    host: &ApiHost,
 ) -> std::io::Result<(String, AbortOnDrop)> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
     let address = listener.local_addr()?.to_string();
     let router = router(env, process);
-    let server = tokio::spawn(async move {
+    let server = host.spawn(async move {
+        // Registered with the reactor of the runtime it is served on.
+        let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+            return;
+        };
         // The connections belong to the server: dropping it drops them, and any `next`
         // still waiting on one.
         let mut connections = JoinSet::new();

@@ -85,8 +85,9 @@ impl VersionRuntime {
         name: &str,
         stop: &CancellationToken,
     ) -> Option<(tokio::process::Child, runtime_api::AbortOnDrop)> {
+        let host = &self.identity.api_host;
         let (runtime_api, server) =
-            match runtime_api::serve(Arc::clone(env), Arc::clone(process)).await {
+            match runtime_api::serve(Arc::clone(env), Arc::clone(process), host) {
                 Ok(served) => served,
                 Err(err) => {
                     warn!(error = %err, "cannot open a Runtime API listener");
