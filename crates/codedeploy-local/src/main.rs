@@ -207,8 +207,9 @@ fn main() -> ExitCode {
 /// are the parallel part; the stand-in's own work per invoke is small, and a second worker
 /// only adds wake-ups between the two. Measured (`strace -c`, one environment): 14.8 system
 /// calls per invoke with two workers (2.3 `futex`, 0.7 `write` to wake the other), 11.1 with
-/// one; side by side with `ab -k -c 64`, 8,000-9,100 -> 8,800-9,800 invokes/s with one
-/// environment and 17,300-18,800 -> 19,800-20,400 with four (docs/benchmarks.md).
+/// one; side by side with `ab -k -c 64` (2026-12-07, before the Runtime API had its own
+/// thread), 8,000-9,100 -> 8,800-9,800 invokes/s with one environment and 17,300-18,800 ->
+/// 19,800-20,400 with four.
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {

@@ -50,8 +50,13 @@ pub(crate) fn serve(
     let router = router(env, process);
     let server = host.spawn(async move {
         // Registered with the reactor of the runtime it is served on.
-        let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-            return;
+        let listener = match tokio::net::TcpListener::from_std(listener) {
+            Ok(listener) => listener,
+            Err(err) => {
+                // The process then finds no Runtime API, exits, and its supervisor says so.
+                warn!(error = %err, "cannot serve a Runtime API listener");
+                return;
+            }
         };
         // The connections belong to the server: dropping it drops them, and any `next`
         // still waiting on one.
