@@ -68,7 +68,7 @@ fn credentials_file() -> PathBuf {
 }
 
 /// CPU time a process has used (user and system), from `/proc/PID/stat`.
-fn cpu_time(pid: &str) -> Duration {
+fn cpu_time(pid: u32) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command's closing parenthesis; utime and stime are the 12th and 13th.
     let fields: Vec<&str> = stat
@@ -295,25 +295,31 @@ async fn read_message(
     Ok(head)
 }
 
+/// The `hello` release binary as one execution environment of an emulator's Runtime API,
+/// with the variables a Lambda runtime reads.
+fn spawn_hello(runtime_api: &str, function_name: &str, memory_mb: &str) -> Child {
+    Command::new(release_dir().join("hello"))
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory_mb)
+        .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
+        .env("AWS_LAMBDA_FUNCTION_NAME", function_name)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("build first: cargo build --release --workspace --bins")
+}
+
 /// The function's own loop: `hello` against a Runtime API that does nothing else (an event
 /// always ready, each answer taken at once), on this thread, with no client. What one
 /// environment costs before any emulator work: its Runtime API round trips, each a wake-up
 /// of a process; returns invokes per second. Not a ceiling: with clients keeping the
 /// cores busy, wake-ups come sooner and an emulator can go faster than this.
-async fn function_ceiling(total: usize) -> f64 {
+async fn hello_loop_alone(total: usize) -> f64 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("a port");
     let address = listener.local_addr().expect("its address");
-    let mut hello = Command::new(release_dir().join("hello"))
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "hello")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("build first: cargo build --release --workspace --bins");
+    let mut hello = spawn_hello(&address.to_string(), "hello", "128");
     let (done, finished) = tokio::sync::oneshot::channel();
     let count = Rc::new(std::cell::RefCell::new(Count {
         answered: 0,
@@ -537,15 +543,8 @@ fn cargo_lambda_watch(binary: &std::path::Path) -> Server {
         listening,
         "cargo lambda watch did not listen on {address} in 10 s"
     );
-    let hello = Command::new(release_dir().join("hello"))
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "4096")
-        .env("AWS_LAMBDA_RUNTIME_API", format!("http://{address}/.rt"))
-        .env("AWS_LAMBDA_FUNCTION_NAME", "_")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("build first: cargo build --release --workspace --bins");
+    // The four variables `--only-lambda-apis` prints for the function to be started with.
+    let hello = spawn_hello(&format!("http://{address}/.rt"), "_", "4096");
     Server {
         name: "cargo-lambda 1 environment".to_owned(),
         target: Target {
@@ -569,14 +568,11 @@ async fn measure(server: &Server, total: usize, concurrency: usize) -> f64 {
     );
     let before = rss_mb(server.pid);
     let pids = [std::process::id(), server.pid, server.function_pid()];
-    let cpu_before = pids.map(|pid| cpu_time(&pid.to_string()));
+    let cpu_before = pids.map(cpu_time);
     let mut run = load(&server.target, total, concurrency).await;
-    let cpu = cpu_before
-        .iter()
-        .zip(pids)
-        .map(|(before, pid)| cpu_time(&pid.to_string()).saturating_sub(*before) / total as u32);
-    let [client, serve, function] =
-        <[Duration; 3]>::try_from(cpu.collect::<Vec<_>>()).unwrap_or_default();
+    let [client, serve, function]: [Duration; 3] = std::array::from_fn(|i| {
+        cpu_time(pids[i]).saturating_sub(cpu_before[i]) / total.max(1) as u32
+    });
     let after = rss_mb(server.pid);
     let (p50, p99) = (run.percentile(50.0), run.percentile(99.0));
     println!(
@@ -605,7 +601,7 @@ async fn main() {
         println!("cargo-lambda: not found (CARGO_LAMBDA or PATH); measuring the stand-in alone");
     }
     for _ in 0..setting("STAND_IN_ROUNDS", 1) {
-        let ceiling = function_ceiling(total).await;
+        let alone = hello_loop_alone(total).await;
         let theirs = match &cargo_lambda {
             Some(binary) => Some(measure(&cargo_lambda_watch(binary), total, concurrency).await),
             None => None,
@@ -626,7 +622,7 @@ async fn main() {
         if let Some(ours) = ours {
             println!(
                 "one environment: the stand-in / hello's loop alone = {:.2}",
-                ours / ceiling
+                ours / alone
             );
         }
         if let (Some(theirs), Some(ours)) = (theirs, ours) {
