@@ -153,11 +153,11 @@ struct ServeArgs {
     environments: usize,
     /// Ids per ListDeployments page. AWS does not document its page size; 100 here, smaller
     /// to test a pipeline's pagination.
-    #[arg(long, default_value_t = 100, value_name = "N")]
+    #[arg(long, default_value_t = Options::default().list_page_size, value_name = "N")]
     list_page_size: usize,
     /// Finished deployments kept (GetDeployment, ListDeployments, the live view); the
     /// oldest go first. Running ones are always kept.
-    #[arg(long, default_value_t = 100, value_name = "N")]
+    #[arg(long, default_value_t = Options::default().keep_deployments, value_name = "N")]
     keep_deployments: usize,
     /// Write the credentials of each function's role to this AWS shared credentials file,
     /// one profile per function: with `AWS_SHARED_CREDENTIALS_FILE=PATH` and `--profile
