@@ -18,14 +18,19 @@ const TOP: f64 = 24.0;
 /// Patterns, and styles that hold when printed.
 const DEFS: &str = r##"<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" class="hatch-bg"/><line x1="0" y1="0" x2="0" y2="6" class="hatch-line"/></pattern></defs>"##;
 
+/// Where a time axis ends that runs a little past `end`, so that what happened at `end`
+/// (an alarm, the rollback, the last planned step) has width.
+pub(crate) fn axis_past(end: f64) -> f64 {
+    end * 1.08 + 1.0
+}
+
 /// The whole drawing, as an `<svg>` element.
 pub(crate) fn draw(picture: &Picture) -> String {
-    // An ended deployment's axis runs a little past the verdict, so that what happened at
-    // the verdict (an alarm, the rollback) has width.
+    // An ended deployment's axis runs a little past the verdict.
     let end = match (picture.status.is_active(), picture.planned.last()) {
-        (true, Some(&(last_planned, _))) => picture.end.max(last_planned * 1.08 + 1.0),
+        (true, Some(&(last_planned, _))) => picture.end.max(axis_past(last_planned)),
         (true, None) => picture.end,
-        (false, _) => picture.end * 1.08 + 1.0,
+        (false, _) => axis_past(picture.end),
     };
     let axis = TimeAxis {
         end: end.max(picture.axis_at_least),
@@ -345,7 +350,7 @@ mod tests {
         let short = Picture::ended_at(60.0, DeploymentStatus::Succeeded);
         let alone = draw(&short);
         let mut beside_a_long_one = short.clone();
-        beside_a_long_one.axis_at_least = 600.0 * 1.08 + 1.0;
+        beside_a_long_one.axis_at_least = axis_past(600.0);
         let shared = draw(&beside_a_long_one);
         assert!(!alone.contains(">10m<"), "its own axis ends near a minute");
         assert!(

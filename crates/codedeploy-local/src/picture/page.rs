@@ -38,7 +38,7 @@ pub(crate) fn stack_report(
     // The longest deployment's axis, as the chart draws an ended one's.
     let end = panels
         .iter()
-        .map(|(_, p)| p.end * 1.08 + 1.0)
+        .map(|(_, p)| chart::axis_past(p.end))
         .fold(0.0, f64::max);
     let mut body = format!(
         "<header><h1 id=\"stack-verdict\" class=\"verdict\">{}</h1></header><section><h2>Stack events</h2><table id=\"stack-events\"><thead><tr><th>resource</th><th>status</th><th>reason</th></tr></thead><tbody>",
